@@ -1,0 +1,119 @@
+"""The in-memory derived state of one repository commit: memory records, the vector index and the
+lexical index, always changed together so they never disagree. Rebuildable from git at any time."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from memory_mcp.core.lexical_index import LexicalIndex
+from memory_mcp.core.model import Memory, Scope
+from memory_mcp.core.vector_index import VectorIndex
+
+
+@dataclass
+class Entry:
+    """A memory as indexed: where its file is, its version (the file's git blob id) and its chunk labels."""
+
+    doc: int
+    memory: Memory
+    path: str
+    version: str
+    labels: list[int] = field(default_factory=list)
+
+    @property
+    def sort_key(self) -> tuple[str, str]:
+        return (self.memory.scope.path, self.memory.name)
+
+
+class Catalog:
+    """Lookups by id, (scope, name), path, and chunk label; the two indexes; the commit they reflect."""
+
+    def __init__(self, dimensions: int) -> None:
+        self.vectors = VectorIndex(dimensions)
+        self.lexical = LexicalIndex()
+        self.commit: str | None = None
+        self.problems: dict[str, str] = {}
+        """Memory files that could not be read, path → reason; they are never overwritten."""
+        self._by_path: dict[str, Entry] = {}
+        self._by_id: dict[str, Entry] = {}
+        self._by_key: dict[tuple[Scope, str], Entry] = {}
+        self._label_entry: dict[int, Entry] = {}
+        self._by_doc: dict[int, Entry] = {}
+        self._next_doc = 1
+        self._next_label = 1
+        self._sorted: list[tuple[tuple[str, str], Entry]] | None = None
+
+    def __len__(self) -> int:
+        return len(self._by_path)
+
+    # ---------------------------------------------------------------- lookups
+
+    def by_path(self, path: str) -> Entry | None:
+        return self._by_path.get(path)
+
+    def by_id(self, memory_id: str) -> Entry | None:
+        return self._by_id.get(memory_id)
+
+    def by_key(self, scope: Scope, name: str) -> Entry | None:
+        return self._by_key.get((scope, name))
+
+    def by_label(self, label: int) -> Entry | None:
+        return self._label_entry.get(label)
+
+    def by_doc(self, doc: int) -> Entry | None:
+        return self._by_doc.get(doc)
+
+    def entries(self) -> Iterator[Entry]:
+        return iter(self._by_path.values())
+
+    def sorted_after(self, key: tuple[str, str] | None) -> Iterator[Entry]:
+        """Entries in (scope, name) order, starting after `key`."""
+        if self._sorted is None:
+            self._sorted = sorted(((e.sort_key, e) for e in self._by_path.values()), key=lambda pair: pair[0])
+        start = 0 if key is None else bisect.bisect_right(self._sorted, key, key=lambda pair: pair[0])
+        return (entry for _, entry in self._sorted[start:])
+
+    # ---------------------------------------------------------------- changes
+
+    def put(self, memory: Memory, path: str, version: str, vectors: np.ndarray) -> Entry:
+        """Index a memory file (replacing whatever was indexed at that path)."""
+        self.remove(path)
+        self.problems.pop(path, None)
+        entry = Entry(self._next_doc, memory, path, version)
+        self._next_doc += 1
+        entry.labels = list(range(self._next_label, self._next_label + len(vectors)))
+        self._next_label += len(vectors)
+        self.vectors.add(entry.labels, vectors)
+        self.lexical.put(entry.doc, memory.name.replace("/", " "), " ".join(memory.tags), memory.content)
+        for label in entry.labels:
+            self._label_entry[label] = entry
+        self._by_path[path] = entry
+        self._by_doc[entry.doc] = entry
+        self._by_id[memory.id] = entry
+        self._by_key[memory.key] = entry
+        self._sorted = None
+        return entry
+
+    def remove(self, path: str) -> Entry | None:
+        entry = self._by_path.pop(path, None)
+        if entry is None:
+            return None
+        self.vectors.remove(entry.labels)
+        self.lexical.remove(entry.doc)
+        del self._by_doc[entry.doc]
+        for label in entry.labels:
+            self._label_entry.pop(label, None)
+        if self._by_id.get(entry.memory.id) is entry:
+            del self._by_id[entry.memory.id]
+        if self._by_key.get(entry.memory.key) is entry:
+            del self._by_key[entry.memory.key]
+        self._sorted = None
+        return entry
+
+    def mark_problem(self, path: str, reason: str) -> None:
+        self.remove(path)
+        self.problems[path] = reason

@@ -1,0 +1,131 @@
+"""Query → ranked hits: vector and keyword candidates (filters applied before any limit), reciprocal
+rank fusion, cosine scores for every hit, and a snippet around the part that matched best."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final, Literal
+
+import numpy as np
+
+from memory_mcp.core.catalog import Catalog, Entry
+from memory_mcp.core.lexical_index import query_terms
+
+RRF_K: Final = 60
+"""Reciprocal rank fusion constant (the reference server's and the literature's usual choice)."""
+MIN_CANDIDATES: Final = 40
+SNIPPET_CHARS: Final = 480
+
+MatchType = Literal["semantic", "lexical", "both"]
+
+
+@dataclass(frozen=True)
+class Hit:
+    entry: Entry
+    score: float
+    """Cosine similarity between the query and the memory's best-matching chunk, 0-1 for related text."""
+    match_type: MatchType
+    snippet: str
+    truncated: bool
+
+
+def rank(
+    catalog: Catalog,
+    query: str,
+    query_vector: np.ndarray,
+    allowed: Callable[[Entry], bool],
+    limit: int,
+    min_score: float | None = None,
+) -> list[Hit]:
+    """The best `limit` memories passing `allowed` (and `min_score`), best first."""
+    depth = max(MIN_CANDIDATES, 4 * limit)
+    semantic = _semantic(catalog, query_vector, allowed, depth)
+    lexical = _lexical(catalog, query, allowed, depth)
+    fused: dict[int, float] = {}
+    for ranking in (semantic, lexical):
+        for position, doc in enumerate(ranking):
+            fused[doc] = fused.get(doc, 0.0) + 1.0 / (RRF_K + position + 1)
+    hits = []
+    terms = query_terms(query)
+    for doc in sorted(fused, key=fused.__getitem__, reverse=True):
+        entry = catalog.by_doc(doc)
+        if entry is None:
+            continue
+        similarities = catalog.vectors.vectors(entry.labels) @ query_vector
+        score = float(similarities.max())
+        if min_score is not None and score < min_score:
+            continue
+        in_semantic, in_lexical = doc in semantic, doc in lexical
+        match_type: MatchType = "both" if in_semantic and in_lexical else "semantic" if in_semantic else "lexical"
+        text, truncated = snippet(entry.memory.content, terms, int(similarities.argmax()), len(entry.labels))
+        hits.append(Hit(entry, round(score, 4), match_type, text, truncated))
+        if len(hits) >= limit:
+            break
+    return hits
+
+
+def _semantic(catalog: Catalog, vector: np.ndarray, allowed: Callable[[Entry], bool], depth: int) -> dict[int, None]:
+    """Doc ids by their best chunk's similarity (dict keeps rank order and gives O(1) membership)."""
+
+    def label_allowed(label: int) -> bool:
+        entry = catalog.by_label(label)
+        return entry is not None and allowed(entry)
+
+    found: dict[int, None] = {}
+    for label, _ in catalog.vectors.search(vector, depth, label_allowed):
+        entry = catalog.by_label(label)
+        if entry is not None:
+            found.setdefault(entry.doc, None)
+    return found
+
+
+def _lexical(catalog: Catalog, query: str, allowed: Callable[[Entry], bool], depth: int) -> dict[int, None]:
+    found: dict[int, None] = {}
+    for doc, _ in catalog.lexical.search(query):
+        entry = catalog.by_doc(doc)
+        if entry is not None and allowed(entry):
+            found[doc] = None
+            if len(found) >= depth:
+                break
+    return found
+
+
+def snippet(content: str, terms: list[str], best_chunk: int, chunks: int) -> tuple[str, bool]:
+    """About SNIPPET_CHARS of `content` around the densest run of query words (or the best chunk)."""
+    if len(content) <= SNIPPET_CHARS:
+        return content, False
+    start = _densest_window(content.lower(), [t for t in terms if len(t) > 1])
+    if start is None:
+        start = len(content) * best_chunk // max(chunks, 1)
+    start = max(0, min(start - SNIPPET_CHARS // 4, len(content) - SNIPPET_CHARS))
+    if start > 0:
+        space = content.find(" ", start, start + 40)
+        start = space + 1 if space >= 0 else start
+    end = min(len(content), start + SNIPPET_CHARS)
+    if end < len(content):
+        space = content.rfind(" ", end - 40, end)
+        end = space if space > start else end
+    text = content[start:end].strip()
+    return f"{'…' if start > 0 else ''}{text}{'…' if end < len(content) else ''}", True
+
+
+def _densest_window(lowered: str, terms: list[str]) -> int | None:
+    """Start of the window holding the most distinct query words, or None when none occurs."""
+    positions: list[tuple[int, str]] = []
+    for term in terms:
+        at = lowered.find(term)
+        while at >= 0 and len(positions) < 2000:
+            positions.append((at, term))
+            at = lowered.find(term, at + 1)
+    if not positions:
+        return None
+    positions.sort()
+    best_start, best_count, left = positions[0][0], 0, 0
+    for right in range(len(positions)):
+        while positions[right][0] - positions[left][0] > SNIPPET_CHARS // 2:
+            left += 1
+        count = len({term for _, term in positions[left : right + 1]})
+        if count > best_count:
+            best_start, best_count = positions[left][0], count
+    return best_start

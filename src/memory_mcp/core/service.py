@@ -1,0 +1,462 @@
+"""The use cases: remember, recall, read, edit, forget, list, move, history, reindex.
+
+Ordering is the whole point of this module. Text is embedded with no lock held; then, under this process's
+lock and the repository's OS lock, the catalog catches up with whatever other processes committed, the
+preconditions are checked against that fresh state, the change is committed, and the catalog follows.
+Every edge (MCP tools, CLI) calls these methods from worker threads: they block.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Final
+
+import numpy as np
+
+from memory_mcp.core import markdown
+from memory_mcp.core.catalog import Catalog, Entry
+from memory_mcp.core.embedder import Embedder
+from memory_mcp.core.embedding_cache import EmbeddingCache, cache_key
+from memory_mcp.core.model import (
+    MAX_LIMIT,
+    Memory,
+    Scope,
+    ScopeFilter,
+    validate_content,
+    validate_limit,
+    validate_name,
+    validate_query,
+    validate_source,
+    validate_tags,
+)
+from memory_mcp.core.search import Hit, rank
+from memory_mcp.core.store import Author, Change, GitStore, Revision, memory_path
+from memory_mcp.errors import AlreadyExists, Conflict, InvalidInput, NotFound
+
+log = logging.getLogger(__name__)
+
+NEAR_DUPLICATE: Final = 0.85
+"""Cosine similarity above which `remember` reports an existing memory as a likely duplicate."""
+EMBED_BATCH: Final = 64
+OPTIMISTIC_RETRIES: Final = 3
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Similar:
+    entry: Entry
+    similarity: float
+
+
+@dataclass(frozen=True)
+class Saved:
+    entry: Entry
+    commit: str
+    replaced: bool = False
+    similar: tuple[Similar, ...] = ()
+
+
+@dataclass(frozen=True)
+class Page:
+    entries: list[Entry]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class Locator:
+    """Which memory a call means: by id, or by name within a scope (default global)."""
+
+    name: str | None = None
+    scope: str | None = None
+    id: str | None = None
+
+    def describe(self) -> str:
+        return f"id {self.id!r}" if self.id else f"{self.name!r} in scope {self.scope or 'global'!r}"
+
+
+class MemoryService:
+    def __init__(self, store: GitStore, embedder: Embedder, cache: EmbeddingCache) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.cache = cache
+        self.catalog = Catalog(embedder.info.dimensions)
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------- catch-up
+
+    def refresh(self, progress: Progress | None = None) -> None:
+        """Bring the catalog to the branch tip (other processes, `git pull`, hand edits all land here)."""
+        with self._lock:
+            self._refresh(progress)
+
+    def _refresh(self, progress: Progress | None = None) -> None:
+        head = self.store.head()
+        if head == self.catalog.commit:
+            return
+        self._apply(self.store.changes(self.catalog.commit, head), progress)
+        self.catalog.commit = head
+
+    def _apply(self, changes: list[Change], progress: Progress | None) -> None:
+        incoming: list[tuple[str, str, Memory]] = []
+        for change in changes:
+            if change.new_blob is None:
+                self.catalog.remove(change.path)
+                self.catalog.problems.pop(change.path, None)
+                continue
+            memory = self._parse_blob(change.path, change.new_blob)
+            if memory is not None:
+                incoming.append((change.path, change.new_blob, memory))
+        for start in range(0, len(incoming), EMBED_BATCH):
+            batch = incoming[start : start + EMBED_BATCH]
+            vectors = self._vectors([memory for _, _, memory in batch])
+            for (path, blob, memory), rows in zip(batch, vectors, strict=True):
+                self.catalog.put(memory, path, blob, rows)
+            if progress:
+                progress(start + len(batch), len(incoming))
+
+    def _parse_blob(self, path: str, blob: str) -> Memory | None:
+        try:
+            return markdown.parse(self.store.blob(blob))
+        except InvalidInput as exc:
+            log.warning("skipping unreadable memory file %s: %s", path, exc)
+            self.catalog.mark_problem(path, str(exc))
+            return None
+
+    def rebuild(self, progress: Progress | None = None, *, reembed: bool = False) -> int:
+        """Drop the derived state and rebuild it from git; `reembed` also ignores cached vectors."""
+        with self._lock:
+            if reembed:
+                self.cache.clear()
+            self.catalog = Catalog(self.embedder.info.dimensions)
+            self._refresh(progress)
+            return len(self.catalog)
+
+    # ------------------------------------------------------------- embedding
+
+    def _vectors(self, memories: list[Memory]) -> list[np.ndarray]:
+        """Chunk vectors per memory, from the cache where possible."""
+        info = self.embedder.info
+        texts = [m.embedding_text() for m in memories]
+        keys = [cache_key(info.identity, info.document_prefix, text) for text in texts]
+        found = self.cache.get_many(keys)
+        missing = [i for i, key in enumerate(keys) if key not in found]
+        if missing:
+            computed = self.embedder.embed_documents([texts[i] for i in missing])
+            fresh = {keys[i]: rows for i, rows in zip(missing, computed, strict=True)}
+            self.cache.put_many(fresh)
+            found.update(fresh)
+        return [found[key] for key in keys]
+
+    # ------------------------------------------------------------- reading
+
+    def read(self, where: Locator) -> Entry:
+        with self._lock:
+            self._refresh()
+            return self._locate(where)
+
+    def recall(
+        self,
+        query: str,
+        *,
+        scope: str | None = None,
+        tags: list[str] | None = None,
+        limit: int = 5,
+        min_score: float | None = None,
+    ) -> list[Hit]:
+        query = validate_query(query)
+        limit = validate_limit(limit)
+        scopes = ScopeFilter.parse(scope, default_all=False)
+        wanted = set(validate_tags(tags))
+        if min_score is not None and not -1.0 <= min_score <= 1.0:
+            raise InvalidInput("min_score must be between -1 and 1 (a cosine similarity; 0.3-0.5 is typical)")
+        vector = self.embedder.embed_query(query)
+
+        def allowed(entry: Entry) -> bool:
+            return scopes.matches(entry.memory.scope) and wanted.issubset(entry.memory.tags)
+
+        with self._lock:
+            self._refresh()
+            return rank(self.catalog, query, vector, allowed, limit, min_score)
+
+    def list(
+        self, *, scope: str | None = None, tags: list[str] | None = None, limit: int = 50, cursor: str | None = None
+    ) -> Page:
+        """Memories in (scope, name) order; an omitted scope means all, a path means that subtree only."""
+        limit = validate_limit(limit, maximum=MAX_LIMIT)
+        scopes = ScopeFilter.parse(scope, default_all=True)
+        scopes = replace(scopes, include_global=scopes.root is None or scopes.root.is_global)
+        wanted = set(validate_tags(tags))
+        after = _decode_cursor(cursor)
+        with self._lock:
+            self._refresh()
+            page: list[Entry] = []
+            for entry in self.catalog.sorted_after(after):
+                if scopes.matches(entry.memory.scope) and wanted.issubset(entry.memory.tags):
+                    if len(page) == limit:
+                        return Page(page, _encode_cursor(page[-1].sort_key))
+                    page.append(entry)
+            return Page(page, None)
+
+    def history(self, where: Locator, *, limit: int = 20) -> list[Revision]:
+        limit = validate_limit(limit)
+        with self._lock:
+            self._refresh()
+            entry = self._locate(where)
+            return self.store.history(entry.path, entry.memory.id, self._blob_memory_id, limit)
+
+    def content_at(self, where: Locator, version: str) -> tuple[Revision, Memory]:
+        """The memory as it was at one of its history commits (`version` = commit id or a prefix of it)."""
+        if not version or len(version) < 4 or not all(c in "0123456789abcdef" for c in version.lower()):
+            raise InvalidInput("version must be a commit id (or a prefix of at least 4 hex digits) from history")
+        for revision in self.history(where, limit=MAX_LIMIT):
+            if revision.commit.startswith(version.lower()):
+                if revision.blob is None:
+                    raise NotFound(f"the memory was deleted in commit {revision.commit[:12]}")
+                with self._lock:
+                    return revision, markdown.parse(self.store.blob(revision.blob))
+        raise NotFound(f"commit {version!r} is not among the last {MAX_LIMIT} versions of {where.describe()}")
+
+    def _blob_memory_id(self, blob: str) -> str | None:
+        try:
+            return markdown.parse(self.store.blob(blob)).id
+        except InvalidInput:
+            return None
+
+    # ------------------------------------------------------------- writing
+
+    def remember(
+        self,
+        *,
+        name: str,
+        content: str,
+        scope: str | None = None,
+        tags: list[str] | None = None,
+        source: str | None = None,
+        replace_existing: bool = False,
+        actor: str | None = None,
+    ) -> Saved:
+        memory = Memory(
+            name=validate_name(name),
+            scope=Scope.parse(scope),
+            content=validate_content(content),
+            tags=validate_tags(tags),
+            source=validate_source(source),
+        )
+        vectors = self._vectors([memory])[0]
+        with self._writing():
+            existing = self.catalog.by_key(*memory.key)
+            if existing is not None:
+                if not replace_existing:
+                    raise AlreadyExists(
+                        f"a memory named {memory.name!r} already exists in scope {str(memory.scope)!r} "
+                        f"(version {existing.version[:12]}); use edit to change it, remember with "
+                        "replace=true to overwrite it, or choose another name"
+                    )
+                memory = replace(memory, id=existing.memory.id, created_at=existing.memory.created_at)
+            path = memory_path(memory.scope, memory.name)
+            self._check_free(path, memory.key)
+            entry, commit = self._commit(memory, path, vectors, _message("save", memory), actor)
+            return Saved(entry, commit, existing is not None, self._similar(entry, vectors[0]))
+
+    def edit(
+        self,
+        where: Locator,
+        *,
+        content: str | None = None,
+        tags: list[str] | None = None,
+        expected_version: str | None = None,
+        actor: str | None = None,
+    ) -> Saved:
+        if content is None and tags is None:
+            raise InvalidInput("edit needs content and/or tags to change")
+        new_content = validate_content(content) if content is not None else None
+        new_tags = validate_tags(tags) if tags is not None else None
+
+        def change(old: Memory) -> Memory:
+            return old.revised(
+                content=old.content if new_content is None else new_content,
+                tags=old.tags if new_tags is None else new_tags,
+            )
+
+        return self._update(where, expected_version, change, "save", actor)
+
+    def move(
+        self,
+        where: Locator,
+        *,
+        to_scope: str | None = None,
+        new_name: str | None = None,
+        expected_version: str | None = None,
+        actor: str | None = None,
+    ) -> Saved:
+        if to_scope is None and new_name is None:
+            raise InvalidInput("move needs to_scope and/or new_name")
+        target_scope = Scope.parse(to_scope) if to_scope is not None else None
+        target_name = validate_name(new_name) if new_name is not None else None
+
+        def change(old: Memory) -> Memory:
+            moved = old.revised(scope=target_scope or old.scope, name=target_name or old.name)
+            if moved.key == old.key:
+                raise InvalidInput(f"{old.name!r} is already in scope {str(old.scope)!r}; nothing to move")
+            return moved
+
+        return self._update(where, expected_version, change, "move", actor)
+
+    def forget(self, where: Locator, *, expected_version: str | None = None, actor: str | None = None) -> Saved:
+        with self._writing():
+            entry = self._locate(where)
+            _check_version(entry, expected_version)
+            message = _message("delete", entry.memory)
+            commit = self.store.commit({}, [entry.path], message, self._author(actor))
+            self.catalog.remove(entry.path)
+            self.catalog.commit = commit
+            return Saved(entry, commit)
+
+    def _update(
+        self,
+        where: Locator,
+        expected_version: str | None,
+        change: Callable[[Memory], Memory],
+        verb: str,
+        actor: str | None,
+    ) -> Saved:
+        """Read, transform and embed with no lock held; commit only if the memory did not change meanwhile."""
+        for _ in range(OPTIMISTIC_RETRIES):
+            seen = self.read(where)
+            _check_version(seen, expected_version)
+            memory = change(seen.memory)
+            vectors = self._vectors([memory])[0]
+            with self._writing():
+                current = self._locate(where)
+                if current.version != seen.version:
+                    continue  # changed while we embedded: start again from the new version
+                path = memory_path(memory.scope, memory.name)
+                if path != current.path or memory.key != current.memory.key:
+                    self._check_target(memory, path)
+                message = _message(verb, memory, current.memory)
+                entry, commit = self._commit(memory, path, vectors, message, actor, old=current)
+                return Saved(entry, commit, similar=self._similar(entry, vectors[0]))
+        raise Conflict(f"{where.describe()} kept changing while being updated; retry")
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """This process's lock, then the repository's OS lock, then catch up: checks see the latest state."""
+        with self._lock, self.store.write_lock():
+            self._refresh()
+            yield
+
+    def _commit(
+        self, memory: Memory, path: str, vectors: np.ndarray, message: str, actor: str | None, old: Entry | None = None
+    ) -> tuple[Entry, str]:
+        data = markdown.render(memory)
+        deletes = [old.path] if old is not None and old.path != path else []
+        commit = self.store.commit({path: data}, deletes, message, self._author(actor))
+        for gone in deletes:
+            self.catalog.remove(gone)
+        entry = self.catalog.put(memory, path, GitStore.blob_id(data), vectors)
+        self.catalog.commit = commit
+        return entry, commit
+
+    def _author(self, actor: str | None) -> Author:
+        return self.store.author if not actor else Author(actor, self.store.author.email)
+
+    # ------------------------------------------------------------- checks
+
+    def _locate(self, where: Locator) -> Entry:
+        if where.id:
+            entry = self.catalog.by_id(where.id)
+            if entry is None:
+                raise NotFound(f"no memory has id {where.id!r}; use list or recall to find it")
+            return entry
+        if not where.name:
+            raise InvalidInput("give the memory's name (and scope), or its id")
+        scope = Scope.parse(where.scope)
+        entry = self.catalog.by_key(scope, validate_name(where.name))
+        if entry is None:
+            raise NotFound(self._not_found_message(where.name, scope))
+        return entry
+
+    def _not_found_message(self, name: str, scope: Scope) -> str:
+        elsewhere = sorted(str(e.memory.scope) for e in self.catalog.entries() if e.memory.name == name)
+        hint = f" It exists in scope(s): {', '.join(elsewhere[:5])}." if elsewhere else ""
+        return f"no memory named {name!r} in scope {str(scope)!r}.{hint} Use list or recall to find memories."
+
+    def _check_target(self, memory: Memory, path: str) -> None:
+        taken = self.catalog.by_key(memory.scope, memory.name)
+        if taken is not None:
+            raise AlreadyExists(
+                f"a memory named {memory.name!r} already exists in scope {str(memory.scope)!r}; "
+                "forget or move it first, or choose another name"
+            )
+        self._check_free(path, memory.key)
+
+    def _check_free(self, path: str, key: tuple[Scope, str]) -> None:
+        """Two different (scope, name) pairs may map to one file (scope `a` + name `b/c` vs `a/b` + `c`)."""
+        if path in self.catalog.problems:
+            raise Conflict(
+                f"the file {path} exists but cannot be read ({self.catalog.problems[path]}); "
+                "it is left untouched; choose another name or repair the file"
+            )
+        holder = self.catalog.by_path(path)
+        if holder is not None and holder.memory.key != key:
+            other = holder.memory
+            raise Conflict(
+                f"this name and scope would share the file {path} with memory {other.name!r} in scope "
+                f"{str(other.scope)!r}; choose a different name or scope"
+            )
+
+    def _similar(self, entry: Entry, vector: np.ndarray) -> tuple[Similar, ...]:
+        hits = self.catalog.vectors.search(vector, 6, lambda label: label not in entry.labels)
+        found: dict[int, Similar] = {}
+        for label, similarity in hits:
+            other = self.catalog.by_label(label)
+            if other is not None and similarity >= NEAR_DUPLICATE and other.doc not in found:
+                found[other.doc] = Similar(other, round(similarity, 4))
+        return tuple(found.values())
+
+
+def _check_version(entry: Entry, expected: str | None) -> None:
+    if expected is None:
+        return
+    if len(expected) < 7:
+        raise InvalidInput("expected_version must be the version from read/remember (at least 7 hex digits)")
+    if not entry.version.startswith(expected.lower()):
+        raise Conflict(
+            f"memory {entry.memory.name!r} is at version {entry.version[:12]}, not {expected[:12]!r}: it changed "
+            "since you read it; read it again and reapply your change"
+        )
+
+
+def _message(verb: str, memory: Memory, old: Memory | None = None) -> str:
+    if verb == "move" and old is not None:
+        subject = f"chore: move memory '{old.name}' → '{memory.name}'"
+        body = f"from scope: {old.scope}\nto scope: {memory.scope}\nid: {memory.id}"
+    else:
+        subject = f"chore: {verb} memory '{memory.name}'"
+        body = f"scope: {memory.scope}\nid: {memory.id}"
+    return f"{subject}\n\n{body}\n"
+
+
+def _encode_cursor(key: tuple[str, str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str | None) -> tuple[str, str] | None:
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        scope, name = json.loads(raw)
+        if isinstance(scope, str) and isinstance(name, str):
+            return (scope, name)
+    except (ValueError, TypeError, binascii.Error):
+        pass
+    raise InvalidInput("cursor is not one returned by list; omit it to start from the first page")

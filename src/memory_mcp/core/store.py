@@ -1,0 +1,385 @@
+"""The git repository: the only module that imports pygit2 and the source of truth for memories.
+
+It maps (scope, name) to a file path, writes files atomically, commits every change (building the tree
+from HEAD's tree, never from the possibly stale on-disk index), serialises writers across processes with an
+OS lock, and answers "what changed between two commits" so indexes can catch up. A memory exists once
+its commit exists.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Final
+
+import pygit2
+from pygit2.enums import FileMode, Option, SortMode
+
+from memory_mcp.core.model import Scope
+from memory_mcp.errors import Conflict, InvalidInput, Unavailable
+
+log = logging.getLogger(__name__)
+
+GLOBAL_DIR: Final = "global"
+PROJECTS_DIR: Final = "projects"
+SUFFIX: Final = ".md"
+STATE_DIR: Final = "memory-mcp"
+"""Our private folder inside `.git`: the write lock and temporary files (same filesystem as the work tree)."""
+STALE_LOCK_WAIT: Final = 2.0
+
+pygit2.option(Option.ENABLE_FSYNC_GITDIR, 1)
+
+
+@dataclass(frozen=True)
+class Author:
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class Change:
+    """One memory file changed between two commits (`None` blob = absent on that side)."""
+
+    path: str
+    old_blob: str | None
+    new_blob: str | None
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One commit that changed a memory, with the file's blob at that commit (its `version`)."""
+
+    commit: str
+    time: datetime
+    message: str
+    author: str
+    path: str
+    blob: str | None
+
+
+def memory_path(scope: Scope, name: str) -> str:
+    """The repo-relative file path of a memory: `global/<name>.md` or `projects/<scope>/<name>.md`."""
+    parts = (GLOBAL_DIR,) if scope.is_global else (PROJECTS_DIR, *scope.path.split("/"))
+    path = PurePosixPath(*parts, *name.split("/"))
+    return f"{path}{SUFFIX}"
+
+
+def is_memory_path(path: str) -> bool:
+    return path.endswith(SUFFIX) and path.split("/", 1)[0] in (GLOBAL_DIR, PROJECTS_DIR)
+
+
+class GitStore:
+    """A memory repository on disk. Not thread-safe: callers serialise access (the service holds a lock)."""
+
+    def __init__(self, root: Path, *, branch: str = "main", author: Author) -> None:
+        self.root = root.resolve()
+        self.branch = branch
+        self.author = author
+        self._repo = self._open_or_init()
+        self._state = Path(self._repo.path) / STATE_DIR
+        self._state.mkdir(mode=0o700, exist_ok=True)
+
+    @property
+    def ref(self) -> str:
+        return f"refs/heads/{self.branch}"
+
+    def _open_or_init(self) -> pygit2.Repository:
+        if (self.root / ".git").exists():
+            repo = pygit2.Repository(str(self.root))
+            if repo.is_bare:
+                raise Unavailable(f"{self.root} is a bare repository; memory-mcp needs a work tree")
+            return repo
+        self.root.mkdir(parents=True, exist_ok=True)
+        log.info("initialising memory repository at %s (branch %s)", self.root, self.branch)
+        return pygit2.init_repository(str(self.root), initial_head=self.branch)
+
+    # ---------------------------------------------------------------- reading
+
+    def head(self) -> str | None:
+        """The branch tip's commit id, or None before the first commit."""
+        ref = self._repo.references.get(self.ref)
+        return None if ref is None else str(ref.resolve().target)
+
+    def files(self, commit: str | None) -> Iterator[tuple[str, str]]:
+        """Every memory file at `commit` as (path, blob id)."""
+        if commit is None:
+            return
+        tree = self._repo[commit].peel(pygit2.Tree)
+        for top in (GLOBAL_DIR, PROJECTS_DIR):
+            if top in tree and tree[top].type_str == "tree":
+                yield from self._walk(tree[top].peel(pygit2.Tree), top)
+
+    def _walk(self, tree: pygit2.Tree, prefix: str) -> Iterator[tuple[str, str]]:
+        for entry in tree:
+            path = f"{prefix}/{entry.name}"
+            if entry.filemode == FileMode.TREE:
+                yield from self._walk(entry.peel(pygit2.Tree), path)
+            elif entry.filemode in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE) and path.endswith(SUFFIX):
+                yield path, str(entry.id)
+
+    def changes(self, old: str | None, new: str | None) -> list[Change]:
+        """Memory files that differ between two commits."""
+        old_tree = self._tree(old)
+        new_tree = self._tree(new)
+        diff = old_tree.diff_to_tree(new_tree)
+        out = []
+        for delta in diff.deltas:
+            for side in {delta.old_file.path, delta.new_file.path}:
+                if not is_memory_path(side):
+                    continue
+                before = self._blob_at(old_tree, side)
+                after = self._blob_at(new_tree, side)
+                if before != after:
+                    out.append(Change(side, before, after))
+        return out
+
+    def _tree(self, commit: str | None) -> pygit2.Tree:
+        if commit is None:
+            return self._repo[self._repo.TreeBuilder().write()].peel(pygit2.Tree)
+        return self._repo[commit].peel(pygit2.Tree)
+
+    @staticmethod
+    def _blob_at(tree: pygit2.Tree, path: str) -> str | None:
+        try:
+            entry = tree[path]
+        except KeyError:
+            return None
+        return str(entry.id) if entry.filemode in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE) else None
+
+    def blob(self, blob_id: str) -> bytes:
+        return self._repo[blob_id].peel(pygit2.Blob).data
+
+    def blob_at(self, commit: str | None, path: str) -> str | None:
+        return None if commit is None else self._blob_at(self._tree(commit), path)
+
+    def resolve_commit(self, rev: str) -> str:
+        """A full commit id for a (possibly abbreviated) commit id."""
+        try:
+            return str(self._repo.revparse_single(rev).peel(pygit2.Commit).id)
+        except (KeyError, ValueError, pygit2.GitError) as exc:
+            raise InvalidInput(f"no commit {rev!r} in the memory repository") from exc
+
+    # ---------------------------------------------------------------- history
+
+    def history(self, path: str, memory_id: str, parse_id, limit: int) -> list[Revision]:
+        """The commits that changed this memory, newest first, following moves by memory id.
+
+        `parse_id(blob_id)` returns the memory id stored in a blob, used to recognise a move.
+        """
+        head = self.head()
+        if head is None:
+            return []
+        walker = self._repo.walk(head, SortMode.TOPOLOGICAL | SortMode.TIME)
+        walker.simplify_first_parent()
+        out: list[Revision] = []
+        for commit in walker:
+            tree = commit.tree
+            here = self._blob_at(tree, path)
+            parent_tree = commit.parents[0].tree if commit.parents else None
+            before = self._blob_at(parent_tree, path) if parent_tree is not None else None
+            if here == before:
+                continue
+            out.append(self._revision(commit, path, here))
+            if len(out) >= limit:
+                break
+            if before is None:
+                moved_from = self._moved_from(parent_tree, tree, memory_id, parse_id)
+                if moved_from is None:
+                    break
+                path = moved_from
+        return out
+
+    def _moved_from(self, parent_tree, tree, memory_id: str, parse_id) -> str | None:
+        if parent_tree is None:
+            return None
+        for delta in parent_tree.diff_to_tree(tree).deltas:
+            gone = delta.old_file.path
+            if is_memory_path(gone) and self._blob_at(tree, gone) is None:
+                if parse_id(str(delta.old_file.id)) == memory_id:
+                    return gone
+        return None
+
+    @staticmethod
+    def _revision(commit: pygit2.Commit, path: str, blob: str | None) -> Revision:
+        return Revision(
+            commit=str(commit.id),
+            time=datetime.fromtimestamp(commit.commit_time, UTC),
+            message=commit.message.strip(),
+            author=f"{commit.author.name} <{commit.author.email}>",
+            path=path,
+            blob=blob,
+        )
+
+    # ---------------------------------------------------------------- writing
+
+    @contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """Hold the repository's OS-level write lock (shared by every process on this repo)."""
+        fd = os.open(self._state / "write.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock, also when the process dies
+
+    def commit(self, writes: dict[str, bytes], deletes: list[str], message: str, author: Author | None = None) -> str:
+        """Write and delete files, then commit them on the branch; hold `write_lock()` around the call.
+
+        Files go to the work tree first (atomically), then the commit is built from HEAD's tree plus
+        these changes, so a stale index or stray work-tree edits never leak into it.
+        """
+        for path in (*writes, *deletes):
+            self._check_path(path)
+        head = self.head()
+        try:
+            for path, data in writes.items():
+                self._write_file(path, data)
+            for path in deletes:
+                self._delete_file(path)
+            return self._commit_tree(head, writes, deletes, message, author or self.author)
+        except BaseException:
+            self._restore(head, [*writes, *deletes])
+            raise
+
+    def _restore(self, commit: str | None, paths: list[str]) -> None:
+        """Put the work-tree files of a failed commit back as they are in `commit`."""
+        for path in paths:
+            blob = self.blob_at(commit, path)
+            try:
+                if blob is None:
+                    self._delete_file(path)
+                else:
+                    self._write_file(path, self.blob(blob))
+            except OSError as exc:
+                log.error("could not restore %s after a failed commit: %s", path, exc)
+
+    @staticmethod
+    def blob_id(data: bytes) -> str:
+        """The git blob id `data` gets when committed: a memory's version."""
+        return str(pygit2.hash(data))
+
+    def _commit_tree(
+        self, head: str | None, writes: dict[str, bytes], deletes: list[str], message: str, author: Author
+    ) -> str:
+        root = self._repo[head].peel(pygit2.Commit).tree if head else None
+        blobs = {path: self._repo.create_blob(data) for path, data in writes.items()}
+        changes: dict[str, pygit2.Oid | None] = {**{p: None for p in deletes}, **blobs}
+        tree_id = self._build_tree(root, changes)
+        signature = pygit2.Signature(author.name, author.email)
+        committer = pygit2.Signature(self.author.name, self.author.email)
+        self._clear_stale_lock(Path(self._repo.path) / f"{self.ref}.lock")
+        parents = [pygit2.Oid(hex=head)] if head else []
+        try:
+            commit = self._repo.create_commit(self.ref, signature, committer, message, tree_id, parents)
+        except pygit2.GitError as exc:
+            raise Conflict(f"the branch moved while committing ({exc}); retry the call") from exc
+        self._update_index(blobs, deletes)
+        return str(commit)
+
+    def _build_tree(self, tree: pygit2.Tree | None, changes: dict[str, pygit2.Oid | None]) -> pygit2.Oid:
+        """A new tree equal to `tree` with `changes` (path → blob, None = delete) applied; empty dirs pruned."""
+        builder = self._repo.TreeBuilder(tree) if tree is not None else self._repo.TreeBuilder()
+        nested: dict[str, dict[str, pygit2.Oid | None]] = {}
+        for path, blob in changes.items():
+            head, _, rest = path.partition("/")
+            if rest:
+                nested.setdefault(head, {})[rest] = blob
+            elif blob is None:
+                if builder.get(head) is not None:
+                    builder.remove(head)
+            else:
+                builder.insert(head, blob, FileMode.BLOB)
+        for name, sub_changes in nested.items():
+            existing = builder.get(name)
+            if existing is not None and existing.filemode != FileMode.TREE:
+                raise Conflict(f"'{name}' is a file in the repository where a folder is needed")
+            sub_tree = self._repo[existing.id].peel(pygit2.Tree) if existing is not None else None
+            sub_id = self._build_tree(sub_tree, sub_changes)
+            if len(self._repo[sub_id].peel(pygit2.Tree)) == 0:
+                if existing is not None:
+                    builder.remove(name)
+            else:
+                builder.insert(name, sub_id, FileMode.TREE)
+        return builder.write()
+
+    def _update_index(self, blobs: dict[str, pygit2.Oid], deletes: list[str]) -> None:
+        """Keep `git status` quiet for humans; best effort, the commit is already durable."""
+        try:
+            index = self._repo.index
+            index.read(False)
+            for path in deletes:
+                if path in index:
+                    index.remove(path)
+            for path, blob in blobs.items():
+                index.add(pygit2.IndexEntry(path, blob, FileMode.BLOB))
+            index.write()
+        except (pygit2.GitError, OSError) as exc:
+            log.warning("could not update the git index (the commit is safe): %s", exc)
+
+    def _clear_stale_lock(self, lock: Path) -> None:
+        """A lock file left by a killed writer would block every later commit; we hold the write lock."""
+        deadline = time.monotonic() + STALE_LOCK_WAIT
+        while lock.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if lock.exists():
+            log.warning("removing stale lock file %s", lock.name)
+            lock.unlink(missing_ok=True)
+
+    # ---------------------------------------------------------------- files
+
+    def _check_path(self, path: str) -> None:
+        """Refuse anything that could leave the repo: absolute paths, `..`, dot-parts, symlinks on the way."""
+        pure = PurePosixPath(path)
+        if pure.is_absolute() or not is_memory_path(path) or any(p in ("", ".", "..") for p in path.split("/")):
+            raise InvalidInput(f"refusing unsafe path {path!r}")
+        current = self.root
+        for part in pure.parts:
+            current = current / part
+            try:
+                if current.is_symlink():
+                    raise InvalidInput(f"refusing to write through symbolic link {current.relative_to(self.root)}")
+            except OSError as exc:
+                raise InvalidInput(f"cannot inspect {path!r}: {exc.strerror}") from exc
+
+    def _write_file(self, path: str, data: bytes) -> None:
+        target = self.root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self._state, prefix="write-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        _fsync_dir(target.parent)
+
+    def _delete_file(self, path: str) -> None:
+        target = self.root / path
+        target.unlink(missing_ok=True)
+        parent = target.parent
+        while parent != self.root:
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+            parent = parent.parent
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

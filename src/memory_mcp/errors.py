@@ -1,0 +1,38 @@
+"""The domain's exceptions, mapped once at each edge (MCP tool errors, CLI exit codes, HTTP statuses).
+
+    MemoryMcpError
+    ├── InvalidInput      the caller's arguments break a rule; nothing was written
+    ├── NotFound          no memory matches the name/scope or id
+    ├── AlreadyExists     remember/move onto a name that is taken (and replacing was not asked for)
+    ├── Conflict          the memory changed since `expected_version`, or two memories would share a file
+    ├── Busy              too much work queued; retry later
+    └── Unavailable       a part (model, repository) is not ready or not configured
+"""
+
+
+class MemoryMcpError(Exception):
+    """Base of every error the service raises on purpose; its message is meant for the caller."""
+
+
+class InvalidInput(MemoryMcpError):
+    """The arguments break a validation rule."""
+
+
+class NotFound(MemoryMcpError):
+    """No memory matches."""
+
+
+class AlreadyExists(MemoryMcpError):
+    """The target name is taken."""
+
+
+class Conflict(MemoryMcpError):
+    """A concurrent change or a file-path collision."""
+
+
+class Busy(MemoryMcpError):
+    """A bounded queue is full."""
+
+
+class Unavailable(MemoryMcpError):
+    """A required part is not ready or not configured."""
