@@ -153,12 +153,7 @@ class Embedder:
 def _load(model_path: Path, threads: int | None):
     import llama_cpp  # deferred: importing it costs ~0.3 s, and CLI help should not pay it
 
-    try:
-        probe = llama_cpp.Llama(model_path=str(model_path), embedding=True, verbose=False, vocab_only=True)
-        meta = probe.metadata
-        probe.close()
-        trained = int(meta.get(f"{meta.get('general.architecture')}.context_length") or MAX_CONTEXT)
-        context = min(trained, MAX_CONTEXT)
+    def open_model(context: int):
         return llama_cpp.Llama(
             model_path=str(model_path),
             embedding=True,
@@ -168,6 +163,15 @@ def _load(model_path: Path, threads: int | None):
             n_ubatch=context,
             n_threads=threads or max(1, min(4, os.cpu_count() or 1)),
         )
+
+    try:
+        llm = open_model(MAX_CONTEXT)
+        meta = llm.metadata
+        trained = int(meta.get(f"{meta.get('general.architecture')}.context_length") or MAX_CONTEXT)
+        if trained < MAX_CONTEXT:  # rare: a model trained on shorter inputs than our cap
+            llm.close()
+            llm = open_model(trained)
+        return llm
     except (ValueError, RuntimeError, OSError) as exc:
         raise Unavailable(f"could not load embedding model {model_path}: {exc}. {MODEL_HELP}") from exc
 

@@ -1,0 +1,257 @@
+"""The command line: run a server (`serve`, `stdio`) or manage memories by hand beside one.
+
+Memory commands work on the repository directly, under the same OS write lock a running server uses, so
+they are safe while servers run. Human output by default, `--json` for scripts; errors go to stderr with
+an exit code per error kind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+from memory_mcp import __version__, views
+from memory_mcp.bootstrap import Runtime, build_service
+from memory_mcp.config import DEFAULT_BIND, ENV_PREFIX, Settings, load_settings
+from memory_mcp.core.service import Locator, MemoryService
+from memory_mcp.errors import AlreadyExists, Busy, Conflict, InvalidInput, MemoryMcpError, NotFound, Unavailable
+
+EXIT_CODES: Final = {InvalidInput: 2, NotFound: 3, AlreadyExists: 4, Conflict: 4, Busy: 5, Unavailable: 5}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help(sys.stderr)
+        return 2
+    if not args.log_level and ENV_PREFIX + "LOG_LEVEL" not in os.environ:
+        args.log_level = args.quiet_level
+    try:
+        settings = load_settings(vars(args))
+        _configure_logging(settings.log_level)
+        return args.handler(args, settings)
+    except MemoryMcpError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return next((code for kind, code in EXIT_CODES.items() if isinstance(exc, kind)), 1)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+# ------------------------------------------------------------------ servers
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from memory_mcp.server.http_app import build_http_app
+    from memory_mcp.server.mcp_app import build_mcp_server
+
+    runtime = Runtime(settings)
+    runtime.start()
+    app = build_http_app(runtime, build_mcp_server(runtime))
+    logging.getLogger(__name__).info("serving MCP on http://%s/mcp", settings.bind)
+    try:
+        uvicorn.run(
+            app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
+            access_log=settings.log_level == "DEBUG", lifespan="on",
+        )
+    finally:
+        runtime.close()
+    return 0
+
+
+def _stdio(args: argparse.Namespace, settings: Settings) -> int:
+    from memory_mcp.server.mcp_app import build_mcp_server
+
+    runtime = Runtime(settings)
+    runtime.start()
+    try:
+        build_mcp_server(runtime).run("stdio")
+    finally:
+        runtime.close()
+    return 0
+
+
+# ------------------------------------------------------------------ memory commands
+
+
+def _with_service(action: Callable[[MemoryService, argparse.Namespace], Any], show: Callable[[Any], str]):
+    """A handler that builds the service, runs `action`, and prints JSON or the human form."""
+
+    def handler(args: argparse.Namespace, settings: Settings) -> int:
+        service = build_service(settings, _progress if args.progress else None)
+        try:
+            result = action(service, args)
+        finally:
+            service.embedder.close()
+        print(json.dumps(result, indent=2, ensure_ascii=False) if args.json else show(result))
+        return 0
+
+    return handler
+
+
+def _remember(service: MemoryService, args: argparse.Namespace) -> dict[str, Any]:
+    content = args.content if args.content is not None else sys.stdin.read()
+    result = service.remember(
+        name=args.name, content=content, scope=args.scope, tags=args.tag, source=args.source,
+        replace_existing=args.replace,
+    )
+    return views.saved(result, "replaced" if result.replaced else "created")
+
+
+def _show_saved(result: dict[str, Any]) -> str:
+    lines = [f"{result['status']} {result['name']!r} in scope {result['scope']!r} (version {result['version'][:12]})"]
+    lines += [f"  similar: {s['name']!r} in {s['scope']!r} ({s['similarity']:.2f})" for s in result.get("similar", [])]
+    return "\n".join(lines)
+
+
+def _recall(service: MemoryService, args: argparse.Namespace) -> dict[str, Any]:
+    hits = service.recall(args.query, scope=args.scope, tags=args.tag, limit=args.limit, min_score=args.min_score)
+    return {"hits": [views.hit(h) for h in hits], "count": len(hits)}
+
+
+def _show_hits(result: dict[str, Any]) -> str:
+    if not result["hits"]:
+        return "no matching memories"
+    blocks = []
+    for rank, h in enumerate(result["hits"], 1):
+        head = f"{rank}. {h['name']} [{h['scope']}] score {h['score']:.3f} ({h['match_type']})"
+        blocks.append(head + "\n   " + h["snippet"].replace("\n", "\n   "))
+    return "\n".join(blocks)
+
+
+def _read(service: MemoryService, args: argparse.Namespace) -> dict[str, Any]:
+    return views.memory(service.read(Locator(args.name, args.scope, args.id)))
+
+
+def _show_memory(m: dict[str, Any]) -> str:
+    meta = [f"name: {m['name']}", f"scope: {m['scope']}", f"tags: {', '.join(m['tags'])}", f"id: {m['id']}",
+            f"updated: {m['updated_at']}", f"version: {m['version']}"]
+    if m["source"]:
+        meta.append(f"source: {m['source']}")
+    return "\n".join(meta) + "\n\n" + m["content"]
+
+
+def _list(service: MemoryService, args: argparse.Namespace) -> dict[str, Any]:
+    fields = views.check_fields(args.fields.split(",") if args.fields else None)
+    return views.page(service.list(scope=args.scope, tags=args.tag, limit=args.limit, cursor=args.cursor), fields)
+
+
+def _show_page(page: dict[str, Any]) -> str:
+    rows = ["\t".join(str(v) if not isinstance(v, list) else ",".join(v) for v in m.values()) for m in page["memories"]]
+    if page["next_cursor"]:
+        rows.append(f"(more: --cursor {page['next_cursor']})")
+    return "\n".join(rows) or "no memories"
+
+
+def _forget(service: MemoryService, args: argparse.Namespace) -> dict[str, Any]:
+    return views.saved(service.forget(Locator(args.name, args.scope, args.id)), "deleted")
+
+
+def _reindex(service: MemoryService, args: argparse.Namespace) -> dict[str, Any]:
+    started = time.perf_counter()
+    count = service.rebuild(_progress if args.progress else None, reembed=args.reembed)
+    problems = dict(service.catalog.problems)
+    return {"memories": count, "seconds": round(time.perf_counter() - started, 3), "unreadable": problems}
+
+
+def _show_reindex(result: dict[str, Any]) -> str:
+    lines = [f"indexed {result['memories']} memories in {result['seconds']:.2f}s"]
+    lines += [f"  unreadable: {path}: {why}" for path, why in result["unreadable"].items()]
+    return "\n".join(lines)
+
+
+def _progress(done: int, total: int) -> None:
+    if total < 100:  # small catch-ups finish before anyone could read a progress line
+        return
+    print(f"\rindexing {done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------ parser
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("repository and model (flags override MEMORY_MCP_* variables)")
+    group.add_argument("--repo-path", help="git repository of memories (MEMORY_MCP_REPO_PATH)")
+    group.add_argument("--cache-dir", help="where derived indexes live (MEMORY_MCP_CACHE_DIR)")
+    group.add_argument("--model", help="GGUF embedding model file (MEMORY_MCP_MODEL)")
+    group.add_argument("--branch", help="git branch (MEMORY_MCP_BRANCH, default main)")
+    group.add_argument("--threads", type=int, help="model threads (MEMORY_MCP_THREADS)")
+    group.add_argument("--author-name", help="commit author name (MEMORY_MCP_AUTHOR_NAME)")
+    group.add_argument("--author-email", help="commit author email (MEMORY_MCP_AUTHOR_EMAIL)")
+    group.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (MEMORY_MCP_LOG_LEVEL)")
+
+    output = argparse.ArgumentParser(add_help=False)
+    output.add_argument("--json", action="store_true", help="print JSON instead of text")
+    output.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                        help="show indexing progress on stderr")
+
+    parser = argparse.ArgumentParser(prog="memory-mcp", description="Long-term memory for AI agents over MCP.")
+    parser.add_argument("--version", action="version", version=f"memory-mcp {__version__}")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    serve = sub.add_parser("serve", parents=[common], help="serve MCP over streamable HTTP at /mcp")
+    serve.add_argument("--bind", help=f"host:port to listen on (MEMORY_MCP_BIND, default {DEFAULT_BIND})")
+    serve.add_argument("--allowed-host", dest="allowed_hosts", action="append",
+                       help="extra Host/Origin name to accept, repeatable (MEMORY_MCP_ALLOWED_HOST, comma-separated)")
+    serve.set_defaults(handler=_serve, quiet_level="INFO")
+
+    stdio = sub.add_parser("stdio", parents=[common], help="serve MCP over stdin/stdout (logs go to stderr)")
+    stdio.set_defaults(handler=_stdio, quiet_level="INFO")
+
+    def memory_command(name: str, help_text: str, action, show) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, parents=[common, output], help=help_text, description=help_text)
+        command.set_defaults(handler=_with_service(action, show), quiet_level="WARNING")
+        return command
+
+    remember = memory_command("remember", "store a new memory", _remember, _show_saved)
+    remember.add_argument("name")
+    remember.add_argument("--content", help="the text (default: read from stdin)")
+    remember.add_argument("--scope", help="global (default), a path like org/project, or project:<name>")
+    remember.add_argument("--tag", action="append", help="a tag, repeatable")
+    remember.add_argument("--source", help="where the memory came from")
+    remember.add_argument("--replace", action="store_true", help="overwrite a memory of the same name")
+
+    recall = memory_command("recall", "search memories by meaning and keywords", _recall, _show_hits)
+    recall.add_argument("query")
+    recall.add_argument("--scope", help="omitted: global only; a path: that subtree and global; all: everything")
+    recall.add_argument("--tag", action="append", help="only memories with this tag, repeatable")
+    recall.add_argument("--limit", type=int, default=5)
+    recall.add_argument("--min-score", type=float, help="minimum cosine similarity")
+
+    read = memory_command("read", "print one memory", _read, _show_memory)
+    read.add_argument("name", nargs="?")
+    read.add_argument("--scope")
+    read.add_argument("--id", help="read by id instead of name")
+
+    listing = memory_command("list", "list memories by scope and name", _list, _show_page)
+    listing.add_argument("--scope", help="omitted or all: everything; global; or a path (that subtree)")
+    listing.add_argument("--tag", action="append", help="only memories with this tag, repeatable")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--cursor", help="continue after a previous page")
+    listing.add_argument("--fields", help=f"comma-separated, from: {','.join(views.LIST_FIELDS)}")
+
+    forget = memory_command("forget", "delete a memory (history keeps it)", _forget, _show_saved)
+    forget.add_argument("name", nargs="?")
+    forget.add_argument("--scope")
+    forget.add_argument("--id", help="delete by id instead of name")
+
+    reindex = memory_command("reindex", "rebuild the search indexes from the repository", _reindex, _show_reindex)
+    reindex.add_argument("--reembed", action="store_true", help="ignore cached vectors and embed everything again")
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""The HTTP edge: streamable HTTP MCP at `/mcp` plus `/healthz`, `/readyz` and `/version`, with Host/Origin
+allow-listing against DNS rebinding. Lean by default: JSON responses and stateless requests, since every
+tool call is self-contained."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from memory_mcp import __version__
+from memory_mcp.bootstrap import Runtime
+from memory_mcp.config import Settings
+
+MAX_BODY_BYTES: Final = 8 * 1024 * 1024
+"""A 1 MiB memory can grow several-fold once JSON-escaped."""
+LOOPBACK_HOSTS: Final = ("127.0.0.1", "localhost", "[::1]")
+
+
+def transport_security(settings: Settings) -> TransportSecuritySettings:
+    """Loopback names always; plus each `--allowed-host` (with any port), for Host and Origin alike."""
+    hosts = [*LOOPBACK_HOSTS, *settings.allowed_hosts]
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=[form for host in hosts for form in (host, f"{host}:*")],
+        allowed_origins=[
+            form for host in hosts for scheme in ("http", "https") for form in (f"{scheme}://{host}", f"{scheme}://{host}:*")
+        ],
+    )
+
+
+def build_http_app(runtime: Runtime, server: MCPServer) -> Starlette:
+    @server.custom_route("/healthz", methods=["GET"])
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    @server.custom_route("/readyz", methods=["GET"])
+    async def readyz(_: Request) -> Response:
+        body = runtime.readiness()
+        return JSONResponse(body, status_code=200 if body["ready"] else 503)
+
+    @server.custom_route("/version", methods=["GET"])
+    async def version(_: Request) -> Response:
+        return JSONResponse({"name": "memory-mcp", "version": __version__})
+
+    return server.streamable_http_app(
+        streamable_http_path="/mcp",
+        json_response=True,
+        stateless_http=True,
+        max_request_body_size=MAX_BODY_BYTES,
+        transport_security=transport_security(runtime.settings),
+        host=runtime.settings.host,
+    )

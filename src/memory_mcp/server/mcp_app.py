@@ -1,0 +1,30 @@
+"""Builds the MCP server object shared by the stdio and HTTP transports."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from mcp.server.mcpserver import MCPServer
+
+from memory_mcp import __version__
+from memory_mcp.bootstrap import Runtime
+from memory_mcp.server.tools import Tools
+
+INSTRUCTIONS: Final = """\
+Long-term memory that survives across sessions. Before starting work, `recall` what you know about the task
+(scope = the project path, e.g. 'org/project', searches that project and global memories). Save durable facts,
+decisions and lessons with `remember` (global for cross-project knowledge, a project scope otherwise); update
+them with `edit` rather than creating near-duplicates (remember reports similar memories). Every change is a
+git commit: `history` shows and restores past versions."""
+
+
+def build_mcp_server(runtime: Runtime, tools: Tools | None = None) -> MCPServer:
+    server = MCPServer(
+        name="memory-mcp",
+        title="memory-mcp",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        log_level=runtime.settings.log_level,  # type: ignore[arg-type]
+    )
+    (tools or Tools(runtime)).register(server)
+    return server

@@ -1,0 +1,213 @@
+"""The MCP tools: one thin function each. They translate arguments, run the service in a worker thread
+(it blocks on the model, git and disk) and map domain errors to tool errors the agent can act on."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from functools import partial
+from typing import Annotated, Any, Final, TypeVar
+
+import anyio.to_thread
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import ToolAnnotations
+from pydantic import Field
+
+from memory_mcp import views
+from memory_mcp.bootstrap import Runtime
+from memory_mcp.core.model import MAX_CONTENT_BYTES, MAX_LIMIT, MAX_QUERY_CHARS
+from memory_mcp.core.service import Locator, MemoryService
+from memory_mcp.errors import MemoryMcpError
+
+T = TypeVar("T")
+START_TIMEOUT: Final = 120.0
+
+NAME_HELP: Final = "Memory name: 1-3 '/'-separated parts of letters, digits, '-', '_', '.' (e.g. 'rust/async-tips')"
+Name = Annotated[str | None, Field(description=NAME_HELP)]
+Scope = Annotated[
+    str | None,
+    Field(description="Scope: 'global' (default) or a path like 'org/team/project'; 'project:<name>' is an alias"),
+]
+MemoryId = Annotated[str | None, Field(description="The memory's id (alternative to name + scope)")]
+Tags = Annotated[list[str] | None, Field(description="Tags, e.g. ['rust', 'decision']; at most 32")]
+ExpectedVersion = Annotated[
+    str | None,
+    Field(description="Only apply if the memory is still at this version (from read/list); else a conflict error"),
+]
+
+READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+
+
+class Tools:
+    """Binds the tools to a runtime; `register` adds them to an MCP server."""
+
+    def __init__(self, runtime: Runtime, actor: Callable[[], str | None] = lambda: None) -> None:
+        self._runtime = runtime
+        self._actor = actor
+
+    async def _run(self, call: Callable[[MemoryService], T]) -> T:
+        try:
+            service = await anyio.to_thread.run_sync(self._runtime.wait, START_TIMEOUT)
+            return await anyio.to_thread.run_sync(call, service)
+        except MemoryMcpError as exc:
+            raise ToolError(f"{type(exc).__name__}: {exc}") from exc
+
+    def register(self, server: MCPServer) -> None:
+        write = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
+        change = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
+        for fn, title, annotations in (
+            (self.remember, "Remember", write),
+            (self.recall, "Recall", READ_ONLY),
+            (self.read, "Read a memory", READ_ONLY),
+            (self.edit, "Edit a memory", change),
+            (self.forget, "Forget a memory", change),
+            (self.list_memories, "List memories", READ_ONLY),
+            (self.move, "Move or rename a memory", write),
+            (self.history, "Memory history", READ_ONLY),
+        ):
+            name = "list" if fn == self.list_memories else fn.__name__
+            server.add_tool(
+                fn, name=name, title=title, description=inspect.cleandoc(fn.__doc__ or ""),
+                annotations=annotations, structured_output=True,
+            )
+
+    async def remember(
+        self,
+        name: Annotated[str, Field(description=NAME_HELP)],
+        content: Annotated[str, Field(description=f"Markdown text to store (at most {MAX_CONTENT_BYTES} bytes)")],
+        scope: Scope = None,
+        tags: Tags = None,
+        source: Annotated[str | None, Field(description="Where this came from (URL, file, conversation)")] = None,
+        replace: Annotated[bool, Field(description="Overwrite an existing memory of this name (keeps its id)")] = False,
+    ) -> dict[str, Any]:
+        """Store a new memory: a named markdown note in a scope, searchable by meaning and by keywords.
+
+        Fails if the name is taken in that scope (use `edit`, or pass replace=true). The result lists
+        near-duplicate memories so you can merge instead of piling up copies.
+        Example: remember(name="rust/async-tips", content="Prefer tokio::spawn_blocking for CPU work",
+        scope="org/backend", tags=["rust"]).
+        """
+        call = partial(
+            MemoryService.remember, name=name, content=content, scope=scope, tags=tags, source=source,
+            replace_existing=replace, actor=self._actor(),
+        )
+        result = await self._run(call)
+        return views.saved(result, "replaced" if result.replaced else "created")
+
+    async def recall(
+        self,
+        query: Annotated[str, Field(description=f"What you are looking for, in words (at most {MAX_QUERY_CHARS} chars)")],
+        scope: Annotated[
+            str | None,
+            Field(description="Omitted: global memories only; a path: that scope, its sub-scopes and global; 'all'"),
+        ] = None,
+        limit: Annotated[int, Field(description=f"How many hits, 1-{MAX_LIMIT}")] = 5,
+        tags: Annotated[list[str] | None, Field(description="Only memories that carry all of these tags")] = None,
+        min_score: Annotated[
+            float | None, Field(description="Drop hits whose cosine similarity is below this (0.3-0.5 is typical)")
+        ] = None,
+    ) -> dict[str, Any]:
+        """Search memories by meaning and keywords (hybrid), best first.
+
+        Each hit has a snippet around the part that matched, `score` (cosine similarity) and `match_type`
+        (semantic, lexical or both). Use `read` for the full text of a hit whose `truncated` is true.
+        """
+        call = partial(MemoryService.recall, query=query, scope=scope, tags=tags, limit=limit, min_score=min_score)
+        hits = await self._run(call)
+        return {"hits": [views.hit(h) for h in hits], "count": len(hits)}
+
+    async def read(self, name: Name = None, scope: Scope = None, id: MemoryId = None) -> dict[str, Any]:
+        """Read one memory in full (content, tags, source, times, version) by name + scope or by id."""
+        entry = await self._run(partial(MemoryService.read, where=Locator(name, scope, id)))
+        return views.memory(entry)
+
+    async def edit(
+        self,
+        name: Name = None,
+        scope: Scope = None,
+        id: MemoryId = None,
+        content: Annotated[str | None, Field(description="New content (replaces the old text)")] = None,
+        tags: Annotated[list[str] | None, Field(description="New tag list (replaces the old tags)")] = None,
+        expected_version: ExpectedVersion = None,
+    ) -> dict[str, Any]:
+        """Change a memory's content and/or tags, keeping its id, name and creation time.
+
+        Pass expected_version (from read) to avoid overwriting someone else's change; old versions stay in
+        `history`.
+        """
+        call = partial(
+            MemoryService.edit, where=Locator(name, scope, id), content=content, tags=tags,
+            expected_version=expected_version, actor=self._actor(),
+        )
+        return views.saved(await self._run(call), "updated")
+
+    async def forget(
+        self, name: Name = None, scope: Scope = None, id: MemoryId = None, expected_version: ExpectedVersion = None
+    ) -> dict[str, Any]:
+        """Delete a memory. Its past versions remain in the repository's history."""
+        call = partial(
+            MemoryService.forget, where=Locator(name, scope, id), expected_version=expected_version,
+            actor=self._actor(),
+        )
+        return views.saved(await self._run(call), "deleted")
+
+    async def list_memories(
+        self,
+        scope: Annotated[
+            str | None, Field(description="Omitted or 'all': every memory; 'global'; or a path (that subtree only)")
+        ] = None,
+        tags: Annotated[list[str] | None, Field(description="Only memories that carry all of these tags")] = None,
+        limit: Annotated[int, Field(description=f"Page size, 1-{MAX_LIMIT}")] = 50,
+        cursor: Annotated[str | None, Field(description="next_cursor from the previous page")] = None,
+        fields: Annotated[
+            list[str] | None,
+            Field(description=f"Fields per memory, from {', '.join(views.LIST_FIELDS)}; default name, scope, "
+                  "tags, updated_at"),
+        ] = None,
+    ) -> dict[str, Any]:
+        """List memories sorted by scope then name, a page at a time (follow next_cursor until it is null)."""
+        try:
+            chosen = views.check_fields(fields)
+        except MemoryMcpError as exc:
+            raise ToolError(f"{type(exc).__name__}: {exc}") from exc
+        result = await self._run(partial(MemoryService.list, scope=scope, tags=tags, limit=limit, cursor=cursor))
+        return views.page(result, chosen)
+
+    async def move(
+        self,
+        name: Name = None,
+        from_scope: Annotated[str | None, Field(description="Current scope (default global)")] = None,
+        to_scope: Annotated[str | None, Field(description="New scope; omit to keep the current one")] = None,
+        new_name: Annotated[str | None, Field(description="New name; omit to keep the current one")] = None,
+        id: MemoryId = None,
+        expected_version: ExpectedVersion = None,
+    ) -> dict[str, Any]:
+        """Rename a memory and/or move it to another scope; its id and creation time are kept."""
+        call = partial(
+            MemoryService.move, where=Locator(name, from_scope, id), to_scope=to_scope, new_name=new_name,
+            expected_version=expected_version, actor=self._actor(),
+        )
+        return views.saved(await self._run(call), "moved")
+
+    async def history(
+        self,
+        name: Name = None,
+        scope: Scope = None,
+        id: MemoryId = None,
+        limit: Annotated[int, Field(description=f"How many versions, newest first, 1-{MAX_LIMIT}")] = 20,
+        version: Annotated[
+            str | None, Field(description="A commit from this history: return the memory's content at that commit")
+        ] = None,
+    ) -> dict[str, Any]:
+        """The commits that changed a memory (sha, time, author, message), newest first, following moves.
+
+        With `version`, also returns the memory's full content as it was at that commit.
+        """
+        where = Locator(name, scope, id)
+        if version is not None:
+            rev, old = await self._run(partial(MemoryService.content_at, where=where, version=version))
+            return {**views.revision(rev), "name": old.name, "scope": str(old.scope), "tags": list(old.tags),
+                    "content": old.content}
+        revisions = await self._run(partial(MemoryService.history, where=where, limit=limit))
+        return {"versions": [views.revision(r) for r in revisions], "count": len(revisions)}

@@ -1,0 +1,85 @@
+"""Plain-data views of domain results, shared by the edges (MCP tool results and the CLI's --json)."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from memory_mcp.core.catalog import Entry
+from memory_mcp.core.model import format_time
+from memory_mcp.core.search import Hit
+from memory_mcp.core.service import Page, Saved
+from memory_mcp.core.store import Revision
+from memory_mcp.errors import InvalidInput
+
+LIST_FIELDS: Final = (
+    "id", "name", "scope", "tags", "source", "created_at", "updated_at", "version", "content_length", "content",
+)
+DEFAULT_LIST_FIELDS: Final = ("name", "scope", "tags", "updated_at")
+
+
+def memory(entry: Entry, fields: tuple[str, ...] = LIST_FIELDS) -> dict[str, Any]:
+    m = entry.memory
+    every: dict[str, Any] = {
+        "id": m.id,
+        "name": m.name,
+        "scope": str(m.scope),
+        "tags": list(m.tags),
+        "source": m.source,
+        "created_at": format_time(m.created_at),
+        "updated_at": format_time(m.updated_at),
+        "version": entry.version,
+        "content_length": len(m.content),
+        "content": m.content,
+    }
+    return {name: every[name] for name in fields}
+
+
+def brief(entry: Entry) -> dict[str, Any]:
+    return memory(entry, ("id", "name", "scope", "version"))
+
+
+def saved(result: Saved, action: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"status": action, "commit": result.commit, **brief(result.entry)}
+    if result.similar:
+        out["similar"] = [{**brief(s.entry), "similarity": s.similarity} for s in result.similar]
+        out["hint"] = "similar memories exist; consider merging them with edit, or forget the duplicate"
+    return out
+
+
+def hit(found: Hit) -> dict[str, Any]:
+    return {
+        **memory(found.entry, ("id", "name", "scope", "tags", "updated_at", "version", "content_length")),
+        "score": found.score,
+        "match_type": found.match_type,
+        "snippet": found.snippet,
+        "truncated": found.truncated,
+    }
+
+
+def page(result: Page, fields: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        "memories": [memory(entry, fields) for entry in result.entries],
+        "count": len(result.entries),
+        "next_cursor": result.next_cursor,
+    }
+
+
+def revision(rev: Revision) -> dict[str, Any]:
+    return {
+        "commit": rev.commit,
+        "time": format_time(rev.time),
+        "author": rev.author,
+        "message": rev.message.splitlines()[0],
+        "path": rev.path,
+        "version": rev.blob,
+        "deleted": rev.blob is None,
+    }
+
+
+def check_fields(fields: list[str] | None) -> tuple[str, ...]:
+    if not fields:
+        return DEFAULT_LIST_FIELDS
+    unknown = [f for f in fields if f not in LIST_FIELDS]
+    if unknown:
+        raise InvalidInput(f"unknown field(s) {', '.join(map(repr, unknown))}; choose from {', '.join(LIST_FIELDS)}")
+    return tuple(dict.fromkeys(fields))
