@@ -12,12 +12,22 @@ WEIGHTS: Final = (4.0, 2.0, 1.0)
 """BM25 column weights: a query word in the name counts most, then tags, then content."""
 
 
+STOPWORDS: Final = frozenset(
+    "a about above after again all am an and any are as at be because been before being below between both but "
+    "by can could did do does doing down during each few for from further had has have having he her here hers "
+    "him his how i if in into is it its itself just me more most my no nor not now of off on once only or other "
+    "our ours out over own same she should so some such than that the their theirs them then there these they "
+    "this those through to too under until up very was we were what when where which while who whom why will "
+    "with would you your yours".split()
+)
+"""Words too common to be evidence: matching "their" must not lift a memory above a better semantic hit."""
+
+
 def query_terms(query: str) -> list[str]:
-    """The distinct words of a query, lower-cased, in order."""
-    seen: dict[str, None] = {}
-    for word in _WORD.findall(query.lower()):
-        seen.setdefault(word, None)
-    return list(seen)
+    """The distinct words of a query, lower-cased, in order, without stopwords (unless that leaves none)."""
+    words = list(dict.fromkeys(_WORD.findall(query.lower())))
+    meaningful = [word for word in words if word not in STOPWORDS]
+    return meaningful or words
 
 
 class LexicalIndex:

@@ -42,7 +42,7 @@ from memory_mcp.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
 
-NEAR_DUPLICATE: Final = 0.85
+NEAR_DUPLICATE: Final = 0.80
 """Cosine similarity above which `remember` reports an existing memory as a likely duplicate."""
 EMBED_BATCH: Final = 64
 OPTIMISTIC_RETRIES: Final = 3

@@ -1,0 +1,89 @@
+"""The embedder against the real GGUF model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from memory_mcp.core.embedder import Embedder, _family_prefixes
+from memory_mcp.errors import Unavailable
+
+
+def test_reproduces_reference_embeddings(embedder: Embedder, model_path: Path) -> None:
+    reference = json.loads(model_path.with_name("all-MiniLM-L6-v2.reference-embeddings.json").read_text())
+    vectors = embedder.embed_documents(reference["sentences"])
+    for sentence, rows, expected in zip(reference["sentences"], vectors, reference["embeddings"], strict=True):
+        assert rows.shape == (1, 384)
+        cosine = float(rows[0] @ np.asarray(expected, dtype=np.float32))
+        assert cosine >= 0.995, f"{sentence!r}: cosine {cosine:.4f}"
+
+
+def test_model_facts_come_from_the_file(embedder: Embedder, model_path: Path) -> None:
+    info = embedder.info
+    assert info.dimensions == 384
+    assert info.pooling == "mean"
+    assert info.context == 512
+    assert len(info.identity) == 64 and info.identity == embedder.info.identity
+    assert info.query_prefix == "" and info.document_prefix == ""
+
+
+def test_vectors_are_unit_length(embedder: Embedder) -> None:
+    rows = embedder.embed_documents(["short", "a somewhat longer sentence about databases"])
+    for block in rows:
+        assert np.allclose(np.linalg.norm(block, axis=1), 1.0, atol=1e-4)
+    assert np.isclose(np.linalg.norm(embedder.embed_query("query text")), 1.0, atol=1e-4)
+
+
+def test_long_text_is_chunked_not_truncated(embedder: Embedder) -> None:
+    filler = " ".join(f"The committee discussed agenda item number {i} at length." for i in range(300))
+    tail = "Finally, the secret launch code for the satellite is stored in the blue vault."
+    rows = embedder.embed_documents([filler + " " + tail])[0]
+    assert rows.shape[0] > 3, "a ~4000-token text must become several chunks"
+    query = embedder.embed_query("where is the satellite launch code kept")
+    similarities = rows @ query
+    assert int(similarities.argmax()) == rows.shape[0] - 1, "only the last chunk mentions the launch code"
+    assert similarities.max() - similarities[0] > 0.2
+
+
+def test_batch_equals_single(embedder: Embedder) -> None:
+    texts = ["alpha beta gamma", "the quick brown fox", "memory servers for agents"]
+    batch = embedder.embed_documents(texts)
+    for text, rows in zip(texts, batch, strict=True):
+        single = embedder.embed_documents([text])[0]
+        assert float(rows[0] @ single[0]) > 0.999
+
+
+def test_family_prefixes_follow_the_model_name() -> None:
+    assert _family_prefixes("bge-small-en-v1.5-q8_0.gguf")[0].startswith("Represent this sentence")
+    assert _family_prefixes("multilingual-e5-small") == ("query: ", "passage: ")
+    assert _family_prefixes("nomic-embed-text-v1.5") == ("search_query: ", "search_document: ")
+    assert _family_prefixes("MiniLM L6 H384 Uncased all-MiniLM-L6-v2-q8_0.gguf") == ("", "")
+
+
+def test_prefix_overrides_are_applied(model_path: Path) -> None:
+    custom = Embedder(model_path, query_prefix="query: ", document_prefix="passage: ")
+    try:
+        assert custom.info.query_prefix == "query: "
+        plain = custom.embed_query("hello world")
+    finally:
+        custom.close()
+    other = Embedder(model_path)
+    try:
+        assert float(plain @ other.embed_query("hello world")) < 0.999, "the prefix must change the embedding"
+    finally:
+        other.close()
+
+
+def test_missing_model_says_how_to_provide_one(tmp_path: Path) -> None:
+    with pytest.raises(Unavailable, match="MEMORY_MCP_MODEL"):
+        Embedder(tmp_path / "nope.gguf")
+
+
+def test_non_model_file_is_a_clear_error(tmp_path: Path) -> None:
+    bogus = tmp_path / "bogus.gguf"
+    bogus.write_bytes(b"not a gguf file at all")
+    with pytest.raises(Unavailable, match="could not load"):
+        Embedder(bogus)
