@@ -45,3 +45,8 @@ def make_service(root: Path, embedder: Embedder) -> MemoryService:
 @pytest.fixture
 def service(tmp_path: Path, embedder: Embedder) -> MemoryService:
     return make_service(tmp_path, embedder)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

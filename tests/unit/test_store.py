@@ -1,0 +1,561 @@
+"""GitStore against real repositories in tmp_path (pygit2 plus the git CLI as an independent witness)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pygit2
+import pytest
+
+from memory_mcp.core import markdown
+from memory_mcp.core import store as store_module
+from memory_mcp.core.model import Memory, Scope
+from memory_mcp.core.store import Author, Change, GitStore, is_memory_path, memory_path
+from memory_mcp.errors import Conflict, InvalidInput, Unavailable
+
+AUTHOR = Author("tester", "tester@example.com")
+
+
+@pytest.fixture
+def git_env(tmp_path: Path) -> dict[str, str]:
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(
+        HOME=str(home),
+        XDG_CONFIG_HOME=str(home),
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_AUTHOR_NAME="cli",
+        GIT_AUTHOR_EMAIL="cli@example.com",
+        GIT_COMMITTER_NAME="cli",
+        GIT_COMMITTER_EMAIL="cli@example.com",
+    )
+    return env
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return tmp_path / "repo"
+
+
+@pytest.fixture
+def store(root: Path) -> GitStore:
+    return GitStore(root, author=AUTHOR)
+
+
+@pytest.fixture
+def git(root: Path, git_env: dict[str, str]):  # type: ignore[no-untyped-def]
+    def run(*args: str, check: bool = True) -> str:
+        result = subprocess.run(
+            ["git", "-C", str(root), *args], env=git_env, capture_output=True, text=True, check=False
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"git {' '.join(args)} failed: {result.stderr}")
+        return result.stdout + result.stderr
+
+    return run
+
+
+def _doc(name: str, content: str, memory_id: str, scope: Scope = Scope()) -> bytes:
+    moment = datetime(2025, 1, 1, tzinfo=UTC)
+    return markdown.render(
+        Memory(name=name, scope=scope, content=content, id=memory_id, created_at=moment, updated_at=moment)
+    )
+
+
+def _commit(store: GitStore, writes: dict[str, bytes] | None = None, deletes: list[str] | None = None, msg: str = "m"):
+    with store.write_lock():
+        return store.commit(writes or {}, deletes or [], msg)
+
+
+# ---------------------------------------------------------------- paths
+
+
+def test_memory_path() -> None:
+    assert memory_path(Scope(), "a") == "global/a.md"
+    assert memory_path(Scope(), "rust/async") == "global/rust/async.md"
+    assert memory_path(Scope("org/team"), "x/y") == "projects/org/team/x/y.md"
+
+
+def test_is_memory_path() -> None:
+    assert is_memory_path("global/a.md")
+    assert is_memory_path("projects/p/a.md")
+    assert not is_memory_path("README.md")
+    assert not is_memory_path("global/a.txt")
+    assert not is_memory_path("other/a.md")
+    assert not is_memory_path("globalx/a.md")
+
+
+# ---------------------------------------------------------------- init and first commit
+
+
+def test_init_on_first_use(root: Path, git) -> None:  # type: ignore[no-untyped-def]
+    assert not root.exists()
+    store = GitStore(root, author=AUTHOR)
+    assert (root / ".git").is_dir()
+    assert store.head() is None
+    assert list(store.files(None)) == []
+    assert store.changes(None, None) == []
+    assert store.history("global/a.md", "x", lambda b: "", 10) == []
+    assert git("symbolic-ref", "HEAD").strip() == "refs/heads/main"
+    assert (root / ".git" / store_module.STATE_DIR).is_dir()
+
+
+def test_reopen_existing_repository(root: Path) -> None:
+    first = GitStore(root, author=AUTHOR)
+    commit = _commit(first, {"global/a.md": b"one"})
+    second = GitStore(root, author=AUTHOR)
+    assert second.head() == commit
+    assert list(second.files(commit)) == [("global/a.md", GitStore.blob_id(b"one"))]
+
+
+def test_bare_repository_is_unavailable(tmp_path: Path, git_env: dict[str, str]) -> None:
+    root = tmp_path / "bare"
+    subprocess.run(["git", "init", "-q", "--bare", str(root / ".git")], env=git_env, check=True)
+    with pytest.raises(Unavailable):
+        GitStore(root, author=AUTHOR)
+
+
+def test_commit_writes_file_and_commit(store: GitStore, root: Path, git) -> None:  # type: ignore[no-untyped-def]
+    data = _doc("a", "hello", "id-a")
+    commit = _commit(store, {"global/a.md": data}, msg="remember a")
+    assert len(commit) == 40
+    assert store.head() == commit
+    assert (root / "global" / "a.md").read_bytes() == data
+    assert git("rev-parse", "main").strip() == commit
+    assert git("log", "-1", "--format=%s|%an|%ae|%cn|%ce").strip() == (
+        "remember a|tester|tester@example.com|tester|tester@example.com"
+    )
+    assert git("cat-file", "blob", "HEAD:global/a.md").encode() == data
+    assert store.blob_at(commit, "global/a.md") == GitStore.blob_id(data)
+    assert store.blob(GitStore.blob_id(data)) == data
+    assert oct((root / "global" / "a.md").stat().st_mode & 0o777) == oct(0o644)
+
+
+def test_commit_with_other_author(store: GitStore, git) -> None:  # type: ignore[no-untyped-def]
+    with store.write_lock():
+        store.commit({"global/a.md": b"x"}, [], "by agent", Author("agent", "agent@example.com"))
+    assert git("log", "-1", "--format=%an <%ae> / %cn <%ce>").strip() == (
+        "agent <agent@example.com> / tester <tester@example.com>"
+    )
+
+
+def test_commit_parents_chain(store: GitStore, git) -> None:  # type: ignore[no-untyped-def]
+    c1 = _commit(store, {"global/a.md": b"1"})
+    c2 = _commit(store, {"global/a.md": b"2"})
+    c3 = _commit(store, {"global/b.md": b"3"})
+    assert git("rev-list", "main").split() == [c3, c2, c1]
+
+
+def test_blob_id_matches_git_hash_object(store: GitStore, root: Path, git_env: dict[str, str]) -> None:
+    data = "naïve\n".encode()
+    expected = subprocess.run(
+        ["git", "hash-object", "--stdin"], input=data, capture_output=True, env=git_env, check=True
+    ).stdout.decode().strip()
+    assert GitStore.blob_id(data) == expected
+
+
+def test_resolve_commit(store: GitStore) -> None:
+    commit = _commit(store, {"global/a.md": b"1"})
+    assert store.resolve_commit(commit[:8]) == commit
+    assert store.resolve_commit("main") == commit
+    with pytest.raises(InvalidInput):
+        store.resolve_commit("deadbeef")
+    with pytest.raises(InvalidInput):
+        store.resolve_commit("not a rev")
+
+
+# ---------------------------------------------------------------- files and changes
+
+
+def test_files_lists_only_memory_files(store: GitStore, root: Path, git) -> None:  # type: ignore[no-untyped-def]
+    _commit(store, {"global/a.md": b"a", "global/r/b.md": b"b", "projects/org/p/c.md": b"c"})
+    (root / "README.md").write_text("readme")
+    (root / "global" / "notes.txt").write_text("notes")
+    (root / "other").mkdir()
+    (root / "other" / "x.md").write_text("x")
+    git("add", "README.md", "global/notes.txt", "other/x.md")
+    git("commit", "-q", "-m", "human files")
+    head = store.head()
+    assert sorted(path for path, _ in store.files(head)) == ["global/a.md", "global/r/b.md", "projects/org/p/c.md"]
+    assert dict(store.files(head))["global/r/b.md"] == GitStore.blob_id(b"b")
+    # human files survive our next commit (the tree is built from HEAD's tree)
+    _commit(store, {"global/d.md": b"d"})
+    assert set(git("ls-tree", "-r", "--name-only", "HEAD").split()) == {
+        "README.md",
+        "global/notes.txt",
+        "other/x.md",
+        "global/a.md",
+        "global/r/b.md",
+        "global/d.md",
+        "projects/org/p/c.md",
+    }
+
+
+def test_changes_add_modify_delete_move(store: GitStore) -> None:
+    c1 = _commit(store, {"global/a.md": b"a1", "global/b.md": b"b1", "global/c.md": b"c1"})
+    c2 = _commit(store, {"global/a.md": b"a2"})
+    c3 = _commit(store, deletes=["global/b.md"])
+    c4 = _commit(store, {"projects/p/c.md": b"c1"}, ["global/c.md"])
+    c5 = _commit(store, {"global/new.md": b"n"})
+    blob = GitStore.blob_id
+
+    assert set(store.changes(None, c1)) == {
+        Change("global/a.md", None, blob(b"a1")),
+        Change("global/b.md", None, blob(b"b1")),
+        Change("global/c.md", None, blob(b"c1")),
+    }
+    assert store.changes(c1, c2) == [Change("global/a.md", blob(b"a1"), blob(b"a2"))]
+    assert store.changes(c2, c3) == [Change("global/b.md", blob(b"b1"), None)]
+    assert set(store.changes(c3, c4)) == {
+        Change("global/c.md", blob(b"c1"), None),
+        Change("projects/p/c.md", None, blob(b"c1")),
+    }
+    assert store.changes(c4, c5) == [Change("global/new.md", None, blob(b"n"))]
+    assert store.changes(c5, c5) == []
+    # over several commits, intermediate states collapse
+    assert set(store.changes(c1, c5)) == {
+        Change("global/a.md", blob(b"a1"), blob(b"a2")),
+        Change("global/b.md", blob(b"b1"), None),
+        Change("global/c.md", blob(b"c1"), None),
+        Change("projects/p/c.md", None, blob(b"c1")),
+        Change("global/new.md", None, blob(b"n")),
+    }
+    # and backwards
+    assert store.changes(c2, c1) == [Change("global/a.md", blob(b"a2"), blob(b"a1"))]
+
+
+def test_changes_ignore_non_memory_files(store: GitStore, root: Path, git) -> None:  # type: ignore[no-untyped-def]
+    c1 = _commit(store, {"global/a.md": b"a"})
+    (root / "README.md").write_text("readme")
+    (root / "global" / "x.txt").write_text("x")
+    git("add", "README.md", "global/x.txt")
+    git("commit", "-q", "-m", "human")
+    assert store.changes(c1, store.head()) == []
+
+
+def test_rewriting_identical_content_changes_nothing(store: GitStore) -> None:
+    c1 = _commit(store, {"global/a.md": b"a"})
+    c2 = _commit(store, {"global/a.md": b"a"})
+    assert c1 != c2
+    assert store.changes(c1, c2) == []
+
+
+# ---------------------------------------------------------------- history
+
+
+def test_history_follows_a_move(store: GitStore) -> None:
+    def parse_id(blob_id: str) -> str:
+        return markdown.parse(store.blob(blob_id)).id
+
+    old, new = "global/a.md", "projects/p/c.md"
+    c1 = _commit(store, {old: _doc("a", "v1", "X")}, msg="create")
+    c2 = _commit(store, {old: _doc("a", "v2", "X")}, msg="edit")
+    _commit(store, {"global/other.md": _doc("other", "o", "Y")}, msg="unrelated")
+    c4 = _commit(store, {new: _doc("c", "v2", "X", Scope("p"))}, [old], msg="move")
+    c5 = _commit(store, {new: _doc("c", "v3", "X", Scope("p"))}, msg="edit again")
+    _commit(store, {"global/other.md": _doc("other", "o2", "Y")}, msg="unrelated 2")
+
+    revisions = store.history(new, "X", parse_id, 10)
+    assert [r.commit for r in revisions] == [c5, c4, c2, c1]
+    assert [r.message for r in revisions] == ["edit again", "move", "edit", "create"]
+    assert [r.path for r in revisions] == [new, new, old, old]
+    assert revisions[0].blob == GitStore.blob_id(_doc("c", "v3", "X", Scope("p")))
+    assert revisions[3].blob == GitStore.blob_id(_doc("a", "v1", "X"))
+    assert revisions[0].author == "tester <tester@example.com>"
+    assert revisions[0].time.tzinfo is not None
+
+    assert [r.commit for r in store.history(new, "X", parse_id, 2)] == [c5, c4]
+
+
+def test_history_does_not_follow_a_different_memory(store: GitStore) -> None:
+    def parse_id(blob_id: str) -> str:
+        return markdown.parse(store.blob(blob_id)).id
+
+    _commit(store, {"global/a.md": _doc("a", "v1", "X")})
+    # in one commit: a different memory (id Z) disappears and Y is created elsewhere
+    c2 = _commit(store, {"global/b.md": _doc("b", "v1", "Y")}, ["global/a.md"])
+    assert [r.commit for r in store.history("global/b.md", "Y", parse_id, 10)] == [c2]
+
+
+def test_history_records_a_deletion(store: GitStore) -> None:
+    c1 = _commit(store, {"global/a.md": b"x"})
+    c2 = _commit(store, deletes=["global/a.md"])
+    revisions = store.history("global/a.md", "X", lambda blob: "never", 10)
+    assert [(r.commit, r.blob) for r in revisions] == [(c2, None), (c1, GitStore.blob_id(b"x"))]
+
+
+# ---------------------------------------------------------------- deleting and pruning
+
+
+def test_deleting_last_file_prunes_empty_dirs(store: GitStore, root: Path, git) -> None:  # type: ignore[no-untyped-def]
+    _commit(store, {"projects/org/team/a.md": b"a", "projects/org/b.md": b"b", "global/g.md": b"g"})
+    _commit(store, deletes=["projects/org/team/a.md"])
+    assert git("ls-tree", "-r", "--name-only", "HEAD").split() == ["global/g.md", "projects/org/b.md"]
+    assert git("ls-tree", "HEAD", "projects/org/").split()[-1] == "projects/org/b.md"  # no empty 'team' tree
+    assert not (root / "projects" / "org" / "team").exists()
+    assert (root / "projects" / "org" / "b.md").exists()
+
+    _commit(store, deletes=["projects/org/b.md"])
+    assert git("ls-tree", "--name-only", "HEAD").split() == ["global"]
+    assert not (root / "projects").exists()
+
+    _commit(store, deletes=["global/g.md"])
+    assert git("ls-tree", "HEAD").strip() == ""
+    assert root.exists() and (root / ".git").exists()
+    assert list(store.files(store.head())) == []
+
+
+def test_deleting_a_missing_file_is_harmless(store: GitStore) -> None:
+    c1 = _commit(store, {"global/a.md": b"a"})
+    c2 = _commit(store, deletes=["global/nope.md"])
+    assert store.changes(c1, c2) == []
+
+
+def test_folder_needed_where_a_file_is(store: GitStore, root: Path, git) -> None:  # type: ignore[no-untyped-def]
+    _commit(store, {"global/a.md": b"a"})
+    (root / "projects").write_text("I am a file")
+    git("add", "projects")
+    git("commit", "-q", "-m", "file named projects")
+    (root / "projects").unlink()  # only in the tree, so the commit itself must notice
+    head = store.head()
+    with pytest.raises(Conflict):
+        _commit(store, {"projects/p/a.md": b"x"})
+    assert store.head() == head
+    assert not (root / "projects" / "p" / "a.md").exists()
+
+
+# ---------------------------------------------------------------- path safety
+
+UNSAFE = [
+    "/etc/passwd.md",
+    "/tmp/global/a.md",
+    "global/../a.md",
+    "global/../../outside.md",
+    "../global/a.md",
+    "global/./a.md",
+    "global//a.md",
+    "global/a.txt",
+    "other/a.md",
+    "README.md",
+    "",
+    "global",
+    "global/",
+]
+
+
+@pytest.mark.parametrize("path", UNSAFE)
+def test_unsafe_write_paths(store: GitStore, root: Path, path: str) -> None:
+    with pytest.raises(InvalidInput):
+        _commit(store, {path: b"x"})
+    assert store.head() is None
+
+
+@pytest.mark.parametrize("path", UNSAFE)
+def test_unsafe_delete_paths(store: GitStore, path: str) -> None:
+    c1 = _commit(store, {"global/a.md": b"a"})
+    with pytest.raises(InvalidInput):
+        _commit(store, deletes=[path])
+    assert store.head() == c1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=pygit2.GitError,
+    reason="BUG: GitStore._check_path lets a '.git' path part through (it only refuses '', '.', '..'); the work-tree "
+    "file is written, then libgit2's TreeBuilder refuses the entry and a raw pygit2.GitError escapes instead of "
+    "InvalidInput",
+)
+@pytest.mark.parametrize("path", ["global/.git/a.md", "projects/.git/hooks/x.md", "global/.GIT/a.md"])
+def test_git_dir_parts_are_refused(store: GitStore, root: Path, path: str) -> None:
+    with pytest.raises(InvalidInput):
+        _commit(store, {path: b"x"})
+    assert store.head() is None
+
+
+def test_one_unsafe_path_refuses_the_whole_commit(store: GitStore, root: Path) -> None:
+    with pytest.raises(InvalidInput):
+        _commit(store, {"global/ok.md": b"ok", "global/../bad.md": b"bad"})
+    assert not (root / "global" / "ok.md").exists()
+    assert store.head() is None
+
+
+def test_symlinked_directory_pointing_outside(store: GitStore, root: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (root / "projects").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(InvalidInput, match="symbolic link"):
+        _commit(store, {"projects/p/a.md": b"pwned"})
+    with pytest.raises(InvalidInput):
+        _commit(store, {"projects/a.md": b"pwned"})
+    assert list(outside.iterdir()) == []
+    assert store.head() is None
+
+
+def test_symlinked_nested_directory(store: GitStore, root: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "victim.md").write_bytes(b"precious")
+    (root / "global").mkdir()
+    (root / "global" / "evil").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(InvalidInput):
+        _commit(store, {"global/evil/victim.md": b"pwned"})
+    with pytest.raises(InvalidInput):
+        _commit(store, deletes=["global/evil/victim.md"])
+    assert (outside / "victim.md").read_bytes() == b"precious"
+    assert [p.name for p in outside.iterdir()] == ["victim.md"]
+
+
+def test_symlinked_file_is_not_written_through(store: GitStore, root: Path, tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"precious")
+    (root / "global").mkdir()
+    (root / "global" / "a.md").symlink_to(victim)
+    with pytest.raises(InvalidInput):
+        _commit(store, {"global/a.md": b"pwned"})
+    assert victim.read_bytes() == b"precious"
+
+
+# ---------------------------------------------------------------- failures and locks
+
+
+def test_stale_ref_lock_is_cleared(store: GitStore, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_module, "STALE_LOCK_WAIT", 0.1)
+    _commit(store, {"global/a.md": b"a"})
+    lock = root / ".git" / "refs" / "heads" / "main.lock"
+    lock.write_text("left by a killed writer\n")
+    commit = _commit(store, {"global/b.md": b"b"})
+    assert store.head() == commit
+    assert not lock.exists()
+    assert sorted(p for p, _ in store.files(commit)) == ["global/a.md", "global/b.md"]
+
+
+def test_failed_commit_restores_work_tree(store: GitStore, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    c1 = _commit(store, {"global/a.md": b"old a", "global/b.md": b"old b"})
+
+    def boom(*args: object, **kwargs: object) -> str:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(store, "_commit_tree", boom)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        _commit(store, {"global/a.md": b"new a", "projects/p/new.md": b"new"}, ["global/b.md"])
+    assert store.head() == c1
+    assert (root / "global" / "a.md").read_bytes() == b"old a"
+    assert (root / "global" / "b.md").read_bytes() == b"old b"
+    assert not (root / "projects").exists()  # the new file and its folders are gone
+
+
+def test_branch_moving_underneath_is_a_conflict_and_restores(store: GitStore, root: Path, git) -> None:  # type: ignore[no-untyped-def]
+    c1 = _commit(store, {"global/a.md": b"old a"})
+    original = store._commit_tree
+
+    def racing(*args, **kwargs):  # type: ignore[no-untyped-def]
+        git("commit", "-q", "--allow-empty", "-m", "someone else")
+        return original(*args, **kwargs)
+
+    store._commit_tree = racing  # type: ignore[method-assign]
+    with pytest.raises(Conflict):
+        _commit(store, {"global/a.md": b"new a", "global/b.md": b"new b"})
+    del store._commit_tree
+    other = store.head()
+    assert other != c1
+    assert git("log", "-1", "--format=%s").strip() == "someone else"
+    assert (root / "global" / "a.md").read_bytes() == b"old a"
+    assert not (root / "global" / "b.md").exists()
+    # a retry on top of the new tip works
+    c3 = _commit(store, {"global/a.md": b"new a"})
+    assert git("rev-parse", "HEAD~1").strip() == other
+    assert store.blob_at(c3, "global/a.md") == GitStore.blob_id(b"new a")
+
+
+def test_stray_work_tree_edits_do_not_leak(store: GitStore, root: Path) -> None:
+    _commit(store, {"global/a.md": b"a", "global/b.md": b"b"})
+    (root / "global" / "b.md").write_bytes(b"edited by hand")
+    (root / "global" / "stray.md").write_bytes(b"stray")
+    commit = _commit(store, {"global/a.md": b"a2"})
+    files = dict(store.files(commit))
+    assert files == {"global/a.md": GitStore.blob_id(b"a2"), "global/b.md": GitStore.blob_id(b"b")}
+
+
+def test_fsck_and_status_clean_after_many_commits(store: GitStore, git) -> None:  # type: ignore[no-untyped-def]
+    _commit(store, {"global/a.md": b"a", "projects/o/p/b.md": b"b"})
+    _commit(store, {"global/a.md": b"a2"})
+    _commit(store, {"projects/o/q/c.md": b"c"}, ["projects/o/p/b.md"])
+    _commit(store, deletes=["global/a.md"])
+    for i in range(5):
+        _commit(store, {f"global/n{i}.md": f"n{i}".encode()})
+    _commit(store, {"global/n0.md": b"changed"}, ["global/n1.md"])
+    output = git("fsck", "--full", "--strict", "--no-dangling")
+    assert "error" not in output.lower() and "missing" not in output and "broken" not in output
+    assert git("status", "--porcelain").strip() == ""
+    assert len(git("rev-list", "HEAD").split()) == 10
+
+
+def test_write_lock_excludes_another_process(store: GitStore, root: Path) -> None:
+    lock_file = root / ".git" / store_module.STATE_DIR / "write.lock"
+    probe = textwrap.dedent(
+        """
+        import fcntl, os, sys
+        fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print("busy")
+        else:
+            print("acquired")
+        """
+    )
+
+    def try_lock() -> str:
+        return subprocess.run(
+            [sys.executable, "-c", probe, str(lock_file)], capture_output=True, text=True, check=True, timeout=30
+        ).stdout.strip()
+
+    with store.write_lock():
+        assert lock_file.exists()
+        assert try_lock() == "busy"
+    assert try_lock() == "acquired"
+    with store.write_lock():
+        assert try_lock() == "busy"
+
+
+def test_write_lock_blocks_second_store_in_other_process(store: GitStore, root: Path) -> None:
+    """A second process using its own GitStore waits until we release the lock."""
+    script = textwrap.dedent(
+        """
+        import sys, time
+        from pathlib import Path
+        from memory_mcp.core.store import Author, GitStore
+        store = GitStore(Path(sys.argv[1]), author=Author("other", "o@example.com"))
+        print("ready", flush=True)
+        with store.write_lock():
+            print("locked", flush=True)
+        """
+    )
+    with store.write_lock():
+        child = subprocess.Popen(
+            [sys.executable, "-c", script, str(root)], stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert child.stdout is not None
+            assert child.stdout.readline().strip() == "ready"
+            with pytest.raises(subprocess.TimeoutExpired):
+                child.wait(timeout=0.5)
+        except BaseException:
+            child.kill()
+            raise
+    out, _ = child.communicate(timeout=30)
+    assert out.strip() == "locked"
+    assert child.returncode == 0
+
+
+def test_repository_objects_are_real_git(store: GitStore, root: Path) -> None:
+    commit = _commit(store, {"global/a.md": b"a"})
+    repo = pygit2.Repository(str(root))
+    assert str(repo.head.target) == commit
+    assert repo.head.shorthand == "main"
