@@ -1,0 +1,75 @@
+"""The command line, run as a user would."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import server_env
+
+
+@pytest.fixture
+def cli(tmp_path: Path, model_path: Path):
+    env = server_env(tmp_path, model_path)
+    env.pop("MEMORY_MCP_LOG_LEVEL")
+
+    def run(*args: str, stdin: str | None = None, model: bool = True) -> subprocess.CompletedProcess[str]:
+        run_env = dict(env) if model else {k: v for k, v in env.items() if k != "MEMORY_MCP_MODEL"}
+        return subprocess.run(
+            [sys.executable, "-m", "memory_mcp.cli", *args], input=stdin, env=run_env, capture_output=True,
+            text=True, timeout=120,
+        )
+
+    return run
+
+
+def test_every_command_has_help(cli) -> None:
+    for command in ("serve", "stdio", "remember", "recall", "read", "list", "forget", "reindex"):
+        shown = cli(command, "--help")
+        assert shown.returncode == 0 and "usage: memory-mcp" in shown.stdout, command
+    assert "--json" in cli("recall", "--help").stdout
+    assert cli("--version").stdout.startswith("memory-mcp ")
+    assert cli().returncode == 2
+
+
+def test_manage_memories(cli) -> None:
+    created = cli("remember", "garden/tomatoes", "--scope", "home", "--tag", "garden", "--json",
+                  stdin="Water the tomatoes every other morning; feed them weekly in July.")
+    assert created.returncode == 0, created.stderr
+    assert json.loads(created.stdout)["status"] == "created"
+    assert created.stderr == "", "memory commands are quiet unless something is wrong"
+
+    cli("remember", "bikes", "--content", "The bike shed key hangs by the back door.")
+    found = cli("recall", "how often should I water plants", "--scope", "home")
+    assert found.returncode == 0 and found.stdout.startswith("1. garden/tomatoes [home]")
+
+    listed = json.loads(cli("list", "--json", "--fields", "name,scope,tags").stdout)
+    assert listed["memories"] == [
+        {"name": "bikes", "scope": "global", "tags": []},
+        {"name": "garden/tomatoes", "scope": "home", "tags": ["garden"]},
+    ]
+    shown = cli("read", "garden/tomatoes", "--scope", "home")
+    assert "scope: home" in shown.stdout and shown.stdout.rstrip().endswith("feed them weekly in July.")
+
+    reindexed = json.loads(cli("reindex", "--json").stdout)
+    assert reindexed["memories"] == 2 and reindexed["unreadable"] == {}
+    assert cli("forget", "bikes").returncode == 0
+    assert [m["name"] for m in json.loads(cli("list", "--json").stdout)["memories"]] == ["garden/tomatoes"]
+
+
+def test_errors_have_exit_codes(cli) -> None:
+    cli("remember", "dup", "--content", "first")
+    missing = cli("read", "nothing-here")
+    assert missing.returncode == 3 and missing.stderr.startswith("error: no memory named 'nothing-here'")
+    duplicate = cli("remember", "dup", "--content", "second")
+    assert duplicate.returncode == 4 and "already exists" in duplicate.stderr
+    invalid = cli("remember", "../x", "--content", "x")
+    assert invalid.returncode == 2 and "must not start with '.'" in invalid.stderr
+    no_model = cli("list", model=False)
+    assert no_model.returncode == 5 and "MEMORY_MCP_MODEL" in no_model.stderr
+    bad_bind = cli("serve", "--bind", "nonsense")
+    assert bad_bind.returncode == 2 and "bind address" in bad_bind.stderr
