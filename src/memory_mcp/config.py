@@ -114,6 +114,9 @@ def _convert(name: str, raw: Any) -> Any:
 def split_bind(bind: str) -> tuple[str, int]:
     """`host:port` or `[v6]:port` → (host, port)."""
     host, sep, port = bind.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+    bracketed = host.startswith("[") and host.endswith("]")
+    host = host[1:-1] if bracketed else host
+    valid_port = port.isascii() and port.isdigit() and 0 <= int(port) <= 65535
+    if not sep or not host or not valid_port or (":" in host) != bracketed or "[" in host or "]" in host:
         raise InvalidInput(f"bind address {bind!r} must look like 127.0.0.1:8080 or [::1]:8080")
-    return host.strip("[]"), int(port)
+    return host, int(port)

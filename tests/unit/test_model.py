@@ -187,13 +187,21 @@ def test_scope_contains() -> None:
 
 
 def test_scopes_order_and_hash() -> None:
-    assert sorted([Scope("b"), Scope(), Scope("a/z"), Scope("a")]) == [Scope(), Scope("a"), Scope("a/z"), Scope("b")]
+    ordered = [Scope(), Scope("a"), Scope("a/z"), Scope("b")]
+    assert sorted([Scope("b"), Scope(), Scope("a/z"), Scope("a")]) == ordered
     assert len({Scope("a"), Scope.parse("project:a"), Scope.parse("a")}) == 1
 
 
 # ---------------------------------------------------------------- scope filters
 
-SCOPES = [Scope(), Scope("org"), Scope("org/team"), Scope("org/team/p"), Scope("organisation"), Scope("other")]
+SCOPES = [
+    Scope(),
+    Scope("org"),
+    Scope("org/team"),
+    Scope("org/team/p"),
+    Scope("organisation"),
+    Scope("other"),
+]
 
 
 def _matching(filter_: ScopeFilter) -> list[Scope]:
@@ -272,7 +280,8 @@ def test_tags_trimmed_deduplicated_order_kept() -> None:
 
 
 def test_tags_are_case_sensitive_and_unicode_allowed() -> None:
-    assert validate_tags(["Rust", "rust", "日本語", "c++", "a b"]) == ("Rust", "rust", "日本語", "c++", "a b")
+    tags = ("Rust", "rust", "日本語", "c++", "a b")
+    assert validate_tags(list(tags)) == tags
 
 
 def test_tag_length_limit() -> None:
@@ -418,7 +427,9 @@ def test_memory_is_frozen() -> None:
 
 def test_revised_keeps_id_and_created_at() -> None:
     created = datetime(2020, 1, 1, tzinfo=UTC)
-    original = Memory(name="a/b", scope=Scope("org"), content="old", id="fixed-id", created_at=created, updated_at=created)
+    original = Memory(
+        name="a/b", scope=Scope("org"), content="old", id="fixed-id", created_at=created, updated_at=created
+    )
     time.sleep(0.002)
     revised = original.revised(content="new", tags=("t",))
     assert revised.id == "fixed-id"

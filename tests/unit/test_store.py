@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from memory_mcp.core.store import Author, Change, GitStore, is_memory_path, memo
 from memory_mcp.errors import Conflict, InvalidInput, Unavailable
 
 AUTHOR = Author("tester", "tester@example.com")
+Git = Callable[..., str]
 
 
 @pytest.fixture
@@ -49,7 +51,7 @@ def store(root: Path) -> GitStore:
 
 
 @pytest.fixture
-def git(root: Path, git_env: dict[str, str]):  # type: ignore[no-untyped-def]
+def git(root: Path, git_env: dict[str, str]) -> Git:
     def run(*args: str, check: bool = True) -> str:
         result = subprocess.run(
             ["git", "-C", str(root), *args], env=git_env, capture_output=True, text=True, check=False
@@ -68,7 +70,9 @@ def _doc(name: str, content: str, memory_id: str, scope: Scope = Scope()) -> byt
     )
 
 
-def _commit(store: GitStore, writes: dict[str, bytes] | None = None, deletes: list[str] | None = None, msg: str = "m"):
+def _commit(
+    store: GitStore, writes: dict[str, bytes] | None = None, deletes: list[str] | None = None, msg: str = "m"
+) -> str:
     with store.write_lock():
         return store.commit(writes or {}, deletes or [], msg)
 
@@ -94,7 +98,7 @@ def test_is_memory_path() -> None:
 # ---------------------------------------------------------------- init and first commit
 
 
-def test_init_on_first_use(root: Path, git) -> None:  # type: ignore[no-untyped-def]
+def test_init_on_first_use(root: Path, git: Git) -> None:
     assert not root.exists()
     store = GitStore(root, author=AUTHOR)
     assert (root / ".git").is_dir()
@@ -121,7 +125,7 @@ def test_bare_repository_is_unavailable(tmp_path: Path, git_env: dict[str, str])
         GitStore(root, author=AUTHOR)
 
 
-def test_commit_writes_file_and_commit(store: GitStore, root: Path, git) -> None:  # type: ignore[no-untyped-def]
+def test_commit_writes_file_and_commit(store: GitStore, root: Path, git: Git) -> None:
     data = _doc("a", "hello", "id-a")
     commit = _commit(store, {"global/a.md": data}, msg="remember a")
     assert len(commit) == 40
@@ -137,7 +141,7 @@ def test_commit_writes_file_and_commit(store: GitStore, root: Path, git) -> None
     assert oct((root / "global" / "a.md").stat().st_mode & 0o777) == oct(0o644)
 
 
-def test_commit_with_other_author(store: GitStore, git) -> None:  # type: ignore[no-untyped-def]
+def test_commit_with_other_author(store: GitStore, git: Git) -> None:
     with store.write_lock():
         store.commit({"global/a.md": b"x"}, [], "by agent", Author("agent", "agent@example.com"))
     assert git("log", "-1", "--format=%an <%ae> / %cn <%ce>").strip() == (
@@ -145,7 +149,7 @@ def test_commit_with_other_author(store: GitStore, git) -> None:  # type: ignore
     )
 
 
-def test_commit_parents_chain(store: GitStore, git) -> None:  # type: ignore[no-untyped-def]
+def test_commit_parents_chain(store: GitStore, git: Git) -> None:
     c1 = _commit(store, {"global/a.md": b"1"})
     c2 = _commit(store, {"global/a.md": b"2"})
     c3 = _commit(store, {"global/b.md": b"3"})
@@ -173,7 +177,7 @@ def test_resolve_commit(store: GitStore) -> None:
 # ---------------------------------------------------------------- files and changes
 
 
-def test_files_lists_only_memory_files(store: GitStore, root: Path, git) -> None:  # type: ignore[no-untyped-def]
+def test_files_lists_only_memory_files(store: GitStore, root: Path, git: Git) -> None:
     _commit(store, {"global/a.md": b"a", "global/r/b.md": b"b", "projects/org/p/c.md": b"c"})
     (root / "README.md").write_text("readme")
     (root / "global" / "notes.txt").write_text("notes")
@@ -182,7 +186,8 @@ def test_files_lists_only_memory_files(store: GitStore, root: Path, git) -> None
     git("add", "README.md", "global/notes.txt", "other/x.md")
     git("commit", "-q", "-m", "human files")
     head = store.head()
-    assert sorted(path for path, _ in store.files(head)) == ["global/a.md", "global/r/b.md", "projects/org/p/c.md"]
+    expected = ["global/a.md", "global/r/b.md", "projects/org/p/c.md"]
+    assert sorted(path for path, _ in store.files(head)) == expected
     assert dict(store.files(head))["global/r/b.md"] == GitStore.blob_id(b"b")
     # human files survive our next commit (the tree is built from HEAD's tree)
     _commit(store, {"global/d.md": b"d"})
@@ -230,7 +235,7 @@ def test_changes_add_modify_delete_move(store: GitStore) -> None:
     assert store.changes(c2, c1) == [Change("global/a.md", blob(b"a2"), blob(b"a1"))]
 
 
-def test_changes_ignore_non_memory_files(store: GitStore, root: Path, git) -> None:  # type: ignore[no-untyped-def]
+def test_changes_ignore_non_memory_files(store: GitStore, root: Path, git: Git) -> None:
     c1 = _commit(store, {"global/a.md": b"a"})
     (root / "README.md").write_text("readme")
     (root / "global" / "x.txt").write_text("x")
@@ -293,7 +298,7 @@ def test_history_records_a_deletion(store: GitStore) -> None:
 # ---------------------------------------------------------------- deleting and pruning
 
 
-def test_deleting_last_file_prunes_empty_dirs(store: GitStore, root: Path, git) -> None:  # type: ignore[no-untyped-def]
+def test_deleting_last_file_prunes_empty_dirs(store: GitStore, root: Path, git: Git) -> None:
     _commit(store, {"projects/org/team/a.md": b"a", "projects/org/b.md": b"b", "global/g.md": b"g"})
     _commit(store, deletes=["projects/org/team/a.md"])
     assert git("ls-tree", "-r", "--name-only", "HEAD").split() == ["global/g.md", "projects/org/b.md"]
@@ -317,7 +322,7 @@ def test_deleting_a_missing_file_is_harmless(store: GitStore) -> None:
     assert store.changes(c1, c2) == []
 
 
-def test_folder_needed_where_a_file_is(store: GitStore, root: Path, git) -> None:  # type: ignore[no-untyped-def]
+def test_folder_needed_where_a_file_is(store: GitStore, root: Path, git: Git) -> None:
     _commit(store, {"global/a.md": b"a"})
     (root / "projects").write_text("I am a file")
     git("add", "projects")
@@ -364,13 +369,6 @@ def test_unsafe_delete_paths(store: GitStore, path: str) -> None:
     assert store.head() == c1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pygit2.GitError,
-    reason="BUG: GitStore._check_path lets a '.git' path part through (it only refuses '', '.', '..'); the work-tree "
-    "file is written, then libgit2's TreeBuilder refuses the entry and a raw pygit2.GitError escapes instead of "
-    "InvalidInput",
-)
 @pytest.mark.parametrize("path", ["global/.git/a.md", "projects/.git/hooks/x.md", "global/.GIT/a.md"])
 def test_git_dir_parts_are_refused(store: GitStore, root: Path, path: str) -> None:
     with pytest.raises(InvalidInput):
@@ -435,7 +433,9 @@ def test_stale_ref_lock_is_cleared(store: GitStore, root: Path, monkeypatch: pyt
     assert sorted(p for p, _ in store.files(commit)) == ["global/a.md", "global/b.md"]
 
 
-def test_failed_commit_restores_work_tree(store: GitStore, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_commit_restores_work_tree(
+    store: GitStore, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     c1 = _commit(store, {"global/a.md": b"old a", "global/b.md": b"old b"})
 
     def boom(*args: object, **kwargs: object) -> str:
@@ -450,7 +450,7 @@ def test_failed_commit_restores_work_tree(store: GitStore, root: Path, monkeypat
     assert not (root / "projects").exists()  # the new file and its folders are gone
 
 
-def test_branch_moving_underneath_is_a_conflict_and_restores(store: GitStore, root: Path, git) -> None:  # type: ignore[no-untyped-def]
+def test_branch_moving_underneath_is_a_conflict_and_restores(store: GitStore, root: Path, git: Git) -> None:
     c1 = _commit(store, {"global/a.md": b"old a"})
     original = store._commit_tree
 
@@ -482,7 +482,7 @@ def test_stray_work_tree_edits_do_not_leak(store: GitStore, root: Path) -> None:
     assert files == {"global/a.md": GitStore.blob_id(b"a2"), "global/b.md": GitStore.blob_id(b"b")}
 
 
-def test_fsck_and_status_clean_after_many_commits(store: GitStore, git) -> None:  # type: ignore[no-untyped-def]
+def test_fsck_and_status_clean_after_many_commits(store: GitStore, git: Git) -> None:
     _commit(store, {"global/a.md": b"a", "projects/o/p/b.md": b"b"})
     _commit(store, {"global/a.md": b"a2"})
     _commit(store, {"projects/o/q/c.md": b"c"}, ["projects/o/p/b.md"])
@@ -513,7 +513,11 @@ def test_write_lock_excludes_another_process(store: GitStore, root: Path) -> Non
 
     def try_lock() -> str:
         return subprocess.run(
-            [sys.executable, "-c", probe, str(lock_file)], capture_output=True, text=True, check=True, timeout=30
+            [sys.executable, "-c", probe, str(lock_file)],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
         ).stdout.strip()
 
     with store.write_lock():

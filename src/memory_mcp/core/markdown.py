@@ -69,13 +69,16 @@ def _load_yaml(header: str) -> dict[str, Any]:
         raise InvalidInput(f"frontmatter is not valid YAML: {str(exc).splitlines()[0]}") from exc
     except RecursionError as exc:
         raise InvalidInput("frontmatter nests too deeply") from exc
+    except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+        # PyYAML's constructors raise these for values such as `2025-02-30` or `!!int abc`.
+        raise InvalidInput(f"frontmatter holds an impossible value: {exc}") from exc
     if not isinstance(front, dict):
         raise InvalidInput("frontmatter is not a mapping")
     return front
 
 
 def _from_front(front: dict[str, Any], content: str) -> Memory:
-    name = _string(front, "name")
+    name = _safe_path("name", _string(front, "name"))
     memory_id = _string(front, "id")
     tags = front.get("tags") or []
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
@@ -108,7 +111,9 @@ def _scope(value: object) -> Scope:
     if value is None:
         return Scope()
     if isinstance(value, str):
-        return Scope() if value in ("global", "Global", "Root") else Scope(value.removeprefix("project:"))
+        if value in ("global", "Global", "Root"):
+            return Scope()
+        return Scope(_safe_path("scope", value.removeprefix("project:")))
     if not isinstance(value, dict):
         raise InvalidInput("frontmatter 'scope' is not a mapping")
     kind = value.get("type")
@@ -118,8 +123,16 @@ def _scope(value: object) -> Scope:
         path = value.get("name")
         if not isinstance(path, str) or not path:
             raise InvalidInput(f"frontmatter scope of type {kind} has no name")
-        return Scope(path)
+        return Scope(_safe_path("scope", path))
     raise InvalidInput(f"frontmatter scope type {kind!r} is unknown")
+
+
+def _safe_path(kind: str, value: str) -> str:
+    """Files from other writers may use names our rules refuse, but never ones that could escape a folder."""
+    parts = value.split("/")
+    if any(not part or part.startswith(".") or "\\" in part or "\x00" in part for part in parts):
+        raise InvalidInput(f"frontmatter {kind} {value!r} is not a safe path")
+    return value
 
 
 def _time(front: dict[str, Any], key: str) -> datetime:
@@ -133,7 +146,10 @@ def _time(front: dict[str, Any], key: str) -> datetime:
             raise InvalidInput(f"frontmatter '{key}' is not an RFC 3339 time: {value!r}") from exc
     else:
         raise InvalidInput(f"frontmatter '{key}' is missing")
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    try:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError as exc:
+        raise InvalidInput(f"frontmatter '{key}' is out of range: {value!r}") from exc
 
 
 def _trim_fraction(value: str) -> str:

@@ -31,7 +31,8 @@ ALL: Final = "all"
 PROJECT_ALIAS: Final = "project:"
 
 _PART = re.compile(r"[A-Za-z0-9_.-]+")
-_TAG_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f,]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+"""C0/C1 controls and Unicode line separators: YAML would fold or reject them, so they could not round-trip."""
 
 
 def _check_parts(kind: str, value: str, max_parts: int) -> tuple[str, ...]:
@@ -143,7 +144,7 @@ def validate_tags(tags: list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
             raise InvalidInput("tags must not be empty strings")
         if len(tag) > MAX_TAG_CHARS:
             raise InvalidInput(f"tag {tag[:20]!r}... is longer than {MAX_TAG_CHARS} characters")
-        if _TAG_FORBIDDEN.search(tag):
+        if "," in tag or _CONTROL.search(tag):
             raise InvalidInput(f"tag {tag!r} must not contain commas or control characters")
         if tag not in cleaned:
             cleaned.append(tag)
@@ -173,7 +174,7 @@ def validate_content(content: str) -> str:
 def validate_source(source: str | None) -> str:
     if source is None:
         return ""
-    if not isinstance(source, str) or len(source) > MAX_SOURCE_CHARS or "\n" in source or "\x00" in source:
+    if not isinstance(source, str) or len(source) > MAX_SOURCE_CHARS or _CONTROL.search(source):
         raise InvalidInput(f"source must be a single line of at most {MAX_SOURCE_CHARS} characters")
     return source.strip()
 

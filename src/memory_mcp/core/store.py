@@ -336,9 +336,9 @@ class GitStore:
     # ---------------------------------------------------------------- files
 
     def _check_path(self, path: str) -> None:
-        """Refuse anything that could leave the repo: absolute paths, `..`, dot-parts, symlinks on the way."""
+        """Refuse anything that could leave the repo or reach `.git`: absolute paths, dot-parts, symlinks on the way."""
         pure = PurePosixPath(path)
-        if pure.is_absolute() or not is_memory_path(path) or any(p in ("", ".", "..") for p in path.split("/")):
+        if pure.is_absolute() or not is_memory_path(path) or any(not p or p.startswith(".") for p in path.split("/")):
             raise InvalidInput(f"refusing unsafe path {path!r}")
         current = self.root
         for part in pure.parts:

@@ -51,12 +51,19 @@ class VectorIndex:
     ) -> list[tuple[int, float]]:
         """Up to `k` (label, cosine similarity) pairs, best first, among labels that pass `allowed`."""
         k = min(k, len(self._labels))
-        while k > 0:
-            self._index.set_ef(max(MIN_EF, 2 * k))
-            try:
-                labels, distances = self._index.knn_query(vector, k=k, filter=allowed, num_threads=1)
-            except RuntimeError:  # fewer than k labels pass the filter
-                k //= 2
-                continue
-            return [(int(label), 1.0 - float(d)) for label, d in zip(labels[0], distances[0], strict=True)]
-        return []
+        if k == 0:
+            return []
+        self._index.set_ef(max(MIN_EF, 2 * k))
+        try:
+            labels, distances = self._index.knn_query(vector, k=k, filter=allowed, num_threads=1)
+        except RuntimeError:  # fewer than k labels pass the filter: few enough to compare exactly
+            return self._exact(vector, k, allowed)
+        return [(int(label), 1.0 - float(d)) for label, d in zip(labels[0], distances[0], strict=True)]
+
+    def _exact(self, vector: np.ndarray, k: int, allowed: Callable[[int], bool] | None) -> list[tuple[int, float]]:
+        candidates = [label for label in self._labels if allowed is None or allowed(label)]
+        if not candidates:
+            return []
+        similarities = self.vectors(candidates) @ vector
+        best = np.argsort(-similarities)[:k]
+        return [(candidates[i], float(similarities[i])) for i in best]

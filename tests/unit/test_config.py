@@ -1,0 +1,210 @@
+"""Settings: flags over `MEMORY_MCP_*` environment over defaults; bind parsing; loopback detection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from memory_mcp.config import DEFAULT_BIND, Settings, load_settings, split_bind
+from memory_mcp.errors import InvalidInput
+
+
+def test_defaults_with_empty_environment() -> None:
+    settings = load_settings({}, {})
+    assert settings.bind == DEFAULT_BIND == "127.0.0.1:8080"
+    assert settings.host == "127.0.0.1" and settings.port == 8080
+    assert settings.branch == "main"
+    assert settings.allowed_hosts == ()
+    assert settings.threads is None
+    assert settings.model is None
+    assert settings.log_level == "INFO"
+    assert settings.author_name == "memory-mcp"
+    assert settings.repo_path.name == "repo"
+    assert settings.repo_path.is_absolute() and settings.cache_dir.is_absolute()
+
+
+def test_none_flags_and_env_default() -> None:
+    assert load_settings(None, {}) == load_settings({}, {})
+
+
+def test_environment_overrides_defaults(tmp_path: Path) -> None:
+    env = {
+        "MEMORY_MCP_REPO_PATH": str(tmp_path / "r"),
+        "MEMORY_MCP_CACHE_DIR": str(tmp_path / "c"),
+        "MEMORY_MCP_MODEL": str(tmp_path / "m.gguf"),
+        "MEMORY_MCP_BIND": "0.0.0.0:9000",
+        "MEMORY_MCP_BRANCH": "memories",
+        "MEMORY_MCP_AUTHOR_NAME": "Ada",
+        "MEMORY_MCP_AUTHOR_EMAIL": "ada@example.com",
+        "MEMORY_MCP_THREADS": "4",
+        "MEMORY_MCP_QUERY_PREFIX": "query: ",
+        "MEMORY_MCP_DOCUMENT_PREFIX": "passage: ",
+        "MEMORY_MCP_LOG_LEVEL": "debug",
+    }
+    settings = load_settings({}, env)
+    assert settings.repo_path == tmp_path / "r"
+    assert settings.cache_dir == tmp_path / "c"
+    assert settings.model == tmp_path / "m.gguf"
+    assert settings.bind == "0.0.0.0:9000" and settings.port == 9000
+    assert settings.branch == "memories"
+    assert settings.author_name == "Ada" and settings.author_email == "ada@example.com"
+    assert settings.threads == 4
+    assert settings.query_prefix == "query: " and settings.document_prefix == "passage: "
+    assert settings.log_level == "DEBUG"
+
+
+def test_flags_override_environment(tmp_path: Path) -> None:
+    env = {
+        "MEMORY_MCP_REPO_PATH": str(tmp_path / "env"),
+        "MEMORY_MCP_BIND": "0.0.0.0:9000",
+        "MEMORY_MCP_THREADS": "4",
+        "MEMORY_MCP_ALLOWED_HOST": "env.example",
+    }
+    flags = {
+        "repo_path": str(tmp_path / "flag"),
+        "bind": "127.0.0.1:7000",
+        "threads": 2,
+        "allowed_hosts": ["flag.example"],
+    }
+    settings = load_settings(flags, env)
+    assert settings.repo_path == tmp_path / "flag"
+    assert settings.bind == "127.0.0.1:7000"
+    assert settings.threads == 2
+    assert settings.allowed_hosts == ("flag.example",)
+
+
+def test_unset_flags_fall_back_to_environment(tmp_path: Path) -> None:
+    env = {"MEMORY_MCP_BIND": "0.0.0.0:9000", "MEMORY_MCP_ALLOWED_HOST": "a.example"}
+    settings = load_settings({"bind": None, "allowed_hosts": [], "threads": None}, env)
+    assert settings.bind == "0.0.0.0:9000"
+    assert settings.allowed_hosts == ("a.example",)
+    assert load_settings({"allowed_hosts": ()}, env).allowed_hosts == ("a.example",)
+
+
+def test_empty_environment_values_are_ignored() -> None:
+    settings = load_settings({}, {"MEMORY_MCP_BIND": "", "MEMORY_MCP_THREADS": "", "MEMORY_MCP_MODEL": ""})
+    assert settings.bind == DEFAULT_BIND
+    assert settings.threads is None
+    assert settings.model is None
+
+
+def test_unrelated_environment_is_ignored() -> None:
+    env = {"BIND": "0.0.0.0:1", "MEMORY_MCP_BINDX": "0.0.0.0:1", "memory_mcp_bind": "x"}
+    settings = load_settings({}, env)
+    assert settings.bind == DEFAULT_BIND
+
+
+def test_paths_expand_user(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    settings = load_settings({"cache_dir": "~/cache"}, {"MEMORY_MCP_REPO_PATH": "~/memories"})
+    assert settings.repo_path == tmp_path / "memories"
+    assert settings.cache_dir == tmp_path / "cache"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("a.example", ("a.example",)),
+        ("a.example,b.example", ("a.example", "b.example")),
+        (" a.example , b.example:8080 ,, ", ("a.example", "b.example:8080")),
+        (",", ()),
+    ],
+)
+def test_allowed_host_comma_splitting(raw: str, expected: tuple[str, ...]) -> None:
+    assert load_settings({}, {"MEMORY_MCP_ALLOWED_HOST": raw}).allowed_hosts == expected
+
+
+def test_allowed_hosts_flag_list_is_trimmed() -> None:
+    assert load_settings({"allowed_hosts": [" a ", "", "b"]}, {}).allowed_hosts == ("a", "b")
+    assert load_settings({"allowed_hosts": "x,y"}, {}).allowed_hosts == ("x", "y")
+
+
+@pytest.mark.parametrize(
+    ("bind", "host", "port"),
+    [
+        ("127.0.0.1:8080", "127.0.0.1", 8080),
+        ("0.0.0.0:0", "0.0.0.0", 0),
+        ("localhost:65535", "localhost", 65535),
+        ("example.com:443", "example.com", 443),
+        ("[::1]:8080", "::1", 8080),
+        ("[::]:9000", "::", 9000),
+        ("[fe80::1%eth0]:80", "fe80::1%eth0", 80),
+    ],
+)
+def test_split_bind(bind: str, host: str, port: int) -> None:
+    assert split_bind(bind) == (host, port)
+    settings = load_settings({"bind": bind}, {})
+    assert (settings.host, settings.port) == (host, port)
+
+
+@pytest.mark.parametrize(
+    "bind",
+    ["", "8080", "localhost", ":8080", "localhost:", "localhost:http", "localhost:-1", "localhost:65536",
+     "localhost:8080 ", "[::1]", "localhost:80.5"],
+)
+def test_bad_bind(bind: str) -> None:
+    with pytest.raises(InvalidInput, match="bind"):
+        split_bind(bind)
+    with pytest.raises(InvalidInput):
+        load_settings({"bind": bind}, {})
+
+
+def test_bad_bind_from_environment() -> None:
+    with pytest.raises(InvalidInput):
+        load_settings({}, {"MEMORY_MCP_BIND": "nonsense"})
+
+
+@pytest.mark.parametrize("bind", ["[]:80", "::1"])
+def test_bind_with_empty_or_garbled_host(bind: str) -> None:
+    with pytest.raises(InvalidInput):
+        split_bind(bind)
+
+
+def test_bad_bind_with_unicode_digit() -> None:
+    with pytest.raises(InvalidInput):
+        split_bind("127.0.0.1:¹")
+
+
+@pytest.mark.parametrize("threads", ["0", "-2", "many", "1.5", 0, -1])
+def test_bad_threads(threads: object) -> None:
+    with pytest.raises(InvalidInput, match="threads"):
+        load_settings({"threads": threads}, {})
+    if isinstance(threads, str):
+        with pytest.raises(InvalidInput, match="threads"):
+            load_settings({}, {"MEMORY_MCP_THREADS": threads})
+
+
+def test_threads_accepts_whole_numbers() -> None:
+    assert load_settings({}, {"MEMORY_MCP_THREADS": " 8 "}).threads == 8
+    assert load_settings({"threads": "3"}, {}).threads == 3
+
+
+@pytest.mark.parametrize(
+    ("bind", "loopback"),
+    [
+        ("127.0.0.1:8080", True),
+        ("127.8.9.10:1", True),
+        ("localhost:8080", True),
+        ("[::1]:8080", True),
+        ("0.0.0.0:8080", False),
+        ("[::]:8080", False),
+        ("192.168.1.5:80", False),
+        ("10.0.0.1:80", False),
+        ("example.com:80", False),
+        ("localhost.evil.com:80", False),
+        ("127.0.0.1.nip.io:80", False),
+    ],
+)
+def test_is_loopback(bind: str, loopback: bool) -> None:
+    assert Settings(bind=bind).is_loopback() is loopback
+
+
+def test_state_dir_is_per_repository(tmp_path: Path) -> None:
+    a = Settings(repo_path=tmp_path / "a", cache_dir=tmp_path / "cache")
+    b = Settings(repo_path=tmp_path / "b", cache_dir=tmp_path / "cache")
+    same = Settings(repo_path=tmp_path / "x" / ".." / "a", cache_dir=tmp_path / "cache")
+    assert a.state_dir.parent == tmp_path / "cache"
+    assert a.state_dir != b.state_dir
+    assert a.state_dir == same.state_dir
+    assert len(a.state_dir.name) == 16

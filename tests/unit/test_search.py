@@ -1,0 +1,466 @@
+"""Snippets, the keyword index, the vector index and the catalog, with small random vectors (no model)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from memory_mcp.core.catalog import Catalog
+from memory_mcp.core.lexical_index import LexicalIndex, query_terms
+from memory_mcp.core.model import Memory, Scope
+from memory_mcp.core.search import SNIPPET_CHARS, rank, snippet
+from memory_mcp.core.vector_index import VectorIndex
+
+DIM = 16
+
+
+def _unit(rng: np.random.Generator, n: int, dim: int = DIM) -> np.ndarray:
+    vectors = rng.normal(size=(n, dim)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def _filler(words: int, start: int = 0) -> str:
+    return " ".join(f"filler{i}" for i in range(start, start + words))
+
+
+# ---------------------------------------------------------------- snippet
+
+
+def test_snippet_short_content_is_whole() -> None:
+    assert snippet("short note about rust", ["rust"], 0, 1) == ("short note about rust", False)
+    exact = "x" * SNIPPET_CHARS
+    assert snippet(exact, ["x"], 0, 1) == (exact, False)
+
+
+def test_snippet_window_contains_query_words_in_the_middle() -> None:
+    content = f"{_filler(400)} the needle sits in the haystack here {_filler(400, 400)}"
+    text, truncated = snippet(content, ["needle", "haystack"], 0, 1)
+    assert truncated
+    assert "needle" in text and "haystack" in text
+    assert text.startswith("…") and text.endswith("…")
+    assert len(text) <= SNIPPET_CHARS + 2
+    assert len(text) > SNIPPET_CHARS // 2
+    # the window starts and ends on word boundaries
+    assert text[1:].split(" ")[0].startswith("filler") and text[1:].split(" ")[0] in content.split(" ")
+    assert text[:-1].split(" ")[-1] in content.split(" ")
+    assert text.strip("…") in content
+
+
+def test_snippet_prefers_the_densest_cluster() -> None:
+    lone = "alpha"
+    cluster = "alpha beta gamma"
+    content = f"{lone} {_filler(300)} {cluster} {_filler(300, 300)}"
+    text, _ = snippet(content, ["alpha", "beta", "gamma"], 0, 1)
+    assert "alpha beta gamma" in text
+    assert not text.startswith("alpha filler0")
+
+
+def test_snippet_at_the_start_has_no_leading_ellipsis() -> None:
+    content = f"needle first {_filler(500)}"
+    text, truncated = snippet(content, ["needle"], 0, 1)
+    assert truncated
+    assert text.startswith("needle first")
+    assert text.endswith("…")
+
+
+def test_snippet_at_the_end_has_no_trailing_ellipsis() -> None:
+    content = f"{_filler(500)} ends with needle"
+    text, truncated = snippet(content, ["needle"], 0, 1)
+    assert truncated
+    assert text.startswith("…")
+    assert text.endswith("ends with needle")
+
+
+def test_snippet_is_case_insensitive() -> None:
+    content = f"{_filler(300)} NeEdLe {_filler(300, 300)}"
+    text, _ = snippet(content, ["needle"], 0, 1)
+    assert "NeEdLe" in text
+
+
+def test_snippet_without_matches_uses_the_best_chunk() -> None:
+    content = " ".join(f"w{i:04d}" for i in range(1000))  # 5999 chars
+    text, truncated = snippet(content, ["absent"], 3, 4)
+    assert truncated
+    first = int(text.lstrip("…").split()[0][1:])
+    assert 650 <= first <= 800  # around 3/4 of the text, shifted back a little
+    head, _ = snippet(content, ["absent"], 0, 4)
+    assert head.startswith("w0000")
+
+
+def test_snippet_ignores_single_letter_terms() -> None:
+    content = f"{_filler(400)} needle {_filler(400, 400)}"
+    text, _ = snippet(content, ["a", "e", "needle"], 0, 1)
+    assert "needle" in text
+
+
+def test_snippet_without_spaces() -> None:
+    content = "x" * 2000 + "needle" + "y" * 2000
+    text, truncated = snippet(content, ["needle"], 0, 1)
+    assert truncated and "needle" in text
+    assert len(text) == SNIPPET_CHARS + 2
+
+
+# ---------------------------------------------------------------- lexical index
+
+
+def test_query_terms() -> None:
+    assert query_terms("Rust, rust! ASYNC—tokio?") == ["rust", "async", "tokio"]
+    assert query_terms("!!! ... ---") == []
+    assert query_terms("café naïve") == ["café", "naïve"]
+
+
+def test_query_terms_drop_stopwords_unless_nothing_is_left() -> None:
+    assert query_terms("what is the rust borrow checker") == ["rust", "borrow", "checker"]
+    assert query_terms("The Rust") == ["rust"]
+    assert query_terms("the of and") == ["the", "of", "and"]  # all stopwords: keep them rather than nothing
+
+
+def test_stopwords_are_not_evidence() -> None:
+    index = LexicalIndex()
+    index.put(1, "their plans", "", "what they said about their other things")
+    index.put(2, "borrow checker", "", "lifetimes")
+    assert [doc for doc, _ in index.search("what is their borrow checker")] == [2]
+    assert [doc for doc, _ in index.search("their")] == [1]
+
+
+@pytest.fixture
+def lexical() -> LexicalIndex:
+    index = LexicalIndex()
+    # a corpus big enough that BM25's idf is meaningful
+    for doc in range(10, 30):
+        index.put(doc, f"note {doc}", "misc", f"some unrelated text number {doc} about gardening and cooking")
+    return index
+
+
+def test_name_match_ranks_above_content_match(lexical: LexicalIndex) -> None:
+    lexical.put(1, "other topic", "", "we once talked about kubernetes in passing here")
+    lexical.put(2, "kubernetes tips", "", "deploying things to a cluster")
+    assert [doc for doc, _ in lexical.search("kubernetes")][:2] == [2, 1]
+
+
+def test_tag_match_ranks_above_content_match(lexical: LexicalIndex) -> None:
+    lexical.put(1, "a", "", "mentions terraform somewhere in the content")
+    lexical.put(2, "b", "terraform", "infrastructure as code notes")
+    assert [doc for doc, _ in lexical.search("terraform")] == [2, 1]
+
+
+def test_scores_are_descending_and_higher_is_better(lexical: LexicalIndex) -> None:
+    lexical.put(1, "rust", "rust", "rust rust rust")
+    lexical.put(2, "x", "", "rust mentioned once among many other words in a long sentence")
+    results = list(lexical.search("rust"))
+    assert [doc for doc, _ in results] == [1, 2]
+    assert results[0][1] > results[1][1] > 0
+
+
+def test_any_query_word_matches(lexical: LexicalIndex) -> None:
+    lexical.put(1, "alpha", "", "x")
+    lexical.put(2, "beta", "", "y")
+    assert {doc for doc, _ in lexical.search("alpha beta zzz")} == {1, 2}
+
+
+def test_stemming_and_diacritics(lexical: LexicalIndex) -> None:
+    lexical.put(1, "x", "", "running the café")
+    assert [doc for doc, _ in lexical.search("run")] == [1]
+    assert [doc for doc, _ in lexical.search("cafe")] == [1]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["!!!", "...", "-", "*", '"', "'", "()", "^", "_", "___", "?", "\u0301", "²", "   "],
+)
+def test_punctuation_only_queries_return_nothing(lexical: LexicalIndex, query: str) -> None:
+    assert list(lexical.search(query)) == []
+
+
+@pytest.mark.parametrize(
+    "query",
+    ['rust" OR', "rust AND", "NEAR(rust tokio)", "name:rust", "rust*", "-rust", "rust^", '"rust"', "(rust"]
+    + ["rust)", "rust NOT tokio", "{name}: rust", "rust + tokio"],
+)
+def test_fts_syntax_is_not_interpreted(lexical: LexicalIndex, query: str) -> None:
+    lexical.put(1, "rust", "", "tokio")
+    assert [doc for doc, _ in lexical.search(query)][:1] == [1]
+
+
+def test_put_replaces_and_remove_forgets(lexical: LexicalIndex) -> None:
+    lexical.put(1, "old name", "", "elephant")
+    lexical.put(1, "new name", "", "giraffe")
+    assert list(lexical.search("elephant")) == []
+    assert [doc for doc, _ in lexical.search("giraffe")] == [1]
+    lexical.remove(1)
+    assert list(lexical.search("giraffe")) == []
+    lexical.remove(1)  # removing twice is harmless
+    lexical.clear()
+    assert list(lexical.search("gardening")) == []
+
+
+def test_search_is_lazy(lexical: LexicalIndex) -> None:
+    iterator = lexical.search("gardening")
+    first = next(iterator)
+    assert first[0] in range(10, 30)
+    assert len(list(iterator)) == 19
+
+
+# ---------------------------------------------------------------- vector index
+
+
+def test_vector_index_add_search_remove() -> None:
+    rng = np.random.default_rng(1)
+    vectors = _unit(rng, 20)
+    index = VectorIndex(DIM)
+    index.add(list(range(1, 21)), vectors)
+    assert len(index) == 20
+    results = index.search(vectors[4], 5)
+    assert len(results) == 5
+    assert results[0][0] == 5
+    assert results[0][1] == pytest.approx(1.0, abs=1e-5)
+    similarities = [s for _, s in results]
+    assert similarities == sorted(similarities, reverse=True)
+    expected = (vectors @ vectors[4]).argsort()[::-1][:5] + 1
+    assert [label for label, _ in results] == list(expected)
+
+    index.remove([5, 6])
+    assert len(index) == 18
+    assert 5 not in {label for label, _ in index.search(vectors[4], 20)}
+    assert len(index.search(vectors[4], 100)) == 18
+    index.remove([5, 999])  # unknown or already removed labels are ignored
+    assert len(index) == 18
+
+
+def test_vector_index_similarity_is_cosine() -> None:
+    index = VectorIndex(3)
+    index.add([1, 2, 3], np.array([[1, 0, 0], [0, 1, 0], [-1, 0, 0]], dtype=np.float32))
+    results = dict(index.search(np.array([1, 0, 0], dtype=np.float32), 3))
+    assert results[1] == pytest.approx(1.0, abs=1e-6)
+    assert results[2] == pytest.approx(0.0, abs=1e-6)
+    assert results[3] == pytest.approx(-1.0, abs=1e-6)
+
+
+def test_vector_index_filter() -> None:
+    rng = np.random.default_rng(2)
+    vectors = _unit(rng, 30)
+    index = VectorIndex(DIM)
+    index.add(list(range(1, 31)), vectors)
+    even = index.search(vectors[0], 5, lambda label: label % 2 == 0)
+    assert len(even) == 5
+    assert all(label % 2 == 0 for label, _ in even)
+    assert index.search(vectors[0], 5, lambda label: False) == []
+
+
+def test_vector_index_empty() -> None:
+    index = VectorIndex(DIM)
+    assert index.search(np.ones(DIM, dtype=np.float32), 10) == []
+    index.add([], np.zeros((0, DIM), dtype=np.float32))
+    assert len(index) == 0
+
+
+def test_vector_index_k_larger_than_population() -> None:
+    rng = np.random.default_rng(3)
+    vectors = _unit(rng, 7)
+    index = VectorIndex(DIM)
+    index.add(list(range(1, 8)), vectors)
+    assert sorted(label for label, _ in index.search(vectors[0], 50)) == list(range(1, 8))
+
+
+@pytest.mark.parametrize("allowed_count", [3, 7, 30])
+def test_vector_index_k_larger_than_filtered_population(allowed_count: int) -> None:
+    rng = np.random.default_rng(4)
+    vectors = _unit(rng, 100)
+    index = VectorIndex(DIM)
+    index.add(list(range(1, 101)), vectors)
+    allowed = set(range(1, allowed_count + 1))
+    results = index.search(vectors[0], 40, allowed.__contains__)
+    assert {label for label, _ in results} == allowed
+
+
+def test_vector_index_grows_past_capacity() -> None:
+    rng = np.random.default_rng(5)
+    vectors = _unit(rng, 50)
+    index = VectorIndex(DIM, capacity=16)
+    for start in range(0, 50, 10):
+        index.add(list(range(start + 1, start + 11)), vectors[start : start + 10])
+    assert len(index) == 50
+    assert index.search(vectors[42], 1)[0][0] == 43
+    assert np.allclose(index.vectors([43])[0], vectors[42], atol=1e-6)
+
+
+def test_vector_index_reuses_deleted_slots() -> None:
+    rng = np.random.default_rng(6)
+    vectors = _unit(rng, 40)
+    index = VectorIndex(DIM, capacity=16)
+    index.add(list(range(1, 21)), vectors[:20])
+    index.remove(list(range(1, 21)))
+    index.add(list(range(21, 41)), vectors[20:])
+    assert len(index) == 20
+    found = {label for label, _ in index.search(vectors[25], 40)}
+    assert found == set(range(21, 41))
+    assert index.search(vectors[25], 1)[0][0] == 26
+
+
+def test_vector_index_vectors_returns_normalised_items() -> None:
+    index = VectorIndex(2)
+    index.add([7], np.array([[3.0, 4.0]], dtype=np.float32))
+    assert np.allclose(index.vectors([7]), [[0.6, 0.8]], atol=1e-6)
+
+
+# ---------------------------------------------------------------- catalog
+
+
+def _mem(name: str, scope: str = "", memory_id: str | None = None, content: str = "text") -> Memory:
+    return Memory(name=name, scope=Scope(scope), content=content, id=memory_id or f"id-{scope}-{name}")
+
+
+def _check_consistent(catalog: Catalog) -> None:
+    entries = list(catalog.entries())
+    assert len(catalog) == len(entries)
+    labels = [label for entry in entries for label in entry.labels]
+    assert len(catalog.vectors) == len(labels) == len(set(labels))
+    for entry in entries:
+        assert catalog.by_path(entry.path) is entry
+        assert catalog.by_id(entry.memory.id) is entry
+        assert catalog.by_key(entry.memory.scope, entry.memory.name) is entry
+        assert catalog.by_doc(entry.doc) is entry
+        for label in entry.labels:
+            assert catalog.by_label(label) is entry
+    assert [e.sort_key for e in catalog.sorted_after(None)] == sorted(e.sort_key for e in entries)
+
+
+def test_catalog_put_and_lookups() -> None:
+    rng = np.random.default_rng(7)
+    catalog = Catalog(DIM)
+    a = catalog.put(_mem("a"), "global/a.md", "v1", _unit(rng, 2))
+    b = catalog.put(_mem("b", "org"), "projects/org/b.md", "v2", _unit(rng, 3))
+    assert len(catalog) == 2
+    assert a.labels == [1, 2] and b.labels == [3, 4, 5]
+    assert a.doc != b.doc
+    assert catalog.by_key(Scope(), "a") is a
+    assert catalog.by_key(Scope("org"), "b") is b
+    assert catalog.by_key(Scope("org"), "a") is None
+    assert catalog.by_id("id-org-b") is b
+    assert catalog.by_label(4) is b
+    assert catalog.by_label(99) is None
+    assert catalog.by_path("nope") is None
+    _check_consistent(catalog)
+
+
+def test_catalog_put_replaces_same_path() -> None:
+    rng = np.random.default_rng(8)
+    catalog = Catalog(DIM)
+    old = catalog.put(_mem("a", content="elephant"), "global/a.md", "v1", _unit(rng, 2))
+    new = catalog.put(_mem("a", content="giraffe"), "global/a.md", "v2", _unit(rng, 1))
+    assert len(catalog) == 1
+    assert catalog.by_path("global/a.md") is new and new.version == "v2"
+    assert catalog.by_doc(old.doc) is None
+    assert all(catalog.by_label(label) is None for label in old.labels)
+    assert len(catalog.vectors) == 1
+    assert list(catalog.lexical.search("elephant")) == []
+    assert [doc for doc, _ in catalog.lexical.search("giraffe")] == [new.doc]
+    _check_consistent(catalog)
+
+
+def test_catalog_remove() -> None:
+    rng = np.random.default_rng(9)
+    catalog = Catalog(DIM)
+    entry = catalog.put(_mem("a", content="elephant"), "global/a.md", "v1", _unit(rng, 2))
+    catalog.put(_mem("b"), "global/b.md", "v1", _unit(rng, 1))
+    assert catalog.remove("global/a.md") is entry
+    assert catalog.remove("global/a.md") is None
+    assert catalog.by_id(entry.memory.id) is None
+    assert catalog.by_key(Scope(), "a") is None
+    assert catalog.by_label(entry.labels[0]) is None
+    assert list(catalog.lexical.search("elephant")) == []
+    assert len(catalog) == 1
+    _check_consistent(catalog)
+
+
+def test_catalog_move_keeps_id_lookup_on_the_new_path() -> None:
+    """A move indexes the new path before removing the old one; the id must stay on the new entry."""
+    rng = np.random.default_rng(10)
+    catalog = Catalog(DIM)
+    catalog.put(_mem("a", memory_id="X"), "global/a.md", "v1", _unit(rng, 1))
+    moved = catalog.put(_mem("c", "p", memory_id="X"), "projects/p/c.md", "v1", _unit(rng, 1))
+    catalog.remove("global/a.md")
+    assert catalog.by_id("X") is moved
+    assert catalog.by_key(Scope("p"), "c") is moved
+    assert catalog.by_key(Scope(), "a") is None
+    _check_consistent(catalog)
+
+
+def test_catalog_sorted_after() -> None:
+    rng = np.random.default_rng(11)
+    catalog = Catalog(DIM)
+    for scope, name in [("org", "b"), ("", "z"), ("org", "a"), ("", "a"), ("org/sub", "a"), ("abc", "m")]:
+        path = f"{scope or 'global'}/{name}.md"
+        catalog.put(_mem(name, scope), path, "v", _unit(rng, 1))
+    order = [e.sort_key for e in catalog.sorted_after(None)]
+    assert order == [("", "a"), ("", "z"), ("abc", "m"), ("org", "a"), ("org", "b"), ("org/sub", "a")]
+    assert [e.sort_key for e in catalog.sorted_after(("", "z"))] == order[2:]
+    assert [e.sort_key for e in catalog.sorted_after(("org", "a"))] == order[4:]
+    assert [e.sort_key for e in catalog.sorted_after(("org", "aa"))] == order[4:]  # a key that is not present
+    assert list(catalog.sorted_after(("zzz", ""))) == []
+
+    # the cached order follows later changes
+    catalog.put(_mem("b", ""), "global/b.md", "v", _unit(rng, 1))
+    catalog.remove("org/a.md")
+    order = [e.sort_key for e in catalog.sorted_after(None)]
+    assert order == [("", "a"), ("", "b"), ("", "z"), ("abc", "m"), ("org", "b"), ("org/sub", "a")]
+    _check_consistent(catalog)
+
+
+def test_catalog_problems() -> None:
+    rng = np.random.default_rng(12)
+    catalog = Catalog(DIM)
+    catalog.put(_mem("a"), "global/a.md", "v1", _unit(rng, 1))
+    catalog.mark_problem("global/a.md", "bad yaml")
+    assert catalog.by_path("global/a.md") is None
+    assert catalog.problems == {"global/a.md": "bad yaml"}
+    assert len(catalog.vectors) == 0
+    catalog.put(_mem("a"), "global/a.md", "v2", _unit(rng, 1))
+    assert catalog.problems == {}
+    _check_consistent(catalog)
+
+
+def test_catalog_random_operations_stay_consistent() -> None:
+    rng = np.random.default_rng(13)
+    catalog = Catalog(DIM)
+    paths = [f"global/n{i}.md" for i in range(15)]
+    for step in range(200):
+        path = paths[int(rng.integers(len(paths)))]
+        if rng.random() < 0.65:
+            name = path.removeprefix("global/").removesuffix(".md")
+            vectors = _unit(rng, int(rng.integers(1, 4)))
+            catalog.put(_mem(name, content=f"step {step}"), path, f"v{step}", vectors)
+        else:
+            catalog.remove(path)
+        if step % 20 == 0:
+            _check_consistent(catalog)
+    _check_consistent(catalog)
+
+
+# ---------------------------------------------------------------- rank (fusion over the catalog)
+
+
+def test_rank_fuses_semantic_and_lexical_and_filters() -> None:
+    rng = np.random.default_rng(14)
+    catalog = Catalog(DIM)
+    query_vector = _unit(rng, 1)[0]
+    near = query_vector + 0.05 * _unit(rng, 1)[0]
+    near = (near / np.linalg.norm(near))[None, :]
+    catalog.put(_mem("kubernetes", content="cluster notes"), "global/kubernetes.md", "v", near)
+    catalog.put(_mem("other", content="about kubernetes too"), "global/other.md", "v", _unit(rng, 1))
+    catalog.put(_mem("hidden", "secret", content="kubernetes"), "projects/secret/hidden.md", "v", near)
+    for i in range(10):
+        catalog.put(_mem(f"n{i}", content="gardening"), f"global/n{i}.md", "v", _unit(rng, 1))
+
+    hits = rank(catalog, "kubernetes", query_vector, lambda e: e.memory.scope.is_global, limit=3)
+    assert len(hits) == 3
+    assert hits[0].entry.memory.name == "kubernetes"
+    assert hits[0].match_type == "both"
+    assert hits[0].score == pytest.approx(float(near[0] @ query_vector), abs=1e-3)
+    assert all(h.entry.memory.scope.is_global for h in hits)
+    assert "other" in {h.entry.memory.name for h in hits}
+    assert {h.match_type for h in hits[1:]} <= {"semantic", "lexical", "both"}
+
+    strict = rank(catalog, "kubernetes", query_vector, lambda e: True, limit=10, min_score=0.9)
+    assert {h.entry.memory.name for h in strict} == {"kubernetes", "hidden"}
+    assert all(h.score >= 0.9 for h in strict)
