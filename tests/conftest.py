@@ -10,6 +10,7 @@ import pytest
 
 from memory_mcp.core.embedder import Embedder
 from memory_mcp.core.embedding_cache import EmbeddingCache
+from memory_mcp.core.indexer import Indexer
 from memory_mcp.core.service import MemoryService
 from memory_mcp.core.store import Author, GitStore
 
@@ -35,11 +36,12 @@ def embedder(model_path: Path) -> Iterator[Embedder]:
     loaded.close()
 
 
-def make_service(root: Path, embedder: Embedder) -> MemoryService:
+def make_service(root: Path, embedder: Embedder, *, snapshots: bool = True) -> MemoryService:
     store = GitStore(root / "repo", author=Author("tester", "tester@example.com"))
-    service = MemoryService(store, embedder, EmbeddingCache(root / "cache" / "embeddings.sqlite"))
-    service.refresh()
-    return service
+    cache = EmbeddingCache(root / "cache" / "embeddings.sqlite")
+    indexer = Indexer(store, embedder, cache, snapshots=root / "cache" / "snapshots" if snapshots else None)
+    indexer.open()
+    return MemoryService(indexer)
 
 
 @pytest.fixture

@@ -94,7 +94,7 @@ def _with_service(action: Callable[[MemoryService, argparse.Namespace], Any], sh
         try:
             result = action(service, args)
         finally:
-            service.embedder.close()
+            service.close()
         print(json.dumps(result, indent=2, ensure_ascii=False) if args.json else show(result))
         return 0
 
@@ -161,7 +161,7 @@ def _forget(service: MemoryService, args: argparse.Namespace) -> dict[str, Any]:
 
 def _reindex(service: MemoryService, args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
-    count = service.rebuild(_progress if args.progress else None, reembed=args.reembed)
+    count = service.indexer.rebuild(_progress if args.progress else None, reembed=args.reembed)
     problems = dict(service.catalog.problems)
     return {"memories": count, "seconds": round(time.perf_counter() - started, 3), "unreadable": problems}
 

@@ -320,7 +320,7 @@ def test_restart_uses_cached_vectors(tmp_path: Path, embedder: Embedder, monkeyp
     assert len(second.catalog) == 5
     assert calls == [], "a restart must not re-embed text whose vectors are cached"
     assert second.recall("restarting notes", limit=5)
-    second.rebuild(reembed=True)
+    second.indexer.rebuild(reembed=True)
     assert sum(len(batch) for batch in calls) == 5
 
 

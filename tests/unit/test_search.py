@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import numpy as np
 import pytest
 
@@ -119,8 +121,8 @@ def test_stopwords_are_not_evidence() -> None:
     index = LexicalIndex()
     index.put(1, "their plans", "", "what they said about their other things")
     index.put(2, "borrow checker", "", "lifetimes")
-    assert [doc for doc, _ in index.search("what is their borrow checker")] == [2]
-    assert [doc for doc, _ in index.search("their")] == [1]
+    assert [doc for doc, _ in index.search("what is their borrow checker", 10)] == [2]
+    assert [doc for doc, _ in index.search("their", 10)] == [1]
 
 
 @pytest.fixture
@@ -135,19 +137,19 @@ def lexical() -> LexicalIndex:
 def test_name_match_ranks_above_content_match(lexical: LexicalIndex) -> None:
     lexical.put(1, "other topic", "", "we once talked about kubernetes in passing here")
     lexical.put(2, "kubernetes tips", "", "deploying things to a cluster")
-    assert [doc for doc, _ in lexical.search("kubernetes")][:2] == [2, 1]
+    assert [doc for doc, _ in lexical.search("kubernetes", 100)][:2] == [2, 1]
 
 
 def test_tag_match_ranks_above_content_match(lexical: LexicalIndex) -> None:
     lexical.put(1, "a", "", "mentions terraform somewhere in the content")
     lexical.put(2, "b", "terraform", "infrastructure as code notes")
-    assert [doc for doc, _ in lexical.search("terraform")] == [2, 1]
+    assert [doc for doc, _ in lexical.search("terraform", 100)] == [2, 1]
 
 
 def test_scores_are_descending_and_higher_is_better(lexical: LexicalIndex) -> None:
     lexical.put(1, "rust", "rust", "rust rust rust")
     lexical.put(2, "x", "", "rust mentioned once among many other words in a long sentence")
-    results = list(lexical.search("rust"))
+    results = list(lexical.search("rust", 100))
     assert [doc for doc, _ in results] == [1, 2]
     assert results[0][1] > results[1][1] > 0
 
@@ -155,13 +157,13 @@ def test_scores_are_descending_and_higher_is_better(lexical: LexicalIndex) -> No
 def test_any_query_word_matches(lexical: LexicalIndex) -> None:
     lexical.put(1, "alpha", "", "x")
     lexical.put(2, "beta", "", "y")
-    assert {doc for doc, _ in lexical.search("alpha beta zzz")} == {1, 2}
+    assert {doc for doc, _ in lexical.search("alpha beta zzz", 100)} == {1, 2}
 
 
 def test_stemming_and_diacritics(lexical: LexicalIndex) -> None:
     lexical.put(1, "x", "", "running the café")
-    assert [doc for doc, _ in lexical.search("run")] == [1]
-    assert [doc for doc, _ in lexical.search("cafe")] == [1]
+    assert [doc for doc, _ in lexical.search("run", 100)] == [1]
+    assert [doc for doc, _ in lexical.search("cafe", 100)] == [1]
 
 
 @pytest.mark.parametrize(
@@ -169,7 +171,7 @@ def test_stemming_and_diacritics(lexical: LexicalIndex) -> None:
     ["!!!", "...", "-", "*", '"', "'", "()", "^", "_", "___", "?", "\u0301", "²", "   "],
 )
 def test_punctuation_only_queries_return_nothing(lexical: LexicalIndex, query: str) -> None:
-    assert list(lexical.search(query)) == []
+    assert list(lexical.search(query, 100)) == []
 
 
 @pytest.mark.parametrize(
@@ -179,26 +181,34 @@ def test_punctuation_only_queries_return_nothing(lexical: LexicalIndex, query: s
 )
 def test_fts_syntax_is_not_interpreted(lexical: LexicalIndex, query: str) -> None:
     lexical.put(1, "rust", "", "tokio")
-    assert [doc for doc, _ in lexical.search(query)][:1] == [1]
+    assert [doc for doc, _ in lexical.search(query, 100)][:1] == [1]
 
 
 def test_put_replaces_and_remove_forgets(lexical: LexicalIndex) -> None:
     lexical.put(1, "old name", "", "elephant")
     lexical.put(1, "new name", "", "giraffe")
-    assert list(lexical.search("elephant")) == []
-    assert [doc for doc, _ in lexical.search("giraffe")] == [1]
+    assert list(lexical.search("elephant", 100)) == []
+    assert [doc for doc, _ in lexical.search("giraffe", 100)] == [1]
     lexical.remove(1)
-    assert list(lexical.search("giraffe")) == []
+    assert list(lexical.search("giraffe", 100)) == []
     lexical.remove(1)  # removing twice is harmless
     lexical.clear()
-    assert list(lexical.search("gardening")) == []
+    assert list(lexical.search("gardening", 100)) == []
 
 
-def test_search_is_lazy(lexical: LexicalIndex) -> None:
-    iterator = lexical.search("gardening")
-    first = next(iterator)
-    assert first[0] in range(10, 30)
-    assert len(list(iterator)) == 19
+def test_search_respects_the_limit(lexical: LexicalIndex) -> None:
+    everything = lexical.search("gardening", 100)
+    assert len(everything) == 20
+    assert lexical.search("gardening", 5) == everything[:5]
+
+
+def test_saving_after_a_search_does_not_block(lexical: LexicalIndex) -> None:
+    """A search must leave no statement open: it would stall a snapshot's backup forever."""
+    lexical.search("gardening", 1)
+    target = sqlite3.connect(":memory:")
+    lexical.save(target)
+    copy = LexicalIndex(source=target)
+    assert len(copy.search("gardening", 100)) == 20
 
 
 # ---------------------------------------------------------------- vector index
@@ -353,8 +363,8 @@ def test_catalog_put_replaces_same_path() -> None:
     assert catalog.by_doc(old.doc) is None
     assert all(catalog.by_label(label) is None for label in old.labels)
     assert len(catalog.vectors) == 1
-    assert list(catalog.lexical.search("elephant")) == []
-    assert [doc for doc, _ in catalog.lexical.search("giraffe")] == [new.doc]
+    assert list(catalog.lexical.search("elephant", 100)) == []
+    assert [doc for doc, _ in catalog.lexical.search("giraffe", 100)] == [new.doc]
     _check_consistent(catalog)
 
 
@@ -368,7 +378,7 @@ def test_catalog_remove() -> None:
     assert catalog.by_id(entry.memory.id) is None
     assert catalog.by_key(Scope(), "a") is None
     assert catalog.by_label(entry.labels[0]) is None
-    assert list(catalog.lexical.search("elephant")) == []
+    assert list(catalog.lexical.search("elephant", 100)) == []
     assert len(catalog) == 1
     _check_consistent(catalog)
 

@@ -164,16 +164,6 @@ def test_blob_id_matches_git_hash_object(store: GitStore, root: Path, git_env: d
     assert GitStore.blob_id(data) == expected
 
 
-def test_resolve_commit(store: GitStore) -> None:
-    commit = _commit(store, {"global/a.md": b"1"})
-    assert store.resolve_commit(commit[:8]) == commit
-    assert store.resolve_commit("main") == commit
-    with pytest.raises(InvalidInput):
-        store.resolve_commit("deadbeef")
-    with pytest.raises(InvalidInput):
-        store.resolve_commit("not a rev")
-
-
 # ---------------------------------------------------------------- files and changes
 
 

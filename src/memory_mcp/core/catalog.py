@@ -23,6 +23,9 @@ class Entry:
     path: str
     version: str
     labels: list[int] = field(default_factory=list)
+    """Chunk labels in the vector index; empty while the entry waits for vectors (after a model change)."""
+    dirty: bool = False
+    """Read from an uncommitted work-tree file rather than from the branch tip."""
 
     @property
     def sort_key(self) -> tuple[str, str]:
@@ -32,9 +35,11 @@ class Entry:
 class Catalog:
     """Lookups by id, (scope, name), path, and chunk label; the two indexes; the commit they reflect."""
 
-    def __init__(self, dimensions: int) -> None:
-        self.vectors = VectorIndex(dimensions)
-        self.lexical = LexicalIndex()
+    def __init__(
+        self, dimensions: int, vectors: VectorIndex | None = None, lexical: LexicalIndex | None = None
+    ) -> None:
+        self.vectors = vectors or VectorIndex(dimensions)
+        self.lexical = lexical or LexicalIndex()
         self.commit: str | None = None
         self.problems: dict[str, str] = {}
         """Memory files that could not be read, path → reason; they are never overwritten."""
@@ -79,24 +84,38 @@ class Catalog:
 
     # ---------------------------------------------------------------- changes
 
-    def put(self, memory: Memory, path: str, version: str, vectors: np.ndarray) -> Entry:
-        """Index a memory file (replacing whatever was indexed at that path)."""
+    def put(
+        self, memory: Memory, path: str, version: str, vectors: np.ndarray | None, *, dirty: bool = False
+    ) -> Entry:
+        """Index a memory file (replacing whatever was indexed at that path); `vectors` None = later."""
         self.remove(path)
         self.problems.pop(path, None)
-        entry = Entry(self._next_doc, memory, path, version)
+        entry = Entry(self._next_doc, memory, path, version, dirty=dirty)
         self._next_doc += 1
+        self.lexical.put(entry.doc, memory.name.replace("/", " "), " ".join(memory.tags), memory.content)
+        self._link(entry)
+        if vectors is not None:
+            self.attach(entry, vectors)
+        return entry
+
+    def attach(self, entry: Entry, vectors: np.ndarray) -> None:
+        """Give an entry its chunk vectors."""
         entry.labels = list(range(self._next_label, self._next_label + len(vectors)))
         self._next_label += len(vectors)
         self.vectors.add(entry.labels, vectors)
-        self.lexical.put(entry.doc, memory.name.replace("/", " "), " ".join(memory.tags), memory.content)
         for label in entry.labels:
             self._label_entry[label] = entry
+
+    def waiting_for_vectors(self) -> list[Entry]:
+        return [entry for entry in self._by_path.values() if not entry.labels]
+
+    def _link(self, entry: Entry) -> None:
+        path, memory = entry.path, entry.memory
         self._by_path[path] = entry
         self._by_doc[entry.doc] = entry
         self._by_id[memory.id] = entry
         self._by_key[memory.key] = entry
         self._sorted = None
-        return entry
 
     def remove(self, path: str) -> Entry | None:
         entry = self._by_path.pop(path, None)
@@ -117,3 +136,25 @@ class Catalog:
     def mark_problem(self, path: str, reason: str) -> None:
         self.remove(path)
         self.problems[path] = reason
+
+    # ---------------------------------------------------------------- snapshots
+
+    @property
+    def counters(self) -> tuple[int, int]:
+        return (self._next_doc, self._next_label)
+
+    @classmethod
+    def restore(
+        cls, dimensions: int, vectors: VectorIndex | None, lexical: LexicalIndex, entries: list[Entry],
+        counters: tuple[int, int],
+    ) -> Catalog:
+        """Rebuild the lookups around saved indexes. Without `vectors` (another model), entries wait for new ones."""
+        catalog = cls(dimensions, vectors, lexical)
+        catalog._next_doc, catalog._next_label = counters
+        for entry in entries:
+            if vectors is None:
+                entry.labels = []
+            catalog._link(entry)
+            for label in entry.labels:
+                catalog._label_entry[label] = entry
+        return catalog

@@ -2,8 +2,8 @@
 
 It knows the model's identity (file hash), dimensions, pooling and query/document prefixes, splits texts
 longer than the context into overlapping chunks by the model's own tokenizer instead of truncating them,
-and returns L2-normalised vectors. llama.cpp contexts are not thread-safe, so every call holds one lock;
-callers run it off the event loop.
+and returns L2-normalised vectors. llama.cpp contexts are not thread-safe, so one worker thread owns the
+model; callers (never the event loop) block on its answer.
 """
 
 from __future__ import annotations
@@ -11,21 +11,28 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import queue
 import re
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
 import numpy as np
 
-from memory_mcp.errors import Unavailable
+from memory_mcp.errors import Busy, Unavailable
 
 log = logging.getLogger(__name__)
 
 CHUNK_OVERLAP: Final = 32
 """Tokens shared by neighbouring chunks, so a sentence cut at a boundary is still whole in one of them."""
+QUEUE_LIMIT: Final = 256
+"""Requests waiting for the model before new ones are refused with `Busy`."""
+MAX_BATCH_TEXTS: Final = 256
+"""Texts gathered into one model call; more would delay the queries queued behind them."""
 MAX_CONTEXT: Final = 512
 """Chunk length cap: attention cost grows with the square of it, and most embedding models train at 512."""
 
@@ -41,6 +48,10 @@ MODEL_HELP: Final = (
     "Provide a GGUF embedding model with --model PATH or the MEMORY_MCP_MODEL environment variable "
     "(for example bge-small-en-v1.5-q8_0.gguf or all-MiniLM-L6-v2-q8_0.gguf)."
 )
+
+
+EmbedObserver = Callable[[int, float], None]
+"""Told (chunks embedded, seconds taken) after every model call: the metrics hook."""
 
 
 @dataclass(frozen=True)
@@ -64,8 +75,21 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+@dataclass
+class _Request:
+    """Texts to embed (each with its prefix), answered through `future` with one array per text."""
+
+    items: list[tuple[str, str]]
+    future: Future[list[np.ndarray]] = field(default_factory=Future)
+
+
 class Embedder:
-    """Loads the model once; `embed_documents` and `embed_query` are the whole interface."""
+    """Loads the model once and owns it from a single worker thread.
+
+    Requests that arrive while the model is busy are embedded together in the worker's next model call
+    (batching is where a CPU model gains throughput); a bounded queue refuses work with `Busy` instead of
+    growing without limit.
+    """
 
     def __init__(
         self,
@@ -74,13 +98,18 @@ class Embedder:
         threads: int | None = None,
         query_prefix: str | None = None,
         document_prefix: str | None = None,
+        queue_limit: int = QUEUE_LIMIT,
+        observer: EmbedObserver | None = None,
     ) -> None:
         if not model_path.is_file():
             raise Unavailable(f"embedding model not found at {model_path}. {MODEL_HELP}")
         started = time.perf_counter()
         self._llm = _load(model_path, threads)
-        self._lock = threading.Lock()
         self.info = self._describe(model_path, query_prefix, document_prefix)
+        self._observer = observer
+        self._queue: queue.Queue[_Request | None] = queue.Queue(maxsize=queue_limit)
+        self._worker = threading.Thread(target=self._serve, name="embedder", daemon=True)
+        self._worker.start()
         log.info(
             "loaded embedding model %s (%d dims, %s pooling, context %d) in %.2fs",
             self.info.name, self.info.dimensions, self.info.pooling, self.info.context,
@@ -104,46 +133,92 @@ class Embedder:
         )
 
     def close(self) -> None:
-        """Free llama.cpp's memory now rather than at interpreter exit (where it can fail)."""
-        with self._lock:
+        """Stop the worker and free llama.cpp's memory now rather than at interpreter exit (where it can fail)."""
+        if self._worker.is_alive():
+            self._queue.put(None)
+            self._worker.join()
             self._llm.close()
+
+    @property
+    def queue_depth(self) -> int:
+        return self._queue.qsize()
 
     # ------------------------------------------------------------------ public
 
     def embed_query(self, text: str) -> np.ndarray:
         """One normalised vector for a search query (long queries are averaged over their chunks)."""
-        vectors = self._embed_chunks(self._chunk(self.info.query_prefix, text))
+        vectors = self._submit([(self.info.query_prefix, text)])[0]
         return _normalise(vectors.mean(axis=0, keepdims=True))[0]
 
     def embed_documents(self, texts: list[str]) -> list[np.ndarray]:
         """For each text, an array of normalised vectors, one per chunk (row 0 is the text's start)."""
-        chunked = [self._chunk(self.info.document_prefix, text) for text in texts]
-        flat = [chunk for chunks in chunked for chunk in chunks]
-        vectors = self._embed_chunks(flat)
-        out, start = [], 0
-        for chunks in chunked:
-            out.append(vectors[start : start + len(chunks)])
-            start += len(chunks)
-        return out
+        if not texts:
+            return []
+        return self._submit([(self.info.document_prefix, text) for text in texts])
 
-    # ----------------------------------------------------------------- private
+    # ----------------------------------------------------------------- worker
+
+    def _submit(self, items: list[tuple[str, str]]) -> list[np.ndarray]:
+        request = _Request(items)
+        try:
+            self._queue.put_nowait(request)
+        except queue.Full:
+            raise Busy(f"the embedding queue is full ({self._queue.maxsize} requests waiting); retry shortly") from None
+        if not self._worker.is_alive():
+            raise Unavailable("the embedding model has been closed")
+        return request.future.result()
+
+    def _serve(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while sum(len(r.items) for r in batch) < MAX_BATCH_TEXTS:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)  # finish this batch, then stop
+                    break
+                batch.append(more)
+            self._answer(batch)
+
+    def _answer(self, batch: list[_Request]) -> None:
+        started = time.perf_counter()
+        try:
+            chunked = [[self._chunk(prefix, text) for prefix, text in r.items] for r in batch]
+            flat = [chunk for per_request in chunked for chunks in per_request for chunk in chunks]
+            vectors = self._embed_chunks(flat)
+        except Exception as exc:  # noqa: BLE001 - every waiting caller must hear about a model failure
+            for request in batch:
+                request.future.set_exception(exc)
+            return
+        start = 0
+        for request, per_request in zip(batch, chunked, strict=True):
+            out = []
+            for chunks in per_request:
+                out.append(vectors[start : start + len(chunks)])
+                start += len(chunks)
+            request.future.set_result(out)
+        if self._observer is not None:
+            self._observer(len(flat), time.perf_counter() - started)
 
     def _chunk(self, prefix: str, text: str) -> list[str]:
         """The text with its prefix, split into windows that fit the context."""
-        with self._lock:
-            tokens = self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
-            budget = self.info.context - 2 - len(self._llm.tokenize(prefix.encode(), add_bos=False)) - 8
-            if len(tokens) <= budget:
-                return [prefix + text]
-            step = budget - CHUNK_OVERLAP
-            windows = [tokens[i : i + budget] for i in range(0, len(tokens) - CHUNK_OVERLAP, step)]
-            return [prefix + self._llm.detokenize(w).decode("utf-8", "replace").strip() for w in windows]
+        budget = self.info.context - 2 - len(prefix.encode()) - 8
+        if len(text.encode("utf-8")) <= budget:  # a token is at least one byte: it fits without tokenizing
+            return [prefix + text]
+        tokens = self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        if len(tokens) <= budget:
+            return [prefix + text]
+        step = budget - CHUNK_OVERLAP
+        windows = [tokens[i : i + budget] for i in range(0, len(tokens) - CHUNK_OVERLAP, step)]
+        return [prefix + self._llm.detokenize(w).decode("utf-8", "replace").strip() for w in windows]
 
     def _embed_chunks(self, chunks: list[str]) -> np.ndarray:
-        if not chunks:
-            return np.zeros((0, self.info.dimensions), dtype=np.float32)
-        with self._lock:
-            raw = self._llm.embed(chunks, normalize=False, truncate=True)
+        raw = self._llm.embed(chunks, normalize=False, truncate=True)
         rows = [np.asarray(r, dtype=np.float32) for r in raw]
         # Pooling "none" yields one vector per token: mean-pool them ourselves.
         rows = [r.mean(axis=0) if r.ndim == 2 else r for r in rows]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterator
 from typing import Final
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -33,11 +32,25 @@ def query_terms(query: str) -> list[str]:
 class LexicalIndex:
     """One FTS5 table; documents are keyed by the caller's integer ids."""
 
-    def __init__(self) -> None:
-        self._db = sqlite3.connect(":memory:", check_same_thread=False)
+    def __init__(self, source: sqlite3.Connection | None = None) -> None:
+        """A new empty index, or a copy of the one saved in `source` (see `save`)."""
+        # Autocommit: an implicit transaction left open would make `save` (a backup) wait forever.
+        self._db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+        if source is not None:
+            source.backup(self._db)
+            foreign = self._db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'docs%'"
+            ).fetchall()
+            for (table,) in foreign:  # whatever else the file held (a snapshot's own tables)
+                self._db.execute(f'DROP TABLE "{table}"')
+            return
         self._db.execute(
             "CREATE VIRTUAL TABLE docs USING fts5(name, tags, content, tokenize='porter unicode61 remove_diacritics 2')"
         )
+
+    def save(self, target: sqlite3.Connection) -> None:
+        """Copy the whole index into another database (a snapshot file)."""
+        self._db.backup(target)
 
     def put(self, doc: int, name: str, tags: str, content: str) -> None:
         self._db.execute("DELETE FROM docs WHERE rowid = ?", (doc,))
@@ -49,15 +62,17 @@ class LexicalIndex:
     def clear(self) -> None:
         self._db.execute("DELETE FROM docs")
 
-    def search(self, query: str) -> Iterator[tuple[int, float]]:
-        """(doc, score) best first, lazily, so callers can filter before they stop; higher score is better."""
+    def search(self, query: str, limit: int) -> list[tuple[int, float]]:
+        """Up to `limit` (doc, score) pairs, best first; higher score is better.
+
+        Results are fetched whole: an open cursor would pin a read transaction that blocks snapshot backups.
+        """
         terms = query_terms(query)
         if not terms:
-            return
+            return []
         expression = " OR ".join(f'"{term}"' for term in terms)
-        cursor = self._db.execute(
-            "SELECT rowid, bm25(docs, ?, ?, ?) AS score FROM docs WHERE docs MATCH ? ORDER BY score",
-            (*WEIGHTS, expression),
-        )
-        for doc, score in cursor:
-            yield int(doc), -float(score)
+        rows = self._db.execute(
+            "SELECT rowid, bm25(docs, ?, ?, ?) AS score FROM docs WHERE docs MATCH ? ORDER BY score LIMIT ?",
+            (*WEIGHTS, expression, limit),
+        ).fetchall()
+        return [(int(doc), -float(score)) for doc, score in rows]

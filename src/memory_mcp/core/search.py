@@ -52,13 +52,16 @@ def rank(
         entry = catalog.by_doc(doc)
         if entry is None:
             continue
-        similarities = catalog.vectors.vectors(entry.labels) @ query_vector
+        if entry.labels:
+            similarities = catalog.vectors.vectors(entry.labels) @ query_vector
+        else:  # still waiting for vectors after a model change: found by keywords alone
+            similarities = np.zeros(1, dtype=np.float32)
         score = float(similarities.max())
         if min_score is not None and score < min_score:
             continue
         in_semantic, in_lexical = doc in semantic, doc in lexical
         match_type: MatchType = "both" if in_semantic and in_lexical else "semantic" if in_semantic else "lexical"
-        text, truncated = snippet(entry.memory.content, terms, int(similarities.argmax()), len(entry.labels))
+        text, truncated = snippet(entry.memory.content, terms, int(similarities.argmax()), len(similarities))
         hits.append(Hit(entry, round(score, 4), match_type, text, truncated))
         if len(hits) >= limit:
             break
@@ -81,14 +84,20 @@ def _semantic(catalog: Catalog, vector: np.ndarray, allowed: Callable[[Entry], b
 
 
 def _lexical(catalog: Catalog, query: str, allowed: Callable[[Entry], bool], depth: int) -> dict[int, None]:
-    found: dict[int, None] = {}
-    for doc, _ in catalog.lexical.search(query):
-        entry = catalog.by_doc(doc)
-        if entry is not None and allowed(entry):
-            found[doc] = None
-            if len(found) >= depth:
-                break
-    return found
+    """Keyword candidates passing the filters; fetches deeper while filters reject too many."""
+    fetch = depth
+    while True:
+        rows = catalog.lexical.search(query, fetch)
+        found: dict[int, None] = {}
+        for doc, _ in rows:
+            entry = catalog.by_doc(doc)
+            if entry is not None and allowed(entry):
+                found[doc] = None
+                if len(found) >= depth:
+                    return found
+        if len(rows) < fetch:
+            return found
+        fetch *= 8
 
 
 def snippet(content: str, terms: list[str], best_chunk: int, chunks: int) -> tuple[str, bool]:

@@ -1,8 +1,8 @@
 """The use cases: remember, recall, read, edit, forget, list, move, history, reindex.
 
-Ordering is the whole point of this module. Text is embedded with no lock held; then, under this process's
-lock and the repository's OS lock, the catalog catches up with whatever other processes committed, the
-preconditions are checked against that fresh state, the change is committed, and the catalog follows.
+Ordering is the whole point of this module. Text is embedded with no lock held; then, under the indexer's
+writer lock and the repository's OS lock, the catalog catches up with whatever other processes committed,
+the preconditions are checked against that fresh state, the change is committed, and the catalog follows.
 Every edge (MCP tools, CLI) calls these methods from worker threads: they block.
 """
 
@@ -12,9 +12,7 @@ import base64
 import binascii
 import json
 import logging
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Final
 
@@ -22,8 +20,7 @@ import numpy as np
 
 from memory_mcp.core import markdown
 from memory_mcp.core.catalog import Catalog, Entry
-from memory_mcp.core.embedder import Embedder
-from memory_mcp.core.embedding_cache import EmbeddingCache, cache_key
+from memory_mcp.core.indexer import Indexer
 from memory_mcp.core.model import (
     MAX_LIMIT,
     Memory,
@@ -37,17 +34,14 @@ from memory_mcp.core.model import (
     validate_tags,
 )
 from memory_mcp.core.search import Hit, rank
-from memory_mcp.core.store import Author, Change, GitStore, Revision, memory_path
+from memory_mcp.core.store import Author, Revision, memory_path
 from memory_mcp.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
 
 NEAR_DUPLICATE: Final = 0.80
 """Cosine similarity above which `remember` reports an existing memory as a likely duplicate."""
-EMBED_BATCH: Final = 64
 OPTIMISTIC_RETRIES: Final = 3
-
-Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -83,83 +77,26 @@ class Locator:
 
 
 class MemoryService:
-    def __init__(self, store: GitStore, embedder: Embedder, cache: EmbeddingCache) -> None:
-        self.store = store
-        self.embedder = embedder
-        self.cache = cache
-        self.catalog = Catalog(embedder.info.dimensions)
-        self._lock = threading.RLock()
+    def __init__(self, indexer: Indexer) -> None:
+        self.indexer = indexer
+        self.store = indexer.store
+        self.embedder = indexer.embedder
 
-    # ------------------------------------------------------------- catch-up
+    @property
+    def catalog(self) -> Catalog:
+        return self.indexer.catalog
 
-    def refresh(self, progress: Progress | None = None) -> None:
-        """Bring the catalog to the branch tip (other processes, `git pull`, hand edits all land here)."""
-        with self._lock:
-            self._refresh(progress)
-
-    def _refresh(self, progress: Progress | None = None) -> None:
-        head = self.store.head()
-        if head == self.catalog.commit:
-            return
-        self._apply(self.store.changes(self.catalog.commit, head), progress)
-        self.catalog.commit = head
-
-    def _apply(self, changes: list[Change], progress: Progress | None) -> None:
-        incoming: list[tuple[str, str, Memory]] = []
-        for change in changes:
-            if change.new_blob is None:
-                self.catalog.remove(change.path)
-                self.catalog.problems.pop(change.path, None)
-                continue
-            memory = self._parse_blob(change.path, change.new_blob)
-            if memory is not None:
-                incoming.append((change.path, change.new_blob, memory))
-        for start in range(0, len(incoming), EMBED_BATCH):
-            batch = incoming[start : start + EMBED_BATCH]
-            vectors = self._vectors([memory for _, _, memory in batch])
-            for (path, blob, memory), rows in zip(batch, vectors, strict=True):
-                self.catalog.put(memory, path, blob, rows)
-            if progress:
-                progress(start + len(batch), len(incoming))
-
-    def _parse_blob(self, path: str, blob: str) -> Memory | None:
-        try:
-            return markdown.parse(self.store.blob(blob))
-        except InvalidInput as exc:
-            log.warning("skipping unreadable memory file %s: %s", path, exc)
-            self.catalog.mark_problem(path, str(exc))
-            return None
-
-    def rebuild(self, progress: Progress | None = None, *, reembed: bool = False) -> int:
-        """Drop the derived state and rebuild it from git; `reembed` also ignores cached vectors."""
-        with self._lock:
-            if reembed:
-                self.cache.clear()
-            self.catalog = Catalog(self.embedder.info.dimensions)
-            self._refresh(progress)
-            return len(self.catalog)
-
-    # ------------------------------------------------------------- embedding
-
-    def _vectors(self, memories: list[Memory]) -> list[np.ndarray]:
-        """Chunk vectors per memory, from the cache where possible."""
-        info = self.embedder.info
-        texts = [m.embedding_text() for m in memories]
-        keys = [cache_key(info.identity, info.document_prefix, text) for text in texts]
-        found = self.cache.get_many(keys)
-        missing = [i for i, key in enumerate(keys) if key not in found]
-        if missing:
-            computed = self.embedder.embed_documents([texts[i] for i in missing])
-            fresh = {keys[i]: rows for i, rows in zip(missing, computed, strict=True)}
-            self.cache.put_many(fresh)
-            found.update(fresh)
-        return [found[key] for key in keys]
+    def close(self) -> None:
+        """Save derived state if it changed, then release the model and the cache."""
+        self.indexer.save_snapshot()
+        self.embedder.close()
+        self.indexer.cache.close()
 
     # ------------------------------------------------------------- reading
 
     def read(self, where: Locator) -> Entry:
-        with self._lock:
-            self._refresh()
+        self.indexer.ensure_fresh()
+        with self.indexer.viewing:
             return self._locate(where)
 
     def recall(
@@ -182,8 +119,8 @@ class MemoryService:
         def allowed(entry: Entry) -> bool:
             return scopes.matches(entry.memory.scope) and wanted.issubset(entry.memory.tags)
 
-        with self._lock:
-            self._refresh()
+        self.indexer.ensure_fresh()
+        with self.indexer.viewing:
             return rank(self.catalog, query, vector, allowed, limit, min_score)
 
     def list(
@@ -195,8 +132,8 @@ class MemoryService:
         scopes = replace(scopes, include_global=scopes.root is None or scopes.root.is_global)
         wanted = set(validate_tags(tags))
         after = _decode_cursor(cursor)
-        with self._lock:
-            self._refresh()
+        self.indexer.ensure_fresh()
+        with self.indexer.viewing:
             page: list[Entry] = []
             for entry in self.catalog.sorted_after(after):
                 if scopes.matches(entry.memory.scope) and wanted.issubset(entry.memory.tags):
@@ -207,10 +144,8 @@ class MemoryService:
 
     def history(self, where: Locator, *, limit: int = 20) -> list[Revision]:
         limit = validate_limit(limit)
-        with self._lock:
-            self._refresh()
-            entry = self._locate(where)
-            return self.store.history(entry.path, entry.memory.id, self._blob_memory_id, limit)
+        entry = self.read(where)
+        return self.store.history(entry.path, entry.memory.id, self._blob_memory_id, limit)
 
     def content_at(self, where: Locator, version: str) -> tuple[Revision, Memory]:
         """The memory as it was at one of its history commits (`version` = commit id or a prefix of it)."""
@@ -220,8 +155,7 @@ class MemoryService:
             if revision.commit.startswith(version.lower()):
                 if revision.blob is None:
                     raise NotFound(f"the memory was deleted in commit {revision.commit[:12]}")
-                with self._lock:
-                    return revision, markdown.parse(self.store.blob(revision.blob))
+                return revision, markdown.parse(self.store.blob(revision.blob))
         raise NotFound(f"commit {version!r} is not among the last {MAX_LIMIT} versions of {where.describe()}")
 
     def _blob_memory_id(self, blob: str) -> str | None:
@@ -250,8 +184,8 @@ class MemoryService:
             tags=validate_tags(tags),
             source=validate_source(source),
         )
-        vectors = self._vectors([memory])[0]
-        with self._writing():
+        vectors = self.indexer.vectors([memory])[0]
+        with self.indexer.committing():
             existing = self.catalog.by_key(*memory.key)
             if existing is not None:
                 if not replace_existing:
@@ -311,13 +245,12 @@ class MemoryService:
         return self._update(where, expected_version, change, "move", actor)
 
     def forget(self, where: Locator, *, expected_version: str | None = None, actor: str | None = None) -> Saved:
-        with self._writing():
+        with self.indexer.committing():
             entry = self._locate(where)
             _check_version(entry, expected_version)
             message = _message("delete", entry.memory)
             commit = self.store.commit({}, [entry.path], message, self._author(actor))
-            self.catalog.remove(entry.path)
-            self.catalog.commit = commit
+            self.indexer.record_delete(commit, entry.path)
             return Saved(entry, commit)
 
     def _update(
@@ -333,8 +266,8 @@ class MemoryService:
             seen = self.read(where)
             _check_version(seen, expected_version)
             memory = change(seen.memory)
-            vectors = self._vectors([memory])[0]
-            with self._writing():
+            vectors = self.indexer.vectors([memory])[0]
+            with self.indexer.committing():
                 current = self._locate(where)
                 if current.version != seen.version:
                     continue  # changed while we embedded: start again from the new version
@@ -346,24 +279,13 @@ class MemoryService:
                 return Saved(entry, commit, similar=self._similar(entry, vectors[0]))
         raise Conflict(f"{where.describe()} kept changing while being updated; retry")
 
-    @contextmanager
-    def _writing(self) -> Iterator[None]:
-        """This process's lock, then the repository's OS lock, then catch up: checks see the latest state."""
-        with self._lock, self.store.write_lock():
-            self._refresh()
-            yield
-
     def _commit(
         self, memory: Memory, path: str, vectors: np.ndarray, message: str, actor: str | None, old: Entry | None = None
     ) -> tuple[Entry, str]:
         data = markdown.render(memory)
-        deletes = [old.path] if old is not None and old.path != path else []
-        commit = self.store.commit({path: data}, deletes, message, self._author(actor))
-        for gone in deletes:
-            self.catalog.remove(gone)
-        entry = self.catalog.put(memory, path, GitStore.blob_id(data), vectors)
-        self.catalog.commit = commit
-        return entry, commit
+        gone = old.path if old is not None and old.path != path else None
+        commit = self.store.commit({path: data}, [gone] if gone else [], message, self._author(actor))
+        return self.indexer.record_put(commit, memory, path, data, vectors, gone), commit
 
     def _author(self, actor: str | None) -> Author:
         return self.store.author if not actor else Author(actor, self.store.author.email)
@@ -414,9 +336,10 @@ class MemoryService:
             )
 
     def _similar(self, entry: Entry, vector: np.ndarray) -> tuple[Similar, ...]:
-        hits = self.catalog.vectors.search(vector, 6, lambda label: label not in entry.labels)
+        with self.indexer.viewing:
+            hits = self.catalog.vectors.search(vector, 6, lambda label: label not in entry.labels)
         found: dict[int, Similar] = {}
-        for label, similarity in hits:
+        for label, similarity in hits:  # entries are immutable once built: safe outside the lock
             other = self.catalog.by_label(label)
             if other is not None and similarity >= NEAR_DUPLICATE and other.doc not in found:
                 found[other.doc] = Similar(other, round(similarity, 4))

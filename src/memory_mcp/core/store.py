@@ -12,8 +12,9 @@ import fcntl
 import logging
 import os
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -77,15 +78,27 @@ def is_memory_path(path: str) -> bool:
 
 
 class GitStore:
-    """A memory repository on disk. Not thread-safe: callers serialise access (the service holds a lock)."""
+    """A memory repository on disk. Reads may run in any thread; callers serialise writes (`write_lock`)."""
 
-    def __init__(self, root: Path, *, branch: str = "main", author: Author) -> None:
+    def __init__(
+        self, root: Path, *, branch: str = "main", author: Author, on_commit: Callable[[float], None] | None = None
+    ) -> None:
         self.root = root.resolve()
         self.branch = branch
         self.author = author
-        self._repo = self._open_or_init()
-        self._state = Path(self._repo.path) / STATE_DIR
+        self._on_commit = on_commit
+        self._git_dir = Path(self._open_or_init().path)
+        self._local = threading.local()
+        self._state = self._git_dir / STATE_DIR
         self._state.mkdir(mode=0o700, exist_ok=True)
+
+    @property
+    def _repo(self) -> pygit2.Repository:
+        """One libgit2 repository object per thread: libgit2 objects must not be shared across threads."""
+        repo = getattr(self._local, "repo", None)
+        if repo is None:
+            repo = self._local.repo = pygit2.Repository(str(self.root))
+        return repo
 
     @property
     def ref(self) -> str:
@@ -160,12 +173,22 @@ class GitStore:
     def blob_at(self, commit: str | None, path: str) -> str | None:
         return None if commit is None else self._blob_at(self._tree(commit), path)
 
-    def resolve_commit(self, rev: str) -> str:
-        """A full commit id for a (possibly abbreviated) commit id."""
-        try:
-            return str(self._repo.revparse_single(rev).peel(pygit2.Commit).id)
-        except (KeyError, ValueError, pygit2.GitError) as exc:
-            raise InvalidInput(f"no commit {rev!r} in the memory repository") from exc
+    def uncommitted_files(self) -> list[tuple[str, bytes]]:
+        """Memory files whose work-tree bytes differ from the branch tip (edited or added by hand)."""
+        head = self.head()
+        out = []
+        for path in self._repo.status(untracked_files="all"):
+            if not is_memory_path(path) or any(p.startswith(".") for p in path.split("/")):
+                continue
+            try:
+                fd = os.open(self.root / path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except OSError:  # deleted, or a symbolic link: nothing to index
+                continue
+            with os.fdopen(fd, "rb") as handle:
+                data = handle.read()
+            if self.blob_id(data) != self.blob_at(head, path):
+                out.append((path, data))
+        return out
 
     # ---------------------------------------------------------------- history
 
@@ -239,15 +262,19 @@ class GitStore:
         for path in (*writes, *deletes):
             self._check_path(path)
         head = self.head()
+        started = time.perf_counter()
         try:
             for path, data in writes.items():
                 self._write_file(path, data)
             for path in deletes:
                 self._delete_file(path)
-            return self._commit_tree(head, writes, deletes, message, author or self.author)
+            commit = self._commit_tree(head, writes, deletes, message, author or self.author)
         except BaseException:
             self._restore(head, [*writes, *deletes])
             raise
+        if self._on_commit is not None:
+            self._on_commit(time.perf_counter() - started)
+        return commit
 
     def _restore(self, commit: str | None, paths: list[str]) -> None:
         """Put the work-tree files of a failed commit back as they are in `commit`."""
@@ -275,7 +302,7 @@ class GitStore:
         tree_id = self._build_tree(root, changes)
         signature = pygit2.Signature(author.name, author.email)
         committer = pygit2.Signature(self.author.name, self.author.email)
-        self._clear_stale_lock(Path(self._repo.path) / f"{self.ref}.lock")
+        self._clear_stale_lock(self._git_dir / f"{self.ref}.lock")
         parents = [pygit2.Oid(hex=head)] if head else []
         try:
             commit = self._repo.create_commit(self.ref, signature, committer, message, tree_id, parents)

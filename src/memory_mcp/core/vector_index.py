@@ -28,6 +28,19 @@ class VectorIndex:
     def __len__(self) -> int:
         return len(self._labels)
 
+    def save(self, path: str) -> None:
+        self._index.save_index(path)
+
+    @classmethod
+    def load(cls, path: str, dimensions: int, labels: set[int]) -> VectorIndex:
+        """Reopen a saved graph; `labels` are the live ones (deleted slots stay marked in the file)."""
+        index = cls.__new__(cls)
+        index.dimensions = dimensions
+        index._index = hnswlib.Index(space="cosine", dim=dimensions)
+        index._index.load_index(path, allow_replace_deleted=True)
+        index._labels = set(labels)
+        return index
+
     def add(self, labels: list[int], vectors: np.ndarray) -> None:
         if not labels:
             return

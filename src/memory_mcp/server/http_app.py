@@ -1,4 +1,4 @@
-"""The HTTP edge: streamable HTTP MCP at `/mcp` plus `/healthz`, `/readyz` and `/version`, with Host/Origin
+"""The HTTP edge: streamable HTTP MCP at `/mcp` plus `/healthz`, `/readyz`, `/metrics` and `/version`, with Host/Origin
 allow-listing against DNS rebinding. Lean by default: JSON responses and stateless requests, since every
 tool call is self-contained."""
 
@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from memory_mcp import __version__
 from memory_mcp.bootstrap import Runtime
 from memory_mcp.config import Settings
+from memory_mcp.metrics import CONTENT_TYPE
 
 MAX_BODY_BYTES: Final = 8 * 1024 * 1024
 """A 1 MiB memory can grow several-fold once JSON-escaped."""
@@ -42,6 +43,10 @@ def build_http_app(runtime: Runtime, server: MCPServer) -> Starlette:
     async def readyz(_: Request) -> Response:
         body = runtime.readiness()
         return JSONResponse(body, status_code=200 if body["ready"] else 503)
+
+    @server.custom_route("/metrics", methods=["GET"])
+    async def metrics(_: Request) -> Response:
+        return Response(runtime.metrics.render(), media_type=CONTENT_TYPE)
 
     @server.custom_route("/version", methods=["GET"])
     async def version(_: Request) -> Response:

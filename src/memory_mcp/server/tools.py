@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Callable
 from functools import partial
 from typing import Annotated, Any, Final, TypeVar
@@ -46,12 +47,20 @@ class Tools:
         self._runtime = runtime
         self._actor = actor
 
-    async def _run(self, call: Callable[[MemoryService], T]) -> T:
+    async def _run(self, tool: str, call: Callable[[MemoryService], T]) -> T:
+        started = time.perf_counter()
+        outcome = "ok"
         try:
             service = await anyio.to_thread.run_sync(self._runtime.wait, START_TIMEOUT)
             return await anyio.to_thread.run_sync(call, service)
         except MemoryMcpError as exc:
+            outcome = type(exc).__name__
             raise ToolError(f"{type(exc).__name__}: {exc}") from exc
+        except BaseException:
+            outcome = "crash"
+            raise
+        finally:
+            self._runtime.metrics.observe_tool(tool, outcome, time.perf_counter() - started)
 
     def register(self, server: MCPServer) -> None:
         write = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
@@ -92,7 +101,7 @@ class Tools:
             MemoryService.remember, name=name, content=content, scope=scope, tags=tags, source=source,
             replace_existing=replace, actor=self._actor(),
         )
-        result = await self._run(call)
+        result = await self._run("remember", call)
         return views.saved(result, "replaced" if result.replaced else "created")
 
     async def recall(
@@ -114,12 +123,12 @@ class Tools:
         (semantic, lexical or both). Use `read` for the full text of a hit whose `truncated` is true.
         """
         call = partial(MemoryService.recall, query=query, scope=scope, tags=tags, limit=limit, min_score=min_score)
-        hits = await self._run(call)
+        hits = await self._run("recall", call)
         return {"hits": [views.hit(h) for h in hits], "count": len(hits)}
 
     async def read(self, name: Name = None, scope: Scope = None, id: MemoryId = None) -> dict[str, Any]:
         """Read one memory in full (content, tags, source, times, version) by name + scope or by id."""
-        entry = await self._run(partial(MemoryService.read, where=Locator(name, scope, id)))
+        entry = await self._run("read", partial(MemoryService.read, where=Locator(name, scope, id)))
         return views.memory(entry)
 
     async def edit(
@@ -140,7 +149,7 @@ class Tools:
             MemoryService.edit, where=Locator(name, scope, id), content=content, tags=tags,
             expected_version=expected_version, actor=self._actor(),
         )
-        return views.saved(await self._run(call), "updated")
+        return views.saved(await self._run("edit", call), "updated")
 
     async def forget(
         self, name: Name = None, scope: Scope = None, id: MemoryId = None, expected_version: ExpectedVersion = None
@@ -150,7 +159,7 @@ class Tools:
             MemoryService.forget, where=Locator(name, scope, id), expected_version=expected_version,
             actor=self._actor(),
         )
-        return views.saved(await self._run(call), "deleted")
+        return views.saved(await self._run("forget", call), "deleted")
 
     async def list_memories(
         self,
@@ -171,7 +180,7 @@ class Tools:
             chosen = views.check_fields(fields)
         except MemoryMcpError as exc:
             raise ToolError(f"{type(exc).__name__}: {exc}") from exc
-        result = await self._run(partial(MemoryService.list, scope=scope, tags=tags, limit=limit, cursor=cursor))
+        result = await self._run("list", partial(MemoryService.list, scope=scope, tags=tags, limit=limit, cursor=cursor))
         return views.page(result, chosen)
 
     async def move(
@@ -188,7 +197,7 @@ class Tools:
             MemoryService.move, where=Locator(name, from_scope, id), to_scope=to_scope, new_name=new_name,
             expected_version=expected_version, actor=self._actor(),
         )
-        return views.saved(await self._run(call), "moved")
+        return views.saved(await self._run("move", call), "moved")
 
     async def history(
         self,
@@ -206,8 +215,8 @@ class Tools:
         """
         where = Locator(name, scope, id)
         if version is not None:
-            rev, old = await self._run(partial(MemoryService.content_at, where=where, version=version))
+            rev, old = await self._run("history", partial(MemoryService.content_at, where=where, version=version))
             return {**views.revision(rev), "name": old.name, "scope": str(old.scope), "tags": list(old.tags),
                     "content": old.content}
-        revisions = await self._run(partial(MemoryService.history, where=where, limit=limit))
+        revisions = await self._run("history", partial(MemoryService.history, where=where, limit=limit))
         return {"versions": [views.revision(r) for r in revisions], "count": len(revisions)}

@@ -1,0 +1,176 @@
+"""Saved catalogs in the cache directory, so a restart loads instead of re-reading and re-indexing git.
+
+A snapshot is a folder (`catalog.sqlite`: entries, lexical index, metadata; `vectors.hnsw`: the graph)
+named in `manifest.json`. Folders are complete before they are renamed into place and the manifest is
+replaced atomically, so a crash at any instant leaves the old snapshot or the new one, never a mix.
+Snapshots are derived data: any doubt (format, damage) means "no snapshot" and a rebuild from git.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import time
+import uuid
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Final
+
+from memory_mcp.core.catalog import Catalog, Entry
+from memory_mcp.core.lexical_index import LexicalIndex
+from memory_mcp.core.model import Memory, Scope
+from memory_mcp.core.vector_index import VectorIndex
+
+log = logging.getLogger(__name__)
+
+FORMAT: Final = 1
+MANIFEST: Final = "manifest.json"
+GRACE_SECONDS: Final = 60.0
+"""Old folders outlive their replacement this long, for a process still loading them."""
+
+
+@dataclass(frozen=True)
+class Loaded:
+    catalog: Catalog
+    dirty_paths: list[str]
+    """Entries saved from uncommitted files: the loader re-checks them against git and the work tree."""
+    vectors_kept: bool
+    """False when the snapshot was made with another model: entries wait for new vectors."""
+
+
+def save(catalog: Catalog, directory: Path, model: str) -> None:
+    """Write `catalog` as the current snapshot (hold the catalog still while this runs)."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with _locked(directory):
+        folder = directory / f".tmp-{uuid.uuid4().hex}"
+        folder.mkdir()
+        try:
+            _write_catalog(catalog, folder / "catalog.sqlite")
+            catalog.vectors.save(str(folder / "vectors.hnsw"))
+            for name in ("catalog.sqlite", "vectors.hnsw"):
+                _fsync(folder / name)
+            final = directory / f"{(catalog.commit or 'empty')[:12]}-{uuid.uuid4().hex[:8]}"
+            folder.rename(final)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        _fsync(directory)
+        manifest = {"format": FORMAT, "model": model, "dimensions": catalog.vectors.dimensions,
+                    "commit": catalog.commit, "folder": final.name}
+        _replace(directory / MANIFEST, json.dumps(manifest).encode())
+        _prune(directory, keep=final.name)
+
+
+def load(directory: Path, model: str, dimensions: int) -> Loaded | None:
+    """The current snapshot, or None when there is none or it cannot be trusted."""
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        log.warning("ignoring unreadable snapshot manifest: %s", exc)
+        return None
+    try:
+        if manifest["format"] != FORMAT:
+            return None
+        folder = directory / manifest["folder"]
+        same_model = manifest["model"] == model and manifest["dimensions"] == dimensions
+        vectors = None
+        with closing(sqlite3.connect(f"file:{folder / 'catalog.sqlite'}?mode=ro", uri=True)) as db:
+            entries, meta = _read_catalog(db)
+            if same_model:
+                labels = {label for entry in entries for label in entry.labels}
+                vectors = VectorIndex.load(str(folder / "vectors.hnsw"), dimensions, labels)
+            lexical = LexicalIndex(source=db)
+        catalog = Catalog.restore(dimensions, vectors, lexical, entries, tuple(meta["counters"]))
+        catalog.commit = meta["commit"]
+        catalog.problems = dict(meta["problems"])
+        dirty = [entry.path for entry in entries if entry.dirty]
+        return Loaded(catalog, dirty, same_model)
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError, sqlite3.Error) as exc:
+        log.warning("ignoring damaged snapshot (it will be rebuilt from git): %s", exc)
+        return None
+
+
+def _write_catalog(catalog: Catalog, path: Path) -> None:
+    with closing(sqlite3.connect(path)) as db:
+        catalog.lexical.save(db)
+        db.execute("CREATE TABLE snapshot_meta (key TEXT PRIMARY KEY, value TEXT)")
+        db.execute(
+            "CREATE TABLE snapshot_entries (doc INTEGER, path TEXT, version TEXT, labels TEXT, dirty INTEGER, "
+            "id TEXT, name TEXT, scope TEXT, tags TEXT, content TEXT, source TEXT, created TEXT, updated TEXT)"
+        )
+        db.executemany(
+            "INSERT INTO snapshot_entries VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (_row(entry) for entry in catalog.entries()),
+        )
+        meta = {"commit": catalog.commit, "counters": catalog.counters, "problems": catalog.problems}
+        db.executemany("INSERT INTO snapshot_meta VALUES (?, ?)", ((k, json.dumps(v)) for k, v in meta.items()))
+        db.commit()
+
+
+def _row(entry: Entry) -> tuple:
+    m = entry.memory
+    return (
+        entry.doc, entry.path, entry.version, json.dumps(entry.labels), int(entry.dirty), m.id, m.name,
+        m.scope.path, json.dumps(m.tags), m.content, m.source, m.created_at.isoformat(), m.updated_at.isoformat(),
+    )
+
+
+def _read_catalog(db: sqlite3.Connection) -> tuple[list[Entry], dict]:
+    meta = {key: json.loads(value) for key, value in db.execute("SELECT key, value FROM snapshot_meta")}
+    entries = []
+    for doc, path, version, labels, dirty, mid, name, scope, tags, content, source, created, updated in db.execute(
+        "SELECT * FROM snapshot_entries"
+    ):
+        memory = Memory(
+            name=name, scope=Scope(scope), content=content, tags=tuple(json.loads(tags)), source=source, id=mid,
+            created_at=datetime.fromisoformat(created), updated_at=datetime.fromisoformat(updated),
+        )
+        entries.append(Entry(doc, memory, path, version, json.loads(labels), bool(dirty)))
+    return entries, meta
+
+
+class _locked:
+    """The snapshot folder's lock: one writer at a time across processes."""
+
+    def __init__(self, directory: Path) -> None:
+        self._path = directory / "snapshot.lock"
+
+    def __enter__(self) -> None:
+        self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *_: object) -> None:
+        os.close(self._fd)
+
+
+def _replace(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    with tmp.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    _fsync(path.parent)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _prune(directory: Path, keep: str) -> None:
+    cutoff = time.time() - GRACE_SECONDS
+    for folder in directory.iterdir():
+        if folder.is_dir() and folder.name != keep and folder.stat().st_mtime < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
