@@ -1,0 +1,98 @@
+"""A real server under stress: kill -9 and restart, a long write beside quick requests, metrics."""
+
+from __future__ import annotations
+
+import re
+import signal
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+
+from tests.e2e.conftest import HttpServer, call, http_get
+
+pytestmark = pytest.mark.anyio
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    selector = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    pattern = rf"^{re.escape(name)}{re.escape('{' + selector + '}') if labels else ''} (\S+)$"
+    match = re.search(pattern, text, re.MULTILINE)
+    assert match, f"{name} {labels} not in metrics"
+    return float(match.group(1))
+
+
+def scrape(server: HttpServer) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(f"{server.url}/metrics", timeout=10) as response:
+        assert response.headers["Content-Type"].startswith("text/plain")
+        return response.read().decode()
+
+
+async def test_kill_9_loses_nothing_and_reembeds_nothing(start_server, tmp_path: Path) -> None:
+    server: HttpServer = start_server()
+    async with server.client() as client:
+        for i in range(12):
+            await call(client, "remember", name=f"fact-{i}", content=f"Acknowledged fact {i} about tidal energy.")
+    server.process.send_signal(signal.SIGKILL)
+    server.process.wait()
+
+    restarted: HttpServer = start_server()
+    text = scrape(restarted)
+    assert metric(text, "memory_mcp_embedding_batch_size_count") == 0, "start-up must not call the model"
+    assert metric(text, "memory_mcp_memories") == 12
+    async with restarted.client() as client:
+        names = {m["name"] for m in (await call(client, "list", limit=100))["memories"]}
+        assert names == {f"fact-{i}" for i in range(12)}
+        hits = (await call(client, "recall", query="tidal energy fact 5", limit=3))["hits"]
+        assert "fact-5" in [h["name"] for h in hits]
+
+
+async def test_quick_requests_are_served_during_a_long_write(start_server) -> None:
+    server: HttpServer = start_server()
+    huge = " ".join(f"Line {i} of a very long design document about storage engines." for i in range(2500))
+    timings: list[float] = []
+    finished: list[str] = []
+
+    async def long_write() -> None:
+        async with server.client() as client:
+            await call(client, "remember", name="design-doc", content=huge)
+        finished.append("write")
+
+    async def quick_requests() -> None:
+        await anyio.sleep(0.3)  # let the write reach the model
+        async with server.client() as client:
+            for _ in range(5):
+                started = time.perf_counter()
+                assert http_get(f"{server.url}/healthz")[0] == 200
+                await call(client, "list")
+                timings.append(time.perf_counter() - started)
+                if finished:
+                    break
+        finished.append("quick")
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(long_write)
+        group.start_soon(quick_requests)
+    assert finished[0] == "quick", "list and /healthz must not wait for a long embedding"
+    assert max(timings) < 2.0, timings
+
+
+async def test_metrics_count_tools_and_commits(start_server) -> None:
+    server: HttpServer = start_server()
+    async with server.client() as client:
+        await call(client, "remember", name="m", content="metrics test memory")
+        await call(client, "recall", query="metrics")
+        result = await client.call_tool("read", {"name": "absent"})
+        assert result.is_error
+    text = scrape(server)
+    assert metric(text, "memory_mcp_tool_calls_total", tool="remember", outcome="ok") == 1
+    assert metric(text, "memory_mcp_tool_calls_total", tool="read", outcome="NotFound") == 1
+    assert metric(text, "memory_mcp_tool_duration_seconds_count", tool="recall") == 1
+    assert metric(text, "memory_mcp_git_commit_duration_seconds_count") == 1
+    assert metric(text, "memory_mcp_embedding_batch_size_count") >= 2
+    assert metric(text, "memory_mcp_memories") == 1
+    assert metric(text, "memory_mcp_index_vectors") >= 1
+    assert metric(text, "memory_mcp_embedding_queue_depth") == 0

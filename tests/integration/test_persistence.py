@@ -1,0 +1,196 @@
+"""Derived state survives restarts: snapshots, incremental catch-up, model changes, uncommitted files."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from memory_mcp.core import markdown
+from memory_mcp.core.embedder import Embedder
+from memory_mcp.core.embedding_cache import EmbeddingCache
+from memory_mcp.core.indexer import Indexer
+from memory_mcp.core.model import Memory, Scope
+from memory_mcp.core.service import Locator, MemoryService
+from memory_mcp.core.store import Author, GitStore
+from memory_mcp.errors import Busy
+from tests.conftest import make_service
+
+
+class Counting:
+    """Counts the expensive calls a start-up makes: model calls and blob parses."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, embedder: Embedder) -> None:
+        self.embedded: list[str] = []
+        self.blobs = 0
+        original_embed = embedder.embed_documents
+        original_blob = GitStore.blob
+
+        def embed(texts: list[str]):
+            self.embedded.extend(texts)
+            return original_embed(texts)
+
+        def blob(store: GitStore, blob_id: str) -> bytes:
+            self.blobs += 1
+            return original_blob(store, blob_id)
+
+        monkeypatch.setattr(embedder, "embed_documents", embed)
+        monkeypatch.setattr(GitStore, "blob", blob)
+
+
+def git(repo: Path, *args: str) -> str:
+    command = ["git", "-C", str(repo), "-c", "user.name=h", "-c", "user.email=h@x", *args]
+    return subprocess.run(command, check=True, capture_output=True, text=True).stdout
+
+
+def write_by_hand(repo: Path, memory: Memory, path: str) -> None:
+    (repo / path).parent.mkdir(parents=True, exist_ok=True)
+    (repo / path).write_bytes(markdown.render(memory))
+
+
+def test_clean_restart_loads_the_snapshot(tmp_path: Path, embedder: Embedder, monkeypatch) -> None:
+    first = make_service(tmp_path, embedder)
+    for i in range(30):
+        first.remember(name=f"note-{i}", content=f"Observation number {i} about the staging cluster.")
+    first.indexer.save_snapshot()
+    counting = Counting(monkeypatch, embedder)
+    second = make_service(tmp_path, embedder)
+    assert len(second.catalog) == 30
+    assert counting.embedded == [] and counting.blobs == 0, "a restart must neither parse nor embed"
+    assert second.recall("staging cluster observation 7", limit=3)[0].entry.memory.name == "note-7"
+    assert second.read(Locator("note-12")).memory.content.startswith("Observation number 12")
+
+
+def test_catch_up_from_snapshot_is_incremental(tmp_path: Path, embedder: Embedder, monkeypatch) -> None:
+    first = make_service(tmp_path, embedder)
+    for i in range(10):
+        first.remember(name=f"n{i}", content=f"Fact {i} about lighthouses.")
+    first.indexer.save_snapshot()
+    repo = first.store.root
+    write_by_hand(repo, Memory(name="added", scope=Scope("ops"), content="Added by a git pull: about owls."),
+                  "projects/ops/added.md")
+    (repo / "global/n3.md").unlink()
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "pulled changes")
+    counting = Counting(monkeypatch, embedder)
+    second = make_service(tmp_path, embedder)
+    assert counting.blobs == 1, "only the added file is read"
+    assert len(counting.embedded) == 1
+    names = {e.memory.name for e in second.list(limit=100).entries}
+    assert "added" in names and "n3" not in names and len(names) == 10
+    assert second.recall("owls", scope="all")[0].entry.memory.name == "added"
+
+
+def test_unsaved_writes_are_caught_up_without_embedding(tmp_path: Path, embedder: Embedder, monkeypatch) -> None:
+    """What a kill -9 leaves: commits newer than the snapshot, vectors in the cache."""
+    first = make_service(tmp_path, embedder)  # saves an empty snapshot at start-up
+    for i in range(8):
+        first.remember(name=f"k{i}", content=f"Written before the crash, item {i}.")
+    counting = Counting(monkeypatch, embedder)
+    second = make_service(tmp_path, embedder)  # `first` never saved again: as if killed
+    assert len(second.catalog) == 8
+    assert counting.embedded == [], "vectors of committed memories come from the cache"
+
+
+def test_damaged_snapshot_is_rebuilt_from_git(tmp_path: Path, embedder: Embedder) -> None:
+    first = make_service(tmp_path, embedder)
+    first.remember(name="survivor", content="Still here after the snapshot was damaged.")
+    first.indexer.save_snapshot()
+    snapshots = tmp_path / "cache" / "snapshots"
+    for folder in snapshots.iterdir():
+        if folder.is_dir():
+            (folder / "vectors.hnsw").write_bytes(b"garbage")
+    second = make_service(tmp_path, embedder)
+    assert second.recall("who is still here")[0].entry.memory.name == "survivor"
+    (snapshots / "manifest.json").write_text("{not json")
+    third = make_service(tmp_path, embedder)
+    assert [e.memory.name for e in third.list().entries] == ["survivor"]
+
+
+def test_model_change_serves_keywords_then_rebuilds_vectors(tmp_path: Path, embedder: Embedder, model_path) -> None:
+    first = make_service(tmp_path, embedder)
+    first.remember(name="volcano", content="Mount Etna erupted again last spring.")
+    first.remember(name="bread", content="Sourdough needs a mature starter and a long proof.")
+    first.indexer.save_snapshot()
+    other = Embedder(model_path, document_prefix="passage: ")  # a different embedding space
+    try:
+        store = GitStore(tmp_path / "repo", author=Author("t", "t@x"))
+        indexer = Indexer(store, other, EmbeddingCache(tmp_path / "cache" / "embeddings.sqlite"),
+                          snapshots=tmp_path / "cache" / "snapshots")
+        indexer.open()
+        service = MemoryService(indexer)
+        assert indexer.pending_vectors == 2
+        hits = service.recall("Etna", scope="all")
+        assert [h.entry.memory.name for h in hits] == ["volcano"] and hits[0].match_type == "lexical"
+        indexer.fill_vectors()
+        assert indexer.pending_vectors == 0
+        hits = service.recall("which mountain had a volcanic eruption", scope="all")
+        assert hits[0].entry.memory.name == "volcano" and hits[0].match_type in ("semantic", "both")
+    finally:
+        other.close()
+
+
+def test_uncommitted_files_are_indexed(tmp_path: Path, embedder: Embedder) -> None:
+    first = make_service(tmp_path, embedder)
+    first.remember(name="committed", content="The original committed text about rivers.")
+    first.indexer.save_snapshot()
+    repo = first.store.root
+    edited = first.read(Locator("committed")).memory
+    write_by_hand(repo, edited.revised(content="Edited by hand, not committed: about glaciers."),
+                  "global/committed.md")
+    write_by_hand(repo, Memory(name="fresh", scope=Scope(), content="A new uncommitted note about deserts."),
+                  "global/fresh.md")
+    second = make_service(tmp_path, embedder)
+    assert second.read(Locator("committed")).memory.content.startswith("Edited by hand")
+    assert second.recall("deserts")[0].entry.memory.name == "fresh"
+    second.indexer.save_snapshot()
+    git(repo, "checkout", "--", "global/committed.md")
+    (repo / "global/fresh.md").unlink()
+    third = make_service(tmp_path, embedder)
+    assert third.read(Locator("committed")).memory.content.startswith("The original committed text")
+    assert [e.memory.name for e in third.list().entries] == ["committed"]
+
+
+def test_concurrent_queries_are_batched(embedder: Embedder, model_path) -> None:
+    batches: list[int] = []
+    batched = Embedder(model_path, observer=lambda chunks, seconds: batches.append(chunks))
+    try:
+        results: list = []
+        threads = [
+            threading.Thread(target=lambda i=i: results.append(batched.embed_query(f"question number {i}")))
+            for i in range(16)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        batched.close()
+    assert len(results) == 16
+    assert sum(batches) == 16 and max(batches) > 1, f"expected at least one shared model call, got {batches}"
+
+
+def test_full_queue_is_busy(model_path) -> None:
+    small = Embedder(model_path, queue_limit=1)
+    outcomes: list[str] = []
+    long_text = " ".join(f"sentence {i} keeps the model busy for a while." for i in range(3000))
+
+    def call(text: str) -> None:
+        try:
+            small.embed_documents([text])
+            outcomes.append("ok")
+        except Busy as exc:
+            assert "queue is full" in str(exc)
+            outcomes.append("busy")
+
+    try:
+        threads = [threading.Thread(target=call, args=(long_text,)) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        small.close()
+    assert "busy" in outcomes and "ok" in outcomes
