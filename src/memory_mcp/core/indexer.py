@@ -154,6 +154,14 @@ class Indexer:
         self._unsaved = True
         return entry
 
+    def record_many(self, commit: str, items: list[tuple[Memory, str, bytes, np.ndarray]]) -> list[Entry]:
+        """Reflect this process's own commit that wrote all these files; hold `committing`."""
+        with self.viewing:
+            entries = [self.catalog.put(m, path, GitStore.blob_id(data), v) for m, path, data, v in items]
+            self.catalog.commit = commit
+        self._unsaved = True
+        return entries
+
     def record_delete(self, commit: str, path: str) -> None:
         with self.viewing:
             self.catalog.remove(path)

@@ -17,6 +17,9 @@ from memory_mcp.core.model import MAX_CONTENT_BYTES, Memory, Scope, format_time
 from memory_mcp.errors import InvalidInput
 
 FENCE: Final = "---\n"
+_LOADER: Final = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_DUMPER: Final = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+"""libyaml's safe loader and dumper when PyYAML has them (about ten times faster), else the Python ones."""
 MAX_FRONTMATTER_BYTES: Final = 64 * 1024
 """Frontmatter is a few hundred bytes; anything bigger is garbage or an attack (YAML bombs)."""
 
@@ -34,7 +37,9 @@ def render(memory: Memory) -> bytes:
     }
     if memory.source:
         front["source"] = memory.source
-    header = yaml.safe_dump(front, sort_keys=False, allow_unicode=True, default_flow_style=False, width=10_000)
+    header = yaml.dump(
+        front, Dumper=_DUMPER, sort_keys=False, allow_unicode=True, default_flow_style=False, width=10_000
+    )
     return f"{FENCE}{header}{FENCE}\n{memory.content}".encode()
 
 
@@ -64,7 +69,7 @@ def parse(data: bytes) -> Memory:
 
 def _load_yaml(header: str) -> dict[str, Any]:
     try:
-        front = yaml.safe_load(header)
+        front = yaml.load(header, Loader=_LOADER)  # noqa: S506 - a safe loader, C or pure Python
     except yaml.YAMLError as exc:
         raise InvalidInput(f"frontmatter is not valid YAML: {str(exc).splitlines()[0]}") from exc
     except RecursionError as exc:

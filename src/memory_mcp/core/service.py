@@ -20,7 +20,7 @@ import numpy as np
 
 from memory_mcp.core import markdown
 from memory_mcp.core.catalog import Catalog, Entry
-from memory_mcp.core.indexer import Indexer
+from memory_mcp.core.indexer import EMBED_BATCH, Indexer, Progress
 from memory_mcp.core.model import (
     MAX_LIMIT,
     Memory,
@@ -56,6 +56,16 @@ class Saved:
     commit: str
     replaced: bool = False
     similar: tuple[Similar, ...] = ()
+
+
+@dataclass(frozen=True)
+class Imported:
+    """The result of `save_many`: one commit for the whole batch (None when nothing changed)."""
+
+    commit: str | None
+    created: list[Entry]
+    replaced: list[Entry]
+    unchanged: list[Entry]
 
 
 @dataclass(frozen=True)
@@ -199,6 +209,55 @@ class MemoryService:
             self._check_free(path, memory.key)
             entry, commit = self._commit(memory, path, vectors, _message("save", memory), actor)
             return Saved(entry, commit, existing is not None, self._similar(entry, vectors[0]))
+
+    def save_many(
+        self,
+        memories: list[Memory],
+        *,
+        message: str,
+        replace_existing: bool = False,
+        actor: str | None = None,
+        progress: Progress | None = None,
+    ) -> Imported:
+        """Write many memories in one commit (imports, bulk loads). Memories whose name and scope exist are
+        replaced when `replace_existing` (keeping id and creation time), skipped when identical, else refused."""
+        for memory in memories:
+            _validate(memory)
+        keys = [m.key for m in memories]
+        if len(set(keys)) != len(keys):
+            raise InvalidInput("the batch names the same (scope, name) more than once")
+        vectors: list[np.ndarray] = []
+        for start in range(0, len(memories), EMBED_BATCH):
+            vectors += self.indexer.vectors(memories[start : start + EMBED_BATCH])
+            if progress:
+                progress(min(start + EMBED_BATCH, len(memories)), len(memories))
+        with self.indexer.committing():
+            plan = self._plan(memories, vectors, replace_existing)
+            writes = {path: markdown.render(memory) for memory, path, _, _ in plan.changes}
+            if not writes:
+                return Imported(None, [], [], plan.unchanged)
+            commit = self.store.commit(writes, [], message, self._author(actor))
+            entries = self.indexer.record_many(commit, [(m, p, writes[p], v) for m, p, v, _ in plan.changes])
+        created = [e for e, (_, _, _, old) in zip(entries, plan.changes, strict=True) if old is None]
+        replaced = [e for e, (_, _, _, old) in zip(entries, plan.changes, strict=True) if old is not None]
+        return Imported(commit, created, replaced, plan.unchanged)
+
+    def _plan(self, memories: list[Memory], vectors: list[np.ndarray], replace_existing: bool) -> _Plan:
+        plan = _Plan([], [])
+        for memory, rows in zip(memories, vectors, strict=True):
+            existing = self.catalog.by_key(*memory.key)
+            if existing is not None:
+                same = existing.memory
+                if (same.content, same.tags, same.source) == (memory.content, memory.tags, memory.source):
+                    plan.unchanged.append(existing)
+                    continue
+                if not replace_existing:
+                    raise AlreadyExists(f"{memory.name!r} already exists in scope {str(memory.scope)!r}")
+                memory = replace(memory, id=same.id, created_at=same.created_at)
+            path = memory_path(memory.scope, memory.name)
+            self._check_free(path, memory.key)
+            plan.changes.append((memory, path, rows, existing))
+        return plan
 
     def edit(
         self,
@@ -344,6 +403,23 @@ class MemoryService:
             if other is not None and similarity >= NEAR_DUPLICATE and other.doc not in found:
                 found[other.doc] = Similar(other, round(similarity, 4))
         return tuple(found.values())
+
+
+@dataclass
+class _Plan:
+    changes: list[tuple[Memory, str, np.ndarray, Entry | None]]
+    unchanged: list[Entry]
+
+
+def _validate(memory: Memory) -> None:
+    """The rules `remember` applies to its arguments, for memories built by importers."""
+    validate_name(memory.name)
+    Scope.parse(memory.scope.path or None)
+    validate_content(memory.content)
+    if validate_tags(list(memory.tags)) != memory.tags:
+        raise InvalidInput(f"tags of {memory.name!r} must be trimmed and unique")
+    if validate_source(memory.source) != memory.source:
+        raise InvalidInput(f"source of {memory.name!r} must be a trimmed single line")
 
 
 def _check_version(entry: Entry, expected: str | None) -> None:

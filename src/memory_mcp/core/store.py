@@ -35,6 +35,8 @@ SUFFIX: Final = ".md"
 STATE_DIR: Final = "memory-mcp"
 """Our private folder inside `.git`: the write lock and temporary files (same filesystem as the work tree)."""
 STALE_LOCK_WAIT: Final = 2.0
+BULK_FILES: Final = 32
+"""Above this many files in one commit, flush the disk once at the end instead of once per file and object."""
 
 pygit2.option(Option.ENABLE_FSYNC_GITDIR, 1)
 
@@ -263,12 +265,13 @@ class GitStore:
             self._check_path(path)
         head = self.head()
         started = time.perf_counter()
+        bulk = len(writes) > BULK_FILES
         try:
             for path, data in writes.items():
-                self._write_file(path, data)
+                self._write_file(path, data, durable=not bulk)
             for path in deletes:
                 self._delete_file(path)
-            commit = self._commit_tree(head, writes, deletes, message, author or self.author)
+            commit = self._commit_tree(head, writes, deletes, message, author or self.author, bulk=bulk)
         except BaseException:
             self._restore(head, [*writes, *deletes])
             raise
@@ -294,12 +297,20 @@ class GitStore:
         return str(pygit2.hash(data))
 
     def _commit_tree(
-        self, head: str | None, writes: dict[str, bytes], deletes: list[str], message: str, author: Author
+        self, head: str | None, writes: dict[str, bytes], deletes: list[str], message: str, author: Author,
+        *, bulk: bool = False,
     ) -> str:
         root = self._repo[head].peel(pygit2.Commit).tree if head else None
-        blobs = {path: self._repo.create_blob(data) for path, data in writes.items()}
-        changes: dict[str, pygit2.Oid | None] = {**{p: None for p in deletes}, **blobs}
-        tree_id = self._build_tree(root, changes)
+        if bulk:  # process-wide switch; safe because the caller holds the write lock
+            pygit2.option(Option.ENABLE_FSYNC_GITDIR, 0)
+        try:
+            blobs = {path: self._repo.create_blob(data) for path, data in writes.items()}
+            changes: dict[str, pygit2.Oid | None] = {**{p: None for p in deletes}, **blobs}
+            tree_id = self._build_tree(root, changes)
+        finally:
+            if bulk:
+                pygit2.option(Option.ENABLE_FSYNC_GITDIR, 1)
+                os.sync()  # every object and file on disk before the branch points at them
         signature = pygit2.Signature(author.name, author.email)
         committer = pygit2.Signature(self.author.name, self.author.email)
         self._clear_stale_lock(self._git_dir / f"{self.ref}.lock")
@@ -376,21 +387,23 @@ class GitStore:
             except OSError as exc:
                 raise InvalidInput(f"cannot inspect {path!r}: {exc.strerror}") from exc
 
-    def _write_file(self, path: str, data: bytes) -> None:
+    def _write_file(self, path: str, data: bytes, *, durable: bool = True) -> None:
         target = self.root / path
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self._state, prefix="write-", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
+                if durable:
+                    handle.flush()
+                    os.fsync(handle.fileno())
             os.chmod(tmp, 0o644)
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        _fsync_dir(target.parent)
+        if durable:
+            _fsync_dir(target.parent)
 
     def _delete_file(self, path: str) -> None:
         target = self.root / path
