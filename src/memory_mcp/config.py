@@ -35,6 +35,13 @@ class Settings:
     query_prefix: str | None = None
     document_prefix: str | None = None
     log_level: str = "INFO"
+    remote_url: str | None = None
+    """Git remote to sync with (HTTPS or SSH); its token comes from `memory_mcp.auth`, never from this URL."""
+    pull_interval: float = 60.0
+    push_delay: float = 2.0
+    tokens_file: Path | None = None
+    """TOML file of HTTP bearer tokens; required to serve beyond loopback."""
+    insecure_no_auth: bool = False
 
     @property
     def host(self) -> str:
@@ -73,6 +80,11 @@ _ENV_NAMES: Final = {
     "query_prefix": "QUERY_PREFIX",
     "document_prefix": "DOCUMENT_PREFIX",
     "log_level": "LOG_LEVEL",
+    "remote_url": "REMOTE_URL",
+    "pull_interval": "PULL_INTERVAL",
+    "push_delay": "PUSH_DELAY",
+    "tokens_file": "TOKENS_FILE",
+    "insecure_no_auth": "INSECURE_NO_AUTH",
 }
 
 
@@ -93,8 +105,18 @@ def load_settings(flags: Mapping[str, Any] | None = None, env: Mapping[str, str]
 
 
 def _convert(name: str, raw: Any) -> Any:
-    if name in ("repo_path", "cache_dir", "model"):
+    if name in ("repo_path", "cache_dir", "model", "tokens_file"):
         return Path(raw).expanduser()
+    if name in ("pull_interval", "push_delay"):
+        try:
+            seconds = float(raw)
+        except ValueError as exc:
+            raise InvalidInput(f"{name.replace('_', '-')} must be a number of seconds, not {raw!r}") from exc
+        if not 0 <= seconds <= 86_400:
+            raise InvalidInput(f"{name.replace('_', '-')} must be between 0 and 86400 seconds")
+        return seconds
+    if name == "insecure_no_auth":
+        return raw is True or str(raw).lower() in ("1", "true", "yes", "on")
     if name == "allowed_hosts":
         items = raw.split(",") if isinstance(raw, str) else raw
         return tuple(item.strip() for item in items if item.strip())
