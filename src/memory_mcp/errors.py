@@ -5,6 +5,7 @@
     ├── NotFound          no memory matches the name/scope or id
     ├── AlreadyExists     remember/move onto a name that is taken (and replacing was not asked for)
     ├── Conflict          the memory changed since `expected_version`, or two memories would share a file
+    ├── Forbidden         the caller's token may not do this (read-only, or another scope)
     ├── Busy              too much work queued; retry later
     └── Unavailable       a part (model, repository) is not ready or not configured
 """
@@ -28,6 +29,10 @@ class AlreadyExists(MemoryMcpError):
 
 class Conflict(MemoryMcpError):
     """A concurrent change or a file-path collision."""
+
+
+class Forbidden(MemoryMcpError):
+    """The caller's credentials do not allow this."""
 
 
 class Busy(MemoryMcpError):

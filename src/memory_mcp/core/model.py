@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Final
 
-from memory_mcp.errors import InvalidInput
+from memory_mcp.errors import Forbidden, InvalidInput
 
 MAX_NAME_PARTS: Final = 3
 MAX_SCOPE_PARTS: Final = 10
@@ -129,6 +129,29 @@ class ScopeFilter:
 
     def __str__(self) -> str:
         return ALL if self.root is None else str(self.root)
+
+
+@dataclass(frozen=True)
+class Access:
+    """What a caller may touch: everything (the default), or read-only, or only some scope subtrees."""
+
+    read_only: bool = False
+    scopes: tuple[Scope, ...] | None = None
+    """Scope subtrees this caller may see; `Scope()` (global) must be listed to reach global memories."""
+    who: str = "this caller"
+
+    def can_read(self, scope: Scope) -> bool:
+        return self.scopes is None or any(root.contains(scope) for root in self.scopes)
+
+    def check_write(self, scope: Scope) -> None:
+        if self.read_only:
+            raise Forbidden(f"{self.who} is read-only; ask for a token that may write")
+        if not self.can_read(scope):
+            allowed = ", ".join(str(s) for s in self.scopes or ())
+            raise Forbidden(f"{self.who} may not write to scope {str(scope)!r}; it is limited to: {allowed}")
+
+
+FULL_ACCESS: Final = Access()
 
 
 def validate_tags(tags: list[str] | tuple[str, ...] | None) -> tuple[str, ...]:

@@ -22,7 +22,9 @@ from memory_mcp.core import markdown
 from memory_mcp.core.catalog import Catalog, Entry
 from memory_mcp.core.indexer import EMBED_BATCH, Indexer, Progress
 from memory_mcp.core.model import (
+    FULL_ACCESS,
     MAX_LIMIT,
+    Access,
     Memory,
     Scope,
     ScopeFilter,
@@ -33,7 +35,7 @@ from memory_mcp.core.model import (
     validate_source,
     validate_tags,
 )
-from memory_mcp.core.search import Hit, rank
+from memory_mcp.core.search import Hit, depth, keyword_candidates, rank
 from memory_mcp.core.store import Author, Revision, memory_path
 from memory_mcp.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 
@@ -104,10 +106,10 @@ class MemoryService:
 
     # ------------------------------------------------------------- reading
 
-    def read(self, where: Locator) -> Entry:
+    def read(self, where: Locator, *, access: Access = FULL_ACCESS) -> Entry:
         self.indexer.ensure_fresh()
         with self.indexer.viewing:
-            return self._locate(where)
+            return self._locate(where, access)
 
     def recall(
         self,
@@ -117,6 +119,7 @@ class MemoryService:
         tags: list[str] | None = None,
         limit: int = 5,
         min_score: float | None = None,
+        access: Access = FULL_ACCESS,
     ) -> list[Hit]:
         query = validate_query(query)
         limit = validate_limit(limit)
@@ -124,17 +127,23 @@ class MemoryService:
         wanted = set(validate_tags(tags))
         if min_score is not None and not -1.0 <= min_score <= 1.0:
             raise InvalidInput("min_score must be between -1 and 1 (a cosine similarity; 0.3-0.5 is typical)")
-        vector = self.embedder.embed_query(query)
-
-        def allowed(entry: Entry) -> bool:
-            return scopes.matches(entry.memory.scope) and wanted.issubset(entry.memory.tags)
-
+        pending = self.embedder.submit_query(query)  # the model works while we search keywords
+        allowed = _filter(scopes, wanted, access)
         self.indexer.ensure_fresh()
         with self.indexer.viewing:
-            return rank(self.catalog, query, vector, allowed, limit, min_score)
+            keywords = keyword_candidates(self.catalog, query, allowed, depth(limit))
+        vector = pending.result()
+        with self.indexer.viewing:
+            return rank(self.catalog, query, vector, allowed, limit, min_score, keywords)
 
     def list(
-        self, *, scope: str | None = None, tags: list[str] | None = None, limit: int = 50, cursor: str | None = None
+        self,
+        *,
+        scope: str | None = None,
+        tags: list[str] | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        access: Access = FULL_ACCESS,
     ) -> Page:
         """Memories in (scope, name) order; an omitted scope means all, a path means that subtree only."""
         limit = validate_limit(limit, maximum=MAX_LIMIT)
@@ -146,22 +155,23 @@ class MemoryService:
         with self.indexer.viewing:
             page: list[Entry] = []
             for entry in self.catalog.sorted_after(after):
-                if scopes.matches(entry.memory.scope) and wanted.issubset(entry.memory.tags):
+                scope_ = entry.memory.scope
+                if scopes.matches(scope_) and access.can_read(scope_) and wanted.issubset(entry.memory.tags):
                     if len(page) == limit:
                         return Page(page, _encode_cursor(page[-1].sort_key))
                     page.append(entry)
             return Page(page, None)
 
-    def history(self, where: Locator, *, limit: int = 20) -> list[Revision]:
+    def history(self, where: Locator, *, limit: int = 20, access: Access = FULL_ACCESS) -> list[Revision]:
         limit = validate_limit(limit)
-        entry = self.read(where)
+        entry = self.read(where, access=access)
         return self.store.history(entry.path, entry.memory.id, self._blob_memory_id, limit)
 
-    def content_at(self, where: Locator, version: str) -> tuple[Revision, Memory]:
+    def content_at(self, where: Locator, version: str, *, access: Access = FULL_ACCESS) -> tuple[Revision, Memory]:
         """The memory as it was at one of its history commits (`version` = commit id or a prefix of it)."""
         if not version or len(version) < 4 or not all(c in "0123456789abcdef" for c in version.lower()):
             raise InvalidInput("version must be a commit id (or a prefix of at least 4 hex digits) from history")
-        for revision in self.history(where, limit=MAX_LIMIT):
+        for revision in self.history(where, limit=MAX_LIMIT, access=access):
             if revision.commit.startswith(version.lower()):
                 if revision.blob is None:
                     raise NotFound(f"the memory was deleted in commit {revision.commit[:12]}")
@@ -186,6 +196,7 @@ class MemoryService:
         source: str | None = None,
         replace_existing: bool = False,
         actor: str | None = None,
+        access: Access = FULL_ACCESS,
     ) -> Saved:
         memory = Memory(
             name=validate_name(name),
@@ -194,6 +205,7 @@ class MemoryService:
             tags=validate_tags(tags),
             source=validate_source(source),
         )
+        access.check_write(memory.scope)
         vectors = self.indexer.vectors([memory])[0]
         with self.indexer.committing():
             existing = self.catalog.by_key(*memory.key)
@@ -218,11 +230,13 @@ class MemoryService:
         replace_existing: bool = False,
         actor: str | None = None,
         progress: Progress | None = None,
+        access: Access = FULL_ACCESS,
     ) -> Imported:
         """Write many memories in one commit (imports, bulk loads). Memories whose name and scope exist are
         replaced when `replace_existing` (keeping id and creation time), skipped when identical, else refused."""
         for memory in memories:
             _validate(memory)
+            access.check_write(memory.scope)
         keys = [m.key for m in memories]
         if len(set(keys)) != len(keys):
             raise InvalidInput("the batch names the same (scope, name) more than once")
@@ -267,6 +281,7 @@ class MemoryService:
         tags: list[str] | None = None,
         expected_version: str | None = None,
         actor: str | None = None,
+        access: Access = FULL_ACCESS,
     ) -> Saved:
         if content is None and tags is None:
             raise InvalidInput("edit needs content and/or tags to change")
@@ -279,7 +294,7 @@ class MemoryService:
                 tags=old.tags if new_tags is None else new_tags,
             )
 
-        return self._update(where, expected_version, change, "save", actor)
+        return self._update(where, expected_version, change, "save", actor, access)
 
     def move(
         self,
@@ -289,6 +304,7 @@ class MemoryService:
         new_name: str | None = None,
         expected_version: str | None = None,
         actor: str | None = None,
+        access: Access = FULL_ACCESS,
     ) -> Saved:
         if to_scope is None and new_name is None:
             raise InvalidInput("move needs to_scope and/or new_name")
@@ -301,11 +317,19 @@ class MemoryService:
                 raise InvalidInput(f"{old.name!r} is already in scope {str(old.scope)!r}; nothing to move")
             return moved
 
-        return self._update(where, expected_version, change, "move", actor)
+        return self._update(where, expected_version, change, "move", actor, access)
 
-    def forget(self, where: Locator, *, expected_version: str | None = None, actor: str | None = None) -> Saved:
+    def forget(
+        self,
+        where: Locator,
+        *,
+        expected_version: str | None = None,
+        actor: str | None = None,
+        access: Access = FULL_ACCESS,
+    ) -> Saved:
         with self.indexer.committing():
-            entry = self._locate(where)
+            entry = self._locate(where, access)
+            access.check_write(entry.memory.scope)
             _check_version(entry, expected_version)
             message = _message("delete", entry.memory)
             commit = self.store.commit({}, [entry.path], message, self._author(actor))
@@ -319,15 +343,18 @@ class MemoryService:
         change: Callable[[Memory], Memory],
         verb: str,
         actor: str | None,
+        access: Access,
     ) -> Saved:
         """Read, transform and embed with no lock held; commit only if the memory did not change meanwhile."""
         for _ in range(OPTIMISTIC_RETRIES):
-            seen = self.read(where)
+            seen = self.read(where, access=access)
+            access.check_write(seen.memory.scope)
             _check_version(seen, expected_version)
             memory = change(seen.memory)
+            access.check_write(memory.scope)
             vectors = self.indexer.vectors([memory])[0]
             with self.indexer.committing():
-                current = self._locate(where)
+                current = self._locate(where, access)
                 if current.version != seen.version:
                     continue  # changed while we embedded: start again from the new version
                 path = memory_path(memory.scope, memory.name)
@@ -351,22 +378,26 @@ class MemoryService:
 
     # ------------------------------------------------------------- checks
 
-    def _locate(self, where: Locator) -> Entry:
+    def _locate(self, where: Locator, access: Access = FULL_ACCESS) -> Entry:
+        """The memory meant, as long as `access` may see it (one it may not see is reported as missing)."""
         if where.id:
             entry = self.catalog.by_id(where.id)
-            if entry is None:
+            if entry is None or not access.can_read(entry.memory.scope):
                 raise NotFound(f"no memory has id {where.id!r}; use list or recall to find it")
             return entry
         if not where.name:
             raise InvalidInput("give the memory's name (and scope), or its id")
         scope = Scope.parse(where.scope)
         entry = self.catalog.by_key(scope, validate_name(where.name))
-        if entry is None:
-            raise NotFound(self._not_found_message(where.name, scope))
+        if entry is None or not access.can_read(scope):
+            raise NotFound(self._not_found_message(where.name, scope, access))
         return entry
 
-    def _not_found_message(self, name: str, scope: Scope) -> str:
-        elsewhere = sorted(str(e.memory.scope) for e in self.catalog.entries() if e.memory.name == name)
+    def _not_found_message(self, name: str, scope: Scope, access: Access) -> str:
+        elsewhere = sorted(
+            str(e.memory.scope) for e in self.catalog.entries()
+            if e.memory.name == name and access.can_read(e.memory.scope)
+        )
         hint = f" It exists in scope(s): {', '.join(elsewhere[:5])}." if elsewhere else ""
         return f"no memory named {name!r} in scope {str(scope)!r}.{hint} Use list or recall to find memories."
 
@@ -420,6 +451,18 @@ def _validate(memory: Memory) -> None:
         raise InvalidInput(f"tags of {memory.name!r} must be trimmed and unique")
     if validate_source(memory.source) != memory.source:
         raise InvalidInput(f"source of {memory.name!r} must be a trimmed single line")
+
+
+def _filter(scopes: ScopeFilter, tags: set[str], access: Access) -> Callable[[Entry], bool] | None:
+    """The recall filter, or None when it would let everything through (the fast path)."""
+    if scopes.root is None and not tags and access.scopes is None:
+        return None
+
+    def allowed(entry: Entry) -> bool:
+        scope = entry.memory.scope
+        return scopes.matches(scope) and access.can_read(scope) and tags.issubset(entry.memory.tags)
+
+    return allowed
 
 
 def _check_version(entry: Entry, expected: str | None) -> None:

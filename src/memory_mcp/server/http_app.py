@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
@@ -15,7 +16,9 @@ from starlette.responses import JSONResponse, Response
 from memory_mcp import __version__
 from memory_mcp.bootstrap import Runtime
 from memory_mcp.config import Settings
+from memory_mcp.errors import InvalidInput
 from memory_mcp.metrics import CONTENT_TYPE
+from memory_mcp.server.tokens import TokenVerifier, load_tokens
 
 MAX_BODY_BYTES: Final = 8 * 1024 * 1024
 """A 1 MiB memory can grow several-fold once JSON-escaped."""
@@ -32,6 +35,21 @@ def transport_security(settings: Settings) -> TransportSecuritySettings:
             form for host in hosts for scheme in ("http", "https") for form in (f"{scheme}://{host}", f"{scheme}://{host}:*")
         ],
     )
+
+
+def http_auth(settings: Settings) -> tuple[TokenVerifier | None, AuthSettings | None]:
+    """Bearer-token checking from `--tokens-file`; refuses to expose an open server beyond loopback."""
+    if settings.tokens_file is None:
+        if not settings.is_loopback() and not settings.insecure_no_auth:
+            raise InvalidInput(
+                f"refusing to serve on {settings.bind} without authentication: give --tokens-file "
+                "(MEMORY_MCP_TOKENS_FILE), or --insecure-no-auth when a gateway in front authenticates"
+            )
+        return None, None
+    verifier = TokenVerifier(load_tokens(settings.tokens_file))
+    public = settings.allowed_hosts[0] if settings.allowed_hosts else None
+    base = f"https://{public}" if public else f"http://{settings.bind}"
+    return verifier, AuthSettings(issuer_url=base, resource_server_url=f"{base}/mcp")
 
 
 def build_http_app(runtime: Runtime, server: MCPServer) -> Starlette:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Final
 
+from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 
 from memory_mcp import __version__
 from memory_mcp.bootstrap import Runtime
+from memory_mcp.server.tokens import TokenVerifier
 from memory_mcp.server.tools import Tools
 
 INSTRUCTIONS: Final = """\
@@ -18,13 +20,18 @@ them with `edit` rather than creating near-duplicates (remember reports similar 
 git commit: `history` shows and restores past versions."""
 
 
-def build_mcp_server(runtime: Runtime, tools: Tools | None = None) -> MCPServer:
+def build_mcp_server(
+    runtime: Runtime, verifier: TokenVerifier | None = None, auth: AuthSettings | None = None
+) -> MCPServer:
+    """The server with every tool; with `verifier` and `auth`, HTTP callers must present a bearer token."""
     server = MCPServer(
         name="memory-mcp",
         title="memory-mcp",
         version=__version__,
         instructions=INSTRUCTIONS,
         log_level=runtime.settings.log_level,  # type: ignore[arg-type]
+        token_verifier=verifier,
+        auth=auth,
     )
-    (tools or Tools(runtime)).register(server)
+    Tools(runtime).register(server)
     return server

@@ -20,6 +20,7 @@ from memory_mcp.bootstrap import Runtime
 from memory_mcp.core.model import MAX_CONTENT_BYTES, MAX_LIMIT, MAX_QUERY_CHARS
 from memory_mcp.core.service import Locator, MemoryService
 from memory_mcp.errors import MemoryMcpError
+from memory_mcp.server.tokens import caller
 
 T = TypeVar("T")
 START_TIMEOUT: Final = 120.0
@@ -40,12 +41,17 @@ ExpectedVersion = Annotated[
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
 
+def _who() -> dict[str, Any]:
+    """The service keywords naming the caller of a write: what it may touch, and the commit author."""
+    access, actor = caller()
+    return {"access": access, "actor": actor}
+
+
 class Tools:
     """Binds the tools to a runtime; `register` adds them to an MCP server."""
 
-    def __init__(self, runtime: Runtime, actor: Callable[[], str | None] = lambda: None) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
-        self._actor = actor
 
     async def _run(self, tool: str, call: Callable[[MemoryService], T]) -> T:
         started = time.perf_counter()
@@ -99,7 +105,7 @@ class Tools:
         """
         call = partial(
             MemoryService.remember, name=name, content=content, scope=scope, tags=tags, source=source,
-            replace_existing=replace, actor=self._actor(),
+            replace_existing=replace, **_who(),
         )
         result = await self._run("remember", call)
         return views.saved(result, "replaced" if result.replaced else "created")
@@ -122,13 +128,16 @@ class Tools:
         Each hit has a snippet around the part that matched, `score` (cosine similarity) and `match_type`
         (semantic, lexical or both). Use `read` for the full text of a hit whose `truncated` is true.
         """
-        call = partial(MemoryService.recall, query=query, scope=scope, tags=tags, limit=limit, min_score=min_score)
+        call = partial(
+            MemoryService.recall, query=query, scope=scope, tags=tags, limit=limit, min_score=min_score,
+            access=caller()[0],
+        )
         hits = await self._run("recall", call)
         return {"hits": [views.hit(h) for h in hits], "count": len(hits)}
 
     async def read(self, name: Name = None, scope: Scope = None, id: MemoryId = None) -> dict[str, Any]:
         """Read one memory in full (content, tags, source, times, version) by name + scope or by id."""
-        entry = await self._run("read", partial(MemoryService.read, where=Locator(name, scope, id)))
+        entry = await self._run("read", partial(MemoryService.read, where=Locator(name, scope, id), access=caller()[0]))
         return views.memory(entry)
 
     async def edit(
@@ -147,7 +156,7 @@ class Tools:
         """
         call = partial(
             MemoryService.edit, where=Locator(name, scope, id), content=content, tags=tags,
-            expected_version=expected_version, actor=self._actor(),
+            expected_version=expected_version, **_who(),
         )
         return views.saved(await self._run("edit", call), "updated")
 
@@ -157,7 +166,7 @@ class Tools:
         """Delete a memory. Its past versions remain in the repository's history."""
         call = partial(
             MemoryService.forget, where=Locator(name, scope, id), expected_version=expected_version,
-            actor=self._actor(),
+            **_who(),
         )
         return views.saved(await self._run("forget", call), "deleted")
 
@@ -180,7 +189,8 @@ class Tools:
             chosen = views.check_fields(fields)
         except MemoryMcpError as exc:
             raise ToolError(f"{type(exc).__name__}: {exc}") from exc
-        result = await self._run("list", partial(MemoryService.list, scope=scope, tags=tags, limit=limit, cursor=cursor))
+        call = partial(MemoryService.list, scope=scope, tags=tags, limit=limit, cursor=cursor, access=caller()[0])
+        result = await self._run("list", call)
         return views.page(result, chosen)
 
     async def move(
@@ -195,7 +205,7 @@ class Tools:
         """Rename a memory and/or move it to another scope; its id and creation time are kept."""
         call = partial(
             MemoryService.move, where=Locator(name, from_scope, id), to_scope=to_scope, new_name=new_name,
-            expected_version=expected_version, actor=self._actor(),
+            expected_version=expected_version, **_who(),
         )
         return views.saved(await self._run("move", call), "moved")
 
@@ -215,8 +225,10 @@ class Tools:
         """
         where = Locator(name, scope, id)
         if version is not None:
-            rev, old = await self._run("history", partial(MemoryService.content_at, where=where, version=version))
+            call = partial(MemoryService.content_at, where=where, version=version, access=caller()[0])
+            rev, old = await self._run("history", call)
             return {**views.revision(rev), "name": old.name, "scope": str(old.scope), "tags": list(old.tags),
                     "content": old.content}
-        revisions = await self._run("history", partial(MemoryService.history, where=where, limit=limit))
+        call = partial(MemoryService.history, where=where, limit=limit, access=caller()[0])
+        revisions = await self._run("history", call)
         return {"versions": [views.revision(r) for r in revisions], "count": len(revisions)}
