@@ -192,8 +192,18 @@ def test_put_replaces_and_remove_forgets(lexical: LexicalIndex) -> None:
     lexical.remove(1)
     assert list(lexical.search("giraffe", 100)) == []
     lexical.remove(1)  # removing twice is harmless
-    lexical.clear()
-    assert list(lexical.search("gardening", 100)) == []
+
+
+def test_words_in_most_documents_are_not_searched() -> None:
+    index = LexicalIndex()
+    for doc in range(1, 41):
+        index.put(doc, f"note {doc}", "", f"the common word appears everywhere; item {doc}")
+    index.put(41, "rare", "", "the common word and the zebra")
+    assert [doc for doc, _ in index.search("common zebra", 100)] == [41]
+    assert len(index.search("common", 100)) == 41, "a query of common words alone still searches"
+    for doc in range(1, 30):
+        index.remove(doc)
+    assert len(index.search("common zebra", 100)) == 12, "counts follow removals: too few documents to prune"
 
 
 def test_search_respects_the_limit(lexical: LexicalIndex) -> None:

@@ -80,7 +80,9 @@ class _Request:
     """Texts to embed (each with its prefix), answered through `future` with one array per text."""
 
     items: list[tuple[str, str]]
-    future: Future[list[np.ndarray]] = field(default_factory=Future)
+    future: Future = field(default_factory=Future)
+    pooled: bool = False
+    """A query: answer with one vector (the mean of its chunks) instead of a list of chunk arrays."""
 
 
 class Embedder:
@@ -147,26 +149,28 @@ class Embedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         """One normalised vector for a search query (long queries are averaged over their chunks)."""
-        vectors = self._submit([(self.info.query_prefix, text)])[0]
-        return _normalise(vectors.mean(axis=0, keepdims=True))[0]
+        return self.submit_query(text).result()
+
+    def submit_query(self, text: str) -> Future[np.ndarray]:
+        """Start embedding a query; the caller can do other work (keyword search) until `.result()`."""
+        return self._submit(_Request([(self.info.query_prefix, text)], pooled=True))
 
     def embed_documents(self, texts: list[str]) -> list[np.ndarray]:
         """For each text, an array of normalised vectors, one per chunk (row 0 is the text's start)."""
         if not texts:
             return []
-        return self._submit([(self.info.document_prefix, text) for text in texts])
+        return self._submit(_Request([(self.info.document_prefix, text) for text in texts])).result()
 
     # ----------------------------------------------------------------- worker
 
-    def _submit(self, items: list[tuple[str, str]]) -> list[np.ndarray]:
-        request = _Request(items)
+    def _submit(self, request: _Request) -> Future:
+        if not self._worker.is_alive():
+            raise Unavailable("the embedding model has been closed")
         try:
             self._queue.put_nowait(request)
         except queue.Full:
             raise Busy(f"the embedding queue is full ({self._queue.maxsize} requests waiting); retry shortly") from None
-        if not self._worker.is_alive():
-            raise Unavailable("the embedding model has been closed")
-        return request.future.result()
+        return request.future
 
     def _serve(self) -> None:
         while True:
@@ -201,7 +205,7 @@ class Embedder:
             for chunks in per_request:
                 out.append(vectors[start : start + len(chunks)])
                 start += len(chunks)
-            request.future.set_result(out)
+            request.future.set_result(_normalise(out[0].mean(axis=0, keepdims=True))[0] if request.pooled else out)
         if self._observer is not None:
             self._observer(len(flat), time.perf_counter() - started)
 

@@ -9,6 +9,11 @@ from typing import Final
 _WORD = re.compile(r"\w+", re.UNICODE)
 WEIGHTS: Final = (4.0, 2.0, 1.0)
 """BM25 column weights: a query word in the name counts most, then tags, then content."""
+COMMON_FRACTION: Final = 0.25
+"""A query word found in more than this share of memories is no evidence, and matching it costs a scan of them."""
+MIN_DOCS_FOR_PRUNING: Final = 20
+TOTAL: Final = ""
+"""The `docs_df` row that counts documents (no word is empty)."""
 
 
 STOPWORDS: Final = frozenset(
@@ -29,8 +34,12 @@ def query_terms(query: str) -> list[str]:
     return meaningful or words
 
 
+def _words(*texts: str) -> set[str]:
+    return {word for text in texts for word in _WORD.findall(text.lower())}
+
+
 class LexicalIndex:
-    """One FTS5 table; documents are keyed by the caller's integer ids."""
+    """One FTS5 table plus document frequencies (`docs_df`); documents are keyed by the caller's integer ids."""
 
     def __init__(self, source: sqlite3.Connection | None = None) -> None:
         """A new empty index, or a copy of the one saved in `source` (see `save`)."""
@@ -47,20 +56,43 @@ class LexicalIndex:
         self._db.execute(
             "CREATE VIRTUAL TABLE docs USING fts5(name, tags, content, tokenize='porter unicode61 remove_diacritics 2')"
         )
+        self._db.execute("CREATE TABLE docs_df (term TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID")
 
     def save(self, target: sqlite3.Connection) -> None:
         """Copy the whole index into another database (a snapshot file)."""
         self._db.backup(target)
 
     def put(self, doc: int, name: str, tags: str, content: str) -> None:
-        self._db.execute("DELETE FROM docs WHERE rowid = ?", (doc,))
+        self.remove(doc)
+        self._db.execute("BEGIN")
         self._db.execute("INSERT INTO docs(rowid, name, tags, content) VALUES (?, ?, ?, ?)", (doc, name, tags, content))
+        self._count(_words(name, tags, content) | {TOTAL}, +1)
+        self._db.execute("COMMIT")
 
     def remove(self, doc: int) -> None:
+        row = self._db.execute("SELECT name, tags, content FROM docs WHERE rowid = ?", (doc,)).fetchone()
+        if row is None:
+            return
+        self._db.execute("BEGIN")
         self._db.execute("DELETE FROM docs WHERE rowid = ?", (doc,))
+        self._count(_words(*row) | {TOTAL}, -1)
+        self._db.execute("COMMIT")
 
-    def clear(self) -> None:
-        self._db.execute("DELETE FROM docs")
+    def _count(self, terms: set[str], delta: int) -> None:
+        self._db.executemany(
+            "INSERT INTO docs_df VALUES (?, ?) ON CONFLICT(term) DO UPDATE SET n = n + excluded.n",
+            ((term, delta) for term in terms),
+        )
+
+    def _evidence(self, terms: list[str]) -> list[str]:
+        """Drop words most memories contain: they rank nothing and make the query scan everything."""
+        marks = ",".join("?" * (len(terms) + 1))
+        counts = dict(self._db.execute(f"SELECT term, n FROM docs_df WHERE term IN ({marks})", (TOTAL, *terms)))
+        total = counts.get(TOTAL, 0)
+        if total < MIN_DOCS_FOR_PRUNING:
+            return terms
+        kept = [term for term in terms if counts.get(term, 0) <= COMMON_FRACTION * total]
+        return kept or [min(terms, key=lambda term: counts.get(term, 0))]
 
     def search(self, query: str, limit: int) -> list[tuple[int, float]]:
         """Up to `limit` (doc, score) pairs, best first; higher score is better.
@@ -70,6 +102,7 @@ class LexicalIndex:
         terms = query_terms(query)
         if not terms:
             return []
+        terms = self._evidence(terms)
         expression = " OR ".join(f'"{term}"' for term in terms)
         rows = self._db.execute(
             "SELECT rowid, bm25(docs, ?, ?, ?) AS score FROM docs WHERE docs MATCH ? ORDER BY score LIMIT ?",

@@ -30,18 +30,27 @@ class Hit:
     truncated: bool
 
 
+def depth(limit: int) -> int:
+    """How many candidates each ranking contributes to the fusion."""
+    return max(MIN_CANDIDATES, 4 * limit)
+
+
 def rank(
     catalog: Catalog,
     query: str,
     query_vector: np.ndarray,
-    allowed: Callable[[Entry], bool],
+    allowed: Callable[[Entry], bool] | None,
     limit: int,
     min_score: float | None = None,
+    lexical: dict[int, None] | None = None,
 ) -> list[Hit]:
-    """The best `limit` memories passing `allowed` (and `min_score`), best first."""
-    depth = max(MIN_CANDIDATES, 4 * limit)
-    semantic = _semantic(catalog, query_vector, allowed, depth)
-    lexical = _lexical(catalog, query, allowed, depth)
+    """The best `limit` memories passing `allowed` (None = all) and `min_score`, best first.
+
+    `lexical` may be computed beforehand with `keyword_candidates` (while the query is being embedded).
+    """
+    semantic = _semantic(catalog, query_vector, allowed, depth(limit))
+    if lexical is None:
+        lexical = keyword_candidates(catalog, query, allowed, depth(limit))
     fused: dict[int, float] = {}
     for ranking in (semantic, lexical):
         for position, doc in enumerate(ranking):
@@ -68,22 +77,27 @@ def rank(
     return hits
 
 
-def _semantic(catalog: Catalog, vector: np.ndarray, allowed: Callable[[Entry], bool], depth: int) -> dict[int, None]:
+def _semantic(
+    catalog: Catalog, vector: np.ndarray, allowed: Callable[[Entry], bool] | None, depth: int
+) -> dict[int, None]:
     """Doc ids by their best chunk's similarity (dict keeps rank order and gives O(1) membership)."""
 
     def label_allowed(label: int) -> bool:
         entry = catalog.by_label(label)
-        return entry is not None and allowed(entry)
+        return entry is not None and allowed is not None and allowed(entry)
 
     found: dict[int, None] = {}
-    for label, _ in catalog.vectors.search(vector, depth, label_allowed):
+    # No filter means no Python call per visited graph node.
+    for label, _ in catalog.vectors.search(vector, depth, None if allowed is None else label_allowed):
         entry = catalog.by_label(label)
         if entry is not None:
             found.setdefault(entry.doc, None)
     return found
 
 
-def _lexical(catalog: Catalog, query: str, allowed: Callable[[Entry], bool], depth: int) -> dict[int, None]:
+def keyword_candidates(
+    catalog: Catalog, query: str, allowed: Callable[[Entry], bool] | None, depth: int
+) -> dict[int, None]:
     """Keyword candidates passing the filters; fetches deeper while filters reject too many."""
     fetch = depth
     while True:
@@ -91,7 +105,7 @@ def _lexical(catalog: Catalog, query: str, allowed: Callable[[Entry], bool], dep
         found: dict[int, None] = {}
         for doc, _ in rows:
             entry = catalog.by_doc(doc)
-            if entry is not None and allowed(entry):
+            if entry is not None and (allowed is None or allowed(entry)):
                 found[doc] = None
                 if len(found) >= depth:
                     return found

@@ -1,0 +1,304 @@
+"""memory-mcp benchmark: numbers, not assertions.
+
+    .venv/bin/python bench/run.py --model MODEL.gguf [--sizes 1000,10000,100000] [--corpus DIR] [--out FILE]
+
+For each corpus size it measures, on this machine: bulk import rate next to bare llama.cpp batch embedding
+of the same texts, remember and in-process recall latency (recall next to bare llama.cpp embedding of the same
+queries), recall over streamable HTTP with the real MCP client, concurrent recall throughput (8 clients),
+start-to-ready after a clean stop and after kill -9 (with the model calls made during start-up), peak RSS of
+the server, and the size of the derived state on disk. Prints a table and writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import anyio
+from mcp import Client
+
+from memory_mcp.bootstrap import build_service
+from memory_mcp.config import load_settings
+from memory_mcp.core.model import Memory, Scope
+
+WORDS = (
+    "database index latency cache deploy rollback kubernetes cluster node pod service ingress gateway token auth "
+    "oauth session cookie rust python golang async thread lock mutex channel queue worker batch stream kafka "
+    "postgres sqlite redis vector embedding model prompt agent memory context window budget invoice customer "
+    "meeting standup retro sprint roadmap design review incident outage pager alert metric dashboard grafana "
+    "backup restore snapshot replica shard partition migration schema column table query plan optimizer"
+).split()
+TOPICS = ["infra", "backend", "frontend", "ml", "ops", "billing", "security", "data"]
+
+
+def _vocabulary(size: int = 6000, seed: int = 3) -> tuple[list[str], list[float]]:
+    """Real technical words plus pronounceable made-up ones, drawn with Zipf weights like natural text."""
+    rng = random.Random(seed)
+    syllables = ["ka", "lo", "mi", "ter", "san", "dro", "vel", "qui", "par", "nex", "tor", "bel", "fin", "gra"]
+    made_up = {"".join(rng.choice(syllables) for _ in range(rng.randint(2, 4))) for _ in range(size)}
+    words = WORDS + sorted(made_up - set(WORDS))
+    rng.shuffle(words)
+    return words, [1.0 / (rank + 1) for rank in range(len(words))]
+
+
+VOCABULARY, ZIPF = _vocabulary()
+
+
+def corpus(size: int, seed: int = 7, directory: Path | None = None) -> list[Memory]:
+    """Memories of varied length, scope and tags; or the text files of `directory`, cycled to `size`."""
+    rng = random.Random(seed)
+    texts = [p.read_text(errors="replace") for p in sorted(directory.rglob("*.txt"))] if directory else []
+    memories = []
+    for i in range(size):
+        topic = rng.choice(TOPICS)
+        if texts:
+            content = texts[i % len(texts)][: 64 * 1024] or "empty"
+        else:
+            sentences = rng.choices([1, 2, 3, 5, 8, 30], weights=[25, 25, 20, 15, 12, 3])[0]
+            content = " ".join(_sentence(rng, topic) for _ in range(sentences))
+        scope = rng.choice(["", f"org/{topic}", f"org/{topic}/svc{rng.randint(1, 5)}"])
+        tags = tuple(sorted({topic, *rng.sample(WORDS, rng.randint(0, 3))}))
+        memories.append(Memory(name=f"{topic}/note-{i}", scope=Scope(scope), content=content, tags=tags))
+    return memories
+
+
+def _sentence(rng: random.Random, topic: str) -> str:
+    words = rng.choices(VOCABULARY, weights=ZIPF, k=rng.randint(6, 14))
+    return f"The {topic} team noted that {' '.join(words)}."
+
+
+def queries(count: int, seed: int = 11) -> list[str]:
+    rng = random.Random(seed)
+    return [
+        f"what did the {rng.choice(TOPICS)} team say about {' '.join(rng.choices(VOCABULARY, weights=ZIPF, k=3))}"
+        for _ in range(count)
+    ]
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "p50_ms": round(statistics.median(ordered) * 1000, 2),
+        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 2),
+    }
+
+
+def bare_llama(model: Path, texts: list[str], queries_: list[str]) -> dict[str, Any]:
+    """llama.cpp alone, with the embedder's settings: the yardstick for our overheads."""
+    import llama_cpp
+
+    llm = llama_cpp.Llama(model_path=str(model), embedding=True, verbose=False, n_ctx=512, n_batch=512,
+                          n_ubatch=512, n_threads=min(4, os.cpu_count() or 1))
+    try:
+        started = time.perf_counter()
+        llm.embed(texts, truncate=True)
+        batch_rate = len(texts) / (time.perf_counter() - started)
+        single = []
+        for query in queries_:
+            started = time.perf_counter()
+            llm.embed(query)
+            single.append(time.perf_counter() - started)
+    finally:
+        llm.close()
+    return {"batch_texts_per_s": round(batch_rate, 1), "query": percentiles(single)}
+
+
+def in_process(settings, memories: list[Memory], queries_: list[str]) -> dict[str, Any]:
+    service = build_service(settings)
+    try:
+        started = time.perf_counter()
+        for start in range(0, len(memories), 5000):
+            service.save_many(memories[start : start + 5000], message=f"bench import {start}")
+        import_rate = len(memories) / (time.perf_counter() - started)
+        remember = []
+        for i in range(100):
+            started = time.perf_counter()
+            service.remember(name=f"bench/remember-{i}", content=f"A fresh note number {i} about {WORDS[i % 40]}.")
+            remember.append(time.perf_counter() - started)
+        recall = []
+        for query in queries_:
+            started = time.perf_counter()
+            service.recall(query, scope="all", limit=5)
+            recall.append(time.perf_counter() - started)
+        service.indexer.save_snapshot()
+    finally:
+        service.close()
+    return {"import_per_s": round(import_rate, 1), "remember": percentiles(remember), "recall": percentiles(recall)}
+
+
+class Server:
+    def __init__(self, env: dict[str, str]) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.started = time.perf_counter()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "memory_mcp.cli", "serve", "--bind", f"127.0.0.1:{self.port}"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+
+    def wait_ready(self) -> float:
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.url}/readyz", timeout=5) as response:
+                    if response.status == 200:
+                        return time.perf_counter() - self.started
+            except OSError:
+                pass
+            if self.process.poll() is not None:
+                raise RuntimeError("server exited")
+            time.sleep(0.01)
+
+    def metric(self, name: str) -> float:
+        with urllib.request.urlopen(f"{self.url}/metrics", timeout=5) as response:
+            for line in response.read().decode().splitlines():
+                if line.startswith(name + " "):
+                    return float(line.split()[1])
+        return float("nan")
+
+    def peak_rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+        return float("nan")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        self.process.send_signal(sig)
+        self.process.wait(timeout=60)
+
+
+async def http_recall(url: str, queries_: list[str]) -> list[float]:
+    samples = []
+    async with Client(f"{url}/mcp") as client:
+        for query in queries_:
+            started = time.perf_counter()
+            result = await client.call_tool("recall", {"query": query, "scope": "all"})
+            samples.append(time.perf_counter() - started)
+            if result.is_error:
+                raise RuntimeError(result.content[0].text)
+    return samples
+
+
+async def concurrent_recall(url: str, queries_: list[str], clients: int = 8) -> float:
+    started = time.perf_counter()
+    async with anyio.create_task_group() as group:
+        for i in range(clients):
+            group.start_soon(http_recall, url, queries_[i::clients])
+    return len(queries_) / (time.perf_counter() - started)
+
+
+async def remember_over_http(url: str, count: int) -> None:
+    async with Client(f"{url}/mcp") as client:
+        for i in range(count):
+            await client.call_tool("remember", {"name": f"bench/crash-{i}", "content": f"written before kill {i}"})
+
+
+def over_http(env: dict[str, str], queries_: list[str]) -> dict[str, Any]:
+    server = Server(env)
+    ready_clean = server.wait_ready()
+    anyio.run(http_recall, server.url, queries_[:20])  # warm-up
+    samples = anyio.run(http_recall, server.url, queries_)
+    throughput = anyio.run(concurrent_recall, server.url, queries_)
+    anyio.run(remember_over_http, server.url, 20)
+    rss = server.peak_rss_mb()
+    server.stop(signal.SIGKILL)
+    crashed = Server(env)
+    ready_after_kill = crashed.wait_ready()
+    model_calls = crashed.metric("memory_mcp_embedding_batch_size_count")
+    crashed.stop()
+    return {
+        "recall": percentiles(samples),
+        "concurrent_recall_per_s": round(throughput, 1),
+        "ready_after_clean_stop_s": round(ready_clean, 2),
+        "ready_after_kill_9_s": round(ready_after_kill, 2),
+        "model_calls_during_restart_after_kill_9": model_calls,
+        "peak_rss_mb": rss,
+    }
+
+
+def disk_mb(path: Path) -> float:
+    return round(sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6, 1)
+
+
+def run(size: int, model: Path, corpus_dir: Path | None) -> dict[str, Any]:
+    root = Path(tempfile.mkdtemp(prefix=f"memory-mcp-bench-{size}-"))
+    env = {**os.environ, "MEMORY_MCP_REPO_PATH": str(root / "repo"), "MEMORY_MCP_CACHE_DIR": str(root / "cache"),
+           "MEMORY_MCP_MODEL": str(model), "MEMORY_MCP_LOG_LEVEL": "WARNING"}
+    settings = load_settings({}, env)
+    memories = corpus(size, directory=corpus_dir)
+    queries_ = queries(200)
+    sample = [m.embedding_text() for m in memories[: min(size, 2000)]]
+    print(f"[{size}] bare llama.cpp ...", file=sys.stderr, flush=True)
+    bare = bare_llama(model, sample, queries_[:100])
+    print(f"[{size}] in-process import, remember, recall ...", file=sys.stderr, flush=True)
+    local = in_process(settings, memories, queries_)
+    print(f"[{size}] over HTTP ...", file=sys.stderr, flush=True)
+    http = over_http(env, queries_)
+    return {
+        "memories": size,
+        "bare_llama": bare,
+        "in_process": local,
+        "http": http,
+        "import_vs_bare_batch": round(local["import_per_s"] / bare["batch_texts_per_s"], 2),
+        "recall_vs_bare_query_p50": round(local["recall"]["p50_ms"] / bare["query"]["p50_ms"], 2),
+        "derived_state_mb": disk_mb(root / "cache"),
+        "repo_mb": disk_mb(root / "repo"),
+    }
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    rows = [
+        ("bulk import (memories/s)", lambda r: r["in_process"]["import_per_s"]),
+        ("  bare llama.cpp batch (texts/s)", lambda r: r["bare_llama"]["batch_texts_per_s"]),
+        ("  ratio (target ≥ 0.8)", lambda r: r["import_vs_bare_batch"]),
+        ("remember p50 / p99 (ms)", lambda r: f"{r['in_process']['remember']['p50_ms']} / {r['in_process']['remember']['p99_ms']}"),
+        ("recall in-process p50 / p99 (ms)", lambda r: f"{r['in_process']['recall']['p50_ms']} / {r['in_process']['recall']['p99_ms']}"),
+        ("  bare llama.cpp query p50 (ms)", lambda r: r["bare_llama"]["query"]["p50_ms"]),
+        ("  ratio (target ≤ 1.3)", lambda r: r["recall_vs_bare_query_p50"]),
+        ("recall HTTP p50 / p99 (ms)", lambda r: f"{r['http']['recall']['p50_ms']} / {r['http']['recall']['p99_ms']}"),
+        ("concurrent recall, 8 clients (req/s)", lambda r: r["http"]["concurrent_recall_per_s"]),
+        ("ready after clean stop (s)", lambda r: r["http"]["ready_after_clean_stop_s"]),
+        ("ready after kill -9 (s)", lambda r: r["http"]["ready_after_kill_9_s"]),
+        ("  model calls during that start", lambda r: r["http"]["model_calls_during_restart_after_kill_9"]),
+        ("server peak RSS (MB)", lambda r: r["http"]["peak_rss_mb"]),
+        ("derived state on disk (MB)", lambda r: r["derived_state_mb"]),
+        ("git repository on disk (MB)", lambda r: r["repo_mb"]),
+    ]
+    header = "| measure | " + " | ".join(f"{r['memories']:,}" for r in results) + " |"
+    lines = [header, "|---|" + "---|" * len(results)]
+    lines += [f"| {label} | " + " | ".join(str(get(r)) for r in results) + " |" for label, get in rows]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, default=os.environ.get("MEMORY_MCP_MODEL"), required=False)
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--corpus", type=Path, help="a directory of .txt files to use instead of generated text")
+    parser.add_argument("--out", type=Path, default=Path("bench/results.json"))
+    args = parser.parse_args()
+    if args.model is None:
+        parser.error("give --model or set MEMORY_MCP_MODEL")
+    results = [run(int(size), args.model, args.corpus) for size in args.sizes.split(",")]
+    machine = {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+               "model": args.model.name, "date": time.strftime("%Y-%m-%d")}
+    args.out.write_text(json.dumps({"machine": machine, "results": results}, indent=2) + "\n")
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()
