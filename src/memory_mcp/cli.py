@@ -17,12 +17,25 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from memory_mcp import __version__, views
+from memory_mcp.auth import commands as auth_commands
 from memory_mcp.bootstrap import Runtime, build_service
 from memory_mcp.config import DEFAULT_BIND, ENV_PREFIX, Settings, load_settings
 from memory_mcp.core.service import Locator, MemoryService
-from memory_mcp.errors import AlreadyExists, Busy, Conflict, InvalidInput, MemoryMcpError, NotFound, Unavailable
+from memory_mcp.errors import (
+    AlreadyExists,
+    Busy,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    MemoryMcpError,
+    NotFound,
+    Unavailable,
+)
+from memory_mcp.migrate import commands as migrate_commands
 
-EXIT_CODES: Final = {InvalidInput: 2, NotFound: 3, AlreadyExists: 4, Conflict: 4, Busy: 5, Unavailable: 5}
+EXIT_CODES: Final = {
+    InvalidInput: 2, NotFound: 3, AlreadyExists: 4, Conflict: 4, Busy: 5, Unavailable: 5, Forbidden: 6,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -54,12 +67,13 @@ def _configure_logging(level: str) -> None:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from memory_mcp.server.http_app import build_http_app
+    from memory_mcp.server.http_app import build_http_app, http_auth
     from memory_mcp.server.mcp_app import build_mcp_server
 
+    verifier, auth = http_auth(settings)  # before anything starts: a refusal must not leave work behind
     runtime = Runtime(settings)
     runtime.start()
-    app = build_http_app(runtime, build_mcp_server(runtime))
+    app = build_http_app(runtime, build_mcp_server(runtime, verifier, auth))
     logging.getLogger(__name__).info("serving MCP on http://%s/mcp", settings.bind)
     try:
         uvicorn.run(
@@ -206,6 +220,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--bind", help=f"host:port to listen on (MEMORY_MCP_BIND, default {DEFAULT_BIND})")
     serve.add_argument("--allowed-host", dest="allowed_hosts", action="append",
                        help="extra Host/Origin name to accept, repeatable (MEMORY_MCP_ALLOWED_HOST, comma-separated)")
+    serve.add_argument("--tokens-file", help="TOML file of bearer tokens for /mcp (MEMORY_MCP_TOKENS_FILE)")
+    serve.add_argument("--insecure-no-auth", action="store_true", default=None,
+                       help="serve beyond loopback without tokens (only behind an authenticating gateway)")
     serve.set_defaults(handler=_serve, quiet_level="INFO")
 
     stdio = sub.add_parser("stdio", parents=[common], help="serve MCP over stdin/stdout (logs go to stderr)")
@@ -250,6 +267,8 @@ def _parser() -> argparse.ArgumentParser:
 
     reindex = memory_command("reindex", "rebuild the search indexes from the repository", _reindex, _show_reindex)
     reindex.add_argument("--reembed", action="store_true", help="ignore cached vectors and embed everything again")
+    auth_commands.register(sub)
+    migrate_commands.register(sub, common, output)
     return parser
 
 
