@@ -16,7 +16,9 @@ from memory_mcp.core.embedder import MODEL_HELP, Embedder
 from memory_mcp.core.embedding_cache import EmbeddingCache
 from memory_mcp.core.indexer import Indexer, Progress
 from memory_mcp.core.service import MemoryService
+from memory_mcp.auth import resolve_github_token
 from memory_mcp.core.store import Author, GitStore
+from memory_mcp.core.sync import Backoff, Credentials, SyncReport, Syncer, clone_or_open
 from memory_mcp.errors import MemoryMcpError, Unavailable
 from memory_mcp.metrics import Metrics
 
@@ -26,23 +28,33 @@ CACHE_FILE: Final = "embeddings.sqlite"
 SNAPSHOT_DIR: Final = "snapshots"
 SNAPSHOT_INTERVAL: Final = 30.0
 """Seconds between snapshot saves while writes happen; a crash loses at most this much catch-up work."""
-PARTS: Final = ("repo", "model", "index")
+PARTS: Final = ("repo", "model", "index", "sync")
 
 State = Literal["pending", "ready", "rebuilding", "failed"]
 
 
-def build_service(settings: Settings, progress: Progress | None = None, metrics: Metrics | None = None) -> MemoryService:
+def build_service(settings: Settings, progress: Progress | None = None) -> MemoryService:
     """Everything, synchronously; the index has caught up with the repository on return."""
-    indexer = _indexer(settings, _store(settings, metrics), _embedder(settings, metrics))
+    indexer = _indexer(settings, build_store(settings)[0], _embedder(settings, None))
     indexer.open(progress)
     return MemoryService(indexer)
 
 
-def _store(settings: Settings, metrics: Metrics | None) -> GitStore:
-    return GitStore(
-        settings.repo_path, branch=settings.branch, author=Author(settings.author_name, settings.author_email),
-        on_commit=metrics.observe_commit if metrics else None,
+def build_store(settings: Settings, on_commit: Callable[[float], None] | None = None) -> tuple[GitStore, Syncer | None]:
+    """The repository, cloned from or attached to the remote when one is configured."""
+    author = Author(settings.author_name, settings.author_email)
+    if settings.remote_url is None:
+        return GitStore(settings.repo_path, branch=settings.branch, author=author, on_commit=on_commit), None
+    credentials = Credentials(token_provider=_git_token)
+    return clone_or_open(
+        settings.repo_path, remote_url=settings.remote_url, branch=settings.branch, author=author,
+        credentials=credentials, on_commit=on_commit,
     )
+
+
+def _git_token() -> str | None:
+    resolved = resolve_github_token()
+    return resolved.token.reveal() if resolved else None
 
 
 def _embedder(settings: Settings, metrics: Metrics | None) -> Embedder:
@@ -80,13 +92,16 @@ class Runtime:
     _error: MemoryMcpError | None = None
     _done: threading.Event = field(default_factory=threading.Event)
     _stopping: threading.Event = field(default_factory=threading.Event)
+    _sync_wanted: threading.Event = field(default_factory=threading.Event)
+    syncer: Syncer | None = None
 
     def start(self) -> None:
         threading.Thread(target=self._start, name="memory-mcp-start", daemon=True).start()
 
     def _start(self) -> None:
         try:
-            store = self._step("repo", lambda: _store(self.settings, self.metrics), lambda s: str(s.root))
+            store, self.syncer = self._step("repo", self._open_repo, lambda pair: str(pair[0].root))
+            self._first_sync()
             embedder = self._step("model", lambda: _embedder(self.settings, self.metrics), lambda e: e.info.name)
             indexer = _indexer(self.settings, store, embedder)
             self._step("index", indexer.open, lambda _: f"{len(indexer.catalog)} memories")
@@ -100,7 +115,70 @@ class Runtime:
         finally:
             self._done.set()
         if self._service is not None:
+            if self.syncer is not None:
+                threading.Thread(target=self._sync_loop, name="memory-mcp-sync", daemon=True).start()
             self._maintain(self._service.indexer)
+
+    def _open_repo(self) -> tuple[GitStore, Syncer | None]:
+        """Clone or open; an empty data dir whose remote is unreachable waits for it, with backoff."""
+        backoff = Backoff()
+        while True:
+            try:
+                return build_store(self.settings, self._committed)
+            except Unavailable as exc:
+                if self.settings.remote_url is None or self._stopping.is_set():
+                    raise
+                self.parts["repo"].detail = f"waiting for the remote: {exc}"
+                self._stopping.wait(backoff.failed())
+
+    def _committed(self, seconds: float) -> None:
+        self.metrics.observe_commit(seconds)
+        self._sync_wanted.set()
+
+    def _first_sync(self) -> None:
+        """Integrate the remote before serving; a remote that is down is reported, not fatal."""
+        status = self.parts["sync"]
+        if self.syncer is None:
+            status.state, status.detail = "ready", "no remote configured"
+            return
+        self.sync()
+
+    def sync(self, *, pull: bool = True, push: bool = True) -> SyncReport:
+        """Sync now (the `sync` tool, and the background loop); the index follows what was pulled."""
+        if self.syncer is None:
+            raise Unavailable("no git remote is configured (--remote-url / MEMORY_MCP_REMOTE_URL)")
+        report = self.syncer.sync(pull=pull, push=push)
+        self.metrics.observe_sync(report.ok, report.ahead)
+        status = self.parts["sync"]
+        status.state = "ready" if report.ok else "failed"
+        status.detail = (
+            f"pulled {report.pulled}, pushed {report.pushed}, {len(report.conflicts)} conflicts, "
+            f"{report.ahead} commits waiting to push" + (f"; errors: {'; '.join(report.errors)}" if report.errors else "")
+        )
+        if self._service is not None and (report.pulled or report.conflicts):
+            self._service.indexer.ensure_fresh()
+        return report
+
+    def _sync_loop(self) -> None:
+        """Push soon after writes (debounced), pull periodically, back off while the remote fails."""
+        backoff = Backoff()
+        wait = self.settings.pull_interval
+        while not self._stopping.is_set():
+            if self._sync_wanted.wait(wait):
+                self._stopping.wait(self.settings.push_delay)  # gather a burst of writes into one push
+                self._sync_wanted.clear()
+            if self._stopping.is_set():
+                return
+            try:
+                report = self.sync()
+            except MemoryMcpError as exc:
+                log.warning("sync failed: %s", exc)
+                report = None
+            if report is not None and report.ok:
+                backoff.succeeded()
+                wait = self.settings.pull_interval
+            else:
+                wait = min(backoff.failed(), self.settings.pull_interval)
 
     def _step(self, part: str, build: Callable, describe: Callable):
         status = self.parts[part]

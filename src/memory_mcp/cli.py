@@ -186,6 +186,25 @@ def _show_reindex(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _sync(args: argparse.Namespace, settings: Settings) -> int:
+    from memory_mcp.bootstrap import build_store
+
+    _, syncer = build_store(settings)
+    if syncer is None:
+        raise Unavailable("no git remote is configured (--remote-url / MEMORY_MCP_REMOTE_URL)")
+    report = syncer.sync(pull=args.pull, push=args.push, allow_unrelated=args.allow_unrelated_histories)
+    result = views.sync_report(report)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"pulled {report.pulled}, pushed {report.pushed}, {report.ahead} waiting to push")
+        for conflict in report.conflicts:
+            print(f"  conflict: {conflict.name!r} in {conflict.scope!r}: {conflict.resolution}")
+        for error in report.errors:
+            print(f"  error: {error}", file=sys.stderr)
+    return 0 if report.ok else 1
+
+
 def _progress(done: int, total: int) -> None:
     if total < 100:  # small catch-ups finish before anyone could read a progress line
         return
@@ -202,6 +221,7 @@ def _parser() -> argparse.ArgumentParser:
     group.add_argument("--cache-dir", help="where derived indexes live (MEMORY_MCP_CACHE_DIR)")
     group.add_argument("--model", help="GGUF embedding model file (MEMORY_MCP_MODEL)")
     group.add_argument("--branch", help="git branch (MEMORY_MCP_BRANCH, default main)")
+    group.add_argument("--remote-url", help="git remote to sync with (MEMORY_MCP_REMOTE_URL); no token in it")
     group.add_argument("--threads", type=int, help="model threads (MEMORY_MCP_THREADS)")
     group.add_argument("--author-name", help="commit author name (MEMORY_MCP_AUTHOR_NAME)")
     group.add_argument("--author-email", help="commit author email (MEMORY_MCP_AUTHOR_EMAIL)")
@@ -224,6 +244,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--insecure-no-auth", action="store_true", default=None,
                        help="serve beyond loopback without tokens (only behind an authenticating gateway)")
     serve.set_defaults(handler=_serve, quiet_level="INFO")
+
+    sync = sub.add_parser("sync", parents=[common], help="sync the repository with its git remote now")
+    sync.add_argument("--no-pull", dest="pull", action="store_false", help="only push")
+    sync.add_argument("--no-push", dest="push", action="store_false", help="only pull")
+    sync.add_argument("--allow-unrelated-histories", action="store_true",
+                      help="merge a remote whose history shares no commit with ours (after a rewrite)")
+    sync.add_argument("--json", action="store_true", help="print JSON instead of text")
+    sync.set_defaults(handler=_sync, quiet_level="WARNING")
 
     stdio = sub.add_parser("stdio", parents=[common], help="serve MCP over stdin/stdout (logs go to stderr)")
     stdio.set_defaults(handler=_stdio, quiet_level="INFO")

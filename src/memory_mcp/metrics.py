@@ -33,6 +33,8 @@ class Metrics:
             "memory_mcp_git_commit_duration_seconds", "Time to write and commit one change",
             buckets=LATENCY_BUCKETS, registry=r,
         )
+        self.syncs = Counter("memory_mcp_syncs", "Syncs with the git remote by result", ["result"], registry=r)
+        self.push_backlog = Gauge("memory_mcp_sync_push_backlog", "Local commits not yet pushed", registry=r)
         self.memories = Gauge("memory_mcp_memories", "Memories in the index", registry=r)
         self.index_chunks = Gauge("memory_mcp_index_vectors", "Chunk vectors in the vector index", registry=r)
         self.queue_depth = Gauge("memory_mcp_embedding_queue_depth", "Requests waiting for the model", registry=r)
@@ -46,6 +48,10 @@ class Metrics:
 
     def observe_commit(self, seconds: float) -> None:
         self.commit_seconds.observe(seconds)
+
+    def observe_sync(self, ok: bool, backlog: int) -> None:
+        self.syncs.labels("ok" if ok else "error").inc()
+        self.push_backlog.set(backlog)
 
     def observe_tool(self, tool: str, outcome: str, seconds: float) -> None:
         self.tool_calls.labels(tool, outcome).inc()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any, Final
 
 from memory_mcp.core.catalog import Entry
@@ -9,6 +10,7 @@ from memory_mcp.core.model import format_time
 from memory_mcp.core.search import Hit
 from memory_mcp.core.service import Page, Saved
 from memory_mcp.core.store import Revision
+from memory_mcp.core.sync import SyncReport
 from memory_mcp.errors import InvalidInput
 
 LIST_FIELDS: Final = (
@@ -83,3 +85,7 @@ def check_fields(fields: list[str] | None) -> tuple[str, ...]:
     if unknown:
         raise InvalidInput(f"unknown field(s) {', '.join(map(repr, unknown))}; choose from {', '.join(LIST_FIELDS)}")
     return tuple(dict.fromkeys(fields))
+
+
+def sync_report(report: SyncReport) -> dict[str, Any]:
+    return {**asdict(report), "ok": report.ok}

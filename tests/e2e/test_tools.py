@@ -14,7 +14,7 @@ from tests.e2e.conftest import HttpServer, call, call_error, server_env
 
 pytestmark = pytest.mark.anyio
 
-EXPECTED_TOOLS = {"remember", "recall", "read", "edit", "forget", "list", "move", "history"}
+EXPECTED_TOOLS = {"remember", "recall", "read", "edit", "forget", "list", "move", "history", "sync"}
 
 
 @pytest.fixture(params=["http", "stdio"])

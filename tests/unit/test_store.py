@@ -423,7 +423,7 @@ def test_stale_ref_lock_is_cleared(store: GitStore, root: Path, monkeypatch: pyt
     assert sorted(p for p, _ in store.files(commit)) == ["global/a.md", "global/b.md"]
 
 
-def test_failed_commit_restores_work_tree(
+def test_failed_commit_leaves_work_tree_untouched(
     store: GitStore, root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     c1 = _commit(store, {"global/a.md": b"old a", "global/b.md": b"old b"})
@@ -431,7 +431,7 @@ def test_failed_commit_restores_work_tree(
     def boom(*args: object, **kwargs: object) -> str:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(store, "_commit_tree", boom)
+    monkeypatch.setattr(store, "_commit_object", boom)
     with pytest.raises(RuntimeError, match="disk on fire"):
         _commit(store, {"global/a.md": b"new a", "projects/p/new.md": b"new"}, ["global/b.md"])
     assert store.head() == c1
@@ -440,18 +440,18 @@ def test_failed_commit_restores_work_tree(
     assert not (root / "projects").exists()  # the new file and its folders are gone
 
 
-def test_branch_moving_underneath_is_a_conflict_and_restores(store: GitStore, root: Path, git: Git) -> None:
+def test_branch_moving_underneath_is_a_conflict(store: GitStore, root: Path, git: Git) -> None:
     c1 = _commit(store, {"global/a.md": b"old a"})
-    original = store._commit_tree
+    original = store._commit_object
 
     def racing(*args, **kwargs):  # type: ignore[no-untyped-def]
         git("commit", "-q", "--allow-empty", "-m", "someone else")
         return original(*args, **kwargs)
 
-    store._commit_tree = racing  # type: ignore[method-assign]
+    store._commit_object = racing  # type: ignore[method-assign]
     with pytest.raises(Conflict):
         _commit(store, {"global/a.md": b"new a", "global/b.md": b"new b"})
-    del store._commit_tree
+    del store._commit_object
     other = store.head()
     assert other != c1
     assert git("log", "-1", "--format=%s").strip() == "someone else"
@@ -553,3 +553,26 @@ def test_repository_objects_are_real_git(store: GitStore, root: Path) -> None:
     repo = pygit2.Repository(str(root))
     assert str(repo.head.target) == commit
     assert repo.head.shorthand == "main"
+
+
+def test_crash_between_branch_and_work_tree_is_finished_on_open(
+    store: GitStore, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kill -9 after the branch moved but before the files were written: the next open writes them."""
+    _commit(store, {"global/a.md": b"old a"})
+    class Killed(BaseException):
+        pass
+
+    def die(old: str | None, new: str) -> None:
+        raise Killed
+
+    monkeypatch.setattr(store, "_follow", die)  # the process "dies" here
+    with pytest.raises(Killed):
+        _commit(store, {"global/a.md": b"new a", "global/b.md": b"b"})
+    committed = store.head()
+    assert (root / "global" / "a.md").read_bytes() == b"old a" and not (root / "global" / "b.md").exists()
+    reopened = GitStore(root, author=store.author)
+    assert reopened.head() == committed
+    assert (root / "global" / "a.md").read_bytes() == b"new a"
+    assert (root / "global" / "b.md").read_bytes() == b"b"
+    assert reopened.uncommitted_files() == []

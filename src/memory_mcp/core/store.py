@@ -37,6 +37,9 @@ STATE_DIR: Final = "memory-mcp"
 STALE_LOCK_WAIT: Final = 2.0
 BULK_FILES: Final = 32
 """Above this many files in one commit, flush the disk once at the end instead of once per file and object."""
+MOVE_JOURNAL: Final = "move-branch"
+"""Names the two commits of a `move_branch` in progress: a leftover one means a crash between moving the
+branch and rewriting the work tree, finished when the repository is next opened."""
 
 pygit2.option(Option.ENABLE_FSYNC_GITDIR, 1)
 
@@ -93,6 +96,7 @@ class GitStore:
         self._local = threading.local()
         self._state = self._git_dir / STATE_DIR
         self._state.mkdir(mode=0o700, exist_ok=True)
+        self._finish_interrupted_move()
 
     @property
     def _repo(self) -> pygit2.Repository:
@@ -101,6 +105,11 @@ class GitStore:
         if repo is None:
             repo = self._local.repo = pygit2.Repository(str(self.root))
         return repo
+
+    @property
+    def repository(self) -> pygit2.Repository:
+        """This thread's libgit2 repository, for remote operations (`core.sync`); keep it in this thread."""
+        return self._repo
 
     @property
     def ref(self) -> str:
@@ -182,13 +191,8 @@ class GitStore:
         for path in self._repo.status(untracked_files="all"):
             if not is_memory_path(path) or any(p.startswith(".") for p in path.split("/")):
                 continue
-            try:
-                fd = os.open(self.root / path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-            except OSError:  # deleted, or a symbolic link: nothing to index
-                continue
-            with os.fdopen(fd, "rb") as handle:
-                data = handle.read()
-            if self.blob_id(data) != self.blob_at(head, path):
+            data = self._read_file(path)
+            if data is not None and self.blob_id(data) != self.blob_at(head, path):
                 out.append((path, data))
         return out
 
@@ -248,7 +252,18 @@ class GitStore:
     @contextmanager
     def write_lock(self) -> Iterator[None]:
         """Hold the repository's OS-level write lock (shared by every process on this repo)."""
-        fd = os.open(self._state / "write.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        with self._flock("write.lock"):
+            yield
+
+    @contextmanager
+    def sync_lock(self) -> Iterator[None]:
+        """Serialise syncs with the remote across processes; take it before `write_lock()`, not inside."""
+        with self._flock("sync.lock"):
+            yield
+
+    @contextmanager
+    def _flock(self, name: str) -> Iterator[None]:
+        fd = os.open(self._state / name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -256,70 +271,47 @@ class GitStore:
             os.close(fd)  # closing releases the lock, also when the process dies
 
     def commit(self, writes: dict[str, bytes], deletes: list[str], message: str, author: Author | None = None) -> str:
-        """Write and delete files, then commit them on the branch; hold `write_lock()` around the call.
+        """Commit these file changes on the branch, then bring the work tree along; hold `write_lock()`.
 
-        Files go to the work tree first (atomically), then the commit is built from HEAD's tree plus
-        these changes, so a stale index or stray work-tree edits never leak into it.
+        The commit is built from HEAD's tree plus these changes (never from the work tree or the possibly
+        stale index), and the work tree is updated only once the branch points at it (`move_branch`): a
+        crash leaves either no trace or a journal the next start finishes, never an uncommitted file.
         """
         for path in (*writes, *deletes):
             self._check_path(path)
         head = self.head()
         started = time.perf_counter()
-        bulk = len(writes) > BULK_FILES
-        try:
-            for path, data in writes.items():
-                self._write_file(path, data, durable=not bulk)
-            for path in deletes:
-                self._delete_file(path)
-            commit = self._commit_tree(head, writes, deletes, message, author or self.author, bulk=bulk)
-        except BaseException:
-            self._restore(head, [*writes, *deletes])
-            raise
+        commit = self._commit_object(head, writes, deletes, message, author or self.author)
+        self.move_branch(head, commit, message.splitlines()[0])
         if self._on_commit is not None:
             self._on_commit(time.perf_counter() - started)
         return commit
-
-    def _restore(self, commit: str | None, paths: list[str]) -> None:
-        """Put the work-tree files of a failed commit back as they are in `commit`."""
-        for path in paths:
-            blob = self.blob_at(commit, path)
-            try:
-                if blob is None:
-                    self._delete_file(path)
-                else:
-                    self._write_file(path, self.blob(blob))
-            except OSError as exc:
-                log.error("could not restore %s after a failed commit: %s", path, exc)
 
     @staticmethod
     def blob_id(data: bytes) -> str:
         """The git blob id `data` gets when committed: a memory's version."""
         return str(pygit2.hash(data))
 
-    def _commit_tree(
-        self, head: str | None, writes: dict[str, bytes], deletes: list[str], message: str, author: Author,
-        *, bulk: bool = False,
+    def _commit_object(
+        self, head: str | None, writes: dict[str, bytes], deletes: list[str], message: str, author: Author
     ) -> str:
+        """Blobs, trees and the commit object; the branch is not touched yet."""
         root = self._repo[head].peel(pygit2.Commit).tree if head else None
+        bulk = len(writes) > BULK_FILES
         if bulk:  # process-wide switch; safe because the caller holds the write lock
             pygit2.option(Option.ENABLE_FSYNC_GITDIR, 0)
         try:
             blobs = {path: self._repo.create_blob(data) for path, data in writes.items()}
             changes: dict[str, pygit2.Oid | None] = {**{p: None for p in deletes}, **blobs}
             tree_id = self._build_tree(root, changes)
+            signature = pygit2.Signature(author.name, author.email)
+            committer = pygit2.Signature(self.author.name, self.author.email)
+            parents = [pygit2.Oid(hex=head)] if head else []
+            commit = self._repo.create_commit(None, signature, committer, message, tree_id, parents)
         finally:
             if bulk:
                 pygit2.option(Option.ENABLE_FSYNC_GITDIR, 1)
-                os.sync()  # every object and file on disk before the branch points at them
-        signature = pygit2.Signature(author.name, author.email)
-        committer = pygit2.Signature(self.author.name, self.author.email)
-        self._clear_stale_lock(self._git_dir / f"{self.ref}.lock")
-        parents = [pygit2.Oid(hex=head)] if head else []
-        try:
-            commit = self._repo.create_commit(self.ref, signature, committer, message, tree_id, parents)
-        except pygit2.GitError as exc:
-            raise Conflict(f"the branch moved while committing ({exc}); retry the call") from exc
-        self._update_index(blobs, deletes)
+                os.sync()  # every object on disk before the branch points at them
         return str(commit)
 
     def _build_tree(self, tree: pygit2.Tree | None, changes: dict[str, pygit2.Oid | None]) -> pygit2.Oid:
@@ -348,20 +340,6 @@ class GitStore:
                 builder.insert(name, sub_id, FileMode.TREE)
         return builder.write()
 
-    def _update_index(self, blobs: dict[str, pygit2.Oid], deletes: list[str]) -> None:
-        """Keep `git status` quiet for humans; best effort, the commit is already durable."""
-        try:
-            index = self._repo.index
-            index.read(False)
-            for path in deletes:
-                if path in index:
-                    index.remove(path)
-            for path, blob in blobs.items():
-                index.add(pygit2.IndexEntry(path, blob, FileMode.BLOB))
-            index.write()
-        except (pygit2.GitError, OSError) as exc:
-            log.warning("could not update the git index (the commit is safe): %s", exc)
-
     def _clear_stale_lock(self, lock: Path) -> None:
         """A lock file left by a killed writer would block every later commit; we hold the write lock."""
         deadline = time.monotonic() + STALE_LOCK_WAIT
@@ -371,7 +349,98 @@ class GitStore:
             log.warning("removing stale lock file %s", lock.name)
             lock.unlink(missing_ok=True)
 
+    # ---------------------------------------------------------------- moving the branch (sync)
+
+    def move_branch(self, old: str | None, new: str, message: str) -> None:
+        """Point the branch at `new` (which contains `old`) and bring the work tree along; hold `write_lock()`.
+
+        The branch is the durability point; the work tree follows it. A journal naming both commits is
+        written first, so a crash in between is finished by the next `GitStore` opened on this repository.
+        """
+        if self.head() != old:
+            raise Conflict("the branch moved during the sync; retry it")
+        journal = self._state / MOVE_JOURNAL
+        fd, tmp = tempfile.mkstemp(dir=self._state, prefix="move-", suffix=".tmp")
+        with os.fdopen(fd, "w") as handle:
+            handle.write(f"{old or '-'} {new}\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, journal)
+        _fsync_dir(self._state)
+        self._clear_stale_lock(self._git_dir / f"{self.ref}.lock")
+        self._repo.create_reference(self.ref, new, force=True, message=message)
+        self._follow(old, new)
+        journal.unlink()
+
+    def _finish_interrupted_move(self) -> None:
+        """Rewrite the work-tree files a killed `move_branch` left behind (no-op without a journal)."""
+        journal = self._state / MOVE_JOURNAL
+        if not journal.exists():
+            return
+        with self.write_lock():  # the mover holds it while its journal exists: getting it means it died
+            try:
+                old, new = journal.read_text().split()
+            except FileNotFoundError:
+                return
+            head = self.head()
+            if head is not None and (head == new or self._repo.descendant_of(head, new)):
+                log.warning("finishing an interrupted sync: updating work-tree files to %s", new[:12])
+                self._follow(None if old == "-" else old, new)
+            journal.unlink()
+
+    def _follow(self, old: str | None, new: str) -> None:
+        """Rewrite the memory files that changed from `old` to `new`, sparing files edited by hand.
+
+        A file is rewritten only if it holds `old`'s version (or is missing), so running this twice is
+        harmless: that is what makes crash recovery a plain re-run.
+        """
+        changes = self.changes(old, new)
+        bulk = len(changes) > BULK_FILES
+        for change in changes:
+            try:
+                self._check_path(change.path)
+                current = self._read_file(change.path)
+                current_id = None if current is None else self.blob_id(current)
+                if current_id == change.new_blob:
+                    continue
+                if current is not None and current_id != change.old_blob:
+                    log.warning("keeping hand-edited work-tree file %s (the branch has another version)",
+                                change.path)
+                elif change.new_blob is None:
+                    self._delete_file(change.path)
+                else:
+                    self._write_file(change.path, self.blob(change.new_blob), durable=not bulk)
+            except (InvalidInput, OSError) as exc:
+                log.error("could not update work-tree file %s: %s", change.path, exc)
+        if bulk:
+            os.sync()
+        self._update_index(changes)
+
+    def _update_index(self, changes: list[Change]) -> None:
+        """Keep `git status` quiet for humans, touching only the changed entries; best effort."""
+        try:
+            index = self._repo.index
+            index.read(False)
+            for change in changes:
+                if change.new_blob is None:
+                    if change.path in index:
+                        index.remove(change.path)
+                else:
+                    index.add(pygit2.IndexEntry(change.path, pygit2.Oid(hex=change.new_blob), FileMode.BLOB))
+            index.write()
+        except (pygit2.GitError, OSError) as exc:
+            log.warning("could not update the git index (the branch is safe): %s", exc)
+
     # ---------------------------------------------------------------- files
+
+    def _read_file(self, path: str) -> bytes | None:
+        """A work-tree file's bytes; None when it is missing or a symbolic link."""
+        try:
+            fd = os.open(self.root / path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return None
+        with os.fdopen(fd, "rb") as handle:
+            return handle.read()
 
     def _check_path(self, path: str) -> None:
         """Refuse anything that could leave the repo or reach `.git`: absolute paths, dot-parts, symlinks on the way."""

@@ -39,6 +39,7 @@ ExpectedVersion = Annotated[
 ]
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+SYNC = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
 
 
 def _who() -> dict[str, Any]:
@@ -71,7 +72,7 @@ class Tools:
     def register(self, server: MCPServer) -> None:
         write = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
         change = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
-        for fn, title, annotations in (
+        for fn, title, hints in (
             (self.remember, "Remember", write),
             (self.recall, "Recall", READ_ONLY),
             (self.read, "Read a memory", READ_ONLY),
@@ -80,11 +81,12 @@ class Tools:
             (self.list_memories, "List memories", READ_ONLY),
             (self.move, "Move or rename a memory", write),
             (self.history, "Memory history", READ_ONLY),
+            (self.sync, "Sync with the git remote", SYNC),
         ):
             name = "list" if fn == self.list_memories else fn.__name__
             server.add_tool(
                 fn, name=name, title=title, description=inspect.cleandoc(fn.__doc__ or ""),
-                annotations=annotations, structured_output=True,
+                annotations=hints, structured_output=True,
             )
 
     async def remember(
@@ -232,3 +234,14 @@ class Tools:
         call = partial(MemoryService.history, where=where, limit=limit, access=caller()[0])
         revisions = await self._run("history", call)
         return {"versions": [views.revision(r) for r in revisions], "count": len(revisions)}
+
+    async def sync(
+        self,
+        pull: Annotated[bool, Field(description="Fetch and merge the remote's changes first")] = True,
+        push: Annotated[bool, Field(description="Push local commits to the remote")] = True,
+    ) -> dict[str, Any]:
+        """Sync the memory repository with its git remote now (it also syncs by itself after writes and
+        periodically). Returns what was pulled and pushed, conflicts and how they were resolved (the newer
+        version wins; the other stays in history), and errors (e.g. the remote is unreachable)."""
+        report = await self._run("sync", lambda _: self._runtime.sync(pull=pull, push=push))
+        return views.sync_report(report)
