@@ -47,7 +47,22 @@ TOPICS = ["infra", "backend", "frontend", "ml", "ops", "billing", "security", "d
 def _vocabulary(size: int = 6000, seed: int = 3) -> tuple[list[str], list[float]]:
     """Real technical words plus pronounceable made-up ones, drawn with Zipf weights like natural text."""
     rng = random.Random(seed)
-    syllables = ["ka", "lo", "mi", "ter", "san", "dro", "vel", "qui", "par", "nex", "tor", "bel", "fin", "gra"]
+    syllables = [
+        "ka",
+        "lo",
+        "mi",
+        "ter",
+        "san",
+        "dro",
+        "vel",
+        "qui",
+        "par",
+        "nex",
+        "tor",
+        "bel",
+        "fin",
+        "gra",
+    ]
     made_up = {"".join(rng.choice(syllables) for _ in range(rng.randint(2, 4))) for _ in range(size)}
     words = WORDS + sorted(made_up - set(WORDS))
     rng.shuffle(words)
@@ -100,8 +115,15 @@ def bare_llama(model: Path, texts: list[str], queries_: list[str]) -> dict[str, 
     """llama.cpp alone, with the embedder's settings: the yardstick for our overheads."""
     import llama_cpp
 
-    llm = llama_cpp.Llama(model_path=str(model), embedding=True, verbose=False, n_ctx=512, n_batch=512,
-                          n_ubatch=512, n_threads=min(4, os.cpu_count() or 1))
+    llm = llama_cpp.Llama(
+        model_path=str(model),
+        embedding=True,
+        verbose=False,
+        n_ctx=512,
+        n_batch=512,
+        n_ubatch=512,
+        n_threads=min(4, os.cpu_count() or 1),
+    )
     try:
         started = time.perf_counter()
         llm.embed(texts, truncate=True)
@@ -126,7 +148,9 @@ def in_process(settings, memories: list[Memory], queries_: list[str]) -> dict[st
         remember = []
         for i in range(100):
             started = time.perf_counter()
-            service.remember(name=f"bench/remember-{i}", content=f"A fresh note number {i} about {WORDS[i % 40]}.")
+            service.remember(
+                name=f"bench/remember-{i}", content=f"A fresh note number {i} about {WORDS[i % 40]}."
+            )
             remember.append(time.perf_counter() - started)
         recall = []
         for query in queries_:
@@ -136,7 +160,11 @@ def in_process(settings, memories: list[Memory], queries_: list[str]) -> dict[st
         service.indexer.save_snapshot()
     finally:
         service.close()
-    return {"import_per_s": round(import_rate, 1), "remember": percentiles(remember), "recall": percentiles(recall)}
+    return {
+        "import_per_s": round(import_rate, 1),
+        "remember": percentiles(remember),
+        "recall": percentiles(recall),
+    }
 
 
 class Server:
@@ -148,7 +176,9 @@ class Server:
         self.started = time.perf_counter()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "memory_mcp.cli", "serve", "--bind", f"127.0.0.1:{self.port}"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
 
     def wait_ready(self) -> float:
@@ -204,7 +234,9 @@ async def concurrent_recall(url: str, queries_: list[str], clients: int = 8) -> 
 async def remember_over_http(url: str, count: int) -> None:
     async with Client(f"{url}/mcp") as client:
         for i in range(count):
-            await client.call_tool("remember", {"name": f"bench/crash-{i}", "content": f"written before kill {i}"})
+            await client.call_tool(
+                "remember", {"name": f"bench/crash-{i}", "content": f"written before kill {i}"}
+            )
 
 
 def over_http(env: dict[str, str], queries_: list[str]) -> dict[str, Any]:
@@ -236,8 +268,13 @@ def disk_mb(path: Path) -> float:
 
 def run(size: int, model: Path, corpus_dir: Path | None) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix=f"memory-mcp-bench-{size}-"))
-    env = {**os.environ, "MEMORY_MCP_REPO_PATH": str(root / "repo"), "MEMORY_MCP_CACHE_DIR": str(root / "cache"),
-           "MEMORY_MCP_MODEL": str(model), "MEMORY_MCP_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "MEMORY_MCP_REPO_PATH": str(root / "repo"),
+        "MEMORY_MCP_CACHE_DIR": str(root / "cache"),
+        "MEMORY_MCP_MODEL": str(model),
+        "MEMORY_MCP_LOG_LEVEL": "WARNING",
+    }
     settings = load_settings({}, env)
     memories = corpus(size, directory=corpus_dir)
     queries_ = queries(200)
@@ -265,11 +302,20 @@ def table(results: list[dict[str, Any]]) -> str:
         ("bulk import (memories/s)", lambda r: r["in_process"]["import_per_s"]),
         ("  bare llama.cpp batch (texts/s)", lambda r: r["bare_llama"]["batch_texts_per_s"]),
         ("  ratio (target ≥ 0.8)", lambda r: r["import_vs_bare_batch"]),
-        ("remember p50 / p99 (ms)", lambda r: f"{r['in_process']['remember']['p50_ms']} / {r['in_process']['remember']['p99_ms']}"),
-        ("recall in-process p50 / p99 (ms)", lambda r: f"{r['in_process']['recall']['p50_ms']} / {r['in_process']['recall']['p99_ms']}"),
+        (
+            "remember p50 / p99 (ms)",
+            lambda r: f"{r['in_process']['remember']['p50_ms']} / {r['in_process']['remember']['p99_ms']}",
+        ),
+        (
+            "recall in-process p50 / p99 (ms)",
+            lambda r: f"{r['in_process']['recall']['p50_ms']} / {r['in_process']['recall']['p99_ms']}",
+        ),
         ("  bare llama.cpp query p50 (ms)", lambda r: r["bare_llama"]["query"]["p50_ms"]),
         ("  ratio (target ≤ 1.3)", lambda r: r["recall_vs_bare_query_p50"]),
-        ("recall HTTP p50 / p99 (ms)", lambda r: f"{r['http']['recall']['p50_ms']} / {r['http']['recall']['p99_ms']}"),
+        (
+            "recall HTTP p50 / p99 (ms)",
+            lambda r: f"{r['http']['recall']['p50_ms']} / {r['http']['recall']['p99_ms']}",
+        ),
         ("concurrent recall, 8 clients (req/s)", lambda r: r["http"]["concurrent_recall_per_s"]),
         ("ready after clean stop (s)", lambda r: r["http"]["ready_after_clean_stop_s"]),
         ("ready after kill -9 (s)", lambda r: r["http"]["ready_after_kill_9_s"]),
@@ -285,19 +331,30 @@ def table(results: list[dict[str, Any]]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", type=Path, default=os.environ.get("MEMORY_MCP_MODEL"), required=False)
     parser.add_argument("--sizes", default="1000,10000,100000")
-    parser.add_argument("--corpus", type=Path, help="a directory of .txt files to use instead of generated text")
+    parser.add_argument(
+        "--corpus", type=Path, help="a directory of .txt files to use instead of generated text"
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/results.json"))
     args = parser.parse_args()
     if args.model is None:
         parser.error("give --model or set MEMORY_MCP_MODEL")
-    results = [run(int(size), args.model, args.corpus) for size in args.sizes.split(",")]
-    machine = {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-               "model": args.model.name, "date": time.strftime("%Y-%m-%d")}
-    args.out.write_text(json.dumps({"machine": machine, "results": results}, indent=2) + "\n")
-    print(table(results))
+    machine = {
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "model": args.model.name,
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    results = []
+    for size in args.sizes.split(","):
+        results.append(run(int(size), args.model, args.corpus))
+        args.out.write_text(json.dumps({"machine": machine, "results": results}, indent=2) + "\n")  # so far
+        print(table(results), flush=True)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,9 @@ def model_path() -> Path:
     """The real embedding model; a run without it fails loudly rather than skipping."""
     value = os.environ.get(MODEL_ENV)
     if not value:
-        pytest.fail(f"{MODEL_ENV} must name a GGUF embedding model, e.g. ../shared/models/all-MiniLM-L6-v2-q8_0.gguf")
+        pytest.fail(
+            f"{MODEL_ENV} must name a GGUF embedding model, e.g. ../shared/models/all-MiniLM-L6-v2-q8_0.gguf"
+        )
     path = Path(value).resolve()
     if not path.is_file():
         pytest.fail(f"{MODEL_ENV}={value} is not a file")

@@ -6,7 +6,15 @@ import ast
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parents[1] / "src" / "memory_mcp" / "core"
-FORBIDDEN = ("mcp", "mcp_types", "starlette", "uvicorn", "memory_mcp.server", "memory_mcp.cli", "memory_mcp.bootstrap")
+FORBIDDEN = (
+    "mcp",
+    "mcp_types",
+    "starlette",
+    "uvicorn",
+    "memory_mcp.server",
+    "memory_mcp.cli",
+    "memory_mcp.bootstrap",
+)
 OWNERS = {"pygit2": {"store.py", "sync.py"}, "llama_cpp": {"embedder.py"}, "hnswlib": {"vector_index.py"}}
 
 
@@ -25,10 +33,14 @@ def test_core_imports_no_edge() -> None:
     assert len(modules) >= 8
     for module in modules:
         for name in imports(module):
-            assert not any(name == bad or name.startswith(bad + ".") for bad in FORBIDDEN), f"{module.name}: {name}"
+            assert not any(name == bad or name.startswith(bad + ".") for bad in FORBIDDEN), (
+                f"{module.name}: {name}"
+            )
 
 
 def test_each_native_library_has_one_owner() -> None:
     for library, owners in OWNERS.items():
-        users = {m.name for m in CORE.parent.rglob("*.py") if any(n.split(".")[0] == library for n in imports(m))}
+        users = {
+            m.name for m in CORE.parent.rglob("*.py") if any(n.split(".")[0] == library for n in imports(m))
+        }
         assert users == owners, f"{library} is imported by {users}"

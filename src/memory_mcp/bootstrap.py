@@ -11,14 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
+from memory_mcp.auth import resolve_github_token
 from memory_mcp.config import Settings
 from memory_mcp.core.embedder import MODEL_HELP, Embedder
 from memory_mcp.core.embedding_cache import EmbeddingCache
 from memory_mcp.core.indexer import Indexer, Progress
 from memory_mcp.core.service import MemoryService
-from memory_mcp.auth import resolve_github_token
 from memory_mcp.core.store import Author, GitStore
-from memory_mcp.core.sync import Backoff, Credentials, SyncReport, Syncer, clone_or_open
+from memory_mcp.core.sync import Backoff, Credentials, Syncer, SyncReport, clone_or_open
 from memory_mcp.errors import MemoryMcpError, Unavailable
 from memory_mcp.metrics import Metrics
 
@@ -40,15 +40,21 @@ def build_service(settings: Settings, progress: Progress | None = None) -> Memor
     return MemoryService(indexer)
 
 
-def build_store(settings: Settings, on_commit: Callable[[float], None] | None = None) -> tuple[GitStore, Syncer | None]:
+def build_store(
+    settings: Settings, on_commit: Callable[[float], None] | None = None
+) -> tuple[GitStore, Syncer | None]:
     """The repository, cloned from or attached to the remote when one is configured."""
     author = Author(settings.author_name, settings.author_email)
     if settings.remote_url is None:
         return GitStore(settings.repo_path, branch=settings.branch, author=author, on_commit=on_commit), None
     credentials = Credentials(token_provider=_git_token)
     return clone_or_open(
-        settings.repo_path, remote_url=settings.remote_url, branch=settings.branch, author=author,
-        credentials=credentials, on_commit=on_commit,
+        settings.repo_path,
+        remote_url=settings.remote_url,
+        branch=settings.branch,
+        author=author,
+        credentials=credentials,
+        on_commit=on_commit,
     )
 
 
@@ -102,7 +108,9 @@ class Runtime:
         try:
             store, self.syncer = self._step("repo", self._open_repo, lambda pair: str(pair[0].root))
             self._first_sync()
-            embedder = self._step("model", lambda: _embedder(self.settings, self.metrics), lambda e: e.info.name)
+            embedder = self._step(
+                "model", lambda: _embedder(self.settings, self.metrics), lambda e: e.info.name
+            )
             indexer = _indexer(self.settings, store, embedder)
             self._step("index", indexer.open, lambda _: f"{len(indexer.catalog)} memories")
             self._service = MemoryService(indexer)
@@ -153,7 +161,8 @@ class Runtime:
         status.state = "ready" if report.ok else "failed"
         status.detail = (
             f"pulled {report.pulled}, pushed {report.pushed}, {len(report.conflicts)} conflicts, "
-            f"{report.ahead} commits waiting to push" + (f"; errors: {'; '.join(report.errors)}" if report.errors else "")
+            f"{report.ahead} commits waiting to push"
+            + (f"; errors: {'; '.join(report.errors)}" if report.errors else "")
         )
         if self._service is not None and (report.pulled or report.conflicts):
             self._service.indexer.ensure_fresh()
@@ -208,7 +217,9 @@ class Runtime:
             status.state = "rebuilding"
 
             def report(done: int, total: int) -> None:
-                status.detail = f"embedding with the new model: {done}/{total}; keyword search covers the rest"
+                status.detail = (
+                    f"embedding with the new model: {done}/{total}; keyword search covers the rest"
+                )
 
             try:
                 indexer.fill_vectors(report)
@@ -229,13 +240,17 @@ class Runtime:
     def readiness(self) -> dict[str, object]:
         return {
             "ready": self.ready,
-            "parts": {name: {k: v for k, v in vars(s).items() if v is not None} for name, s in self.parts.items()},
+            "parts": {
+                name: {k: v for k, v in vars(s).items() if v is not None} for name, s in self.parts.items()
+            },
         }
 
     def wait(self, timeout: float) -> MemoryService:
         """The service once started; raises `Unavailable` if start-up failed or takes longer than `timeout`."""
         if not self._done.wait(timeout):
-            raise Unavailable("memory-mcp is still starting (loading the model and index); retry in a few seconds")
+            raise Unavailable(
+                "memory-mcp is still starting (loading the model and index); retry in a few seconds"
+            )
         if self._service is None:
             raise self._error or Unavailable("start-up failed")
         return self._service

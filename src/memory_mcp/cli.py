@@ -34,7 +34,13 @@ from memory_mcp.errors import (
 from memory_mcp.migrate import commands as migrate_commands
 
 EXIT_CODES: Final = {
-    InvalidInput: 2, NotFound: 3, AlreadyExists: 4, Conflict: 4, Busy: 5, Unavailable: 5, Forbidden: 6,
+    InvalidInput: 2,
+    NotFound: 3,
+    AlreadyExists: 4,
+    Conflict: 4,
+    Busy: 5,
+    Unavailable: 5,
+    Forbidden: 6,
 }
 
 
@@ -58,7 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _configure_logging(level: str) -> None:
-    logging.basicConfig(stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 # ------------------------------------------------------------------ servers
@@ -77,8 +85,12 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     logging.getLogger(__name__).info("serving MCP on http://%s/mcp", settings.bind)
     try:
         uvicorn.run(
-            app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
-            access_log=settings.log_level == "DEBUG", lifespan="on",
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level.lower(),
+            access_log=settings.log_level == "DEBUG",
+            lifespan="on",
         )
     finally:
         runtime.close()
@@ -118,20 +130,31 @@ def _with_service(action: Callable[[MemoryService, argparse.Namespace], Any], sh
 def _remember(service: MemoryService, args: argparse.Namespace) -> dict[str, Any]:
     content = args.content if args.content is not None else sys.stdin.read()
     result = service.remember(
-        name=args.name, content=content, scope=args.scope, tags=args.tag, source=args.source,
+        name=args.name,
+        content=content,
+        scope=args.scope,
+        tags=args.tag,
+        source=args.source,
         replace_existing=args.replace,
     )
     return views.saved(result, "replaced" if result.replaced else "created")
 
 
 def _show_saved(result: dict[str, Any]) -> str:
-    lines = [f"{result['status']} {result['name']!r} in scope {result['scope']!r} (version {result['version'][:12]})"]
-    lines += [f"  similar: {s['name']!r} in {s['scope']!r} ({s['similarity']:.2f})" for s in result.get("similar", [])]
+    lines = [
+        f"{result['status']} {result['name']!r} in scope {result['scope']!r} (version {result['version'][:12]})"
+    ]
+    lines += [
+        f"  similar: {s['name']!r} in {s['scope']!r} ({s['similarity']:.2f})"
+        for s in result.get("similar", [])
+    ]
     return "\n".join(lines)
 
 
 def _recall(service: MemoryService, args: argparse.Namespace) -> dict[str, Any]:
-    hits = service.recall(args.query, scope=args.scope, tags=args.tag, limit=args.limit, min_score=args.min_score)
+    hits = service.recall(
+        args.query, scope=args.scope, tags=args.tag, limit=args.limit, min_score=args.min_score
+    )
     return {"hits": [views.hit(h) for h in hits], "count": len(hits)}
 
 
@@ -150,8 +173,14 @@ def _read(service: MemoryService, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _show_memory(m: dict[str, Any]) -> str:
-    meta = [f"name: {m['name']}", f"scope: {m['scope']}", f"tags: {', '.join(m['tags'])}", f"id: {m['id']}",
-            f"updated: {m['updated_at']}", f"version: {m['version']}"]
+    meta = [
+        f"name: {m['name']}",
+        f"scope: {m['scope']}",
+        f"tags: {', '.join(m['tags'])}",
+        f"id: {m['id']}",
+        f"updated: {m['updated_at']}",
+        f"version: {m['version']}",
+    ]
     if m["source"]:
         meta.append(f"source: {m['source']}")
     return "\n".join(meta) + "\n\n" + m["content"]
@@ -159,11 +188,16 @@ def _show_memory(m: dict[str, Any]) -> str:
 
 def _list(service: MemoryService, args: argparse.Namespace) -> dict[str, Any]:
     fields = views.check_fields(args.fields.split(",") if args.fields else None)
-    return views.page(service.list(scope=args.scope, tags=args.tag, limit=args.limit, cursor=args.cursor), fields)
+    return views.page(
+        service.list(scope=args.scope, tags=args.tag, limit=args.limit, cursor=args.cursor), fields
+    )
 
 
 def _show_page(page: dict[str, Any]) -> str:
-    rows = ["\t".join(str(v) if not isinstance(v, list) else ",".join(v) for v in m.values()) for m in page["memories"]]
+    rows = [
+        "\t".join(str(v) if not isinstance(v, list) else ",".join(v) for v in m.values())
+        for m in page["memories"]
+    ]
     if page["next_cursor"]:
         rows.append(f"(more: --cursor {page['next_cursor']})")
     return "\n".join(rows) or "no memories"
@@ -229,27 +263,44 @@ def _parser() -> argparse.ArgumentParser:
 
     output = argparse.ArgumentParser(add_help=False)
     output.add_argument("--json", action="store_true", help="print JSON instead of text")
-    output.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
-                        help="show indexing progress on stderr")
+    output.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="show indexing progress on stderr",
+    )
 
-    parser = argparse.ArgumentParser(prog="memory-mcp", description="Long-term memory for AI agents over MCP.")
+    parser = argparse.ArgumentParser(
+        prog="memory-mcp", description="Long-term memory for AI agents over MCP."
+    )
     parser.add_argument("--version", action="version", version=f"memory-mcp {__version__}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     serve = sub.add_parser("serve", parents=[common], help="serve MCP over streamable HTTP at /mcp")
     serve.add_argument("--bind", help=f"host:port to listen on (MEMORY_MCP_BIND, default {DEFAULT_BIND})")
-    serve.add_argument("--allowed-host", dest="allowed_hosts", action="append",
-                       help="extra Host/Origin name to accept, repeatable (MEMORY_MCP_ALLOWED_HOST, comma-separated)")
+    serve.add_argument(
+        "--allowed-host",
+        dest="allowed_hosts",
+        action="append",
+        help="extra Host/Origin name to accept, repeatable (MEMORY_MCP_ALLOWED_HOST, comma-separated)",
+    )
     serve.add_argument("--tokens-file", help="TOML file of bearer tokens for /mcp (MEMORY_MCP_TOKENS_FILE)")
-    serve.add_argument("--insecure-no-auth", action="store_true", default=None,
-                       help="serve beyond loopback without tokens (only behind an authenticating gateway)")
+    serve.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        default=None,
+        help="serve beyond loopback without tokens (only behind an authenticating gateway)",
+    )
     serve.set_defaults(handler=_serve, quiet_level="INFO")
 
     sync = sub.add_parser("sync", parents=[common], help="sync the repository with its git remote now")
     sync.add_argument("--no-pull", dest="pull", action="store_false", help="only push")
     sync.add_argument("--no-push", dest="push", action="store_false", help="only pull")
-    sync.add_argument("--allow-unrelated-histories", action="store_true",
-                      help="merge a remote whose history shares no commit with ours (after a rewrite)")
+    sync.add_argument(
+        "--allow-unrelated-histories",
+        action="store_true",
+        help="merge a remote whose history shares no commit with ours (after a rewrite)",
+    )
     sync.add_argument("--json", action="store_true", help="print JSON instead of text")
     sync.set_defaults(handler=_sync, quiet_level="WARNING")
 
@@ -271,7 +322,9 @@ def _parser() -> argparse.ArgumentParser:
 
     recall = memory_command("recall", "search memories by meaning and keywords", _recall, _show_hits)
     recall.add_argument("query")
-    recall.add_argument("--scope", help="omitted: global only; a path: that subtree and global; all: everything")
+    recall.add_argument(
+        "--scope", help="omitted: global only; a path: that subtree and global; all: everything"
+    )
     recall.add_argument("--tag", action="append", help="only memories with this tag, repeatable")
     recall.add_argument("--limit", type=int, default=5)
     recall.add_argument("--min-score", type=float, help="minimum cosine similarity")
@@ -293,8 +346,12 @@ def _parser() -> argparse.ArgumentParser:
     forget.add_argument("--scope")
     forget.add_argument("--id", help="delete by id instead of name")
 
-    reindex = memory_command("reindex", "rebuild the search indexes from the repository", _reindex, _show_reindex)
-    reindex.add_argument("--reembed", action="store_true", help="ignore cached vectors and embed everything again")
+    reindex = memory_command(
+        "reindex", "rebuild the search indexes from the repository", _reindex, _show_reindex
+    )
+    reindex.add_argument(
+        "--reembed", action="store_true", help="ignore cached vectors and embed everything again"
+    )
     auth_commands.register(sub)
     migrate_commands.register(sub, common, output)
     return parser

@@ -1,13 +1,13 @@
 """The domain's exceptions, mapped once at each edge (MCP tool errors, CLI exit codes, HTTP statuses).
 
-    MemoryMcpError
-    ├── InvalidInput      the caller's arguments break a rule; nothing was written
-    ├── NotFound          no memory matches the name/scope or id
-    ├── AlreadyExists     remember/move onto a name that is taken (and replacing was not asked for)
-    ├── Conflict          the memory changed since `expected_version`, or two memories would share a file
-    ├── Forbidden         the caller's token may not do this (read-only, or another scope)
-    ├── Busy              too much work queued; retry later
-    └── Unavailable       a part (model, repository) is not ready or not configured
+MemoryMcpError
+├── InvalidInput      the caller's arguments break a rule; nothing was written
+├── NotFound          no memory matches the name/scope or id
+├── AlreadyExists     remember/move onto a name that is taken (and replacing was not asked for)
+├── Conflict          the memory changed since `expected_version`, or two memories would share a file
+├── Forbidden         the caller's token may not do this (read-only, or another scope)
+├── Busy              too much work queued; retry later
+└── Unavailable       a part (model, repository) is not ready or not configured
 """
 
 

@@ -6,7 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 LATENCY_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 BATCH_BUCKETS: Final = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
@@ -21,23 +28,39 @@ class Metrics:
             "memory_mcp_tool_calls", "MCP tool calls by tool and outcome", ["tool", "outcome"], registry=r
         )
         self.tool_seconds = Histogram(
-            "memory_mcp_tool_duration_seconds", "MCP tool call latency", ["tool"], buckets=LATENCY_BUCKETS, registry=r
+            "memory_mcp_tool_duration_seconds",
+            "MCP tool call latency",
+            ["tool"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.embedding_seconds = Histogram(
-            "memory_mcp_embedding_duration_seconds", "Time per model call", buckets=LATENCY_BUCKETS, registry=r
+            "memory_mcp_embedding_duration_seconds",
+            "Time per model call",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.embedding_batch = Histogram(
-            "memory_mcp_embedding_batch_size", "Chunks embedded per model call", buckets=BATCH_BUCKETS, registry=r
+            "memory_mcp_embedding_batch_size",
+            "Chunks embedded per model call",
+            buckets=BATCH_BUCKETS,
+            registry=r,
         )
         self.commit_seconds = Histogram(
-            "memory_mcp_git_commit_duration_seconds", "Time to write and commit one change",
-            buckets=LATENCY_BUCKETS, registry=r,
+            "memory_mcp_git_commit_duration_seconds",
+            "Time to write and commit one change",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
-        self.syncs = Counter("memory_mcp_syncs", "Syncs with the git remote by result", ["result"], registry=r)
+        self.syncs = Counter(
+            "memory_mcp_syncs", "Syncs with the git remote by result", ["result"], registry=r
+        )
         self.push_backlog = Gauge("memory_mcp_sync_push_backlog", "Local commits not yet pushed", registry=r)
         self.memories = Gauge("memory_mcp_memories", "Memories in the index", registry=r)
         self.index_chunks = Gauge("memory_mcp_index_vectors", "Chunk vectors in the vector index", registry=r)
-        self.queue_depth = Gauge("memory_mcp_embedding_queue_depth", "Requests waiting for the model", registry=r)
+        self.queue_depth = Gauge(
+            "memory_mcp_embedding_queue_depth", "Requests waiting for the model", registry=r
+        )
         self.vectors_pending = Gauge(
             "memory_mcp_vectors_pending", "Memories waiting for vectors after a model change", registry=r
         )
@@ -58,7 +81,10 @@ class Metrics:
         self.tool_seconds.labels(tool).observe(seconds)
 
     def watch(
-        self, memories: Callable[[], float], chunks: Callable[[], float], queue: Callable[[], float],
+        self,
+        memories: Callable[[], float],
+        chunks: Callable[[], float],
+        queue: Callable[[], float],
         pending: Callable[[], float],
     ) -> None:
         """Gauges that read the running parts when scraped."""

@@ -14,7 +14,16 @@ from memory_mcp.core.sync import SyncReport
 from memory_mcp.errors import InvalidInput
 
 LIST_FIELDS: Final = (
-    "id", "name", "scope", "tags", "source", "created_at", "updated_at", "version", "content_length", "content",
+    "id",
+    "name",
+    "scope",
+    "tags",
+    "source",
+    "created_at",
+    "updated_at",
+    "version",
+    "content_length",
+    "content",
 )
 DEFAULT_LIST_FIELDS: Final = ("name", "scope", "tags", "updated_at")
 
@@ -83,7 +92,9 @@ def check_fields(fields: list[str] | None) -> tuple[str, ...]:
         return DEFAULT_LIST_FIELDS
     unknown = [f for f in fields if f not in LIST_FIELDS]
     if unknown:
-        raise InvalidInput(f"unknown field(s) {', '.join(map(repr, unknown))}; choose from {', '.join(LIST_FIELDS)}")
+        raise InvalidInput(
+            f"unknown field(s) {', '.join(map(repr, unknown))}; choose from {', '.join(LIST_FIELDS)}"
+        )
     return tuple(dict.fromkeys(fields))
 
 

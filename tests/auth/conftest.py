@@ -26,8 +26,15 @@ import pytest
 
 from memory_mcp.cli import main
 
-CLEARED = ("MEMORY_MCP_GITHUB_TOKEN", "MEMORY_MCP_GITHUB_CLIENT_ID", "MEMORY_MCP_GITHUB_URL",
-           "MEMORY_MCP_K8S_NAMESPACE", "MEMORY_MCP_LOG_LEVEL", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT")
+CLEARED = (
+    "MEMORY_MCP_GITHUB_TOKEN",
+    "MEMORY_MCP_GITHUB_CLIENT_ID",
+    "MEMORY_MCP_GITHUB_URL",
+    "MEMORY_MCP_K8S_NAMESPACE",
+    "MEMORY_MCP_LOG_LEVEL",
+    "KUBERNETES_SERVICE_HOST",
+    "KUBERNETES_SERVICE_PORT",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -90,7 +97,9 @@ class _Quiet(BaseHTTPRequestHandler):
         return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
     def reply(self, code: int, payload: dict[str, Any], content_type: str = "application/json") -> None:
-        data = json.dumps(payload).encode() if content_type == "application/json" else payload["_raw"].encode()
+        data = (
+            json.dumps(payload).encode() if content_type == "application/json" else payload["_raw"].encode()
+        )
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
@@ -141,13 +150,18 @@ class FakeGitHub:
         return f"{self.url}/login/device"
 
     def answer(self, step: str) -> dict[str, Any]:
-        docs = "https://docs.github.com/developers/apps/authorizing-oauth-apps#error-codes-for-the-device-flow"
+        docs = (
+            "https://docs.github.com/developers/apps/authorizing-oauth-apps#error-codes-for-the-device-flow"
+        )
         if step == "success":
             return {"access_token": self.token, "token_type": "bearer", "scope": "repo"}
         if step in ("slow_down", "slow_down_bare"):
             self.interval += 5
-            answer = {"error": "slow_down", "error_description": "Too many requests have been made in the same "
-                      "timeframe.", "error_uri": docs}
+            answer = {
+                "error": "slow_down",
+                "error_description": "Too many requests have been made in the same timeframe.",
+                "error_uri": docs,
+            }
             return answer if step == "slow_down_bare" else answer | {"interval": self.interval}
         errors = {"pending": "authorization_pending", "denied": "access_denied", "expired": "expired_token"}
         return {"error": errors[step], "error_description": step, "error_uri": docs}
@@ -160,24 +174,34 @@ class _GitHubHandler(_Quiet):
         if self.path == "/login/device/code":
             github.code_requests.append(fields)
             if not github.device_flow_enabled:
-                answer: dict[str, Any] = {"error": "device_flow_disabled", "error_description": "Device flow is "
-                                          "disabled for this app"}
+                answer: dict[str, Any] = {
+                    "error": "device_flow_disabled",
+                    "error_description": "Device flow is disabled for this app",
+                }
                 return self.reply(400, answer)
-            answer = {"device_code": github.device_code, "user_code": github.user_code,
-                      "verification_uri": github.verification_uri, "expires_in": github.expires_in,
-                      "interval": github.interval}
+            answer = {
+                "device_code": github.device_code,
+                "user_code": github.user_code,
+                "verification_uri": github.verification_uri,
+                "expires_in": github.expires_in,
+                "interval": github.interval,
+            }
         elif self.path == "/login/oauth/access_token":
             github.polls.append(time.monotonic())
             if fields.get("grant_type") != "urn:ietf:params:oauth:grant-type:device_code":
                 answer = {"error": "unsupported_grant_type"}
-            elif fields.get("client_id") != github.client_id or fields.get("device_code") != github.device_code:
+            elif (
+                fields.get("client_id") != github.client_id or fields.get("device_code") != github.device_code
+            ):
                 answer = {"error": "incorrect_device_code"}
             else:
                 answer = github.answer(github.script.pop(0) if github.script else "pending")
         else:
             return self.reply(404, {"message": "Not Found"})
         if "application/json" not in self.headers.get("Accept", ""):  # GitHub's default is a form encoding
-            return self.reply(200, {"_raw": urllib.parse.urlencode(answer)}, "application/x-www-form-urlencoded")
+            return self.reply(
+                200, {"_raw": urllib.parse.urlencode(answer)}, "application/x-www-form-urlencoded"
+            )
         self.reply(200, answer)
 
 
@@ -225,8 +249,16 @@ class FakeKubernetes:
 
 
 def _status(code: int, reason: str, message: str, name: str | None = None, kind: str = "secrets") -> dict:
-    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure" if code >= 300 else "Success",
-            "message": message, "reason": reason, "details": {"name": name, "kind": kind}, "code": code}
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure" if code >= 300 else "Success",
+        "message": message,
+        "reason": reason,
+        "details": {"name": name, "kind": kind},
+        "code": code,
+    }
 
 
 def _merge(target: Any, patch: Any) -> Any:
@@ -254,16 +286,21 @@ class _KubernetesHandler(_Quiet):
             return self.reply(401, _status(401, "Unauthorized", "Unauthorized"))
         match = self.ROUTE.match(path)
         if not match:
-            return self.reply(404, _status(404, "NotFound", "the server could not find the requested resource"))
+            return self.reply(
+                404, _status(404, "NotFound", "the server could not find the requested resource")
+            )
         namespace, name = match.groups()
         body = json.loads(self.body() or b"null")
         if namespace not in k8s.namespaces:
-            return self.reply(404, _status(404, "NotFound", f'namespaces "{namespace}" not found', namespace,
-                                           "namespaces"))
+            return self.reply(
+                404, _status(404, "NotFound", f'namespaces "{namespace}" not found', namespace, "namespaces")
+            )
         if self.command == "POST" and name is None:
             name = body["metadata"]["name"]
             if (namespace, name) in k8s.secrets:
-                return self.reply(409, _status(409, "AlreadyExists", f'secrets "{name}" already exists', name))
+                return self.reply(
+                    409, _status(409, "AlreadyExists", f'secrets "{name}" already exists', name)
+                )
             return self.reply(201, k8s.put(namespace, body))
         existing = k8s.secrets.get((namespace, name or ""))
         if name is None or self.command == "POST":
@@ -281,8 +318,14 @@ class _KubernetesHandler(_Quiet):
         if self.command == "PATCH":
             kind = self.headers.get("Content-Type", "").split(";")[0]
             if kind not in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
-                return self.reply(415, _status(415, "UnsupportedMediaType", f"the body of the request was in an "
-                                               f"unknown format: {kind}"))
+                return self.reply(
+                    415,
+                    _status(
+                        415,
+                        "UnsupportedMediaType",
+                        f"the body of the request was in an unknown format: {kind}",
+                    ),
+                )
             return self.reply(200, k8s.put(namespace, _merge(existing, body)))
         if self.command == "DELETE":
             del k8s.secrets[(namespace, name)]

@@ -14,8 +14,17 @@ SCALE = 0.01  # 1 s intervals become 10 ms, 6 s after a slow_down 60 ms
 
 
 def login_args(github, *extra: str) -> list[str]:
-    return ["auth", "login", "--github-url", github.url, "--client-id", github.client_id,
-            "--poll-interval-scale", str(SCALE), *extra]
+    return [
+        "auth",
+        "login",
+        "--github-url",
+        github.url,
+        "--client-id",
+        github.client_id,
+        "--poll-interval-scale",
+        str(SCALE),
+        *extra,
+    ]
 
 
 def test_login_polls_until_approved_and_stores_the_token(github, run, no_leak, isolated: Path) -> None:
@@ -48,7 +57,9 @@ def test_slow_down_adds_five_seconds_for_every_later_poll(github, slow_down: str
 
 
 @pytest.mark.parametrize(("step", "words"), [("denied", "denied"), ("expired", "expired")])
-def test_denied_or_expired_fails_and_stores_nothing(github, run, isolated: Path, step: str, words: str) -> None:
+def test_denied_or_expired_fails_and_stores_nothing(
+    github, run, isolated: Path, step: str, words: str
+) -> None:
     github.script = ["pending", step]
     result = run(*login_args(github))
     assert result.code == 1
@@ -64,8 +75,9 @@ def test_gives_up_when_the_code_expires_even_if_the_server_keeps_saying_pending(
         now[0] += seconds
 
     with pytest.raises(MemoryMcpError, match="expired"):
-        device_flow.login(github.url, github.client_id, announce=lambda code: None, sleep=sleep,
-                          clock=lambda: now[0])
+        device_flow.login(
+            github.url, github.client_id, announce=lambda code: None, sleep=sleep, clock=lambda: now[0]
+        )
     assert len(github.polls) == 2
 
 

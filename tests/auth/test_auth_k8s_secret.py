@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import base64
-import socket
-
 import os
+import socket
 
 from kubernetes import config
 from kubernetes.client import CoreV1Api
@@ -37,8 +36,12 @@ def test_login_creates_a_labelled_secret(kubernetes, run, token: str, no_leak) -
 
 
 def test_login_again_patches_only_our_key_and_label(kubernetes, run, token: str) -> None:
-    kubernetes.seed("memory-mcp", SECRET_NAME, {"token": "old-token-value-0000", "note": "kept"},
-                    annotations={"argocd.argoproj.io/sync-options": "Prune=false"})
+    kubernetes.seed(
+        "memory-mcp",
+        SECRET_NAME,
+        {"token": "old-token-value-0000", "note": "kept"},
+        annotations={"argocd.argoproj.io/sync-options": "Prune=false"},
+    )
     result = login(run, token)
     assert result.code == 0, result.err
     assert kubernetes.requests == [("POST", COLLECTION), ("PATCH", SECRET)]
@@ -89,8 +92,12 @@ def test_logout_deletes_a_secret_made_by_hand(kubernetes, run) -> None:
 
 
 def test_logout_leaves_a_secret_another_tool_manages(kubernetes, run) -> None:
-    kubernetes.seed("memory-mcp", SECRET_NAME, {"token": "synced-from-vault-0000"},
-                    labels={"app.kubernetes.io/managed-by": "external-secrets"})
+    kubernetes.seed(
+        "memory-mcp",
+        SECRET_NAME,
+        {"token": "synced-from-vault-0000"},
+        labels={"app.kubernetes.io/managed-by": "external-secrets"},
+    )
     result = run("auth", "logout", "--store", "k8s-secret")
     assert result.code == 4
     assert "managed by external-secrets" in result.err

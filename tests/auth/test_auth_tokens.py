@@ -50,7 +50,10 @@ def _found(resolved: ResolvedToken | None) -> tuple[str, str, str]:
 def test_an_explicit_env_mapping_is_honoured(tmp_path: Path) -> None:
     """The sync engine may pass its own environment; nothing is read from os.environ then."""
     write(tmp_path / "elsewhere" / "github-token", "from-mapping-333333333333")
-    env = {"MEMORY_MCP_CONFIG_DIR": str(tmp_path / "elsewhere"), "MEMORY_MCP_GITHUB_TOKEN_FILE": "/nonexistent"}
+    env = {
+        "MEMORY_MCP_CONFIG_DIR": str(tmp_path / "elsewhere"),
+        "MEMORY_MCP_GITHUB_TOKEN_FILE": "/nonexistent",
+    }
     assert _found(resolve_github_token(env))[2] == "from-mapping-333333333333"
     assert token_sources({})[2] == ("mounted", str(DEFAULT_MOUNTED_TOKEN))
     assert str(DEFAULT_MOUNTED_TOKEN) == "/var/run/secrets/memory-mcp/github/token"
@@ -127,8 +130,10 @@ def test_status_without_a_token_lists_where_it_looked(isolated: Path, run) -> No
     result = run("auth", "status", "--json")
     assert result.code == 3
     stored, mounted = tokens(isolated)
-    assert json.loads(result.out) == {"found": False,
-                                      "searched": ["MEMORY_MCP_GITHUB_TOKEN", str(stored), str(mounted)]}
+    assert json.loads(result.out) == {
+        "found": False,
+        "searched": ["MEMORY_MCP_GITHUB_TOKEN", str(stored), str(mounted)],
+    }
     assert "memory-mcp auth login" in result.err
 
 
@@ -136,10 +141,13 @@ def test_login_with_token_then_status_in_real_processes(isolated: Path, token: s
     """The installed entry point end to end: the token goes in on stdin, never on the command line."""
     env = {k: v for k, v in os.environ.items() if k != "MEMORY_MCP_GITHUB_TOKEN"}
     command = [sys.executable, "-m", "memory_mcp.cli", "auth"]
-    login = subprocess.run([*command, "login", "--with-token"], input=token, env=env, capture_output=True,
-                           text=True, timeout=60)
+    login = subprocess.run(
+        [*command, "login", "--with-token"], input=token, env=env, capture_output=True, text=True, timeout=60
+    )
     assert login.returncode == 0, login.stderr
-    status = subprocess.run([*command, "status", "--json"], env=env, capture_output=True, text=True, timeout=60)
+    status = subprocess.run(
+        [*command, "status", "--json"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["last4"] == token[-4:]
     for text in (login.stdout, login.stderr, status.stdout, status.stderr):

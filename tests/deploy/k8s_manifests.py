@@ -69,7 +69,11 @@ def kustomize_command() -> list[str]:
 def render(directory: Path) -> tuple[dict[str, Any], ...]:
     """Every object a kustomization renders to, in order."""
     result = subprocess.run(
-        [*kustomize_command(), str(directory)], capture_output=True, text=True, timeout=120, check=False,
+        [*kustomize_command(), str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     if result.returncode != 0:
         raise AssertionError(f"kustomize failed for {directory.relative_to(ROOT)}:\n{result.stderr}")

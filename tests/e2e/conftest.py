@@ -62,7 +62,10 @@ class HttpServer:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "memory_mcp.cli", "serve", "--bind", f"127.0.0.1:{self.port}", *extra],
-            env=env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=env,
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
 
     def wait_listening(self) -> None:
@@ -103,7 +106,9 @@ class HttpServer:
 def start_server(tmp_path: Path, model_path: Path) -> Iterator[Callable[..., HttpServer]]:
     servers: list[HttpServer] = []
 
-    def start(*extra: str, root: Path = tmp_path, model: Path | None = model_path, ready: bool = True) -> HttpServer:
+    def start(
+        *extra: str, root: Path = tmp_path, model: Path | None = model_path, ready: bool = True
+    ) -> HttpServer:
         server = HttpServer(server_env(root, model), *extra)
         servers.append(server)
         server.wait_ready() if ready else server.wait_listening()
@@ -118,7 +123,9 @@ def start_server(tmp_path: Path, model_path: Path) -> Iterator[Callable[..., Htt
 def stdio_client(tmp_path: Path, model_path: Path) -> Callable[[], Client]:
     def make() -> Client:
         params = StdioServerParameters(
-            command=sys.executable, args=["-m", "memory_mcp.cli", "stdio"], env=server_env(tmp_path, model_path)
+            command=sys.executable,
+            args=["-m", "memory_mcp.cli", "stdio"],
+            env=server_env(tmp_path, model_path),
         )
         return Client(params)
 

@@ -20,8 +20,12 @@ def cli(tmp_path: Path, model_path: Path):
     def run(*args: str, stdin: str | None = None, model: bool = True) -> subprocess.CompletedProcess[str]:
         run_env = dict(env) if model else {k: v for k, v in env.items() if k != "MEMORY_MCP_MODEL"}
         return subprocess.run(
-            [sys.executable, "-m", "memory_mcp.cli", *args], input=stdin, env=run_env, capture_output=True,
-            text=True, timeout=120,
+            [sys.executable, "-m", "memory_mcp.cli", *args],
+            input=stdin,
+            env=run_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
 
     return run
@@ -37,8 +41,16 @@ def test_every_command_has_help(cli) -> None:
 
 
 def test_manage_memories(cli) -> None:
-    created = cli("remember", "garden/tomatoes", "--scope", "home", "--tag", "garden", "--json",
-                  stdin="Water the tomatoes every other morning; feed them weekly in July.")
+    created = cli(
+        "remember",
+        "garden/tomatoes",
+        "--scope",
+        "home",
+        "--tag",
+        "garden",
+        "--json",
+        stdin="Water the tomatoes every other morning; feed them weekly in July.",
+    )
     assert created.returncode == 0, created.stderr
     assert json.loads(created.stdout)["status"] == "created"
     assert created.stderr == "", "memory commands are quiet unless something is wrong"

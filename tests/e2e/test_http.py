@@ -88,7 +88,9 @@ async def test_two_servers_on_one_repo_lose_no_write(start_server, tmp_path: Pat
             hits = (await call(client, "recall", query="fact 7 from two", limit=3))["hits"]
             assert "two-7" in [hit["name"] for hit in hits]
     repo = tmp_path / "repo"
-    count = subprocess.run(["git", "-C", str(repo), "rev-list", "--count", "HEAD"], capture_output=True, text=True)
+    count = subprocess.run(
+        ["git", "-C", str(repo), "rev-list", "--count", "HEAD"], capture_output=True, text=True
+    )
     assert int(count.stdout) == 22
     subprocess.run(["git", "-C", str(repo), "fsck", "--strict"], check=True, capture_output=True)
 
@@ -98,7 +100,10 @@ async def test_cli_beside_a_running_server(start_server, tmp_path: Path, model_p
     env = server_env(tmp_path, model_path)
     written = subprocess.run(
         [sys.executable, "-m", "memory_mcp.cli", "remember", "from-cli", "--scope", "tools", "--tag", "cli"],
-        input="The CLI wrote this note about the espresso machine.", env=env, capture_output=True, text=True,
+        input="The CLI wrote this note about the espresso machine.",
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert written.returncode == 0, written.stderr
     assert "created 'from-cli'" in written.stdout
@@ -108,7 +113,9 @@ async def test_cli_beside_a_running_server(start_server, tmp_path: Path, model_p
         await call(client, "edit", name="from-cli", scope="tools", content="Edited by the server.")
     shown = subprocess.run(
         [sys.executable, "-m", "memory_mcp.cli", "read", "from-cli", "--scope", "tools", "--json"],
-        env=env, capture_output=True, text=True,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert '"content": "Edited by the server."' in shown.stdout
 
@@ -121,10 +128,16 @@ async def test_stdio_logs_only_to_stderr(tmp_path: Path, model_path: Path) -> No
         '"capabilities":{},"clientInfo":{"name":"t","version":"1"}}}\n'
     )
     process = subprocess.run(
-        [sys.executable, "-m", "memory_mcp.cli", "stdio"], input=request, env=env, capture_output=True, text=True,
+        [sys.executable, "-m", "memory_mcp.cli", "stdio"],
+        input=request,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=60,
     )
     lines = [line for line in process.stdout.splitlines() if line.strip()]
-    assert lines and all(line.startswith('{"jsonrpc":"2.0"') or line.startswith('{"id"') for line in lines), lines
+    assert lines and all(line.startswith('{"jsonrpc":"2.0"') or line.startswith('{"id"') for line in lines), (
+        lines
+    )
     assert '"result"' in lines[0] and "memory-mcp" in lines[0]
     assert "loaded embedding model" in process.stderr or "initialising memory repository" in process.stderr

@@ -80,25 +80,32 @@ async def test_tokens_decide_who_may_do_what(start_server, tokens_file: Path, tm
         await call(writer, "remember", name="g", content="A global note.")
 
     async with client(server, READER) as reader:
-        assert (await call(reader, "read", name="shared", scope="proj-b"))["content"] == "Visible to the writer."
+        assert (await call(reader, "read", name="shared", scope="proj-b"))[
+            "content"
+        ] == "Visible to the writer."
         denied = await call_error(reader, "remember", name="x", content="nope")
         assert "Forbidden" in denied and "read-only" in denied
         assert "Forbidden" in await call_error(reader, "forget", name="g")
 
     async with client(server, PROJECT_A) as agent:
-        assert (await call(agent, "read", name="a-note", scope="proj-a"))["content"] == "Project A's own note."
+        assert (await call(agent, "read", name="a-note", scope="proj-a"))[
+            "content"
+        ] == "Project A's own note."
         hidden = await call_error(agent, "read", name="shared", scope="proj-b")
         assert "NotFound" in hidden, "another project's memory must not even be confirmed to exist"
         assert "Forbidden" in await call_error(agent, "remember", name="x", content="y", scope="proj-b")
-        assert "Forbidden" in await call_error(agent, "move", name="a-note", from_scope="proj-a", to_scope="proj-b")
+        assert "Forbidden" in await call_error(
+            agent, "move", name="a-note", from_scope="proj-a", to_scope="proj-b"
+        )
         listed = await call(agent, "list")
         assert [(m["scope"], m["name"]) for m in listed["memories"]] == [("proj-a", "a-note")]
         hits = (await call(agent, "recall", query="note", scope="all", limit=10))["hits"]
         assert {h["scope"] for h in hits} == {"proj-a"}
         await call(agent, "edit", name="a-note", scope="proj-a", content="Edited by agent A.")
 
-    author = subprocess.run(["git", "-C", str(tmp_path / "repo"), "log", "-1", "--format=%an"],
-                            capture_output=True, text=True).stdout.strip()
+    author = subprocess.run(
+        ["git", "-C", str(tmp_path / "repo"), "log", "-1", "--format=%an"], capture_output=True, text=True
+    ).stdout.strip()
     assert author == "agent-a", "the commit records which token wrote"
 
     log = server.stop()
@@ -109,8 +116,11 @@ async def test_tokens_decide_who_may_do_what(start_server, tokens_file: Path, tm
 async def test_open_bind_without_tokens_refuses_to_start(tmp_path: Path, model_path: Path) -> None:
     env = server_env(tmp_path, model_path)
     refused = subprocess.run(
-        [sys.executable, "-m", "memory_mcp.cli", "serve", "--bind", "0.0.0.0:0"], env=env, capture_output=True,
-        text=True, timeout=60,
+        [sys.executable, "-m", "memory_mcp.cli", "serve", "--bind", "0.0.0.0:0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert refused.returncode == 2
     assert "refusing to serve on 0.0.0.0:0 without authentication" in refused.stderr
@@ -121,7 +131,9 @@ async def test_insecure_no_auth_is_explicit(tmp_path: Path, model_path: Path) ->
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "memory_mcp.cli", "serve", "--bind", f"0.0.0.0:{port}", "--insecure-no-auth"],
-        env=server_env(tmp_path, model_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=server_env(tmp_path, model_path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         for _ in range(400):
@@ -142,7 +154,10 @@ async def test_bad_tokens_file_is_a_clear_error(tmp_path: Path, model_path: Path
     bad.write_text('[[token]]\nname = "short"\ntoken = "abc"\n')
     result = subprocess.run(
         [sys.executable, "-m", "memory_mcp.cli", "serve", "--tokens-file", str(bad)],
-        env=server_env(tmp_path, model_path), capture_output=True, text=True, timeout=60,
+        env=server_env(tmp_path, model_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2 and "at least 16 characters" in result.stderr
     assert "abc" not in result.stderr.replace("characters", "")

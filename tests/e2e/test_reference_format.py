@@ -83,7 +83,18 @@ def make_reference_repo(root: Path) -> Path:
         (repo / path).write_text(text)
     subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
     subprocess.run(
-        ["git", "-C", str(repo), "-c", "user.name=ref", "-c", "user.email=ref@x", "commit", "-qm", "reference"],
+        [
+            "git",
+            "-C",
+            str(repo),
+            "-c",
+            "user.name=ref",
+            "-c",
+            "user.email=ref@x",
+            "commit",
+            "-qm",
+            "reference",
+        ],
         check=True,
     )
     return repo
@@ -95,7 +106,9 @@ async def test_reference_repo_round_trip(start_server, tmp_path: Path) -> None:
     async with server.client() as client:
         listing = await call(client, "list", fields=["scope", "name", "tags", "id", "created_at", "source"])
         assert [(m["scope"], m["name"]) for m in listing["memories"]] == [
-            ("global", "editor-prefs"), ("global", "legacy-global"), ("acme/api", "auth/tokens"),
+            ("global", "editor-prefs"),
+            ("global", "legacy-global"),
+            ("acme/api", "auth/tokens"),
             ("webapp", "legacy-project"),
         ]
         prefs = await call(client, "read", name="editor-prefs")
@@ -104,7 +117,9 @@ async def test_reference_repo_round_trip(start_server, tmp_path: Path) -> None:
         assert prefs["source"] == "conversation" and prefs["tags"] == ["editor", "preferences"]
         tokens = await call(client, "read", name="auth/tokens", scope="acme/api")
         assert tokens["content"].endswith("A horizontal rule above must not confuse the parser.\n")
-        assert (await call(client, "read", name="legacy-project", scope="project:webapp"))["tags"] == ["frontend"]
+        assert (await call(client, "read", name="legacy-project", scope="project:webapp"))["tags"] == [
+            "frontend"
+        ]
         hits = (await call(client, "recall", query="which text editor does the user like"))["hits"]
         assert hits[0]["name"] == "editor-prefs"
 
@@ -137,8 +152,15 @@ def assert_reference_layout(text: str) -> None:
 async def test_our_files_keep_the_reference_layout(start_server, tmp_path: Path) -> None:
     server: HttpServer = start_server()
     async with server.client() as client:
-        await call(client, "remember", name="layout/check", content="Body text.\n", scope="org/x",
-                   tags=["a", "b"], source="test")
+        await call(
+            client,
+            "remember",
+            name="layout/check",
+            content="Body text.\n",
+            scope="org/x",
+            tags=["a", "b"],
+            source="test",
+        )
         await call(client, "remember", name="plain", content="No tags, no source.")
     repo = tmp_path / "repo"
     scoped = (repo / "projects/org/x/layout/check.md").read_text()

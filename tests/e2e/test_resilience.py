@@ -35,7 +35,9 @@ async def test_kill_9_loses_nothing_and_reembeds_nothing(start_server, tmp_path:
     server: HttpServer = start_server()
     async with server.client() as client:
         for i in range(12):
-            await call(client, "remember", name=f"fact-{i}", content=f"Acknowledged fact {i} about tidal energy.")
+            await call(
+                client, "remember", name=f"fact-{i}", content=f"Acknowledged fact {i} about tidal energy."
+            )
     server.process.send_signal(signal.SIGKILL)
     server.process.wait()
 

@@ -44,6 +44,7 @@ async def test_two_replicas_converge(tmp_path: Path, model_path: Path, remote: P
     one = start(replica(tmp_path, model_path, remote, "one"))
     two = start(replica(tmp_path, model_path, remote, "two"))
     try:
+
         async def write(server: HttpServer, prefix: str) -> None:
             async with server.client() as client:
                 for i in range(6):
@@ -66,8 +67,9 @@ async def test_two_replicas_converge(tmp_path: Path, model_path: Path, remote: P
                 contents.add((await call(client, "read", name="shared"))["content"])
             assert http_get(f"{server.url}/readyz")[1]["parts"]["sync"]["state"] == "ready"
         assert len(contents) == 1, "both replicas settle on the same version of the shared memory"
-        log = subprocess.run(["git", "-C", str(remote), "log", "--all", "-p", "--format=%s"],
-                             capture_output=True, text=True).stdout
+        log = subprocess.run(
+            ["git", "-C", str(remote), "log", "--all", "-p", "--format=%s"], capture_output=True, text=True
+        ).stdout
         assert "the one version" in log and "the two version" in log, "the losing version stays in history"
         assert "<<<<<<<" not in log
 
@@ -93,15 +95,18 @@ async def test_sync_command(tmp_path: Path, model_path: Path, remote: Path) -> N
     assert synced.returncode == 0, synced.stderr
     report = json.loads(synced.stdout)
     assert report["ok"] and report["pushed"] >= 1 and report["ahead"] == 0
-    shown = subprocess.run(["git", "-C", str(remote), "show", "main:global/offline-note.md"],
-                           capture_output=True, text=True)
+    shown = subprocess.run(
+        ["git", "-C", str(remote), "show", "main:global/offline-note.md"], capture_output=True, text=True
+    )
     assert "written without a server" in shown.stdout
     env["MEMORY_MCP_REMOTE_URL"] = str(tmp_path / "nowhere.git")
     broken = run("sync")
     assert broken.returncode == 1 and "error:" in broken.stderr
 
 
-async def test_kill_9_during_writes_loses_no_acknowledged_write(tmp_path: Path, model_path: Path, remote: Path) -> None:
+async def test_kill_9_during_writes_loses_no_acknowledged_write(
+    tmp_path: Path, model_path: Path, remote: Path
+) -> None:
     env = replica(tmp_path, model_path, remote, "crashy")
     acknowledged: set[str] = set()
     rng = random.Random(5)
@@ -134,9 +139,12 @@ async def test_kill_9_during_writes_loses_no_acknowledged_write(tmp_path: Path, 
                     break
         assert acknowledged <= present, f"lost: {sorted(acknowledged - present)[:5]}"
         repo = tmp_path / "crashy" / "repo"
-        files = subprocess.run(["git", "-C", str(repo), "ls-tree", "-r", "--name-only", "HEAD"],
-                               capture_output=True, text=True).stdout.split()
-        assert len([f for f in files if f.endswith(".md")]) == len(present), "the index matches the repository"
+        files = subprocess.run(
+            ["git", "-C", str(repo), "ls-tree", "-r", "--name-only", "HEAD"], capture_output=True, text=True
+        ).stdout.split()
+        assert len([f for f in files if f.endswith(".md")]) == len(present), (
+            "the index matches the repository"
+        )
         subprocess.run(["git", "-C", str(repo), "fsck", "--strict"], check=True, capture_output=True)
         assert len(acknowledged) > 10
     finally:

@@ -42,14 +42,25 @@ async def test_tool_listing_is_self_describing(connect: Callable[[], Client]) ->
 
 async def test_full_lifecycle(connect: Callable[[], Client]) -> None:
     async with connect() as client:
-        created = await call(client, "remember", name="infra/dns", content="Internal DNS is served by CoreDNS on "
-                             "10.0.0.53; the zone file lives in the ops repo.", scope="org/platform",
-                             tags=["dns", "ops"], source="runbook")
+        created = await call(
+            client,
+            "remember",
+            name="infra/dns",
+            content="Internal DNS is served by CoreDNS on 10.0.0.53; the zone file lives in the ops repo.",
+            scope="org/platform",
+            tags=["dns", "ops"],
+            source="runbook",
+        )
         assert created["status"] == "created" and created["scope"] == "org/platform"
-        await call(client, "remember", name="holiday", content="The office is closed on the first Monday of May.")
+        await call(
+            client, "remember", name="holiday", content="The office is closed on the first Monday of May."
+        )
 
-        hits = (await call(client, "recall", query="which server resolves internal hostnames",
-                           scope="org/platform"))["hits"]
+        hits = (
+            await call(
+                client, "recall", query="which server resolves internal hostnames", scope="org/platform"
+            )
+        )["hits"]
         assert hits[0]["name"] == "infra/dns"
         assert hits[0]["match_type"] in ("semantic", "both") and 0 < hits[0]["score"] <= 1
         assert "CoreDNS" in hits[0]["snippet"]
@@ -61,20 +72,40 @@ async def test_full_lifecycle(connect: Callable[[], Client]) -> None:
         assert memory["id"] == created["id"] and memory["version"] == created["version"]
         assert (await call(client, "read", id=created["id"]))["name"] == "infra/dns"
 
-        edited = await call(client, "edit", name="infra/dns", scope="org/platform", tags=["dns"],
-                            expected_version=memory["version"])
+        edited = await call(
+            client,
+            "edit",
+            name="infra/dns",
+            scope="org/platform",
+            tags=["dns"],
+            expected_version=memory["version"],
+        )
         assert edited["status"] == "updated" and edited["version"] != memory["version"]
-        stale = await call_error(client, "edit", name="infra/dns", scope="org/platform", content="stale write",
-                                 expected_version=memory["version"])
+        stale = await call_error(
+            client,
+            "edit",
+            name="infra/dns",
+            scope="org/platform",
+            content="stale write",
+            expected_version=memory["version"],
+        )
         assert "Conflict" in stale and "changed since you read it" in stale
 
-        moved = await call(client, "move", name="infra/dns", from_scope="org/platform", to_scope="org/network",
-                           new_name="dns/internal")
+        moved = await call(
+            client,
+            "move",
+            name="infra/dns",
+            from_scope="org/platform",
+            to_scope="org/network",
+            new_name="dns/internal",
+        )
         assert moved["id"] == created["id"] and moved["scope"] == "org/network"
 
         listing = await call(client, "list", fields=["name", "scope", "tags", "version"])
         assert [(m["scope"], m["name"]) for m in listing["memories"]] == [
-            ("global", "holiday"), ("org/network", "dns/internal")]
+            ("global", "holiday"),
+            ("org/network", "dns/internal"),
+        ]
         assert listing["memories"][1]["tags"] == ["dns"]
         first = await call(client, "list", limit=1)
         assert first["count"] == 1 and first["next_cursor"]
@@ -83,11 +114,18 @@ async def test_full_lifecycle(connect: Callable[[], Client]) -> None:
 
         history = await call(client, "history", name="dns/internal", scope="org/network")
         assert [v["message"] for v in history["versions"]] == [
-            "chore: move memory 'infra/dns' → 'dns/internal'", "chore: save memory 'infra/dns'",
-            "chore: save memory 'infra/dns'"]
+            "chore: move memory 'infra/dns' → 'dns/internal'",
+            "chore: save memory 'infra/dns'",
+            "chore: save memory 'infra/dns'",
+        ]
         assert all(v["author"].startswith("e2e ") for v in history["versions"])
-        original = await call(client, "history", name="dns/internal", scope="org/network",
-                              version=history["versions"][-1]["commit"][:10])
+        original = await call(
+            client,
+            "history",
+            name="dns/internal",
+            scope="org/network",
+            version=history["versions"][-1]["commit"][:10],
+        )
         assert original["tags"] == ["dns", "ops"] and original["scope"] == "org/platform"
 
         gone = await call(client, "forget", name="dns/internal", scope="org/network")
@@ -103,7 +141,9 @@ def seeded_server(tmp_path_factory: pytest.TempPathFactory, model_path) -> Itera
     server.wait_ready()
     status = subprocess.run(
         [sys.executable, "-m", "memory_mcp.cli", "remember", "seed", "--content", "seed memory"],
-        env=server_env(Path(server.log).parent, model_path), capture_output=True, text=True,
+        env=server_env(Path(server.log).parent, model_path),
+        capture_output=True,
+        text=True,
     )
     assert status.returncode == 0, status.stderr
     yield server

@@ -15,7 +15,9 @@ from memory_mcp.errors import Unavailable
 def test_reproduces_reference_embeddings(embedder: Embedder, model_path: Path) -> None:
     reference = json.loads(model_path.with_name("all-MiniLM-L6-v2.reference-embeddings.json").read_text())
     vectors = embedder.embed_documents(reference["sentences"])
-    for sentence, rows, expected in zip(reference["sentences"], vectors, reference["embeddings"], strict=True):
+    for sentence, rows, expected in zip(
+        reference["sentences"], vectors, reference["embeddings"], strict=True
+    ):
         assert rows.shape == (1, 384)
         cosine = float(rows[0] @ np.asarray(expected, dtype=np.float32))
         assert cosine >= 0.995, f"{sentence!r}: cosine {cosine:.4f}"

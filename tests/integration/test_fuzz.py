@@ -16,8 +16,32 @@ from memory_mcp.core.service import Locator, MemoryService
 from memory_mcp.errors import MemoryMcpError
 from tests.conftest import make_service
 
-pieces = st.sampled_from(["a", "b", "..", ".", "", "/", "\\", "global", "all", "project:", "x.md", "é", "\x00",
-                          " ", "~", "-", "_", "%2e", "\n", "A" * 70, "c:", "*"])
+pieces = st.sampled_from(
+    [
+        "a",
+        "b",
+        "..",
+        ".",
+        "",
+        "/",
+        "\\",
+        "global",
+        "all",
+        "project:",
+        "x.md",
+        "é",
+        "\x00",
+        " ",
+        "~",
+        "-",
+        "_",
+        "%2e",
+        "\n",
+        "A" * 70,
+        "c:",
+        "*",
+    ]
+)
 hostile = st.one_of(st.text(max_size=40), st.lists(pieces, max_size=8).map("".join), st.none())
 tag_lists = st.one_of(st.none(), st.lists(st.one_of(st.text(max_size=20), pieces), max_size=6))
 contents = st.one_of(st.text(max_size=200), st.sampled_from(["", " ", "---\nid: x\n---", "\x00", "ok"]))
@@ -29,8 +53,12 @@ def fuzz_service(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -
 
 
 def git_state(repo: Path) -> tuple[str, str]:
-    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
-    status = subprocess.run(["git", "-C", str(repo), "status", "--porcelain"], capture_output=True, text=True).stdout
+    head = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout
+    status = subprocess.run(
+        ["git", "-C", str(repo), "status", "--porcelain"], capture_output=True, text=True
+    ).stdout
     return head, status
 
 

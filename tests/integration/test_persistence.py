@@ -69,8 +69,11 @@ def test_catch_up_from_snapshot_is_incremental(tmp_path: Path, embedder: Embedde
         first.remember(name=f"n{i}", content=f"Fact {i} about lighthouses.")
     first.indexer.save_snapshot()
     repo = first.store.root
-    write_by_hand(repo, Memory(name="added", scope=Scope("ops"), content="Added by a git pull: about owls."),
-                  "projects/ops/added.md")
+    write_by_hand(
+        repo,
+        Memory(name="added", scope=Scope("ops"), content="Added by a git pull: about owls."),
+        "projects/ops/added.md",
+    )
     (repo / "global/n3.md").unlink()
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "pulled changes")
@@ -83,7 +86,9 @@ def test_catch_up_from_snapshot_is_incremental(tmp_path: Path, embedder: Embedde
     assert second.recall("owls", scope="all")[0].entry.memory.name == "added"
 
 
-def test_unsaved_writes_are_caught_up_without_embedding(tmp_path: Path, embedder: Embedder, monkeypatch) -> None:
+def test_unsaved_writes_are_caught_up_without_embedding(
+    tmp_path: Path, embedder: Embedder, monkeypatch
+) -> None:
     """What a kill -9 leaves: commits newer than the snapshot, vectors in the cache."""
     first = make_service(tmp_path, embedder)  # saves an empty snapshot at start-up
     for i in range(8):
@@ -109,7 +114,9 @@ def test_damaged_snapshot_is_rebuilt_from_git(tmp_path: Path, embedder: Embedder
     assert [e.memory.name for e in third.list().entries] == ["survivor"]
 
 
-def test_model_change_serves_keywords_then_rebuilds_vectors(tmp_path: Path, embedder: Embedder, model_path) -> None:
+def test_model_change_serves_keywords_then_rebuilds_vectors(
+    tmp_path: Path, embedder: Embedder, model_path
+) -> None:
     first = make_service(tmp_path, embedder)
     first.remember(name="volcano", content="Mount Etna erupted again last spring.")
     first.remember(name="bread", content="Sourdough needs a mature starter and a long proof.")
@@ -117,8 +124,12 @@ def test_model_change_serves_keywords_then_rebuilds_vectors(tmp_path: Path, embe
     other = Embedder(model_path, document_prefix="passage: ")  # a different embedding space
     try:
         store = GitStore(tmp_path / "repo", author=Author("t", "t@x"))
-        indexer = Indexer(store, other, EmbeddingCache(tmp_path / "cache" / "embeddings.sqlite"),
-                          snapshots=tmp_path / "cache" / "snapshots")
+        indexer = Indexer(
+            store,
+            other,
+            EmbeddingCache(tmp_path / "cache" / "embeddings.sqlite"),
+            snapshots=tmp_path / "cache" / "snapshots",
+        )
         indexer.open()
         service = MemoryService(indexer)
         assert indexer.pending_vectors == 2
@@ -138,10 +149,14 @@ def test_uncommitted_files_are_indexed(tmp_path: Path, embedder: Embedder) -> No
     first.indexer.save_snapshot()
     repo = first.store.root
     edited = first.read(Locator("committed")).memory
-    write_by_hand(repo, edited.revised(content="Edited by hand, not committed: about glaciers."),
-                  "global/committed.md")
-    write_by_hand(repo, Memory(name="fresh", scope=Scope(), content="A new uncommitted note about deserts."),
-                  "global/fresh.md")
+    write_by_hand(
+        repo, edited.revised(content="Edited by hand, not committed: about glaciers."), "global/committed.md"
+    )
+    write_by_hand(
+        repo,
+        Memory(name="fresh", scope=Scope(), content="A new uncommitted note about deserts."),
+        "global/fresh.md",
+    )
     second = make_service(tmp_path, embedder)
     assert second.read(Locator("committed")).memory.content.startswith("Edited by hand")
     assert second.recall("deserts")[0].entry.memory.name == "fresh"

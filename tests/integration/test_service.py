@@ -25,8 +25,13 @@ def commit_count(service: MemoryService) -> int:
 
 
 def test_remember_read_and_commit(service: MemoryService) -> None:
-    saved = service.remember(name="db/pooling", content="Use pgbouncer in transaction mode.", scope="org/api",
-                             tags=["postgres", "ops"], source="incident-42")
+    saved = service.remember(
+        name="db/pooling",
+        content="Use pgbouncer in transaction mode.",
+        scope="org/api",
+        tags=["postgres", "ops"],
+        source="incident-42",
+    )
     entry = service.read(Locator("db/pooling", "org/api"))
     assert entry.memory.content == "Use pgbouncer in transaction mode."
     assert entry.memory.tags == ("postgres", "ops")
@@ -98,7 +103,9 @@ def test_keyword_only_match_is_lexical(service: MemoryService) -> None:
 
 
 def test_name_and_tags_are_searchable(service: MemoryService) -> None:
-    service.remember(name="kubernetes/rollback", content="Run the undo command on the deployment.", tags=["k8s"])
+    service.remember(
+        name="kubernetes/rollback", content="Run the undo command on the deployment.", tags=["k8s"]
+    )
     service.remember(name="garden", content="Water the tomatoes twice a week in summer.")
     assert service.recall("kubernetes rollback")[0].entry.memory.name == "kubernetes/rollback"
     assert service.recall("k8s")[0].entry.memory.name == "kubernetes/rollback"
@@ -107,7 +114,9 @@ def test_name_and_tags_are_searchable(service: MemoryService) -> None:
 def test_filters_apply_before_the_limit(service: MemoryService) -> None:
     for i in range(12):
         service.remember(name=f"cats-{i}", content=f"Cats sleep a lot, fact number {i}.", scope="zoo")
-    service.remember(name="rare", content="Cats can also be trained to use a toilet.", scope="zoo", tags=["rare"])
+    service.remember(
+        name="rare", content="Cats can also be trained to use a toilet.", scope="zoo", tags=["rare"]
+    )
     service.remember(name="global-cat", content="A global note about cats sleeping.")
     service.remember(name="other-cat", content="Cats in the other scope sleep too.", scope="farm")
     hits = service.recall("cats sleeping", scope="zoo", tags=["rare"], limit=1)
@@ -133,7 +142,9 @@ def test_subtree_scopes(service: MemoryService) -> None:
 
 def test_snippet_shows_the_matching_part(service: MemoryService) -> None:
     filler = " ".join(f"Paragraph {i} is about nothing in particular." for i in range(80))
-    service.remember(name="long", content=f"{filler} The rotation schedule for on-call engineers is weekly. {filler}")
+    service.remember(
+        name="long", content=f"{filler} The rotation schedule for on-call engineers is weekly. {filler}"
+    )
     hit = service.recall("on-call rotation schedule")[0]
     assert hit.truncated
     assert "rotation schedule" in hit.snippet
@@ -208,7 +219,9 @@ def test_history_follows_edits_and_moves(service: MemoryService) -> None:
     service.edit(Locator("doc", "archive"), content="v3")
     revisions = service.history(Locator("doc", "archive"))
     assert [r.message.splitlines()[0] for r in revisions] == [
-        "chore: save memory 'doc'", "chore: move memory 'doc' → 'doc'", "chore: save memory 'doc'",
+        "chore: save memory 'doc'",
+        "chore: move memory 'doc' → 'doc'",
+        "chore: save memory 'doc'",
         "chore: save memory 'doc'",
     ]
     assert revisions[-1].path == "global/doc.md" and revisions[0].path == "projects/archive/doc.md"
@@ -264,7 +277,9 @@ def test_symlinked_folder_is_never_followed(service: MemoryService, tmp_path: Pa
 def test_list_pagination_and_fields(service: MemoryService) -> None:
     for scope in ("global", "b", "a"):
         for i in range(3):
-            service.remember(name=f"m{i}", content=f"{scope} {i}", scope=scope, tags=["even"] if i % 2 == 0 else [])
+            service.remember(
+                name=f"m{i}", content=f"{scope} {i}", scope=scope, tags=["even"] if i % 2 == 0 else []
+            )
     seen, cursor = [], None
     while True:
         page = service.list(limit=4, cursor=cursor)
@@ -283,7 +298,9 @@ def test_external_commits_are_picked_up(service: MemoryService, tmp_path: Path) 
     """A human (or git pull) adds, edits and deletes files; the next call sees it."""
     service.remember(name="mine", content="written through the service")
     root = service.store.root
-    outsider = Memory(name="theirs", scope=Scope("team"), content="Added by hand with plain git about zebras.")
+    outsider = Memory(
+        name="theirs", scope=Scope("team"), content="Added by hand with plain git about zebras."
+    )
     (root / "projects" / "team").mkdir(parents=True)
     (root / "projects" / "team" / "theirs.md").write_bytes(markdown.render(outsider))
     (root / "global" / "mine.md").unlink()
@@ -309,7 +326,9 @@ def test_unreadable_file_hides_nothing_else(service: MemoryService) -> None:
     assert (root / "global" / "bad.md").read_bytes().startswith(b"---\nid: [unclosed")
 
 
-def test_restart_uses_cached_vectors(tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_restart_uses_cached_vectors(
+    tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first = make_service(tmp_path, embedder)
     for i in range(5):
         first.remember(name=f"n{i}", content=f"note number {i} about restarting")
@@ -334,7 +353,8 @@ def test_two_processes_lose_no_write(tmp_path: Path, embedder: Embedder, model_p
     make_service(tmp_path, embedder)  # initialise the repository first
     context = multiprocessing.get_context("spawn")
     workers = [
-        context.Process(target=_remember_many, args=(str(tmp_path), str(model_path), name, 15)) for name in ("p", "q")
+        context.Process(target=_remember_many, args=(str(tmp_path), str(model_path), name, 15))
+        for name in ("p", "q")
     ]
     for worker in workers:
         worker.start()
@@ -345,4 +365,6 @@ def test_two_processes_lose_no_write(tmp_path: Path, embedder: Embedder, model_p
     names = {e.memory.name for e in service.list(limit=100).entries}
     assert names == {f"{p}-{i}" for p in ("p", "q") for i in range(15)}
     assert commit_count(service) == 30
-    subprocess.run(["git", "-C", str(service.store.root), "fsck", "--strict"], check=True, capture_output=True)
+    subprocess.run(
+        ["git", "-C", str(service.store.root), "fsck", "--strict"], check=True, capture_output=True
+    )

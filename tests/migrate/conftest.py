@@ -79,8 +79,14 @@ def cli(tmp_path: Path, home: Path, model_path: Path) -> Run:
     def run(*args: str, repo: Path | None = None, stdin: str | None = None) -> subprocess.CompletedProcess:
         run_env = dict(env, MEMORY_MCP_REPO_PATH=str(repo)) if repo is not None else env
         return subprocess.run(
-            [sys.executable, "-m", "memory_mcp.cli", *args], input=stdin, env=run_env, capture_output=True,
-            text=True, timeout=180, cwd=home, check=False,
+            [sys.executable, "-m", "memory_mcp.cli", *args],
+            input=stdin,
+            env=run_env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            cwd=home,
+            check=False,
         )
 
     return run

@@ -11,14 +11,15 @@ from memory_mcp.errors import InvalidInput
 from memory_mcp.migrate import jsonl
 from tests.migrate.conftest import PROJECTS, Run, commits, run_json
 
-AWKWARD = "Line one\u2028still line one\r\nTabs\tand \"quotes\" and a NEL\x85 and emoji 🦀\n"
+AWKWARD = 'Line one\u2028still line one\r\nTabs\tand "quotes" and a NEL\x85 and emoji 🦀\n'
 
 
 def test_export_import_export_is_identical(cli: Run, home: Path, tmp_path: Path) -> None:
     run_json(cli, "import", "serena")
     run_json(cli, "import", "serena", *(str(home / project) for project in PROJECTS))
-    added = cli("remember", "awkward/text", "--scope", "org/team", "--tag", "edge", "--source", "test",
-                stdin=AWKWARD)
+    added = cli(
+        "remember", "awkward/text", "--scope", "org/team", "--tag", "edge", "--source", "test", stdin=AWKWARD
+    )
     assert added.returncode == 0, added.stderr
 
     first = tmp_path / "first.jsonl"
@@ -58,8 +59,16 @@ def test_same_id_replaces_other_ids_conflict(cli: Run, tmp_path: Path) -> None:
     assert refused.returncode == 4 and "came from no source" in refused.stderr
 
 
-GOOD = {"id": "1", "name": "ok", "scope": "global", "tags": [], "content": "c", "source": "",
-        "created_at": "2025-01-01T00:00:00.000Z", "updated_at": "2025-01-01T00:00:00.000Z"}
+GOOD = {
+    "id": "1",
+    "name": "ok",
+    "scope": "global",
+    "tags": [],
+    "content": "c",
+    "source": "",
+    "created_at": "2025-01-01T00:00:00.000Z",
+    "updated_at": "2025-01-01T00:00:00.000Z",
+}
 
 
 @pytest.mark.parametrize(

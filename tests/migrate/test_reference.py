@@ -22,18 +22,32 @@ def rust_file(memory_id: str, name: str, scope: str, content: str) -> str:
 def make_rust_repo(root: Path) -> Path:
     repo = root / "rust-repo"
     files = {
-        "global/editor-prefs.md": rust_file("5b0f3a52-8f0c-4c1e-9a55-1f2b3c4d5e6f", "editor-prefs",
-                                            "  type: Root", "Helix with the gruvbox theme.\n"),
-        "global/legacy.md": rust_file("9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d", "legacy", "  type: Global",
-                                      "Written by v0.7 with the legacy Global tag.\n"),
-        f"projects/acme/{LONG}.md": rust_file("0d6b7e9a-2c44-4b8f-b1a0-7e6f5d4c3b2a", LONG,
-                                              "  type: Path\n  name: acme", "No length limit there.\n"),
+        "global/editor-prefs.md": rust_file(
+            "5b0f3a52-8f0c-4c1e-9a55-1f2b3c4d5e6f",
+            "editor-prefs",
+            "  type: Root",
+            "Helix with the gruvbox theme.\n",
+        ),
+        "global/legacy.md": rust_file(
+            "9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d",
+            "legacy",
+            "  type: Global",
+            "Written by v0.7 with the legacy Global tag.\n",
+        ),
+        f"projects/acme/{LONG}.md": rust_file(
+            "0d6b7e9a-2c44-4b8f-b1a0-7e6f5d4c3b2a",
+            LONG,
+            "  type: Path\n  name: acme",
+            "No length limit there.\n",
+        ),
         "projects/acme/broken.md": "---\nid: [unclosed\n---\n\nbroken frontmatter\n",
         "README.md": "not a memory: outside global/ and projects/\n",
     }
     for i in range(110):
         files[f"projects/webapp/note-{i:03d}.md"] = rust_file(
-            f"00000000-0000-4000-8000-{i:012d}", f"note-{i:03d}", "  type: Project\n  name: webapp",
+            f"00000000-0000-4000-8000-{i:012d}",
+            f"note-{i:03d}",
+            "  type: Project\n  name: webapp",
             f"Webapp note {i}: the edge cache key includes the locale.\n",
         )
     for path, text in files.items():

@@ -51,8 +51,10 @@ def test_project_folders_become_scopes(home: Path) -> None:
     batch = serena.read([home / "src" / "shop-api", home / "work" / "Data Pipeline" / ".serena" / "memories"])
     found = sorted((str(c.memory.scope), c.memory.name) for c in batch.candidates)
     assert found == [
-        ("Data-Pipeline", "project_overview"), ("Data-Pipeline", "task_completion"),
-        ("shop-api", "conventions/naming"), ("shop-api", "project_overview"),
+        ("Data-Pipeline", "project_overview"),
+        ("Data-Pipeline", "task_completion"),
+        ("shop-api", "conventions/naming"),
+        ("shop-api", "project_overview"),
         ("shop-api", "suggested_commands"),
     ]
     assert batch.sources == [
@@ -158,15 +160,22 @@ def test_verify_import_passes_then_reports_misses(cli: Run, home: Path) -> None:
     assert failed.returncode == 1
     misses = {(m["scope"], m["name"]): m["problem"] for m in json.loads(failed.stdout)["misses"]}
     assert misses == {
-        ("shop-api", "project_overview"): "content differs", ("Data-Pipeline", "task_completion"): "missing",
+        ("shop-api", "project_overview"): "content differs",
+        ("Data-Pipeline", "task_completion"): "missing",
     }
     shown = cli("verify-import", *sources)
     assert shown.returncode == 1 and "2 of 17 missed" in shown.stdout
 
 
 def test_command_help_and_bad_paths(cli: Run, tmp_path: Path) -> None:
-    for command in (("import", "serena"), ("import", "reference"), ("import", "server-memory"),
-                    ("import", "jsonl"), ("export",), ("verify-import",)):
+    for command in (
+        ("import", "serena"),
+        ("import", "reference"),
+        ("import", "server-memory"),
+        ("import", "jsonl"),
+        ("export",),
+        ("verify-import",),
+    ):
         shown = cli(*command, "--help")
         assert shown.returncode == 0 and "usage: memory-mcp" in shown.stdout, command
         assert "--json" in shown.stdout, command

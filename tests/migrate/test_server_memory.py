@@ -10,12 +10,20 @@ from memory_mcp.migrate import server_memory
 from tests.migrate.conftest import Run, commits, run_json
 
 GRAPH = [
-    {"type": "entity", "name": "John_Smith", "entityType": "person",
-     "observations": ["Speaks fluent Spanish", "Graduated in 2019"]},
+    {
+        "type": "entity",
+        "name": "John_Smith",
+        "entityType": "person",
+        "observations": ["Speaks fluent Spanish", "Graduated in 2019"],
+    },
     {"type": "entity", "name": "Anthropic", "entityType": "organization", "observations": ["AI safety lab"]},
     {"type": "relation", "from": "John_Smith", "to": "Anthropic", "relationType": "works_at"},
-    {"type": "entity", "name": "Café Müller / Berlin", "entityType": "place, venue",
-     "observations": ["Opens at 8\nCloses at 18"]},
+    {
+        "type": "entity",
+        "name": "Café Müller / Berlin",
+        "entityType": "place, venue",
+        "observations": ["Opens at 8\nCloses at 18"],
+    },
     {"type": "relation", "from": "John_Smith", "to": "Café Müller / Berlin", "relationType": "meets at"},
     {"type": "relation", "from": "Anthropic", "to": "Ghost Corp", "relationType": "competes_with"},
     {"type": "relation", "from": "Nobody", "to": "Ghost Corp", "relationType": "owns"},
@@ -60,9 +68,15 @@ def test_entities_become_memories_with_their_relations(tmp_path: Path) -> None:
 
 
 def test_import_is_idempotent_and_verifiable(cli: Run, tmp_path: Path) -> None:
-    many = [{"type": "entity", "name": f"service-{i:03d}", "entityType": "service",
-             "observations": [f"Service {i:03d} owns the {word} queue and pages team {i % 7}."]}
-            for i, word in enumerate(["billing", "search", "email", "audit", "export"] * 30)]
+    many = [
+        {
+            "type": "entity",
+            "name": f"service-{i:03d}",
+            "entityType": "service",
+            "observations": [f"Service {i:03d} owns the {word} queue and pages team {i % 7}."],
+        }
+        for i, word in enumerate(["billing", "search", "email", "audit", "export"] * 30)
+    ]
     file = write_graph(tmp_path / "memory.jsonl", GRAPH + many)
     planned = run_json(cli, "import", "server-memory", str(file), "--dry-run")
     assert len(planned["created"]) == 153 and commits(tmp_path / "repo") == 0

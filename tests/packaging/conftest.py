@@ -39,10 +39,15 @@ class NixEval:
     def __call__(self, expression: str) -> Any:
         result = subprocess.run(
             [self.program, "--eval", "--strict", "--json", "--readonly-mode", "-E", expression],
-            cwd=ROOT, capture_output=True, text=True, timeout=120,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         if result.returncode != 0:
-            raise AssertionError(f"nix-instantiate failed ({result.returncode}):\n{result.stderr}\nexpression:\n{expression}")
+            raise AssertionError(
+                f"nix-instantiate failed ({result.returncode}):\n{result.stderr}\nexpression:\n{expression}"
+            )
         return json.loads(result.stdout)
 
 

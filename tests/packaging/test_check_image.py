@@ -24,8 +24,13 @@ def contract(nix_eval) -> dict[str, Any]:
         'caBundle = "/nix/store/cccccccccccccccccccccccccccccccc-nss-cacert/etc/ssl/certs/ca-bundle.crt"; '
         'version = "0.1.0"; revision = "abc"; }'
     )
-    return {"config": settings["config"], "uid": settings["uid"], "gid": settings["gid"], "paths": [APP, MODEL],
-            "passwd": settings["passwd"]}
+    return {
+        "config": settings["config"],
+        "uid": settings["uid"],
+        "gid": settings["gid"],
+        "paths": [APP, MODEL],
+        "passwd": settings["passwd"],
+    }
 
 
 def layer(entries: list[tuple[str, str, dict[str, Any]]]) -> bytes:
@@ -49,19 +54,34 @@ def layer(entries: list[tuple[str, str, dict[str, Any]]]) -> bytes:
 
 def good_layers(contract: dict[str, Any]) -> list[list[tuple[str, str, dict[str, Any]]]]:
     owner = {"uid": contract["uid"], "gid": contract["gid"]}
-    store = [("nix", "dir", {}), ("nix/store", "dir", {}), (APP.lstrip("/"), "dir", {}),
-             (APP.lstrip("/") + "/bin", "dir", {}), (APP.lstrip("/") + "/bin/memory-mcp", "file", {"data": b"\x7fELF"}),
-             (MODEL.lstrip("/"), "file", {"data": b"GGUF"})]
-    custom = [(".", "dir", {}), ("./etc", "dir", {}), ("./etc/passwd", "file", {"data": contract["passwd"].encode() + b"\n"}),
-              ("./etc/ssl", "dir", {}), ("./etc/ssl/certs", "dir", {}),
-              ("./etc/ssl/certs/ca-bundle.crt", "symlink", {"target": "/nix/store/c/ca-bundle.crt"}),
-              ("./tmp", "dir", {"mode": 0o1777}), ("./data", "dir", owner), ("./data/repo", "dir", owner),
-              ("./data/cache", "dir", owner)]
+    store = [
+        ("nix", "dir", {}),
+        ("nix/store", "dir", {}),
+        (APP.lstrip("/"), "dir", {}),
+        (APP.lstrip("/") + "/bin", "dir", {}),
+        (APP.lstrip("/") + "/bin/memory-mcp", "file", {"data": b"\x7fELF"}),
+        (MODEL.lstrip("/"), "file", {"data": b"GGUF"}),
+    ]
+    custom = [
+        (".", "dir", {}),
+        ("./etc", "dir", {}),
+        ("./etc/passwd", "file", {"data": contract["passwd"].encode() + b"\n"}),
+        ("./etc/ssl", "dir", {}),
+        ("./etc/ssl/certs", "dir", {}),
+        ("./etc/ssl/certs/ca-bundle.crt", "symlink", {"target": "/nix/store/c/ca-bundle.crt"}),
+        ("./tmp", "dir", {"mode": 0o1777}),
+        ("./data", "dir", owner),
+        ("./data/repo", "dir", owner),
+        ("./data/cache", "dir", owner),
+    ]
     return [store, custom]
 
 
-def write_archive(path: Path, config: dict[str, Any], layers: list[list[tuple[str, str, dict[str, Any]]]]) -> Path:
+def write_archive(
+    path: Path, config: dict[str, Any], layers: list[list[tuple[str, str, dict[str, Any]]]]
+) -> Path:
     with tarfile.open(path, "w:gz") as archive:
+
         def add(name: str, data: bytes) -> None:
             info = tarfile.TarInfo(name)
             info.size = len(data)
@@ -72,15 +92,26 @@ def write_archive(path: Path, config: dict[str, Any], layers: list[list[tuple[st
             names.append(f"{index:064x}/layer.tar")
             add(names[-1], layer(entries))
         add("config.json", json.dumps({"architecture": "amd64", "os": "linux", "config": config}).encode())
-        add("manifest.json", json.dumps([{"Config": "config.json", "RepoTags": ["memory-mcp:0.1.0"], "Layers": names}]).encode())
+        add(
+            "manifest.json",
+            json.dumps(
+                [{"Config": "config.json", "RepoTags": ["memory-mcp:0.1.0"], "Layers": names}]
+            ).encode(),
+        )
     return path
 
 
-def check(tmp_path: Path, contract: dict[str, Any], archive: Path, repo_root: Path) -> subprocess.CompletedProcess[str]:
+def check(
+    tmp_path: Path, contract: dict[str, Any], archive: Path, repo_root: Path
+) -> subprocess.CompletedProcess[str]:
     expected = tmp_path / "expected.json"
     expected.write_text(json.dumps({key: contract[key] for key in ("config", "uid", "gid", "paths")}))
-    return subprocess.run([sys.executable, repo_root / "nix" / "check-image.py", archive, expected],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, repo_root / "nix" / "check-image.py", archive, expected],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_a_faithful_image_passes(tmp_path: Path, contract: dict[str, Any], repo_root: Path) -> None:
@@ -101,8 +132,9 @@ def test_a_faithful_image_passes(tmp_path: Path, contract: dict[str, Any], repo_
         ("env-without-model", "config Env lacks ['MEMORY_MCP_MODEL="),
     ],
 )
-def test_each_broken_promise_is_named(tmp_path: Path, contract: dict[str, Any], repo_root: Path, breakage: str,
-                                      complaint: str) -> None:
+def test_each_broken_promise_is_named(
+    tmp_path: Path, contract: dict[str, Any], repo_root: Path, breakage: str, complaint: str
+) -> None:
     config = json.loads(json.dumps(contract["config"]))
     layers = good_layers(contract)
     store, custom = layers
@@ -115,8 +147,10 @@ def test_each_broken_promise_is_named(tmp_path: Path, contract: dict[str, Any], 
     elif breakage == "no-sticky-tmp":
         layers[1] = [(n, k, {"mode": 0o755}) if n == "./tmp" else (n, k, a) for n, k, a in custom]
     elif breakage == "no-passwd-entry":
-        layers[1] = [(n, k, {"data": b"root:x:0:0::/:/bin/false\n"}) if n == "./etc/passwd" else (n, k, a)
-                     for n, k, a in custom]
+        layers[1] = [
+            (n, k, {"data": b"root:x:0:0::/:/bin/false\n"}) if n == "./etc/passwd" else (n, k, a)
+            for n, k, a in custom
+        ]
     elif breakage == "env-without-model":
         config["Env"] = [e for e in config["Env"] if not e.startswith("MEMORY_MCP_MODEL=")]
     archive = write_archive(tmp_path / "image.tar.gz", config, layers)

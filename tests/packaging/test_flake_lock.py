@@ -78,9 +78,13 @@ def test_lock_matches_flake_inputs(lock: dict[str, Any], flake_inputs: dict[str,
         assert original.get("ref") == (ref[0] if ref else None), name
         assert (node["locked"]["owner"].lower(), node["locked"]["repo"]) == (owner.lower(), repo), name
         follows = {key: [value["follows"]] for key, value in spec.get("inputs", {}).items()}
-        assert node.get("inputs", {}) == follows, f"{name}: lock inputs {node.get('inputs')} but flake follows {follows}"
+        assert node.get("inputs", {}) == follows, (
+            f"{name}: lock inputs {node.get('inputs')} but flake follows {follows}"
+        )
 
 
 def test_one_nixpkgs_for_everything(lock: dict[str, Any]) -> None:
-    nixpkgs = [name for name, node in lock["nodes"].items() if node.get("locked", {}).get("repo") == "nixpkgs"]
+    nixpkgs = [
+        name for name, node in lock["nodes"].items() if node.get("locked", {}).get("repo") == "nixpkgs"
+    ]
     assert nixpkgs == ["nixpkgs"], nixpkgs

@@ -16,13 +16,26 @@ from typing import Any
 import pytest
 
 SYSTEMS = ["x86_64-linux", "aarch64-linux"]
-REQUIRED = ["flake.nix", "flake.lock", "nix/default.nix", "nix/python.nix", "nix/package.nix", "nix/image.nix",
-            "nix/image-config.nix", "nix/model.nix", "nix/checks.nix", "nix/shell.nix", "nix/systems.nix",
-            "nix/check-image.py"]
+REQUIRED = [
+    "flake.nix",
+    "flake.lock",
+    "nix/default.nix",
+    "nix/python.nix",
+    "nix/package.nix",
+    "nix/image.nix",
+    "nix/image-config.nix",
+    "nix/model.nix",
+    "nix/checks.nix",
+    "nix/shell.nix",
+    "nix/systems.nix",
+    "nix/check-image.py",
+]
 SKIP_DIRS = {".git", ".venv", "node_modules", "build", "dist", "result", ".hypothesis", ".pytest_cache"}
 OFFLINE = Path(__file__).with_name("offline-flake.nix")
 # ../shared/REFERENCE.md §3: the pinned default model.
-MODEL_URL = "https://huggingface.co/CompendiumLabs/bge-small-en-v1.5-gguf/resolve/main/bge-small-en-v1.5-q8_0.gguf"
+MODEL_URL = (
+    "https://huggingface.co/CompendiumLabs/bge-small-en-v1.5-gguf/resolve/main/bge-small-en-v1.5-q8_0.gguf"
+)
 MODEL_SHA256 = "ec38e8da142596baa913124ae50550de284b6916bf59577ef2f0cb9660c2f514"
 
 
@@ -53,7 +66,9 @@ def test_every_nix_file_parses(nix_instantiate: str, repo_root: Path) -> None:
     assert repo_root / "flake.nix" in files and len(files) >= 10, files
     failures = {}
     for path in files:
-        result = subprocess.run([nix_instantiate, "--parse", str(path)], capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [nix_instantiate, "--parse", str(path)], capture_output=True, text=True, timeout=60
+        )
         if result.returncode != 0:
             failures[str(path.relative_to(repo_root))] = result.stderr.strip()
     assert not failures, failures
@@ -88,9 +103,24 @@ def test_outputs_are_wired_to_the_right_files(flake: dict[str, Any]) -> None:
 def test_every_call_gets_exactly_the_arguments_its_file_takes(flake: dict[str, Any]) -> None:
     """The stand-in nixpkgs throws on a missing or unexpected argument; this pins what each file gets."""
     wiring = flake["wiring"]
-    assert set(wiring["outputs"]) >= {"memory-mcp", "model", "image", "checks", "devShell", "venv", "testVenv"}
-    assert set(wiring["environments"]["args"]) == {"pyproject-nix", "uv2nix", "pyproject-build-systems", "root"}
-    assert {"venv", "testVenv", "devVenv", "pythonSet", "version"} <= set(wiring["environments"]["attributes"])
+    assert set(wiring["outputs"]) >= {
+        "memory-mcp",
+        "model",
+        "image",
+        "checks",
+        "devShell",
+        "venv",
+        "testVenv",
+    }
+    assert set(wiring["environments"]["args"]) == {
+        "pyproject-nix",
+        "uv2nix",
+        "pyproject-build-systems",
+        "root",
+    }
+    assert {"venv", "testVenv", "devVenv", "pythonSet", "version"} <= set(
+        wiring["environments"]["attributes"]
+    )
     assert set(wiring["memory-mcp"]["args"]) == {"venv", "model", "version"}
     assert "makeBinaryWrapper" in wiring["memory-mcp"]["fromNixpkgs"]  # a compiled wrapper: no shell needed
     assert set(wiring["image"]["args"]) == {"settings", "version"}
@@ -128,9 +158,14 @@ def test_inputs_follow_one_nixpkgs_on_a_current_branch(flake: dict[str, Any]) ->
     assert set(inputs) == {"nixpkgs", "pyproject-nix", "uv2nix", "pyproject-build-systems"}
     assert re.fullmatch(r"github:NixOS/nixpkgs/(nixos-\d\d\.\d\d|nixos-unstable)", inputs["nixpkgs"]["url"])
     assert inputs["pyproject-nix"]["inputs"] == {"nixpkgs": {"follows": "nixpkgs"}}
-    assert inputs["uv2nix"]["inputs"] == {"nixpkgs": {"follows": "nixpkgs"}, "pyproject-nix": {"follows": "pyproject-nix"}}
+    assert inputs["uv2nix"]["inputs"] == {
+        "nixpkgs": {"follows": "nixpkgs"},
+        "pyproject-nix": {"follows": "pyproject-nix"},
+    }
     assert inputs["pyproject-build-systems"]["inputs"] == {
-        "nixpkgs": {"follows": "nixpkgs"}, "pyproject-nix": {"follows": "pyproject-nix"}, "uv2nix": {"follows": "uv2nix"},
+        "nixpkgs": {"follows": "nixpkgs"},
+        "pyproject-nix": {"follows": "pyproject-nix"},
+        "uv2nix": {"follows": "uv2nix"},
     }
 
 

@@ -45,7 +45,12 @@ def test_nix_job_checks_builds_pushes_and_attests(workflow: dict[str, Any]) -> N
     assert "nix build .#image" in script
     assert "skopeo copy" in script and "docker://$IMAGE" in script and "ghcr.io" in script
     assert {"actions/attest-build-provenance", "actions/attest-sbom", "anchore/sbom-action"} <= set(uses(job))
-    assert job["permissions"] == {"contents": "read", "packages": "write", "id-token": "write", "attestations": "write"}
+    assert job["permissions"] == {
+        "contents": "read",
+        "packages": "write",
+        "id-token": "write",
+        "attestations": "write",
+    }
     pushes = [step for step in steps(job) if "skopeo copy" in step.get("run", "")]
     assert all(step.get("if") == "env.PUBLISH == 'true'" for step in pushes)
 

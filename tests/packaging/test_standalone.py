@@ -41,8 +41,21 @@ def standalone(tmp_path_factory: pytest.TempPathFactory) -> Path:
         return exe
     out = tmp_path_factory.mktemp("standalone")
     result = subprocess.run(
-        [sys.executable, BUILD_SCRIPT, "--python", sys.executable, "--dist", out / "dist", "--work", out / "work"],
-        cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=BUILD_TIMEOUT,
+        [
+            sys.executable,
+            BUILD_SCRIPT,
+            "--python",
+            sys.executable,
+            "--dist",
+            out / "dist",
+            "--work",
+            out / "work",
+        ],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT,
     )
     if result.returncode != 0:
         pytest.fail(f"build-standalone.py failed ({result.returncode}):\n{result.stderr[-6000:]}")
@@ -63,11 +76,20 @@ def bare_env(root: Path, model: Path) -> dict[str, str]:
     }
 
 
-def run(exe: Path, env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    exe: Path, env: dict[str, str], *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the executable in its own process group, so a timeout also ends the process the bootloader unpacked
     and started (killing the bootloader alone would leave it behind)."""
-    process = subprocess.Popen([exe, *args], env=env, text=True, start_new_session=True, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [exe, *args],
+        env=env,
+        text=True,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+    )
     try:
         stdout, stderr = process.communicate(stdin, timeout=120)
     except subprocess.TimeoutExpired:
@@ -93,14 +115,19 @@ def test_version(standalone: Path, tmp_path: Path, model_path: Path) -> None:
 
 @pytest.mark.timeout(BUILD_TIMEOUT + 120)
 @pytest.mark.anyio
-async def test_stdio_round_trip(standalone: Path, tmp_path: Path, model_path: Path, capfd: pytest.CaptureFixture[str]
-                                ) -> None:
+async def test_stdio_round_trip(
+    standalone: Path, tmp_path: Path, model_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     env = bare_env(tmp_path, model_path)
     async with Client(StdioServerParameters(command=str(standalone), args=["stdio"], env=env)) as client:
-        saved = await client.call_tool("remember", {
-            "name": "deploy/window", "content": "Production deploys happen on Tuesdays after the 10:00 stand-up.",
-            "tags": ["ops"],
-        })
+        saved = await client.call_tool(
+            "remember",
+            {
+                "name": "deploy/window",
+                "content": "Production deploys happen on Tuesdays after the 10:00 stand-up.",
+                "tags": ["ops"],
+            },
+        )
         assert not saved.is_error, saved.content
         assert saved.structured_content["status"] == "created"
         found = await client.call_tool("recall", {"query": "when do we ship to production?"})
@@ -116,8 +143,16 @@ async def test_stdio_round_trip(standalone: Path, tmp_path: Path, model_path: Pa
 @pytest.mark.timeout(BUILD_TIMEOUT + 120)
 def test_cli_commands_share_the_repository(standalone: Path, tmp_path: Path, model_path: Path) -> None:
     env = bare_env(tmp_path, model_path)
-    saved = run(standalone, env, "remember", "coffee", "--tag", "office", "--json",
-                stdin="The espresso machine on floor 3 needs descaling every Friday.")
+    saved = run(
+        standalone,
+        env,
+        "remember",
+        "coffee",
+        "--tag",
+        "office",
+        "--json",
+        stdin="The espresso machine on floor 3 needs descaling every Friday.",
+    )
     assert saved.returncode == 0, saved.stderr
     assert json.loads(saved.stdout)["status"] == "created"
     assert_clean(saved.stderr)
@@ -139,9 +174,14 @@ def free_port() -> int:
 def http_server(standalone: Path, tmp_path: Path, model_path: Path) -> Iterator[tuple[str, Path]]:
     port = free_port()
     log = tmp_path / "serve.log"
-    process = subprocess.Popen([standalone, "serve", "--bind", f"127.0.0.1:{port}"], env=bare_env(tmp_path, model_path),
-                               stdin=subprocess.DEVNULL, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        [standalone, "serve", "--bind", f"127.0.0.1:{port}"],
+        env=bare_env(tmp_path, model_path),
+        stdin=subprocess.DEVNULL,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         yield f"http://127.0.0.1:{port}", log
     finally:

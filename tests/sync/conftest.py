@@ -29,10 +29,16 @@ def at(minutes: int) -> datetime:
 
 def git(repo: Path, *args: str, check: bool = True) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update(GIT_CONFIG_NOSYSTEM="1", GIT_AUTHOR_NAME="cli", GIT_AUTHOR_EMAIL="cli@example.com",
-               GIT_COMMITTER_NAME="cli", GIT_COMMITTER_EMAIL="cli@example.com")
-    result = subprocess.run(["git", "-C", str(repo), *args], env=env, capture_output=True, text=True,
-                            check=False)
+    env.update(
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_AUTHOR_NAME="cli",
+        GIT_AUTHOR_EMAIL="cli@example.com",
+        GIT_COMMITTER_NAME="cli",
+        GIT_COMMITTER_EMAIL="cli@example.com",
+    )
+    result = subprocess.run(
+        ["git", "-C", str(repo), *args], env=env, capture_output=True, text=True, check=False
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"git {' '.join(args)} in {repo} failed: {result.stderr}")
     return result.stdout
@@ -42,8 +48,12 @@ def assert_healthy(repo: Path) -> None:
     """`git fsck --strict` is clean and no blob anywhere in history holds a conflict marker."""
     git(repo, "fsck", "--strict", "--no-dangling")
     objects = [line.split(" ", 1)[0] for line in git(repo, "rev-list", "--all", "--objects").splitlines()]
-    every = subprocess.run(["git", "-C", str(repo), "cat-file", "--batch"], input="\n".join(objects).encode(),
-                           capture_output=True, check=True).stdout
+    every = subprocess.run(
+        ["git", "-C", str(repo), "cat-file", "--batch"],
+        input="\n".join(objects).encode(),
+        capture_output=True,
+        check=True,
+    ).stdout
     assert b"<<<<<<<" not in every and b">>>>>>>" not in every
     if git(repo, "rev-parse", "--is-bare-repository").strip() == "false":
         assert git(repo, "status", "--porcelain") == "", "the work tree must match the branch"
@@ -58,8 +68,14 @@ class Replica:
     syncer: Syncer
 
     def write(self, name: str, content: str, minutes: int, *, memory_id: str | None = None) -> str:
-        memory = Memory(name=name, scope=Scope(), content=content, id=memory_id or f"id-{name}",
-                        created_at=T0, updated_at=at(minutes))
+        memory = Memory(
+            name=name,
+            scope=Scope(),
+            content=content,
+            id=memory_id or f"id-{name}",
+            created_at=T0,
+            updated_at=at(minutes),
+        )
         return self.commit({memory_path(Scope(), name): markdown.render(memory)}, [], f"save {name}")
 
     def delete(self, name: str) -> str:
@@ -98,9 +114,13 @@ def replica(tmp_path: Path, remote: Path) -> Callable[..., Replica]:
 
     def make(name: str, url: str | None = None, credentials: Credentials | None = None) -> Replica:
         root = tmp_path / name
-        store, syncer = clone_or_open(root, remote_url=url or str(remote), branch="main",
-                                      author=Author(name, f"{name}@example.com"),
-                                      credentials=credentials or Credentials())
+        store, syncer = clone_or_open(
+            root,
+            remote_url=url or str(remote),
+            branch="main",
+            author=Author(name, f"{name}@example.com"),
+            credentials=credentials or Credentials(),
+        )
         return Replica(root, store, syncer)
 
     return make

@@ -52,15 +52,23 @@ def _handler(project_root: Path, server: GitHttpServer) -> type[BaseHTTPRequestH
                 return
             path, _, query = self.path.partition("?")
             env = {
-                "PATH": os.environ["PATH"], "GIT_PROJECT_ROOT": str(project_root), "GIT_HTTP_EXPORT_ALL": "1",
-                "REQUEST_METHOD": self.command, "PATH_INFO": path, "QUERY_STRING": query,
-                "CONTENT_TYPE": self.headers.get("Content-Type", ""), "REMOTE_USER": "x-access-token",
-                "REMOTE_ADDR": "127.0.0.1", "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(project_root),
+                "PATH": os.environ["PATH"],
+                "GIT_PROJECT_ROOT": str(project_root),
+                "GIT_HTTP_EXPORT_ALL": "1",
+                "REQUEST_METHOD": self.command,
+                "PATH_INFO": path,
+                "QUERY_STRING": query,
+                "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+                "REMOTE_USER": "x-access-token",
+                "REMOTE_ADDR": "127.0.0.1",
+                "GIT_CONFIG_NOSYSTEM": "1",
+                "HOME": str(project_root),
             }
             if self.headers.get("Content-Encoding"):
                 env["HTTP_CONTENT_ENCODING"] = self.headers["Content-Encoding"]
-            result = subprocess.run([str(BACKEND)], input=self._body(), env=env,
-                                    capture_output=True, check=False)
+            result = subprocess.run(
+                [str(BACKEND)], input=self._body(), env=env, capture_output=True, check=False
+            )
             head, _, body = result.stdout.partition(b"\r\n\r\n")
             status, headers = 200, []
             for line in head.decode().split("\r\n"):
@@ -200,8 +208,9 @@ def test_the_token_is_never_sent_over_plain_http_beyond_loopback() -> None:
     with pytest.raises(Unavailable, match="unencrypted HTTP"):
         callbacks.credentials("http://git.example.com/o/r.git", None, CredentialType.USERPASS_PLAINTEXT)
     assert callbacks.secrets == []
-    answer = _Callbacks(token(TOKEN)).credentials("https://git.example.com/o/r.git", None,
-                                                  CredentialType.USERPASS_PLAINTEXT)
+    answer = _Callbacks(token(TOKEN)).credentials(
+        "https://git.example.com/o/r.git", None, CredentialType.USERPASS_PLAINTEXT
+    )
     assert isinstance(answer, pygit2.UserPass) and answer.credential_tuple == ("x-access-token", TOKEN)
 
 
@@ -211,7 +220,8 @@ def test_a_failing_token_store_leaks_nothing() -> None:
 
     with pytest.raises(Unavailable) as caught:
         _Callbacks(Credentials(token_provider=broken)).credentials(
-            "https://git.example.com/r.git", None, CredentialType.USERPASS_PLAINTEXT)
+            "https://git.example.com/r.git", None, CredentialType.USERPASS_PLAINTEXT
+        )
     assert str(caught.value) == "could not read the remote token (RuntimeError)"
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
 

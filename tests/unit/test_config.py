@@ -140,8 +140,19 @@ def test_split_bind(bind: str, host: str, port: int) -> None:
 
 @pytest.mark.parametrize(
     "bind",
-    ["", "8080", "localhost", ":8080", "localhost:", "localhost:http", "localhost:-1", "localhost:65536",
-     "localhost:8080 ", "[::1]", "localhost:80.5"],
+    [
+        "",
+        "8080",
+        "localhost",
+        ":8080",
+        "localhost:",
+        "localhost:http",
+        "localhost:-1",
+        "localhost:65536",
+        "localhost:8080 ",
+        "[::1]",
+        "localhost:80.5",
+    ],
 )
 def test_bad_bind(bind: str) -> None:
     with pytest.raises(InvalidInput, match="bind"):

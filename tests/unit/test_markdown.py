@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
@@ -11,7 +10,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from memory_mcp.core import markdown
 from memory_mcp.core.markdown import MAX_FRONTMATTER_BYTES, parse, render
 from memory_mcp.core.model import (
     MAX_CONTENT_BYTES,
@@ -507,4 +505,3 @@ def test_valid_memories_round_trip(memory: Memory) -> None:
 def test_any_content_round_trips(content: str) -> None:
     memory = _memory(content=content, id=str(uuid.uuid4()))
     assert parse(render(memory)).content == content
-

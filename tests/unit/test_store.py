@@ -158,9 +158,13 @@ def test_commit_parents_chain(store: GitStore, git: Git) -> None:
 
 def test_blob_id_matches_git_hash_object(store: GitStore, root: Path, git_env: dict[str, str]) -> None:
     data = "naïve\n".encode()
-    expected = subprocess.run(
-        ["git", "hash-object", "--stdin"], input=data, capture_output=True, env=git_env, check=True
-    ).stdout.decode().strip()
+    expected = (
+        subprocess.run(
+            ["git", "hash-object", "--stdin"], input=data, capture_output=True, env=git_env, check=True
+        )
+        .stdout.decode()
+        .strip()
+    )
     assert GitStore.blob_id(data) == expected
 
 
@@ -532,9 +536,7 @@ def test_write_lock_blocks_second_store_in_other_process(store: GitStore, root: 
         """
     )
     with store.write_lock():
-        child = subprocess.Popen(
-            [sys.executable, "-c", script, str(root)], stdout=subprocess.PIPE, text=True
-        )
+        child = subprocess.Popen([sys.executable, "-c", script, str(root)], stdout=subprocess.PIPE, text=True)
         try:
             assert child.stdout is not None
             assert child.stdout.readline().strip() == "ready"
@@ -560,6 +562,7 @@ def test_crash_between_branch_and_work_tree_is_finished_on_open(
 ) -> None:
     """kill -9 after the branch moved but before the files were written: the next open writes them."""
     _commit(store, {"global/a.md": b"old a"})
+
     class Killed(BaseException):
         pass
 

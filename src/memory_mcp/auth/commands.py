@@ -29,47 +29,73 @@ def register(sub: argparse._SubParsersAction) -> None:
     and model flags of the other commands: no auth action touches the repository."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (MEMORY_MCP_LOG_LEVEL)")
-    auth = sub.add_parser("auth", help="GitHub token for git sync: login, status, logout", description=__doc__,
-                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    auth = sub.add_parser(
+        "auth",
+        help="GitHub token for git sync: login, status, logout",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     actions = auth.add_subparsers(title="actions", metavar="ACTION", required=True)
 
     login = actions.add_parser(
-        "login", parents=[common], help="get a GitHub token (device flow or --with-token) and store it",
+        "login",
+        parents=[common],
+        help="get a GitHub token (device flow or --with-token) and store it",
         description="Get a GitHub token with the OAuth device flow, or read one from stdin, and store it.",
     )
-    login.add_argument("--with-token", action="store_true",
-                       help="read a personal access token from stdin instead of running the device flow")
-    login.add_argument("--client-id", help=f"client id of your GitHub OAuth app with device flow enabled "
-                                           f"({device_flow.CLIENT_ID_ENV})")
-    login.add_argument("--github-url", help=f"GitHub or GitHub Enterprise base URL ({device_flow.GITHUB_URL_ENV}, "
-                                            f"default {device_flow.DEFAULT_GITHUB_URL})")
+    login.add_argument(
+        "--with-token",
+        action="store_true",
+        help="read a personal access token from stdin instead of running the device flow",
+    )
+    login.add_argument(
+        "--client-id",
+        help=f"client id of your GitHub OAuth app with device flow enabled ({device_flow.CLIENT_ID_ENV})",
+    )
+    login.add_argument(
+        "--github-url",
+        help=f"GitHub or GitHub Enterprise base URL ({device_flow.GITHUB_URL_ENV}, "
+        f"default {device_flow.DEFAULT_GITHUB_URL})",
+    )
     _store_arguments(login, STORES)
     login.add_argument("--poll-interval-scale", type=float, default=1.0, help=argparse.SUPPRESS)  # tests only
     login.set_defaults(handler=_login, quiet_level="WARNING")
 
     status = actions.add_parser(
-        "status", parents=[common], help="show which token git sync would use (last 4 characters only)",
+        "status",
+        parents=[common],
+        help="show which token git sync would use (last 4 characters only)",
         description="Show where the token comes from: env MEMORY_MCP_GITHUB_TOKEN, then the file store, then "
-                    "the mounted secret file (MEMORY_MCP_GITHUB_TOKEN_FILE). Exits 3 when there is none.",
+        "the mounted secret file (MEMORY_MCP_GITHUB_TOKEN_FILE). Exits 3 when there is none.",
     )
     status.add_argument("--json", action="store_true", help="print JSON instead of text")
     status.set_defaults(handler=_status, quiet_level="WARNING")
 
-    logout = actions.add_parser("logout", parents=[common], help="remove the token from a store",
-                                description="Remove the stored GitHub token from the file or Kubernetes store.")
+    logout = actions.add_parser(
+        "logout",
+        parents=[common],
+        help="remove the token from a store",
+        description="Remove the stored GitHub token from the file or Kubernetes store.",
+    )
     _store_arguments(logout, ("file", "k8s-secret"))
     logout.set_defaults(handler=_logout, quiet_level="WARNING")
 
 
 def _store_arguments(parser: argparse.ArgumentParser, choices: tuple[str, ...]) -> None:
-    parser.add_argument("--store", choices=choices, default="file", help="where the token lives (default file)")
-    parser.add_argument("--namespace", help=f"namespace of the k8s-secret store ({NAMESPACE_ENV}, "
-                                            f"default {DEFAULT_NAMESPACE})")
+    parser.add_argument(
+        "--store", choices=choices, default="file", help="where the token lives (default file)"
+    )
+    parser.add_argument(
+        "--namespace",
+        help=f"namespace of the k8s-secret store ({NAMESPACE_ENV}, default {DEFAULT_NAMESPACE})",
+    )
 
 
 def _login(args: argparse.Namespace, settings: Settings) -> int:
     env = os.environ
-    store = open_store(args.store, namespace=args.namespace, env=env)  # fail before the user approves anything
+    store = open_store(
+        args.store, namespace=args.namespace, env=env
+    )  # fail before the user approves anything
     if args.with_token:
         token = _token_from_stdin()
     else:
@@ -83,8 +109,10 @@ def _login(args: argparse.Namespace, settings: Settings) -> int:
             raise InvalidInput("--poll-interval-scale must be positive")
         scale = args.poll_interval_scale
         token = device_flow.login(
-            args.github_url or env.get(device_flow.GITHUB_URL_ENV) or device_flow.DEFAULT_GITHUB_URL, client_id,
-            announce=_announce, sleep=lambda seconds: time.sleep(seconds * scale),
+            args.github_url or env.get(device_flow.GITHUB_URL_ENV) or device_flow.DEFAULT_GITHUB_URL,
+            client_id,
+            announce=_announce,
+            sleep=lambda seconds: time.sleep(seconds * scale),
         )
     where = store.save(token)
     if where:
@@ -102,8 +130,9 @@ def _token_from_stdin() -> GitHubToken:
     else:
         text = sys.stdin.read(MAX_STDIN_TOKEN + 1)
     if not text.strip():
-        raise InvalidInput("--with-token read nothing from stdin; pipe the token in: … | memory-mcp auth login "
-                           "--with-token")
+        raise InvalidInput(
+            "--with-token read nothing from stdin; pipe the token in: … | memory-mcp auth login --with-token"
+        )
     if len(text) > MAX_STDIN_TOKEN:
         raise InvalidInput("--with-token read more than a token from stdin")
     return GitHubToken(text)

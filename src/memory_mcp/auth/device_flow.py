@@ -60,7 +60,9 @@ def check_github_url(url: str) -> str:
     parsed = urllib.parse.urlsplit(url.strip())
     host = parsed.hostname or ""
     if parsed.scheme not in ("https", "http") or not host or parsed.query or parsed.fragment:
-        raise InvalidInput(f"GitHub URL {url!r} must look like https://github.com or https://github.example.com")
+        raise InvalidInput(
+            f"GitHub URL {url!r} must look like https://github.com or https://github.example.com"
+        )
     if parsed.scheme == "http" and not _is_loopback(host):
         raise InvalidInput(f"GitHub URL {url!r} must use https (plain http is allowed only for loopback)")
     return url.strip().rstrip("/")
@@ -90,8 +92,10 @@ def request_code(base: str, client_id: str) -> DeviceCode:
     _raise_for_refusal(answer)
     try:
         return DeviceCode(
-            user_code=str(answer["user_code"]), verification_uri=str(answer["verification_uri"]),
-            interval=float(answer.get("interval", SLOW_DOWN_STEP)), expires_in=float(answer["expires_in"]),
+            user_code=str(answer["user_code"]),
+            verification_uri=str(answer["verification_uri"]),
+            interval=float(answer.get("interval", SLOW_DOWN_STEP)),
+            expires_in=float(answer["expires_in"]),
             device_code=str(answer["device_code"]),
         )
     except (KeyError, TypeError, ValueError):
@@ -99,8 +103,12 @@ def request_code(base: str, client_id: str) -> DeviceCode:
 
 
 def poll(
-    base: str, client_id: str, code: DeviceCode, *,
-    sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+    base: str,
+    client_id: str,
+    code: DeviceCode,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
 ) -> GitHubToken:
     """Poll for the token at the server's pace: `interval` between requests, 5 s more after each `slow_down`
     (or the new interval GitHub sends, if larger), giving up when the code expires."""
@@ -149,7 +157,9 @@ def _post(url: str, fields: dict[str, str]) -> dict[str, Any]:
     """POST a form and return the JSON object GitHub answers with, also for 4xx answers that carry an
     OAuth `error`. Errors name the URL and the reason only, never the request or the answer."""
     request = urllib.request.Request(
-        url, data=urllib.parse.urlencode(fields).encode(), method="POST",
+        url,
+        data=urllib.parse.urlencode(fields).encode(),
+        method="POST",
         headers={"Accept": "application/json", "User-Agent": f"memory-mcp/{__version__}"},
     )
     try:

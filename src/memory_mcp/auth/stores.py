@@ -13,7 +13,6 @@ import logging
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final, Protocol, TextIO
@@ -21,6 +20,7 @@ from typing import Any, Final, Protocol, TextIO
 from memory_mcp.auth.tokens import GitHubToken, file_store_path
 from memory_mcp.config import APP, ENV_PREFIX
 from memory_mcp.errors import Conflict, InvalidInput, NotFound, Unavailable
+from memory_mcp.files import fsync_path, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -75,21 +75,12 @@ class FileStore:
         try:
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.chmod(folder, 0o700)  # mkdir's mode is masked by the umask, and an older folder may be looser
-            fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{self.path.name}.", suffix=".tmp")
         except OSError as exc:
             raise Unavailable(f"cannot write the token file in {folder}: {exc.strerror}") from None
         try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(token.reveal() + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, self.path)
+            write_atomic(self.path, (token.reveal() + "\n").encode(), mode=0o600)
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
             raise Unavailable(f"cannot write the token file {self.path}: {exc.strerror}") from None
-        _fsync_folder(folder)
         return str(self.path)
 
     def remove(self) -> bool:
@@ -99,16 +90,8 @@ class FileStore:
             return False
         except OSError as exc:
             raise Unavailable(f"cannot remove the token file {self.path}: {exc.strerror}") from None
-        _fsync_folder(self.path.parent)
+        fsync_path(self.path.parent)
         return True
-
-
-def _fsync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class StdoutStore:
@@ -156,7 +139,8 @@ class SecretStore:
         data = {SECRET_KEY: base64.b64encode(token.reveal().encode()).decode()}
         secret = V1Secret(
             metadata=V1ObjectMeta(name=SECRET_NAME, namespace=self.namespace, labels={MANAGED_BY_LABEL: APP}),
-            type="Opaque", data=data,
+            type="Opaque",
+            data=data,
         )
         with self._calls("store the token in"):
             try:
@@ -165,7 +149,9 @@ class SecretStore:
                 if exc.status != 409:
                     raise
                 patch = {"metadata": {"labels": {MANAGED_BY_LABEL: APP}}, "data": data}
-                self.api.patch_namespaced_secret(SECRET_NAME, self.namespace, patch, _request_timeout=K8S_TIMEOUT)
+                self.api.patch_namespaced_secret(
+                    SECRET_NAME, self.namespace, patch, _request_timeout=K8S_TIMEOUT
+                )
         return self.where
 
     def remove(self) -> bool:
@@ -173,7 +159,9 @@ class SecretStore:
 
         with self._calls("remove the token from"):
             try:
-                found = self.api.read_namespaced_secret(SECRET_NAME, self.namespace, _request_timeout=K8S_TIMEOUT)
+                found = self.api.read_namespaced_secret(
+                    SECRET_NAME, self.namespace, _request_timeout=K8S_TIMEOUT
+                )
             except ApiException as exc:
                 if exc.status == 404:
                     return False

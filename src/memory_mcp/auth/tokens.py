@@ -67,7 +67,9 @@ class GitHubToken:
     __hash__ = None  # type: ignore[assignment]  # no dict keys or sets of secrets
 
     def __reduce__(self) -> None:
-        raise TypeError("GitHubToken cannot be pickled: tokens never go to caches or other processes that way")
+        raise TypeError(
+            "GitHubToken cannot be pickled: tokens never go to caches or other processes that way"
+        )
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,11 @@ def mounted_token_path(env: Mapping[str, str] = os.environ) -> Path:
 
 def token_sources(env: Mapping[str, str] = os.environ) -> list[tuple[Source, str]]:
     """Every place looked at, in resolution order (for `auth status` to list when nothing is found)."""
-    return [("env", TOKEN_ENV), ("file", str(file_store_path(env))), ("mounted", str(mounted_token_path(env)))]
+    return [
+        ("env", TOKEN_ENV),
+        ("file", str(file_store_path(env))),
+        ("mounted", str(mounted_token_path(env))),
+    ]
 
 
 def resolve_github_token(env: Mapping[str, str] = os.environ) -> ResolvedToken | None:

@@ -145,7 +145,11 @@ class Catalog:
 
     @classmethod
     def restore(
-        cls, dimensions: int, vectors: VectorIndex | None, lexical: LexicalIndex, entries: list[Entry],
+        cls,
+        dimensions: int,
+        vectors: VectorIndex | None,
+        lexical: LexicalIndex,
+        entries: list[Entry],
         counters: tuple[int, int],
     ) -> Catalog:
         """Rebuild the lookups around saved indexes. Without `vectors` (another model), entries wait for new ones."""

@@ -114,7 +114,10 @@ class Embedder:
         self._worker.start()
         log.info(
             "loaded embedding model %s (%d dims, %s pooling, context %d) in %.2fs",
-            self.info.name, self.info.dimensions, self.info.pooling, self.info.context,
+            self.info.name,
+            self.info.dimensions,
+            self.info.pooling,
+            self.info.context,
             time.perf_counter() - started,
         )
 
@@ -169,7 +172,9 @@ class Embedder:
         try:
             self._queue.put_nowait(request)
         except queue.Full:
-            raise Busy(f"the embedding queue is full ({self._queue.maxsize} requests waiting); retry shortly") from None
+            raise Busy(
+                f"the embedding queue is full ({self._queue.maxsize} requests waiting); retry shortly"
+            ) from None
         return request.future
 
     def _serve(self) -> None:
@@ -205,7 +210,9 @@ class Embedder:
             for chunks in per_request:
                 out.append(vectors[start : start + len(chunks)])
                 start += len(chunks)
-            request.future.set_result(_normalise(out[0].mean(axis=0, keepdims=True))[0] if request.pooled else out)
+            request.future.set_result(
+                _normalise(out[0].mean(axis=0, keepdims=True))[0] if request.pooled else out
+            )
         if self._observer is not None:
             self._observer(len(flat), time.perf_counter() - started)
 

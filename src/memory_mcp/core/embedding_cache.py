@@ -38,7 +38,9 @@ class EmbeddingCache:
         db = sqlite3.connect(target, check_same_thread=False, timeout=30, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("CREATE TABLE IF NOT EXISTS vectors (key BLOB PRIMARY KEY, rows INTEGER, dims INTEGER, data BLOB)")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS vectors (key BLOB PRIMARY KEY, rows INTEGER, dims INTEGER, data BLOB)"
+        )
         return db
 
     def get_many(self, keys: list[bytes]) -> dict[bytes, np.ndarray]:

@@ -58,7 +58,11 @@ class Indexer:
                 with self.viewing:
                     self.catalog = loaded.catalog
                 self._resync(loaded.dirty_paths)
-                log.info("loaded snapshot at %s with %d memories", (self.catalog.commit or "-")[:12], len(self.catalog))
+                log.info(
+                    "loaded snapshot at %s with %d memories",
+                    (self.catalog.commit or "-")[:12],
+                    len(self.catalog),
+                )
             self._unsaved = loaded is None
             self.catch_up(progress)
             self._overlay_worktree()
@@ -143,7 +147,13 @@ class Indexer:
             yield
 
     def record_put(
-        self, commit: str, memory: Memory, path: str, data: bytes, vectors: np.ndarray, gone: str | None = None
+        self,
+        commit: str,
+        memory: Memory,
+        path: str,
+        data: bytes,
+        vectors: np.ndarray,
+        gone: str | None = None,
     ) -> Entry:
         """Reflect this process's own commit that wrote `path` (and removed `gone`); hold `committing`."""
         with self.viewing:

@@ -65,7 +65,9 @@ class LexicalIndex:
     def put(self, doc: int, name: str, tags: str, content: str) -> None:
         self.remove(doc)
         self._db.execute("BEGIN")
-        self._db.execute("INSERT INTO docs(rowid, name, tags, content) VALUES (?, ?, ?, ?)", (doc, name, tags, content))
+        self._db.execute(
+            "INSERT INTO docs(rowid, name, tags, content) VALUES (?, ?, ?, ?)", (doc, name, tags, content)
+        )
         self._count(_words(name, tags, content) | {TOTAL}, +1)
         self._db.execute("COMMIT")
 
@@ -87,7 +89,9 @@ class LexicalIndex:
     def _evidence(self, terms: list[str]) -> list[str]:
         """Drop words most memories contain: they rank nothing and make the query scan everything."""
         marks = ",".join("?" * (len(terms) + 1))
-        counts = dict(self._db.execute(f"SELECT term, n FROM docs_df WHERE term IN ({marks})", (TOTAL, *terms)))
+        counts = dict(
+            self._db.execute(f"SELECT term, n FROM docs_df WHERE term IN ({marks})", (TOTAL, *terms))
+        )
         total = counts.get(TOTAL, 0)
         if total < MIN_DOCS_FOR_PRUNING:
             return terms

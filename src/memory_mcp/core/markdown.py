@@ -26,7 +26,9 @@ MAX_FRONTMATTER_BYTES: Final = 64 * 1024
 
 def render(memory: Memory) -> bytes:
     """Serialise a memory to the bytes of its file."""
-    scope: dict[str, str] = {"type": "Root"} if memory.scope.is_global else {"type": "Path", "name": memory.scope.path}
+    scope: dict[str, str] = (
+        {"type": "Root"} if memory.scope.is_global else {"type": "Path", "name": memory.scope.path}
+    )
     front: dict[str, Any] = {
         "id": memory.id,
         "name": memory.name,
@@ -163,4 +165,4 @@ def _trim_fraction(value: str) -> str:
     if not dot:
         return value
     digits = len(rest) - len(rest.lstrip("0123456789"))
-    return f"{head}.{rest[:min(digits, 6)]}{rest[digits:]}"
+    return f"{head}.{rest[: min(digits, 6)]}{rest[digits:]}"

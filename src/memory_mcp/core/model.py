@@ -41,7 +41,9 @@ def _check_parts(kind: str, value: str, max_parts: int) -> tuple[str, ...]:
         raise InvalidInput(f"{kind} must not be empty")
     parts = tuple(value.split("/"))
     if len(parts) > max_parts:
-        raise InvalidInput(f"{kind} {value!r} has {len(parts)} parts; at most {max_parts} '/'-separated parts")
+        raise InvalidInput(
+            f"{kind} {value!r} has {len(parts)} parts; at most {max_parts} '/'-separated parts"
+        )
     for part in parts:
         if not part:
             raise InvalidInput(f"{kind} {value!r} has an empty part (leading, trailing or doubled '/')")
@@ -88,7 +90,9 @@ class Scope:
         if not isinstance(value, str):
             raise InvalidInput("scope must be a string")
         if value == ALL:
-            raise InvalidInput("scope 'all' is reserved for queries; name a scope such as 'global' or 'org/proj'")
+            raise InvalidInput(
+                "scope 'all' is reserved for queries; name a scope such as 'global' or 'org/proj'"
+            )
         if value.startswith(PROJECT_ALIAS):
             value = value[len(PROJECT_ALIAS) :]
         parts = _check_parts("scope", value, MAX_SCOPE_PARTS)
@@ -184,7 +188,9 @@ def validate_content(content: str) -> str:
         raise InvalidInput("content must not be empty")
     size = len(content.encode("utf-8", "surrogatepass"))
     if size > MAX_CONTENT_BYTES:
-        raise InvalidInput(f"content is {size} bytes; at most {MAX_CONTENT_BYTES} (split it into several memories)")
+        raise InvalidInput(
+            f"content is {size} bytes; at most {MAX_CONTENT_BYTES} (split it into several memories)"
+        )
     if "\x00" in content:
         raise InvalidInput("content must not contain NUL characters")
     try:

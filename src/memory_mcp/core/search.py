@@ -69,7 +69,9 @@ def rank(
         if min_score is not None and score < min_score:
             continue
         in_semantic, in_lexical = doc in semantic, doc in lexical
-        match_type: MatchType = "both" if in_semantic and in_lexical else "semantic" if in_semantic else "lexical"
+        match_type: MatchType = (
+            "both" if in_semantic and in_lexical else "semantic" if in_semantic else "lexical"
+        )
         text, truncated = snippet(entry.memory.content, terms, int(similarities.argmax()), len(similarities))
         hits.append(Hit(entry, round(score, 4), match_type, text, truncated))
         if len(hits) >= limit:

@@ -167,10 +167,14 @@ class MemoryService:
         entry = self.read(where, access=access)
         return self.store.history(entry.path, entry.memory.id, self._blob_memory_id, limit)
 
-    def content_at(self, where: Locator, version: str, *, access: Access = FULL_ACCESS) -> tuple[Revision, Memory]:
+    def content_at(
+        self, where: Locator, version: str, *, access: Access = FULL_ACCESS
+    ) -> tuple[Revision, Memory]:
         """The memory as it was at one of its history commits (`version` = commit id or a prefix of it)."""
         if not version or len(version) < 4 or not all(c in "0123456789abcdef" for c in version.lower()):
-            raise InvalidInput("version must be a commit id (or a prefix of at least 4 hex digits) from history")
+            raise InvalidInput(
+                "version must be a commit id (or a prefix of at least 4 hex digits) from history"
+            )
         for revision in self.history(where, limit=MAX_LIMIT, access=access):
             if revision.commit.startswith(version.lower()):
                 if revision.blob is None:
@@ -366,7 +370,13 @@ class MemoryService:
         raise Conflict(f"{where.describe()} kept changing while being updated; retry")
 
     def _commit(
-        self, memory: Memory, path: str, vectors: np.ndarray, message: str, actor: str | None, old: Entry | None = None
+        self,
+        memory: Memory,
+        path: str,
+        vectors: np.ndarray,
+        message: str,
+        actor: str | None,
+        old: Entry | None = None,
     ) -> tuple[Entry, str]:
         data = markdown.render(memory)
         gone = old.path if old is not None and old.path != path else None
@@ -395,7 +405,8 @@ class MemoryService:
 
     def _not_found_message(self, name: str, scope: Scope, access: Access) -> str:
         elsewhere = sorted(
-            str(e.memory.scope) for e in self.catalog.entries()
+            str(e.memory.scope)
+            for e in self.catalog.entries()
             if e.memory.name == name and access.can_read(e.memory.scope)
         )
         hint = f" It exists in scope(s): {', '.join(elsewhere[:5])}." if elsewhere else ""

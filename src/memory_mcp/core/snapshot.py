@@ -26,6 +26,7 @@ from memory_mcp.core.catalog import Catalog, Entry
 from memory_mcp.core.lexical_index import LexicalIndex
 from memory_mcp.core.model import Memory, Scope
 from memory_mcp.core.vector_index import VectorIndex
+from memory_mcp.files import fsync_path, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +55,21 @@ def save(catalog: Catalog, directory: Path, model: str) -> None:
             _write_catalog(catalog, folder / "catalog.sqlite")
             catalog.vectors.save(str(folder / "vectors.hnsw"))
             for name in ("catalog.sqlite", "vectors.hnsw"):
-                _fsync(folder / name)
+                fsync_path(folder / name)
             final = directory / f"{(catalog.commit or 'empty')[:12]}-{uuid.uuid4().hex[:8]}"
             folder.rename(final)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        _fsync(directory)
-        manifest = {"format": FORMAT, "model": model, "dimensions": catalog.vectors.dimensions,
-                    "commit": catalog.commit, "folder": final.name}
-        _replace(directory / MANIFEST, json.dumps(manifest).encode())
+        fsync_path(directory)
+        manifest = {
+            "format": FORMAT,
+            "model": model,
+            "dimensions": catalog.vectors.dimensions,
+            "commit": catalog.commit,
+            "folder": final.name,
+        }
+        write_atomic(directory / MANIFEST, json.dumps(manifest).encode())
         _prune(directory, keep=final.name)
 
 
@@ -111,27 +117,58 @@ def _write_catalog(catalog: Catalog, path: Path) -> None:
             (_row(entry) for entry in catalog.entries()),
         )
         meta = {"commit": catalog.commit, "counters": catalog.counters, "problems": catalog.problems}
-        db.executemany("INSERT INTO snapshot_meta VALUES (?, ?)", ((k, json.dumps(v)) for k, v in meta.items()))
+        db.executemany(
+            "INSERT INTO snapshot_meta VALUES (?, ?)", ((k, json.dumps(v)) for k, v in meta.items())
+        )
         db.commit()
 
 
 def _row(entry: Entry) -> tuple:
     m = entry.memory
     return (
-        entry.doc, entry.path, entry.version, json.dumps(entry.labels), int(entry.dirty), m.id, m.name,
-        m.scope.path, json.dumps(m.tags), m.content, m.source, m.created_at.isoformat(), m.updated_at.isoformat(),
+        entry.doc,
+        entry.path,
+        entry.version,
+        json.dumps(entry.labels),
+        int(entry.dirty),
+        m.id,
+        m.name,
+        m.scope.path,
+        json.dumps(m.tags),
+        m.content,
+        m.source,
+        m.created_at.isoformat(),
+        m.updated_at.isoformat(),
     )
 
 
 def _read_catalog(db: sqlite3.Connection) -> tuple[list[Entry], dict]:
     meta = {key: json.loads(value) for key, value in db.execute("SELECT key, value FROM snapshot_meta")}
     entries = []
-    for doc, path, version, labels, dirty, mid, name, scope, tags, content, source, created, updated in db.execute(
-        "SELECT * FROM snapshot_entries"
-    ):
+    for (
+        doc,
+        path,
+        version,
+        labels,
+        dirty,
+        mid,
+        name,
+        scope,
+        tags,
+        content,
+        source,
+        created,
+        updated,
+    ) in db.execute("SELECT * FROM snapshot_entries"):
         memory = Memory(
-            name=name, scope=Scope(scope), content=content, tags=tuple(json.loads(tags)), source=source, id=mid,
-            created_at=datetime.fromisoformat(created), updated_at=datetime.fromisoformat(updated),
+            name=name,
+            scope=Scope(scope),
+            content=content,
+            tags=tuple(json.loads(tags)),
+            source=source,
+            id=mid,
+            created_at=datetime.fromisoformat(created),
+            updated_at=datetime.fromisoformat(updated),
         )
         entries.append(Entry(doc, memory, path, version, json.loads(labels), bool(dirty)))
     return entries, meta
@@ -149,24 +186,6 @@ class _locked:
 
     def __exit__(self, *_: object) -> None:
         os.close(self._fd)
-
-
-def _replace(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    with tmp.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    _fsync(path.parent)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _prune(directory: Path, keep: str) -> None:

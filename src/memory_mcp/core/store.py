@@ -11,7 +11,6 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +25,7 @@ from pygit2.enums import FileMode, Option, SortMode
 
 from memory_mcp.core.model import Scope
 from memory_mcp.errors import Conflict, InvalidInput, Unavailable
+from memory_mcp.files import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,12 @@ class GitStore:
     """A memory repository on disk. Reads may run in any thread; callers serialise writes (`write_lock`)."""
 
     def __init__(
-        self, root: Path, *, branch: str = "main", author: Author, on_commit: Callable[[float], None] | None = None
+        self,
+        root: Path,
+        *,
+        branch: str = "main",
+        author: Author,
+        on_commit: Callable[[float], None] | None = None,
     ) -> None:
         self.root = root.resolve()
         self.branch = branch
@@ -270,7 +275,9 @@ class GitStore:
         finally:
             os.close(fd)  # closing releases the lock, also when the process dies
 
-    def commit(self, writes: dict[str, bytes], deletes: list[str], message: str, author: Author | None = None) -> str:
+    def commit(
+        self, writes: dict[str, bytes], deletes: list[str], message: str, author: Author | None = None
+    ) -> str:
         """Commit these file changes on the branch, then bring the work tree along; hold `write_lock()`.
 
         The commit is built from HEAD's tree plus these changes (never from the work tree or the possibly
@@ -360,13 +367,7 @@ class GitStore:
         if self.head() != old:
             raise Conflict("the branch moved during the sync; retry it")
         journal = self._state / MOVE_JOURNAL
-        fd, tmp = tempfile.mkstemp(dir=self._state, prefix="move-", suffix=".tmp")
-        with os.fdopen(fd, "w") as handle:
-            handle.write(f"{old or '-'} {new}\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, journal)
-        _fsync_dir(self._state)
+        write_atomic(journal, f"{old or '-'} {new}\n".encode())
         self._clear_stale_lock(self._git_dir / f"{self.ref}.lock")
         self._repo.create_reference(self.ref, new, force=True, message=message)
         self._follow(old, new)
@@ -404,8 +405,9 @@ class GitStore:
                 if current_id == change.new_blob:
                     continue
                 if current is not None and current_id != change.old_blob:
-                    log.warning("keeping hand-edited work-tree file %s (the branch has another version)",
-                                change.path)
+                    log.warning(
+                        "keeping hand-edited work-tree file %s (the branch has another version)", change.path
+                    )
                 elif change.new_blob is None:
                     self._delete_file(change.path)
                 else:
@@ -445,34 +447,28 @@ class GitStore:
     def _check_path(self, path: str) -> None:
         """Refuse anything that could leave the repo or reach `.git`: absolute paths, dot-parts, symlinks on the way."""
         pure = PurePosixPath(path)
-        if pure.is_absolute() or not is_memory_path(path) or any(not p or p.startswith(".") for p in path.split("/")):
+        if (
+            pure.is_absolute()
+            or not is_memory_path(path)
+            or any(not p or p.startswith(".") for p in path.split("/"))
+        ):
             raise InvalidInput(f"refusing unsafe path {path!r}")
         current = self.root
         for part in pure.parts:
             current = current / part
             try:
                 if current.is_symlink():
-                    raise InvalidInput(f"refusing to write through symbolic link {current.relative_to(self.root)}")
+                    raise InvalidInput(
+                        f"refusing to write through symbolic link {current.relative_to(self.root)}"
+                    )
             except OSError as exc:
                 raise InvalidInput(f"cannot inspect {path!r}: {exc.strerror}") from exc
 
     def _write_file(self, path: str, data: bytes, *, durable: bool = True) -> None:
         target = self.root / path
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self._state, prefix="write-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                if durable:
-                    handle.flush()
-                    os.fsync(handle.fileno())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        if durable:
-            _fsync_dir(target.parent)
+        # The temporary lives in .git, so a crash never leaves stray files among the memories.
+        write_atomic(target, data, mode=0o644, scratch=self._state, durable=durable)
 
     def _delete_file(self, path: str) -> None:
         target = self.root / path
@@ -484,11 +480,3 @@ class GitStore:
             except OSError:
                 break
             parent = parent.parent
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -139,7 +139,12 @@ def safe_url(url: str) -> str:
 
 
 def clone_or_open(
-    root: Path, *, remote_url: str, branch: str, author: Author, credentials: Credentials = Credentials(),
+    root: Path,
+    *,
+    remote_url: str,
+    branch: str,
+    author: Author,
+    credentials: Credentials = Credentials(),
     on_commit: Callable[[float], None] | None = None,
 ) -> tuple[GitStore, Syncer]:
     """Open the repository at `root` with `origin` set to `remote_url`; clone when the branch has no commit.
@@ -177,8 +182,10 @@ class Syncer:
     def __init__(self, store: GitStore, remote_url: str, credentials: Credentials = Credentials()) -> None:
         parts = urlsplit(remote_url)
         if parts.password is not None:
-            raise InvalidInput(f"the remote URL {safe_url(remote_url)} must not carry a password or token; "
-                               "supply the token separately")
+            raise InvalidInput(
+                f"the remote URL {safe_url(remote_url)} must not carry a password or token; "
+                "supply the token separately"
+            )
         self.store = store
         self.url = remote_url
         self._credentials = credentials
@@ -256,8 +263,11 @@ class Syncer:
                     "or sync with allow_unrelated to merge both histories"
                 )
             merger = _Merger(repo)
-            tree = merger.merge(None if base is None else repo[base].peel(pygit2.Tree),
-                                repo[local].peel(pygit2.Tree), repo[remote].peel(pygit2.Tree))
+            tree = merger.merge(
+                None if base is None else repo[base].peel(pygit2.Tree),
+                repo[local].peel(pygit2.Tree),
+                repo[remote].peel(pygit2.Tree),
+            )
             message = _merge_message(label, merger.conflicts)
             author = pygit2.Signature(self.store.author.name, self.store.author.email)
             commit = repo.create_commit(None, author, author, message, tree, [local, remote])
@@ -432,15 +442,17 @@ class _Merger:
             side, resolution = ("local", KEPT_LOCAL) if newer else ("remote", KEPT_REMOTE)
         kept, other = (local, remote) if side == "local" else (remote, local)
         memory = self._memory(path, kept) or self._memory(path, other)
-        self.conflicts.append(SyncConflict(
-            path=path,
-            scope=None if memory is None else str(memory.scope),
-            name=None if memory is None else memory.name,
-            resolution=resolution,
-            kept=side,
-            kept_version=str(kept[0]),  # type: ignore[index]  # the sides differ, so one exists
-            other_version=None if other is None else str(other[0]),
-        ))
+        self.conflicts.append(
+            SyncConflict(
+                path=path,
+                scope=None if memory is None else str(memory.scope),
+                name=None if memory is None else memory.name,
+                resolution=resolution,
+                kept=side,
+                kept_version=str(kept[0]),  # type: ignore[index]  # the sides differ, so one exists
+                other_version=None if other is None else str(other[0]),
+            )
+        )
         return kept
 
     def _memory(self, path: str, entry: _Entry) -> Memory | None:

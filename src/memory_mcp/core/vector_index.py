@@ -73,7 +73,9 @@ class VectorIndex:
             return self._exact(vector, k, allowed)
         return [(int(label), 1.0 - float(d)) for label, d in zip(labels[0], distances[0], strict=True)]
 
-    def _exact(self, vector: np.ndarray, k: int, allowed: Callable[[int], bool] | None) -> list[tuple[int, float]]:
+    def _exact(
+        self, vector: np.ndarray, k: int, allowed: Callable[[int], bool] | None
+    ) -> list[tuple[int, float]]:
         candidates = [label for label in self._labels if allowed is None or allowed(label)]
         if not candidates:
             return []

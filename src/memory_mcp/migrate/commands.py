@@ -42,40 +42,69 @@ def register(
         return parser
 
     imports = sub.add_parser(
-        "import", help="import memories from Serena, the reference server, server-memory or JSONL",
+        "import",
+        help="import memories from Serena, the reference server, server-memory or JSONL",
         description="Import memories in one commit per run; each source has its own --help.",
     )
     kinds = imports.add_subparsers(title="sources", metavar="SOURCE", required=True)
 
-    found = command(kinds, "serena", "import Serena's memory files", _importer(_serena, same_source),
-                    _show_plan)
-    found.add_argument("paths", nargs="*", type=Path, metavar="PATH",
-                       help="memories or project folders (default: ~/.serena/memories, global/ included)")
+    found = command(
+        kinds, "serena", "import Serena's memory files", _importer(_serena, same_source), _show_plan
+    )
+    found.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="PATH",
+        help="memories or project folders (default: ~/.serena/memories, global/ included)",
+    )
     found.add_argument("--scope", help="one scope for all (default: global for ~/.serena, else the repo)")
     _dry_run(found)
 
-    ref = command(kinds, "reference", "check and index, in place, a repository of the Rust memory-mcp",
-                  _reference, _show_reference, repo=lambda args: reference.check_path(args.path))
+    ref = command(
+        kinds,
+        "reference",
+        "check and index, in place, a repository of the Rust memory-mcp",
+        _reference,
+        _show_reference,
+        repo=lambda args: reference.check_path(args.path),
+    )
     ref.add_argument("path", type=Path, metavar="PATH", help="the repository's folder")
 
-    graph = command(kinds, "server-memory", "import the knowledge-graph server's memory.jsonl",
-                    _importer(_graph, same_source), _show_plan)
+    graph = command(
+        kinds,
+        "server-memory",
+        "import the knowledge-graph server's memory.jsonl",
+        _importer(_graph, same_source),
+        _show_plan,
+    )
     graph.add_argument("file", type=Path, metavar="FILE")
     graph.add_argument("--scope", help="scope of the memories (default global)")
     _dry_run(graph)
 
-    back = command(kinds, "jsonl", "import an export, keeping ids and times", _importer(_jsonl, same_id),
-                   _show_plan)
+    back = command(
+        kinds, "jsonl", "import an export, keeping ids and times", _importer(_jsonl, same_id), _show_plan
+    )
     back.add_argument("file", type=Path, metavar="FILE")
     _dry_run(back)
 
     out = command(sub, "export", "write every memory as JSON lines", _export, _show_export)
     out.add_argument("--output", type=Path, metavar="FILE", help="write here, atomically (default: stdout)")
 
-    check = command(sub, "verify-import", "check that imported memories are identical and found by recall",
-                    _verify, _show_verify)
-    check.add_argument("sources", nargs="+", type=Path, metavar="SOURCE",
-                       help="Serena memories folders, an export file, or a server-memory memory.jsonl")
+    check = command(
+        sub,
+        "verify-import",
+        "check that imported memories are identical and found by recall",
+        _verify,
+        _show_verify,
+    )
+    check.add_argument(
+        "sources",
+        nargs="+",
+        type=Path,
+        metavar="SOURCE",
+        help="Serena memories folders, an export file, or a server-memory memory.jsonl",
+    )
     check.add_argument("--scope", help="the --scope given to the import, if any")
 
 
@@ -138,14 +167,22 @@ def _jsonl(args: argparse.Namespace) -> Batch:
 def _show_plan(result: dict[str, Any]) -> str:
     n = {key: len(result[key]) for key in ("created", "replaced", "unchanged", "skipped", "conflicts")}
     if result["dry_run"]:
-        lines = [(f"dry run, nothing written: would create {n['created']}, replace {n['replaced']}, "
-                  f"leave {n['unchanged']} unchanged, skip {n['skipped']}; {n['conflicts']} conflicts")]
+        lines = [
+            (
+                f"dry run, nothing written: would create {n['created']}, replace {n['replaced']}, "
+                f"leave {n['unchanged']} unchanged, skip {n['skipped']}; {n['conflicts']} conflicts"
+            )
+        ]
         lines += [f"  create   {m['scope']}: {m['name']}  <- {m['origin']}" for m in result["created"]]
         lines += [f"  replace  {m['scope']}: {m['name']}  <- {m['origin']}" for m in result["replaced"]]
     else:
         done = f"commit {result['commit'][:12]}" if result["commit"] else "nothing to commit"
-        lines = [(f"imported from {result['kind']}: {n['created']} created, {n['replaced']} replaced, "
-                  f"{n['unchanged']} unchanged, {n['skipped']} skipped ({done})")]
+        lines = [
+            (
+                f"imported from {result['kind']}: {n['created']} created, {n['replaced']} replaced, "
+                f"{n['unchanged']} unchanged, {n['skipped']} skipped ({done})"
+            )
+        ]
     lines += [f"  source   {source}" for source in result["sources"]]
     lines += [f"  renamed  {m['origin']} -> {m['scope']}: {m['name']}" for m in result["renamed"]]
     lines += [f"  skipped  {s['origin']}: {s['reason']}" for s in result["skipped"]]
@@ -162,10 +199,14 @@ def _show_reference(result: dict[str, Any]) -> str:
     lines = [f"{result['path']} (branch {result['branch']} at {commit}): {result['memories']} memories"]
     lines += [f"  {count:6d}  {scope}" for scope, count in result["scopes"].items()]
     lines += [f"  unreadable  {path}: {why}" for path, why in result["unreadable"].items()]
-    lines += [f"  name our rules refuse on write  {m['scope']}: {m['name']}: {m['reason']}"
-              for m in result["nonconforming"]]
-    lines.append(f"indexed in place: serve it with MEMORY_MCP_REPO_PATH={result['path']}, or merge it into "
-                 "another repository with `export --repo-path` and `import jsonl`")
+    lines += [
+        f"  name our rules refuse on write  {m['scope']}: {m['name']}: {m['reason']}"
+        for m in result["nonconforming"]
+    ]
+    lines.append(
+        f"indexed in place: serve it with MEMORY_MCP_REPO_PATH={result['path']}, or merge it into "
+        "another repository with `export --repo-path` and `import jsonl`"
+    )
     return "\n".join(lines)
 
 

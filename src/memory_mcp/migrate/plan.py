@@ -92,7 +92,9 @@ def classify(service: MemoryService, batch: Batch, owns: Owns) -> Plan:
             else:
                 plan.conflicts.append((candidate, f"id {memory.id} belongs to {_describe(holder.memory)}"))
         elif (existing.memory.content, existing.memory.tags, existing.memory.source) == (
-            memory.content, memory.tags, memory.source,
+            memory.content,
+            memory.tags,
+            memory.source,
         ):
             plan.unchanged.append(candidate)
         elif owns(existing.memory, memory):

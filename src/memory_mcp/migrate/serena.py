@@ -101,8 +101,13 @@ def read(paths: list[Path], scope: str | None = None) -> Batch:
             batch.skipped.append(Skipped(display(file.path), str(exc)))
             continue
         memory = Memory(
-            name=name, scope=file.root.scope, content=content, tags=(TAG,),
-            source=source_text(f"serena:{display(file.path)}"), created_at=modified, updated_at=modified,
+            name=name,
+            scope=file.root.scope,
+            content=content,
+            tags=(TAG,),
+            source=source_text(f"serena:{display(file.path)}"),
+            created_at=modified,
+            updated_at=modified,
         )
         batch.candidates.append(Candidate(memory, display(file.path), _original(file)))
     return batch

@@ -58,8 +58,13 @@ def read(file: Path, scope: Scope) -> Batch:
             batch.skipped.append(Skipped(origin, str(exc)))
             continue
         tags = (TAG, _tag(entity.kind)) if _tag(entity.kind) else (TAG,)
-        memory = Memory(name=names[entity.name], scope=scope, content=content, tags=tags,
-                        source=source_text(f"server-memory:{origin}"))
+        memory = Memory(
+            name=names[entity.name],
+            scope=scope,
+            content=content,
+            tags=tags,
+            source=source_text(f"server-memory:{origin}"),
+        )
         batch.candidates.append(Candidate(memory, origin, printable(entity.name)))
     return batch
 

@@ -32,7 +32,10 @@ def transport_security(settings: Settings) -> TransportSecuritySettings:
         enable_dns_rebinding_protection=True,
         allowed_hosts=[form for host in hosts for form in (host, f"{host}:*")],
         allowed_origins=[
-            form for host in hosts for scheme in ("http", "https") for form in (f"{scheme}://{host}", f"{scheme}://{host}:*")
+            form
+            for host in hosts
+            for scheme in ("http", "https")
+            for form in (f"{scheme}://{host}", f"{scheme}://{host}:*")
         ],
     )
 

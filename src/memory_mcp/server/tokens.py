@@ -117,7 +117,9 @@ class TokenVerifier:
         scopes = [READ] if match.read_only else [READ, WRITE]
         limited = None if match.scopes is None else [str(scope) for scope in match.scopes]
         # The SDK keeps this object for the request; it carries the digest, never the token itself.
-        return AccessToken(token=presented.hex(), client_id=match.name, scopes=scopes, claims={"memory_scopes": limited})
+        return AccessToken(
+            token=presented.hex(), client_id=match.name, scopes=scopes, claims={"memory_scopes": limited}
+        )
 
 
 def caller() -> tuple[Access, str | None]:

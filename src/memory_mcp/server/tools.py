@@ -25,21 +25,29 @@ from memory_mcp.server.tokens import caller
 T = TypeVar("T")
 START_TIMEOUT: Final = 120.0
 
-NAME_HELP: Final = "Memory name: 1-3 '/'-separated parts of letters, digits, '-', '_', '.' (e.g. 'rust/async-tips')"
+NAME_HELP: Final = (
+    "Memory name: 1-3 '/'-separated parts of letters, digits, '-', '_', '.' (e.g. 'rust/async-tips')"
+)
 Name = Annotated[str | None, Field(description=NAME_HELP)]
 Scope = Annotated[
     str | None,
-    Field(description="Scope: 'global' (default) or a path like 'org/team/project'; 'project:<name>' is an alias"),
+    Field(
+        description="Scope: 'global' (default) or a path like 'org/team/project'; 'project:<name>' is an alias"
+    ),
 ]
 MemoryId = Annotated[str | None, Field(description="The memory's id (alternative to name + scope)")]
 Tags = Annotated[list[str] | None, Field(description="Tags, e.g. ['rust', 'decision']; at most 32")]
 ExpectedVersion = Annotated[
     str | None,
-    Field(description="Only apply if the memory is still at this version (from read/list); else a conflict error"),
+    Field(
+        description="Only apply if the memory is still at this version (from read/list); else a conflict error"
+    ),
 ]
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
-SYNC = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
+SYNC = ToolAnnotations(
+    read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True
+)
 
 
 def _who() -> dict[str, Any]:
@@ -70,8 +78,12 @@ class Tools:
             self._runtime.metrics.observe_tool(tool, outcome, time.perf_counter() - started)
 
     def register(self, server: MCPServer) -> None:
-        write = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
-        change = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
+        write = ToolAnnotations(
+            read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False
+        )
+        change = ToolAnnotations(
+            read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
+        )
         for fn, title, hints in (
             (self.remember, "Remember", write),
             (self.recall, "Recall", READ_ONLY),
@@ -85,18 +97,28 @@ class Tools:
         ):
             name = "list" if fn == self.list_memories else fn.__name__
             server.add_tool(
-                fn, name=name, title=title, description=inspect.cleandoc(fn.__doc__ or ""),
-                annotations=hints, structured_output=True,
+                fn,
+                name=name,
+                title=title,
+                description=inspect.cleandoc(fn.__doc__ or ""),
+                annotations=hints,
+                structured_output=True,
             )
 
     async def remember(
         self,
         name: Annotated[str, Field(description=NAME_HELP)],
-        content: Annotated[str, Field(description=f"Markdown text to store (at most {MAX_CONTENT_BYTES} bytes)")],
+        content: Annotated[
+            str, Field(description=f"Markdown text to store (at most {MAX_CONTENT_BYTES} bytes)")
+        ],
         scope: Scope = None,
         tags: Tags = None,
-        source: Annotated[str | None, Field(description="Where this came from (URL, file, conversation)")] = None,
-        replace: Annotated[bool, Field(description="Overwrite an existing memory of this name (keeps its id)")] = False,
+        source: Annotated[
+            str | None, Field(description="Where this came from (URL, file, conversation)")
+        ] = None,
+        replace: Annotated[
+            bool, Field(description="Overwrite an existing memory of this name (keeps its id)")
+        ] = False,
     ) -> dict[str, Any]:
         """Store a new memory: a named markdown note in a scope, searchable by meaning and by keywords.
 
@@ -106,23 +128,36 @@ class Tools:
         scope="org/backend", tags=["rust"]).
         """
         call = partial(
-            MemoryService.remember, name=name, content=content, scope=scope, tags=tags, source=source,
-            replace_existing=replace, **_who(),
+            MemoryService.remember,
+            name=name,
+            content=content,
+            scope=scope,
+            tags=tags,
+            source=source,
+            replace_existing=replace,
+            **_who(),
         )
         result = await self._run("remember", call)
         return views.saved(result, "replaced" if result.replaced else "created")
 
     async def recall(
         self,
-        query: Annotated[str, Field(description=f"What you are looking for, in words (at most {MAX_QUERY_CHARS} chars)")],
+        query: Annotated[
+            str, Field(description=f"What you are looking for, in words (at most {MAX_QUERY_CHARS} chars)")
+        ],
         scope: Annotated[
             str | None,
-            Field(description="Omitted: global memories only; a path: that scope, its sub-scopes and global; 'all'"),
+            Field(
+                description="Omitted: global memories only; a path: that scope, its sub-scopes and global; 'all'"
+            ),
         ] = None,
         limit: Annotated[int, Field(description=f"How many hits, 1-{MAX_LIMIT}")] = 5,
-        tags: Annotated[list[str] | None, Field(description="Only memories that carry all of these tags")] = None,
+        tags: Annotated[
+            list[str] | None, Field(description="Only memories that carry all of these tags")
+        ] = None,
         min_score: Annotated[
-            float | None, Field(description="Drop hits whose cosine similarity is below this (0.3-0.5 is typical)")
+            float | None,
+            Field(description="Drop hits whose cosine similarity is below this (0.3-0.5 is typical)"),
         ] = None,
     ) -> dict[str, Any]:
         """Search memories by meaning and keywords (hybrid), best first.
@@ -131,7 +166,12 @@ class Tools:
         (semantic, lexical or both). Use `read` for the full text of a hit whose `truncated` is true.
         """
         call = partial(
-            MemoryService.recall, query=query, scope=scope, tags=tags, limit=limit, min_score=min_score,
+            MemoryService.recall,
+            query=query,
+            scope=scope,
+            tags=tags,
+            limit=limit,
+            min_score=min_score,
             access=caller()[0],
         )
         hits = await self._run("recall", call)
@@ -139,7 +179,9 @@ class Tools:
 
     async def read(self, name: Name = None, scope: Scope = None, id: MemoryId = None) -> dict[str, Any]:
         """Read one memory in full (content, tags, source, times, version) by name + scope or by id."""
-        entry = await self._run("read", partial(MemoryService.read, where=Locator(name, scope, id), access=caller()[0]))
+        entry = await self._run(
+            "read", partial(MemoryService.read, where=Locator(name, scope, id), access=caller()[0])
+        )
         return views.memory(entry)
 
     async def edit(
@@ -157,17 +199,27 @@ class Tools:
         `history`.
         """
         call = partial(
-            MemoryService.edit, where=Locator(name, scope, id), content=content, tags=tags,
-            expected_version=expected_version, **_who(),
+            MemoryService.edit,
+            where=Locator(name, scope, id),
+            content=content,
+            tags=tags,
+            expected_version=expected_version,
+            **_who(),
         )
         return views.saved(await self._run("edit", call), "updated")
 
     async def forget(
-        self, name: Name = None, scope: Scope = None, id: MemoryId = None, expected_version: ExpectedVersion = None
+        self,
+        name: Name = None,
+        scope: Scope = None,
+        id: MemoryId = None,
+        expected_version: ExpectedVersion = None,
     ) -> dict[str, Any]:
         """Delete a memory. Its past versions remain in the repository's history."""
         call = partial(
-            MemoryService.forget, where=Locator(name, scope, id), expected_version=expected_version,
+            MemoryService.forget,
+            where=Locator(name, scope, id),
+            expected_version=expected_version,
             **_who(),
         )
         return views.saved(await self._run("forget", call), "deleted")
@@ -175,15 +227,20 @@ class Tools:
     async def list_memories(
         self,
         scope: Annotated[
-            str | None, Field(description="Omitted or 'all': every memory; 'global'; or a path (that subtree only)")
+            str | None,
+            Field(description="Omitted or 'all': every memory; 'global'; or a path (that subtree only)"),
         ] = None,
-        tags: Annotated[list[str] | None, Field(description="Only memories that carry all of these tags")] = None,
+        tags: Annotated[
+            list[str] | None, Field(description="Only memories that carry all of these tags")
+        ] = None,
         limit: Annotated[int, Field(description=f"Page size, 1-{MAX_LIMIT}")] = 50,
         cursor: Annotated[str | None, Field(description="next_cursor from the previous page")] = None,
         fields: Annotated[
             list[str] | None,
-            Field(description=f"Fields per memory, from {', '.join(views.LIST_FIELDS)}; default name, scope, "
-                  "tags, updated_at"),
+            Field(
+                description=f"Fields per memory, from {', '.join(views.LIST_FIELDS)}; default name, scope, "
+                "tags, updated_at"
+            ),
         ] = None,
     ) -> dict[str, Any]:
         """List memories sorted by scope then name, a page at a time (follow next_cursor until it is null)."""
@@ -191,7 +248,9 @@ class Tools:
             chosen = views.check_fields(fields)
         except MemoryMcpError as exc:
             raise ToolError(f"{type(exc).__name__}: {exc}") from exc
-        call = partial(MemoryService.list, scope=scope, tags=tags, limit=limit, cursor=cursor, access=caller()[0])
+        call = partial(
+            MemoryService.list, scope=scope, tags=tags, limit=limit, cursor=cursor, access=caller()[0]
+        )
         result = await self._run("list", call)
         return views.page(result, chosen)
 
@@ -206,8 +265,12 @@ class Tools:
     ) -> dict[str, Any]:
         """Rename a memory and/or move it to another scope; its id and creation time are kept."""
         call = partial(
-            MemoryService.move, where=Locator(name, from_scope, id), to_scope=to_scope, new_name=new_name,
-            expected_version=expected_version, **_who(),
+            MemoryService.move,
+            where=Locator(name, from_scope, id),
+            to_scope=to_scope,
+            new_name=new_name,
+            expected_version=expected_version,
+            **_who(),
         )
         return views.saved(await self._run("move", call), "moved")
 
@@ -218,7 +281,8 @@ class Tools:
         id: MemoryId = None,
         limit: Annotated[int, Field(description=f"How many versions, newest first, 1-{MAX_LIMIT}")] = 20,
         version: Annotated[
-            str | None, Field(description="A commit from this history: return the memory's content at that commit")
+            str | None,
+            Field(description="A commit from this history: return the memory's content at that commit"),
         ] = None,
     ) -> dict[str, Any]:
         """The commits that changed a memory (sha, time, author, message), newest first, following moves.
@@ -229,8 +293,13 @@ class Tools:
         if version is not None:
             call = partial(MemoryService.content_at, where=where, version=version, access=caller()[0])
             rev, old = await self._run("history", call)
-            return {**views.revision(rev), "name": old.name, "scope": str(old.scope), "tags": list(old.tags),
-                    "content": old.content}
+            return {
+                **views.revision(rev),
+                "name": old.name,
+                "scope": str(old.scope),
+                "tags": list(old.tags),
+                "content": old.content,
+            }
         call = partial(MemoryService.history, where=where, limit=limit, access=caller()[0])
         revisions = await self._run("history", call)
         return {"versions": [views.revision(r) for r in revisions], "count": len(revisions)}

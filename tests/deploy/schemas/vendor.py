@@ -56,7 +56,9 @@ def integrity(data: bytes) -> str:
 def fetch(package: str, version: str, into: Path) -> bytes:
     result = subprocess.run(
         ["npm", "pack", f"{package}@{version}", "--silent", "--pack-destination", str(into)],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return (into / result.stdout.strip().splitlines()[-1]).read_bytes()
 

@@ -1,0 +1,38 @@
+"""Crash-safe file writes, shared by everything that persists: a reader sees the old bytes or the new ones,
+never a torn file, and `durable` writes survive power loss once this returns."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def write_atomic(
+    target: Path, data: bytes, *, mode: int = 0o600, scratch: Path | None = None, durable: bool = True
+) -> None:
+    """Write `data` to a temporary file (created with `mode` before a byte is written), then rename it over
+    `target`. `scratch` is where the temporary lives (same filesystem; default: beside the target)."""
+    fd, temporary = tempfile.mkstemp(dir=scratch or target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    if durable:
+        fsync_path(target.parent)
+
+
+def fsync_path(path: Path) -> None:
+    """Flush a file's or a folder's entry to disk (a folder after a rename makes the rename durable)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
