@@ -39,6 +39,19 @@ def server_env(root: Path, model: Path | None) -> dict[str, str]:
     return env
 
 
+def run_cli(env: dict[str, str], *args: str, stdin: str | None = None, timeout: float = 120, **options: Any):
+    """`memory-mcp ARGS` in a child process, as a user would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "memory_mcp.cli", *args],
+        input=stdin,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **options,
+    )
+
+
 def http_get(url: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
     request = urllib.request.Request(url, headers=headers or {})
     try:

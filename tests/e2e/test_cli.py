@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import server_env
+from tests.e2e.conftest import run_cli, server_env
 
 
 @pytest.fixture
@@ -19,14 +18,7 @@ def cli(tmp_path: Path, model_path: Path):
 
     def run(*args: str, stdin: str | None = None, model: bool = True) -> subprocess.CompletedProcess[str]:
         run_env = dict(env) if model else {k: v for k, v in env.items() if k != "MEMORY_MCP_MODEL"}
-        return subprocess.run(
-            [sys.executable, "-m", "memory_mcp.cli", *args],
-            input=stdin,
-            env=run_env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        return run_cli(run_env, *args, stdin=stdin)
 
     return run
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import server_env
+from tests.e2e.conftest import run_cli, server_env
 
 LONG_NAME = "a-very-long-memory-name-that-goes-on-and-on-well-past-the-sixty-four-character-limit"
 GLOBAL_FILES: dict[str, bytes] = {
@@ -78,16 +77,7 @@ def cli(tmp_path: Path, home: Path, model_path: Path) -> Run:
 
     def run(*args: str, repo: Path | None = None, stdin: str | None = None) -> subprocess.CompletedProcess:
         run_env = dict(env, MEMORY_MCP_REPO_PATH=str(repo)) if repo is not None else env
-        return subprocess.run(
-            [sys.executable, "-m", "memory_mcp.cli", *args],
-            input=stdin,
-            env=run_env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-            cwd=home,
-            check=False,
-        )
+        return run_cli(run_env, *args, stdin=stdin, timeout=180, cwd=home)
 
     return run
 

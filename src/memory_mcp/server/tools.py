@@ -244,15 +244,15 @@ class Tools:
         ] = None,
     ) -> dict[str, Any]:
         """List memories sorted by scope then name, a page at a time (follow next_cursor until it is null)."""
-        try:
+        access = caller()[0]
+
+        def call(service: MemoryService) -> dict[str, Any]:
             chosen = views.check_fields(fields)
-        except MemoryMcpError as exc:
-            raise ToolError(f"{type(exc).__name__}: {exc}") from exc
-        call = partial(
-            MemoryService.list, scope=scope, tags=tags, limit=limit, cursor=cursor, access=caller()[0]
-        )
-        result = await self._run("list", call)
-        return views.page(result, chosen)
+            return views.page(
+                service.list(scope=scope, tags=tags, limit=limit, cursor=cursor, access=access), chosen
+            )
+
+        return await self._run("list", call)
 
     async def move(
         self,
