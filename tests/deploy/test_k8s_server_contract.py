@@ -19,8 +19,12 @@ from memory_mcp.server.http_app import build_http_app
 from memory_mcp.server.mcp_app import build_mcp_server
 
 AUTH_ENV = {
-    "MEMORY_MCP_GITHUB_TOKEN", "MEMORY_MCP_GITHUB_TOKEN_FILE", "MEMORY_MCP_GITHUB_CLIENT_ID", "MEMORY_MCP_GITHUB_URL",
-    "MEMORY_MCP_K8S_NAMESPACE", "MEMORY_MCP_CONFIG_DIR",
+    "MEMORY_MCP_GITHUB_TOKEN",
+    "MEMORY_MCP_GITHUB_TOKEN_FILE",
+    "MEMORY_MCP_GITHUB_CLIENT_ID",
+    "MEMORY_MCP_GITHUB_URL",
+    "MEMORY_MCP_K8S_NAMESPACE",
+    "MEMORY_MCP_CONFIG_DIR",
 }
 """Read by `memory_mcp.auth` (git credentials), not by the server's settings table."""
 

@@ -7,6 +7,7 @@ import sqlite3
 import numpy as np
 import pytest
 
+from memory_mcp.core import lexical_index
 from memory_mcp.core.catalog import Catalog
 from memory_mcp.core.lexical_index import LexicalIndex, query_terms
 from memory_mcp.core.model import Memory, Scope
@@ -204,6 +205,21 @@ def test_words_in_most_documents_are_not_searched() -> None:
     for doc in range(1, 30):
         index.remove(doc)
     assert len(index.search("common zebra", 100)) == 12, "counts follow removals: too few documents to prune"
+
+
+def test_rare_words_are_searched_first_and_common_ones_fill_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lexical_index, "RARE_BUDGET", 20)
+    index = LexicalIndex()
+    for doc in range(1, 201):
+        words = ["alpha"] if doc <= 40 else []
+        words += ["zebra"] if doc % 15 == 0 else []
+        index.put(doc, f"note {doc}", "", " ".join(["filler text", *words]))
+    zebras = {doc for doc in range(1, 201) if doc % 15 == 0}
+    rare_only = index.search("alpha zebra", 10)
+    assert len(rare_only) == 10 and {doc for doc, _ in rare_only} <= zebras
+    filled = index.search("alpha zebra", 30)
+    assert len(filled) == 30, "too few rare matches: the common word is searched too"
+    assert {doc for doc, _ in filled[: len(zebras)]} == zebras
 
 
 def test_search_respects_the_limit(lexical: LexicalIndex) -> None:

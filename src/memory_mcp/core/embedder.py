@@ -152,11 +152,7 @@ class Embedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         """One normalised vector for a search query (long queries are averaged over their chunks)."""
-        return self.submit_query(text).result()
-
-    def submit_query(self, text: str) -> Future[np.ndarray]:
-        """Start embedding a query; the caller can do other work (keyword search) until `.result()`."""
-        return self._submit(_Request([(self.info.query_prefix, text)], pooled=True))
+        return self._submit(_Request([(self.info.query_prefix, text)], pooled=True)).result()
 
     def embed_documents(self, texts: list[str]) -> list[np.ndarray]:
         """For each text, an array of normalised vectors, one per chunk (row 0 is the text's start)."""

@@ -12,6 +12,8 @@ WEIGHTS: Final = (4.0, 2.0, 1.0)
 COMMON_FRACTION: Final = 0.25
 """A query word found in more than this share of memories is no evidence, and matching it costs a scan of them."""
 MIN_DOCS_FOR_PRUNING: Final = 20
+RARE_BUDGET: Final = 500
+"""Rows the rare-words-first pass may score (about 0.7 µs each); see `LexicalIndex.search`."""
 TOTAL: Final = ""
 """The `docs_df` row that counts documents (no word is empty)."""
 
@@ -86,30 +88,49 @@ class LexicalIndex:
             ((term, delta) for term in terms),
         )
 
-    def _evidence(self, terms: list[str]) -> list[str]:
-        """Drop words most memories contain: they rank nothing and make the query scan everything."""
+    def _document_counts(self, terms: list[str]) -> tuple[dict[str, int], int]:
+        """How many memories hold each term (0 for unknown ones), and how many memories there are."""
         marks = ",".join("?" * (len(terms) + 1))
         counts = dict(
             self._db.execute(f"SELECT term, n FROM docs_df WHERE term IN ({marks})", (TOTAL, *terms))
         )
-        total = counts.get(TOTAL, 0)
-        if total < MIN_DOCS_FOR_PRUNING:
-            return terms
-        kept = [term for term in terms if counts.get(term, 0) <= COMMON_FRACTION * total]
-        return kept or [min(terms, key=lambda term: counts.get(term, 0))]
+        return {term: counts.get(term, 0) for term in terms}, counts.get(TOTAL, 0)
 
     def search(self, query: str, limit: int) -> list[tuple[int, float]]:
         """Up to `limit` (doc, score) pairs, best first; higher score is better.
 
-        Results are fetched whole: an open cursor would pin a read transaction that blocks snapshot backups.
+        Scoring is what costs (every memory holding any query word gets a BM25 score), so words most memories
+        contain are dropped, and the rarest words are tried alone first: they decide the top of a BM25 ranking,
+        and when they fill `limit` the common words would only add thousands of rows to score.
         """
         terms = query_terms(query)
         if not terms:
             return []
-        terms = self._evidence(terms)
+        counts, total = self._document_counts(terms)
+        if total >= MIN_DOCS_FOR_PRUNING:
+            terms = [t for t in terms if counts[t] <= COMMON_FRACTION * total] or [min(terms, key=counts.get)]
+        rare = _rarest(terms, counts)
+        rows = self._match(rare, limit)
+        if len(rows) < limit and len(rare) < len(terms):
+            rows = self._match(terms, limit)
+        return rows
+
+    def _match(self, terms: list[str], limit: int) -> list[tuple[int, float]]:
+        """Results are fetched whole: an open cursor would pin a read transaction that blocks snapshot backups."""
         expression = " OR ".join(f'"{term}"' for term in terms)
         rows = self._db.execute(
             "SELECT rowid, bm25(docs, ?, ?, ?) AS score FROM docs WHERE docs MATCH ? ORDER BY score LIMIT ?",
             (*WEIGHTS, expression, limit),
         ).fetchall()
         return [(int(doc), -float(score)) for doc, score in rows]
+
+
+def _rarest(terms: list[str], counts: dict[str, int]) -> list[str]:
+    """The rarest terms whose memories together stay within RARE_BUDGET (always at least one term)."""
+    chosen, postings = [], 0
+    for term in sorted(terms, key=counts.__getitem__):
+        if chosen and postings + counts[term] > RARE_BUDGET:
+            break
+        chosen.append(term)
+        postings += counts[term]
+    return chosen

@@ -42,15 +42,10 @@ def rank(
     allowed: Callable[[Entry], bool] | None,
     limit: int,
     min_score: float | None = None,
-    lexical: dict[int, None] | None = None,
 ) -> list[Hit]:
-    """The best `limit` memories passing `allowed` (None = all) and `min_score`, best first.
-
-    `lexical` may be computed beforehand with `keyword_candidates` (while the query is being embedded).
-    """
+    """The best `limit` memories passing `allowed` (None = all) and `min_score`, best first."""
     semantic = _semantic(catalog, query_vector, allowed, depth(limit))
-    if lexical is None:
-        lexical = keyword_candidates(catalog, query, allowed, depth(limit))
+    lexical = _keyword(catalog, query, allowed, depth(limit))
     fused: dict[int, float] = {}
     for ranking in (semantic, lexical):
         for position, doc in enumerate(ranking):
@@ -97,7 +92,7 @@ def _semantic(
     return found
 
 
-def keyword_candidates(
+def _keyword(
     catalog: Catalog, query: str, allowed: Callable[[Entry], bool] | None, depth: int
 ) -> dict[int, None]:
     """Keyword candidates passing the filters; fetches deeper while filters reject too many."""

@@ -35,7 +35,7 @@ from memory_mcp.core.model import (
     validate_source,
     validate_tags,
 )
-from memory_mcp.core.search import Hit, depth, keyword_candidates, rank
+from memory_mcp.core.search import Hit, rank
 from memory_mcp.core.store import Author, Revision, memory_path
 from memory_mcp.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 
@@ -127,14 +127,13 @@ class MemoryService:
         wanted = set(validate_tags(tags))
         if min_score is not None and not -1.0 <= min_score <= 1.0:
             raise InvalidInput("min_score must be between -1 and 1 (a cosine similarity; 0.3-0.5 is typical)")
-        pending = self.embedder.submit_query(query)  # the model works while we search keywords
+        # Embedding first, searching after: the model uses every core, and a keyword search run beside it
+        # would slow it by more than the search takes.
+        vector = self.embedder.embed_query(query)
         allowed = _filter(scopes, wanted, access)
         self.indexer.ensure_fresh()
         with self.indexer.viewing:
-            keywords = keyword_candidates(self.catalog, query, allowed, depth(limit))
-        vector = pending.result()
-        with self.indexer.viewing:
-            return rank(self.catalog, query, vector, allowed, limit, min_score, keywords)
+            return rank(self.catalog, query, vector, allowed, limit, min_score)
 
     def list(
         self,
