@@ -42,8 +42,8 @@ WORDS = (
     "backup restore snapshot replica shard partition migration schema column table query plan optimizer"
 ).split()
 IMPORT_SLICE = 2000
-"""Memories per `save_many` call; bare llama.cpp embeds a sample of each slice just before it."""
-BARE_PER_SLICE = 100
+"""Memories per `save_many` call; bare llama.cpp embeds an evenly spread sample of each slice just before it."""
+BARE_PER_SLICE = 200
 TOPICS = ["infra", "backend", "frontend", "ml", "ops", "billing", "security", "data"]
 
 
@@ -132,6 +132,7 @@ class Bare:
             n_batch=512,
             n_ubatch=512,
             n_threads=min(4, os.cpu_count() or 1),
+            flash_attn=True,
         )
 
     def batch(self, texts: list[str]) -> float:
@@ -158,7 +159,7 @@ def in_process(settings, memories: list[Memory], queries_: list[str], bare: Bare
         imported = bare_texts = bare_seconds = 0.0
         for start in range(0, len(memories), IMPORT_SLICE):
             part = memories[start : start + IMPORT_SLICE]
-            sample = [m.embedding_text() for m in part[:BARE_PER_SLICE]]
+            sample = [m.embedding_text() for m in part[:: max(1, len(part) // BARE_PER_SLICE)]]
             bare_seconds += bare.batch(sample)
             bare_texts += len(sample)
             started = time.perf_counter()

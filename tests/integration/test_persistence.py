@@ -6,10 +6,11 @@ import subprocess
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from memory_mcp.core import markdown
-from memory_mcp.core.embedder import Embedder
+from memory_mcp.core.embedder import DOCUMENT_SLICE, Embedder
 from memory_mcp.core.embedding_cache import EmbeddingCache
 from memory_mcp.core.indexer import Indexer
 from memory_mcp.core.model import Memory, Scope
@@ -209,3 +210,29 @@ def test_full_queue_is_busy(model_path) -> None:
     finally:
         small.close()
     assert "busy" in outcomes and "ok" in outcomes
+
+
+def test_a_query_overtakes_a_bulk_import(model_path) -> None:
+    """Documents are embedded a slice at a time and queries go first, so a search waits for one slice only."""
+    calls = threading.Semaphore(0)
+    embedder = Embedder(model_path, observer=lambda chunks, seconds: calls.release())
+    texts = [
+        f"document {i} about " + "storage layers and their caches " * 40 for i in range(12 * DOCUMENT_SLICE)
+    ]
+    imported: list = []
+    try:
+        bulk = threading.Thread(target=lambda: imported.append(embedder.embed_documents(texts)))
+        bulk.start()
+        assert calls.acquire(timeout=60), "the first slice of documents was never embedded"
+        query = embedder.embed_query("which caches do storage layers use")
+        assert bulk.is_alive() and not imported, "the query waited for the whole import"
+        bulk.join()
+        alone = embedder.embed_documents([texts[0], texts[DOCUMENT_SLICE + 1], texts[-1]])
+    finally:
+        embedder.close()
+    assert np.isclose(np.linalg.norm(query), 1.0, atol=1e-4)
+    assert len(imported[0]) == len(texts)
+    for slice_vectors, own in zip(
+        [imported[0][0], imported[0][DOCUMENT_SLICE + 1], imported[0][-1]], alone, strict=True
+    ):
+        assert float(slice_vectors[0] @ own[0]) > 0.999, "slices keep every text with its own vectors"
