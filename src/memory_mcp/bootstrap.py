@@ -227,11 +227,13 @@ class Runtime:
                 log.info("stopped filling vectors: %s", exc)
                 return
             status.state, status.detail = "ready", f"{len(indexer.catalog)} memories"
-        while not self._stopping.wait(SNAPSHOT_INTERVAL):
+        while True:  # first save right away: start-up may have caught up with many commits
             try:
                 indexer.save_snapshot()
             except OSError as exc:
                 log.warning("could not save the index snapshot (will retry): %s", exc)
+            if self._stopping.wait(SNAPSHOT_INTERVAL):
+                return
 
     @property
     def ready(self) -> bool:

@@ -207,7 +207,7 @@ def test_words_in_most_documents_are_not_searched() -> None:
     assert len(index.search("common zebra", 100)) == 12, "counts follow removals: too few documents to prune"
 
 
-def test_rare_words_are_searched_first_and_common_ones_fill_up(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rare_words_are_ranked_and_common_ones_fill_up_unscored(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lexical_index, "RARE_BUDGET", 20)
     index = LexicalIndex()
     for doc in range(1, 201):
@@ -215,11 +215,14 @@ def test_rare_words_are_searched_first_and_common_ones_fill_up(monkeypatch: pyte
         words += ["zebra"] if doc % 15 == 0 else []
         index.put(doc, f"note {doc}", "", " ".join(["filler text", *words]))
     zebras = {doc for doc in range(1, 201) if doc % 15 == 0}
-    rare_only = index.search("alpha zebra", 10)
-    assert len(rare_only) == 10 and {doc for doc, _ in rare_only} <= zebras
+    ranked = index.search("alpha zebra", 10)
+    assert len(ranked) == 10 and {doc for doc, _ in ranked} <= zebras
+    assert all(score > 0 for _, score in ranked)
     filled = index.search("alpha zebra", 30)
-    assert len(filled) == 30, "too few rare matches: the common word is searched too"
-    assert {doc for doc, _ in filled[: len(zebras)]} == zebras
+    assert {doc for doc, _ in filled[: len(zebras)]} == zebras, "the rare word's matches come first"
+    newest_alphas = [doc for doc in range(40, 0, -1) if doc not in zebras][: 30 - len(zebras)]
+    assert filled[len(zebras) :] == [(doc, 0.0) for doc in newest_alphas]
+    assert index.search("alpha", 5) == [(doc, 0.0) for doc in (40, 39, 38, 37, 36)], "too common to score"
 
 
 def test_search_respects_the_limit(lexical: LexicalIndex) -> None:

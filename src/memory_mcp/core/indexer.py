@@ -2,9 +2,9 @@
 anyone (this process, other processes, `git pull`, hand edits), uncommitted work-tree files, vectors from
 the cache or the model, and snapshot saving.
 
-Two locks: `writing` serialises everything that moves the catalog to a new commit (catch-up and this
-process's own writes); `viewing` is held briefly around every read or change of the catalog's structures,
-so searches run while a writer embeds or commits.
+Two locks: `writing` serialises everything that changes the catalog (catch-up, this process's own writes,
+new vectors) and snapshot saving; `viewing` is held briefly around every read or change of the catalog's
+structures, so searches run while a writer embeds or commits, or a snapshot is written.
 """
 
 from __future__ import annotations
@@ -66,8 +66,6 @@ class Indexer:
             self._unsaved = loaded is None
             self.catch_up(progress)
             self._overlay_worktree()
-        if self.pending_vectors == 0:
-            self.save_snapshot()
 
     def _resync(self, paths: list[str]) -> None:
         """Paths saved from uncommitted files go back to their committed state before catching up."""
@@ -207,7 +205,7 @@ class Indexer:
         for start in range(0, len(waiting), EMBED_BATCH):
             batch = waiting[start : start + EMBED_BATCH]
             rows = self.vectors([entry.memory for entry in batch])
-            with self.viewing:
+            with self.writing, self.viewing:
                 for entry, vectors in zip(batch, rows, strict=True):
                     if not entry.labels and self.catalog.by_path(entry.path) is entry:
                         self.catalog.attach(entry, vectors)
@@ -237,10 +235,13 @@ class Indexer:
         return f"{info.identity}:{info.document_prefix}"
 
     def save_snapshot(self) -> bool:
-        """Persist the catalog if it changed since the last save; False when there was nothing to do."""
+        """Persist the catalog if it changed since the last save; False when there was nothing to do.
+
+        Holds `writing` only: every change to the catalog holds it too, so searches go on during the save.
+        """
         if self._snapshots is None or not self._unsaved:
             return False
-        with self.writing, self.viewing:
+        with self.writing:
             snapshot.save(self.catalog, self._snapshots, self._model_key)
             self._unsaved = False
         return True

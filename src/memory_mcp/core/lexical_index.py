@@ -12,8 +12,8 @@ WEIGHTS: Final = (4.0, 2.0, 1.0)
 COMMON_FRACTION: Final = 0.25
 """A query word found in more than this share of memories is no evidence, and matching it costs a scan of them."""
 MIN_DOCS_FOR_PRUNING: Final = 20
-RARE_BUDGET: Final = 500
-"""Rows the rare-words-first pass may score (about 0.7 µs each); see `LexicalIndex.search`."""
+RARE_BUDGET: Final = 1000
+"""Memories a search may score with BM25; see `LexicalIndex.search`."""
 TOTAL: Final = ""
 """The `docs_df` row that counts documents (no word is empty)."""
 
@@ -97,11 +97,12 @@ class LexicalIndex:
         return {term: counts.get(term, 0) for term in terms}, counts.get(TOTAL, 0)
 
     def search(self, query: str, limit: int) -> list[tuple[int, float]]:
-        """Up to `limit` (doc, score) pairs, best first; higher score is better.
+        """Up to `limit` (doc, score) pairs, best first; higher score is better, 0 means matched but unscored.
 
-        Scoring is what costs (every memory holding any query word gets a BM25 score), so words most memories
-        contain are dropped, and the rarest words are tried alone first: they decide the top of a BM25 ranking,
-        and when they fill `limit` the common words would only add thousands of rows to score.
+        Scoring is what costs (about 0.7 µs per matching memory), so the work is bounded whatever the corpus
+        size: words most memories contain are dropped; the rarest words, up to RARE_BUDGET matching memories,
+        are ranked by BM25 (they decide the top of a BM25 ranking anyway); if they leave room, memories with
+        the remaining, common words follow unscored, newest first (finding them costs no scoring).
         """
         terms = query_terms(query)
         if not terms:
@@ -109,28 +110,38 @@ class LexicalIndex:
         counts, total = self._document_counts(terms)
         if total >= MIN_DOCS_FOR_PRUNING:
             terms = [t for t in terms if counts[t] <= COMMON_FRACTION * total] or [min(terms, key=counts.get)]
-        rare = _rarest(terms, counts)
-        rows = self._match(rare, limit)
+        terms.sort(key=counts.__getitem__)
+        rare = _within_budget(terms, counts)
+        rows = self._ranked(rare, limit) if rare else []
         if len(rows) < limit and len(rare) < len(terms):
-            rows = self._match(terms, limit)
+            rows += self._newest(terms[len(rare) :], limit - len(rows), {doc for doc, _ in rows})
         return rows
 
-    def _match(self, terms: list[str], limit: int) -> list[tuple[int, float]]:
-        """Results are fetched whole: an open cursor would pin a read transaction that blocks snapshot backups."""
-        expression = " OR ".join(f'"{term}"' for term in terms)
+    def _ranked(self, terms: list[str], limit: int) -> list[tuple[int, float]]:
         rows = self._db.execute(
             "SELECT rowid, bm25(docs, ?, ?, ?) AS score FROM docs WHERE docs MATCH ? ORDER BY score LIMIT ?",
-            (*WEIGHTS, expression, limit),
-        ).fetchall()
+            (*WEIGHTS, _any_of(terms), limit),
+        ).fetchall()  # fetched whole: an open cursor would pin a read transaction that blocks snapshot backups
         return [(int(doc), -float(score)) for doc, score in rows]
 
+    def _newest(self, terms: list[str], limit: int, exclude: set[int]) -> list[tuple[int, float]]:
+        rows = self._db.execute(
+            "SELECT rowid FROM docs WHERE docs MATCH ? ORDER BY rowid DESC LIMIT ?",
+            (_any_of(terms), limit + len(exclude)),
+        ).fetchall()
+        return [(int(doc), 0.0) for (doc,) in rows if doc not in exclude][:limit]
 
-def _rarest(terms: list[str], counts: dict[str, int]) -> list[str]:
-    """The rarest terms whose memories together stay within RARE_BUDGET (always at least one term)."""
+
+def _any_of(terms: list[str]) -> str:
+    return " OR ".join(f'"{term}"' for term in terms)
+
+
+def _within_budget(terms: list[str], counts: dict[str, int]) -> list[str]:
+    """The leading terms (rarest first) whose memories together stay within RARE_BUDGET."""
     chosen, postings = [], 0
-    for term in sorted(terms, key=counts.__getitem__):
-        if chosen and postings + counts[term] > RARE_BUDGET:
+    for term in terms:
+        postings += counts[term]
+        if postings > RARE_BUDGET:
             break
         chosen.append(term)
-        postings += counts[term]
     return chosen
