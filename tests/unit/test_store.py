@@ -579,3 +579,48 @@ def test_crash_between_branch_and_work_tree_is_finished_on_open(
     assert (root / "global" / "a.md").read_bytes() == b"new a"
     assert (root / "global" / "b.md").read_bytes() == b"b"
     assert reopened.uncommitted_files() == []
+
+
+# ---------------------------------------------------------------- git index
+
+
+def _index_sizes(git: Git) -> dict[str, int]:
+    """Path → the file size the index records (0 when the entry carries no stat data)."""
+    sizes, path = {}, None
+    for line in git("ls-files", "--debug").splitlines():
+        if not line.startswith(" "):
+            path = line
+        elif line.strip().startswith("size:"):
+            sizes[path] = int(line.split()[1])
+    return sizes
+
+
+def test_commits_record_file_sizes_in_the_index(store: GitStore, git: Git) -> None:
+    """Without them every status, ours at start-up or a human's, hashes every file."""
+    first, second = (
+        _doc("a", "hello", "01J0000000000000000000000A"),
+        _doc("b", "hi", "01J0000000000000000000000B"),
+    )
+    _commit(store, {"global/a.md": first})
+    _commit(store, {"global/b.md": second})
+    assert _index_sizes(git) == {"global/a.md": len(first), "global/b.md": len(second)}
+    assert git("status", "--porcelain") == ""
+
+
+def test_an_index_without_stat_data_is_refreshed_once(store: GitStore, root: Path, git: Git) -> None:
+    first, second = (
+        _doc("a", "hello", "01J0000000000000000000000A"),
+        _doc("b", "hi", "01J0000000000000000000000B"),
+    )
+    _commit(store, {"global/a.md": first, "global/b.md": second})
+    index = pygit2.Repository(str(root)).index  # as earlier versions wrote it: ids without sizes or times
+    for path, data in (("global/a.md", first), ("global/b.md", second)):
+        index.add(pygit2.IndexEntry(path, pygit2.Oid(hex=GitStore.blob_id(data)), pygit2.enums.FileMode.BLOB))
+    index.write()
+    (root / "global/b.md").write_bytes(second + b"\nedited by hand\n")
+    (root / ".git" / store_module.STATE_DIR / store_module.INDEX_REFRESHED).unlink()
+    assert _index_sizes(git) == {"global/a.md": 0, "global/b.md": 0}
+    GitStore(root, author=AUTHOR)
+    assert _index_sizes(git) == {"global/a.md": len(first), "global/b.md": 0}, "the hand edit stays unstaged"
+    assert git("diff", "--cached", "--name-only") == ""
+    assert git("status", "--porcelain").split() == ["M", "global/b.md"]

@@ -78,7 +78,7 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-@dataclass
+@dataclass(eq=False)  # a request is itself, whatever its texts: it is removed from the queue by identity
 class _Request:
     """Texts to embed (each with its prefix), answered through `future` with one array per text."""
 

@@ -35,6 +35,7 @@ SUFFIX: Final = ".md"
 STATE_DIR: Final = "memory-mcp"
 """Our private folder inside `.git`: the write lock and temporary files (same filesystem as the work tree)."""
 STALE_LOCK_WAIT: Final = 2.0
+INDEX_REFRESHED: Final = "index-stat-refreshed"
 BULK_FILES: Final = 32
 """Above this many files in one commit, flush the disk once at the end instead of once per file and object."""
 MOVE_JOURNAL: Final = "move-branch"
@@ -102,6 +103,7 @@ class GitStore:
         self._state = self._git_dir / STATE_DIR
         self._state.mkdir(mode=0o700, exist_ok=True)
         self._finish_interrupted_move()
+        self._refresh_index()
 
     @property
     def _repo(self) -> pygit2.Repository:
@@ -397,14 +399,15 @@ class GitStore:
         """
         changes = self.changes(old, new)
         bulk = len(changes) > BULK_FILES
+        in_step: set[str] = set()
         for change in changes:
             try:
                 self._check_path(change.path)
                 current = self._read_file(change.path)
                 current_id = None if current is None else self.blob_id(current)
                 if current_id == change.new_blob:
-                    continue
-                if current is not None and current_id != change.old_blob:
+                    in_step.add(change.path)
+                elif current is not None and current_id != change.old_blob:
                     log.warning(
                         "keeping hand-edited work-tree file %s (the branch has another version)", change.path
                     )
@@ -412,14 +415,19 @@ class GitStore:
                     self._delete_file(change.path)
                 else:
                     self._write_file(change.path, self.blob(change.new_blob), durable=not bulk)
+                    in_step.add(change.path)
             except (InvalidInput, OSError) as exc:
                 log.error("could not update work-tree file %s: %s", change.path, exc)
         if bulk:
             os.sync()
-        self._update_index(changes)
+        self._update_index(changes, in_step)
 
-    def _update_index(self, changes: list[Change]) -> None:
-        """Keep `git status` quiet for humans, touching only the changed entries; best effort."""
+    def _update_index(self, changes: list[Change], in_step: set[str]) -> None:
+        """Keep `git status` quiet for humans, touching only the changed entries; best effort.
+
+        Files that hold the branch's version are added from the work tree, so the index records their size
+        and times: without them every status (ours at start-up, or a human's) must hash every file.
+        """
         try:
             index = self._repo.index
             index.read(False)
@@ -427,11 +435,33 @@ class GitStore:
                 if change.new_blob is None:
                     if change.path in index:
                         index.remove(change.path)
-                else:
+                elif change.path in in_step:
+                    index.add(change.path)
+                else:  # a hand edit stays unstaged
                     index.add(pygit2.IndexEntry(change.path, pygit2.Oid(hex=change.new_blob), FileMode.BLOB))
             index.write()
         except (pygit2.GitError, OSError) as exc:
             log.warning("could not update the git index (the branch is safe): %s", exc)
+
+    def _refresh_index(self) -> None:
+        """Once per repository: record file sizes and times for index entries written without them (by
+        earlier versions), so status stops hashing every file. Entries whose file differs are left alone."""
+        marker = self._state / INDEX_REFRESHED
+        if marker.exists():
+            return
+        with self.write_lock():
+            try:
+                index = self._repo.index
+                index.read(False)
+                for entry in list(index):
+                    data = self._read_file(entry.path) if is_memory_path(entry.path) else None
+                    if data is not None and self.blob_id(data) == str(entry.id):
+                        index.add(entry.path)
+                index.write()
+            except (pygit2.GitError, OSError) as exc:
+                log.warning("could not refresh the git index (status stays slow): %s", exc)
+                return
+            marker.touch(mode=0o600)
 
     # ---------------------------------------------------------------- files
 
