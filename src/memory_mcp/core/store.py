@@ -454,8 +454,7 @@ class GitStore:
                 index = self._repo.index
                 index.read(False)
                 for entry in list(index):
-                    data = self._read_file(entry.path) if is_memory_path(entry.path) else None
-                    if data is not None and self.blob_id(data) == str(entry.id):
+                    if self._holds(entry.path, str(entry.id)):
                         index.add(entry.path)
                 index.write()
             except (pygit2.GitError, OSError) as exc:
@@ -464,6 +463,15 @@ class GitStore:
             marker.touch(mode=0o600)
 
     # ---------------------------------------------------------------- files
+
+    def _holds(self, path: str, blob: str) -> bool:
+        """Whether `path` is a safe memory path whose work-tree file holds exactly `blob`."""
+        try:
+            self._check_path(path)
+        except InvalidInput:
+            return False
+        data = self._read_file(path)
+        return data is not None and self.blob_id(data) == blob
 
     def _read_file(self, path: str) -> bytes | None:
         """A work-tree file's bytes; None when it is missing or a symbolic link."""
