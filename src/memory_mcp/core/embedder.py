@@ -3,7 +3,8 @@
 It knows the model's identity (file hash), dimensions, pooling and query/document prefixes, splits texts
 longer than the context into overlapping chunks by the model's own tokenizer instead of truncating them,
 and returns L2-normalised vectors. llama.cpp contexts are not thread-safe, so one worker thread owns the
-model; callers (never the event loop) block on its answer.
+model; callers (never the event loop) block on its answer. One thread matters for speed too: llama.cpp's
+OpenMP keeps a thread team per calling thread, and two teams on the same cores ran each query at half speed.
 """
 
 from __future__ import annotations
