@@ -1,6 +1,7 @@
 """memory-mcp benchmark: numbers, not assertions.
 
     .venv/bin/python bench/run.py --model MODEL.gguf [--sizes 1000,10000,100000] [--corpus DIR] [--out FILE]
+                                  [--reuse]
 
 For each corpus size it measures, on this machine: bulk import rate next to bare llama.cpp batch embedding
 of the same texts, remember and in-process recall latency (recall next to bare llama.cpp embedding of the same
@@ -45,6 +46,8 @@ WORDS = (
 IMPORT_SLICE = 2000
 """Memories per `save_many` call; bare llama.cpp embeds an evenly spread sample of each slice before it."""
 BARE_PER_SLICE = 200
+STAMP = time.strftime("%Y%m%d%H%M%S")
+"""Part of the names this run writes, so a run on an earlier run's corpus (--reuse) writes new memories."""
 TOPICS = ["infra", "backend", "frontend", "ml", "ops", "billing", "security", "data"]
 
 
@@ -183,11 +186,14 @@ def _bare_worker(connection, model: str) -> None:
     llm.close()
 
 
-def in_process(settings, memories: list[Memory], queries_: list[str], bare: Bare) -> dict[str, Any]:
+def in_process(
+    settings, memories: list[Memory], queries_: list[str], bare: Bare, *, load: bool = True
+) -> dict[str, Any]:
+    """Bulk import (unless the corpus is loaded already), then remember and recall latency."""
     service = build_service(settings)
     try:
         imported = bare_texts = bare_seconds = 0.0
-        for start in range(0, len(memories), IMPORT_SLICE):
+        for start in range(0, len(memories) if load else 0, IMPORT_SLICE):
             part = memories[start : start + IMPORT_SLICE]
             sample = [m.embedding_text() for m in part[:: max(1, len(part) // BARE_PER_SLICE)]]
             bare_seconds += bare.batch(sample)
@@ -200,7 +206,7 @@ def in_process(settings, memories: list[Memory], queries_: list[str], bare: Bare
         for i in range(100):
             started = time.perf_counter()
             service.remember(
-                name=f"bench/remember-{i}", content=f"A fresh note number {i} about {WORDS[i % 40]}."
+                name=f"bench/remember-{STAMP}-{i}", content=f"A fresh note number {i} about {WORDS[i % 40]}."
             )
             remember.append(time.perf_counter() - started)
         for query in queries_[:10]:  # warm-up
@@ -217,8 +223,8 @@ def in_process(settings, memories: list[Memory], queries_: list[str], bare: Bare
     finally:
         service.close()
     return {
-        "import_per_s": round(len(memories) / imported, 1),
-        "bare_batch_texts_per_s": round(bare_texts / bare_seconds, 1),
+        "import_per_s": round(len(memories) / imported, 1) if load else None,
+        "bare_batch_texts_per_s": round(bare_texts / bare_seconds, 1) if load else None,
         "share_over_context": round(
             bare.share_over_context([m.embedding_text() for m in memories[:2000]]), 3
         ),
@@ -296,7 +302,7 @@ async def remember_over_http(url: str, count: int) -> None:
     async with Client(f"{url}/mcp") as client:
         for i in range(count):
             await client.call_tool(
-                "remember", {"name": f"bench/crash-{i}", "content": f"written before kill {i}"}
+                "remember", {"name": f"bench/crash-{STAMP}-{i}", "content": f"written before kill {i}"}
             )
 
 
@@ -323,12 +329,22 @@ def over_http(env: dict[str, str], queries_: list[str]) -> dict[str, Any]:
     }
 
 
+def _reused_root(size: int) -> Path:
+    """The newest corpus of this size a previous run left in the temporary directory."""
+    roots = sorted(
+        Path(tempfile.gettempdir()).glob(f"memory-mcp-bench-{size}-*"), key=lambda p: p.stat().st_mtime
+    )
+    if not roots:
+        raise SystemExit(f"--reuse: no earlier corpus of {size} memories in {tempfile.gettempdir()}")
+    return roots[-1]
+
+
 def disk_mb(path: Path) -> float:
     return round(sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6, 1)
 
 
-def run(size: int, model: Path, corpus_dir: Path | None) -> dict[str, Any]:
-    root = Path(tempfile.mkdtemp(prefix=f"memory-mcp-bench-{size}-"))
+def run(size: int, model: Path, corpus_dir: Path | None, reuse: bool = False) -> dict[str, Any]:
+    root = _reused_root(size) if reuse else Path(tempfile.mkdtemp(prefix=f"memory-mcp-bench-{size}-"))
     env = {
         **os.environ,
         "MEMORY_MCP_REPO_PATH": str(root / "repo"),
@@ -342,16 +358,19 @@ def run(size: int, model: Path, corpus_dir: Path | None) -> dict[str, Any]:
     print(f"[{size}] in-process import, remember, recall (bare llama.cpp interleaved) ...", file=sys.stderr)
     bare = Bare(model)
     try:
-        local = in_process(settings, memories, queries_, bare)
+        local = in_process(settings, memories, queries_, bare, load=not reuse)
     finally:
         bare.close()
     print(f"[{size}] over HTTP ...", file=sys.stderr, flush=True)
     http = over_http(env, queries_)
     return {
         "memories": size,
+        "reused": str(root) if reuse else None,
         "in_process": local,
         "http": http,
-        "import_vs_bare_batch": round(local["import_per_s"] / local["bare_batch_texts_per_s"], 2),
+        "import_vs_bare_batch": (
+            round(local["import_per_s"] / local["bare_batch_texts_per_s"], 2) if not reuse else None
+        ),
         "recall_vs_bare_query_p50": round(local["recall"]["p50_ms"] / local["bare_query"]["p50_ms"], 2),
         "derived_state_mb": disk_mb(root / "cache"),
         "repo_mb": disk_mb(root / "repo"),
@@ -401,6 +420,11 @@ def main() -> None:
         "--corpus", type=Path, help="a directory of .txt files to use instead of generated text"
     )
     parser.add_argument("--out", type=Path, default=Path("bench/results.json"))
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="measure again on the corpora an earlier run left in the temporary directory, without importing",
+    )
     args = parser.parse_args()
     if args.model is None:
         parser.error("give --model or set MEMORY_MCP_MODEL")
@@ -413,7 +437,7 @@ def main() -> None:
     }
     results = []
     for size in args.sizes.split(","):
-        results.append(run(int(size), args.model, args.corpus))
+        results.append(run(int(size), args.model, args.corpus, args.reuse))
         args.out.write_text(json.dumps({"machine": machine, "results": results}, indent=2) + "\n")  # so far
         print(table(results), flush=True)
 
