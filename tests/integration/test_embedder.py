@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from memory_mcp.core.embedder import Embedder, _family_prefixes
+from memory_mcp.core.embedder import Embedder, _family_prefixes, default_threads
 from memory_mcp.errors import Unavailable
 
 
@@ -30,6 +31,18 @@ def test_model_facts_come_from_the_file(embedder: Embedder, model_path: Path) ->
     assert info.context == 512
     assert len(info.identity) == 64 and info.identity == embedder.info.identity
     assert info.query_prefix == "" and info.document_prefix == ""
+
+
+def test_the_thread_setting_reaches_llama_cpp(embedder: Embedder, model_path: Path) -> None:
+    """Embedding runs on llama.cpp's batch threads: a container limited to one CPU must not get one thread per
+    host CPU."""
+    assert embedder.info.threads == default_threads() <= len(os.sched_getaffinity(0))
+    single = Embedder(model_path, threads=1)
+    try:
+        assert single.info.threads == 1
+        assert np.allclose(single.embed_query("one thread"), embedder.embed_query("one thread"), atol=1e-3)
+    finally:
+        single.close()
 
 
 def test_vectors_are_unit_length(embedder: Embedder) -> None:
