@@ -185,14 +185,21 @@ def test_fts_syntax_is_not_interpreted(lexical: LexicalIndex, query: str) -> Non
     assert [doc for doc, _ in lexical.search(query, 100)][:1] == [1]
 
 
-def test_put_replaces_and_remove_forgets(lexical: LexicalIndex) -> None:
-    lexical.put(1, "old name", "", "elephant")
-    lexical.put(1, "new name", "", "giraffe")
+def test_remove_forgets_the_document_and_its_words(lexical: LexicalIndex) -> None:
+    lexical.put(1, "elephant notes", "zoo", "a giraffe and an elephant")
+    lexical.put(2, "other", "", "a giraffe alone")
+    lexical.remove(1, "elephant notes", "zoo", "a giraffe and an elephant")
     assert list(lexical.search("elephant", 100)) == []
-    assert [doc for doc, _ in lexical.search("giraffe", 100)] == [1]
-    lexical.remove(1)
-    assert list(lexical.search("giraffe", 100)) == []
-    lexical.remove(1)  # removing twice is harmless
+    assert list(lexical.search("zoo", 100)) == []
+    assert [doc for doc, _ in lexical.search("giraffe", 100)] == [2]
+    lexical.remove(1, "elephant notes", "zoo", "a giraffe and an elephant")  # removing twice is harmless
+    assert [doc for doc, _ in lexical.search("giraffe", 100)] == [2]
+
+
+def test_the_index_keeps_no_copy_of_the_text(lexical: LexicalIndex) -> None:
+    lexical.put(1, "name", "", "a sentence of content")
+    tables = {name for (name,) in lexical._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "docs_content" not in tables
 
 
 def test_words_in_most_documents_are_not_searched() -> None:
@@ -203,7 +210,7 @@ def test_words_in_most_documents_are_not_searched() -> None:
     assert [doc for doc, _ in index.search("common zebra", 100)] == [41]
     assert len(index.search("common", 100)) == 41, "a query of common words alone still searches"
     for doc in range(1, 30):
-        index.remove(doc)
+        index.remove(doc, f"note {doc}", "", f"the common word appears everywhere; item {doc}")
     assert len(index.search("common zebra", 100)) == 12, "counts follow removals: too few documents to prune"
 
 
@@ -503,3 +510,4 @@ def test_rank_fuses_semantic_and_lexical_and_filters() -> None:
     strict = rank(catalog, "kubernetes", query_vector, lambda e: True, limit=10, min_score=0.9)
     assert {h.entry.memory.name for h in strict} == {"kubernetes", "hidden"}
     assert all(h.score >= 0.9 for h in strict)
+

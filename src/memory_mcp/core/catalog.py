@@ -92,7 +92,7 @@ class Catalog:
         self.problems.pop(path, None)
         entry = Entry(self._next_doc, memory, path, version, dirty=dirty)
         self._next_doc += 1
-        self.lexical.put(entry.doc, memory.name.replace("/", " "), " ".join(memory.tags), memory.content)
+        self.lexical.put(entry.doc, *_lexical_fields(memory))
         self._link(entry)
         if vectors is not None:
             self.attach(entry, vectors)
@@ -122,7 +122,7 @@ class Catalog:
         if entry is None:
             return None
         self.vectors.remove(entry.labels)
-        self.lexical.remove(entry.doc)
+        self.lexical.remove(entry.doc, *_lexical_fields(entry.memory))
         del self._by_doc[entry.doc]
         for label in entry.labels:
             self._label_entry.pop(label, None)
@@ -162,3 +162,9 @@ class Catalog:
             for label in entry.labels:
                 catalog._label_entry[label] = entry
         return catalog
+
+
+def _lexical_fields(memory: Memory) -> tuple[str, str, str]:
+    """What the keyword index holds of a memory (name, tags, content); one derivation for adding and
+    removing, as the contentless index needs."""
+    return memory.name.replace("/", " "), " ".join(memory.tags), memory.content

@@ -30,7 +30,8 @@ from memory_mcp.files import fsync_path, write_atomic
 
 log = logging.getLogger(__name__)
 
-FORMAT: Final = 1
+FORMAT: Final = 2
+"""Layout version; an older snapshot is rebuilt from git and the embedding cache (2: contentless keyword index)."""
 MANIFEST: Final = "manifest.json"
 GRACE_SECONDS: Final = 60.0
 """Old folders outlive their replacement this long, for a process still loading them."""
