@@ -511,3 +511,19 @@ def test_rank_fuses_semantic_and_lexical_and_filters() -> None:
     assert {h.entry.memory.name for h in strict} == {"kubernetes", "hidden"}
     assert all(h.score >= 0.9 for h in strict)
 
+
+def test_rank_scores_are_each_memorys_best_chunk_similarity() -> None:
+    """Scores come from the graph search where it measured them (one-chunk memories), from the vectors
+    otherwise; either way they equal the exact best-chunk cosine."""
+    rng = np.random.default_rng(15)
+    catalog = Catalog(DIM)
+    query_vector = _unit(rng, 1)[0]
+    for i in range(30):
+        content = f"note {i} kubernetes" if i % 4 == 0 else f"note {i}"
+        catalog.put(_mem(f"n{i}", content=content), f"global/n{i}.md", "v", _unit(rng, 1 + i % 3))
+    hits = rank(catalog, "kubernetes", query_vector, None, limit=30)
+    assert len(hits) == 30
+    assert {len(hit.entry.labels) for hit in hits} == {1, 2, 3}
+    for hit in hits:
+        exact = catalog.vectors.vectors(hit.entry.labels) @ query_vector
+        assert hit.score == pytest.approx(float(exact.max()), abs=1e-4)

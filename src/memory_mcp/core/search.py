@@ -14,7 +14,8 @@ from memory_mcp.core.lexical_index import query_terms
 
 RRF_K: Final = 60
 """Reciprocal rank fusion constant (the reference server's and the literature's usual choice)."""
-MIN_CANDIDATES: Final = 40
+MIN_CANDIDATES: Final = 20
+"""Fewest candidates each ranking contributes; deeper lists only add memories both rankings put low."""
 SNIPPET_CHARS: Final = 480
 
 MatchType = Literal["semantic", "lexical", "both"]
@@ -56,18 +57,14 @@ def rank(
         entry = catalog.by_doc(doc)
         if entry is None:
             continue
-        if entry.labels:
-            similarities = catalog.vectors.vectors(entry.labels) @ query_vector
-        else:  # still waiting for vectors after a model change: found by keywords alone
-            similarities = np.zeros(1, dtype=np.float32)
-        score = float(similarities.max())
+        score, best_chunk = _similarity(catalog, entry, query_vector, semantic.get(doc))
         if min_score is not None and score < min_score:
             continue
         in_semantic, in_lexical = doc in semantic, doc in lexical
         match_type: MatchType = (
             "both" if in_semantic and in_lexical else "semantic" if in_semantic else "lexical"
         )
-        text, truncated = snippet(entry.memory.content, terms, int(similarities.argmax()), len(similarities))
+        text, truncated = snippet(entry.memory.content, terms, best_chunk, max(len(entry.labels), 1))
         hits.append(Hit(entry, round(score, 4), match_type, text, truncated))
         if len(hits) >= limit:
             break
@@ -76,20 +73,32 @@ def rank(
 
 def _semantic(
     catalog: Catalog, vector: np.ndarray, allowed: Callable[[Entry], bool] | None, depth: int
-) -> dict[int, None]:
-    """Doc ids by their best chunk's similarity (dict keeps rank order and gives O(1) membership)."""
+) -> dict[int, float]:
+    """Doc ids by their best chunk's similarity, with that similarity (a dict keeps rank order and gives
+    O(1) membership)."""
 
     def label_allowed(label: int) -> bool:
         entry = catalog.by_label(label)
         return entry is not None and allowed is not None and allowed(entry)
 
-    found: dict[int, None] = {}
-    # No filter means no Python call per visited graph node.
-    for label, _ in catalog.vectors.search(vector, depth, None if allowed is None else label_allowed):
+    found: dict[int, float] = {}
+    only = None if allowed is None else label_allowed  # no filter: no Python call per visited graph node
+    for label, similarity in catalog.vectors.search(vector, depth, only):
         entry = catalog.by_label(label)
         if entry is not None:
-            found.setdefault(entry.doc, None)
+            found.setdefault(entry.doc, similarity)
     return found
+
+
+def _similarity(catalog: Catalog, entry: Entry, vector: np.ndarray, found: float | None) -> tuple[float, int]:
+    """The cosine similarity of the entry's best chunk, and that chunk's position."""
+    if found is not None and len(entry.labels) == 1:  # the graph search measured it already
+        return found, 0
+    if not entry.labels:  # still waiting for vectors after a model change: found by keywords alone
+        return 0.0, 0
+    similarities = catalog.vectors.vectors(entry.labels) @ vector
+    best = int(similarities.argmax())
+    return float(similarities[best]), best
 
 
 def _keyword(
