@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -52,9 +53,13 @@ def store(root: Path) -> GitStore:
 
 @pytest.fixture
 def git(root: Path, git_env: dict[str, str]) -> Git:
+    return _git_in(root, git_env)
+
+
+def _git_in(root: Path, env: dict[str, str]) -> Git:
     def run(*args: str, check: bool = True) -> str:
         result = subprocess.run(
-            ["git", "-C", str(root), *args], env=git_env, capture_output=True, text=True, check=False
+            ["git", "-C", str(root), *args], env=env, capture_output=True, text=True, check=False
         )
         if check and result.returncode != 0:
             raise AssertionError(f"git {' '.join(args)} failed: {result.stderr}")
@@ -624,3 +629,36 @@ def test_an_index_without_stat_data_is_refreshed_once(store: GitStore, root: Pat
     assert _index_sizes(git) == {"global/a.md": len(first), "global/b.md": 0}, "the hand edit stays unstaged"
     assert git("diff", "--cached", "--name-only") == ""
     assert git("status", "--porcelain").split() == ["M", "global/b.md"]
+
+
+
+def test_a_copied_repository_has_its_index_refreshed_once(
+    store: GitStore, root: Path, tmp_path: Path, git: Git, git_env: dict[str, str]
+) -> None:
+    """A copy (or a restored backup) has new inodes and times: until the index records them, every status
+    hashes every file, and libgit2 never writes back what it learns."""
+    docs = {f"global/n{i}.md": _doc(f"n{i}", f"note {i}", f"01J00000000000000000000{i:03d}") for i in range(3)}
+    _commit(store, docs)
+    (root / "global/n0.md").write_bytes(docs["global/n0.md"] + b"\nedited by hand\n")
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)
+    copied_git = _git_in(copy, git_env)
+    stale = _index_inodes(copied_git)
+    assert stale == _index_inodes(git), "the copy's index still describes the original files"
+    GitStore(copy, author=AUTHOR)
+    fresh = _index_inodes(copied_git)
+    for path in ("global/n1.md", "global/n2.md"):
+        assert fresh[path] == (copy / path).stat().st_ino != stale[path]
+    assert fresh["global/n0.md"] == stale["global/n0.md"], "the hand edit stays unstaged"
+    assert copied_git("status", "--porcelain").split() == ["M", "global/n0.md"]
+    assert _index_inodes(git) == stale, "the original is left as it was"
+
+
+def _index_inodes(git: Git) -> dict[str, int]:
+    inodes, path = {}, None
+    for line in git("ls-files", "--debug").splitlines():
+        if not line.startswith(" "):
+            path = line
+        elif line.strip().startswith("dev:"):
+            inodes[path] = int(line.split()[3])
+    return inodes

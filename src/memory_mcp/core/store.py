@@ -444,10 +444,14 @@ class GitStore:
             log.warning("could not update the git index (the branch is safe): %s", exc)
 
     def _refresh_index(self) -> None:
-        """Once per repository: record file sizes and times for index entries written without them (by
-        earlier versions), so status stops hashing every file. Entries whose file differs are left alone."""
+        """Record file sizes, times and inodes for index entries whose own are missing (written by earlier
+        versions) or stale (the repository was copied or restored from a backup), so status stops hashing
+        every file: libgit2 never writes back what it learns. Done once per copy of the repository (the marker
+        holds the work tree's device and inode); entries whose file differs are left alone."""
         marker = self._state / INDEX_REFRESHED
-        if marker.exists():
+        where = self.root.stat()
+        identity = f"{where.st_dev}:{where.st_ino}"
+        if marker.exists() and marker.read_text() == identity:
             return
         with self.write_lock():
             try:
@@ -460,7 +464,7 @@ class GitStore:
             except (pygit2.GitError, OSError) as exc:
                 log.warning("could not refresh the git index (status stays slow): %s", exc)
                 return
-            marker.touch(mode=0o600)
+            write_atomic(marker, identity.encode(), durable=False)
 
     # ---------------------------------------------------------------- files
 
