@@ -34,6 +34,7 @@ from mcp import Client
 
 from memory_mcp.bootstrap import build_service
 from memory_mcp.config import load_settings
+from memory_mcp.core.embedder import default_threads
 from memory_mcp.core.model import Memory, Scope
 
 WORDS = (
@@ -46,6 +47,13 @@ WORDS = (
 IMPORT_SLICE = 2000
 """Memories per `save_many` call; bare llama.cpp embeds an evenly spread sample of each slice before it."""
 BARE_PER_SLICE = 200
+RECALL_BLOCK = 20
+"""Queries per turn when recall and bare llama.cpp take turns."""
+QUERY_GAP = 0.003
+"""Idle time before every timed query, on both sides: a server idles between requests."""
+SETTLE = 0.05
+"""Pause before each turn. llama.cpp's OpenMP threads spin for a while after a call; a call made meanwhile
+in the other process ran up to 2x slower, so which side ran right after the other decided the ratio."""
 STAMP = time.strftime("%Y%m%d%H%M%S")
 """Part of the names this run writes, so a run on an earlier run's corpus (--reuse) writes new memories."""
 TOPICS = ["infra", "backend", "frontend", "ml", "ops", "billing", "security", "data"]
@@ -123,8 +131,8 @@ class Bare:
 
     It runs in a process of its own: two llama.cpp models driven from two threads of one process each run
     at about half speed (their OpenMP thread pools compete; measured 3.3 ms → 6.4 ms per query). Its timings
-    are taken interleaved with ours (slice by slice, query by query), so both see the machine in the same
-    state: on a shared VM the same call can take twice as long a minute later.
+    are taken in turns with ours (an import slice, or RECALL_BLOCK queries, at a time), so both see the
+    machine in the same state: on a shared VM the same call can take twice as long a minute later.
     """
 
     def __init__(self, model: Path) -> None:
@@ -138,7 +146,7 @@ class Bare:
         return self._ask("batch", texts)
 
     def queries(self, texts: list[str]) -> list[float]:
-        """Seconds to embed each query alone."""
+        """Seconds to embed each query alone (after SETTLE, with QUERY_GAP before each)."""
         return self._ask("queries", texts)
 
     def share_over_context(self, texts: list[str]) -> float:
@@ -164,18 +172,24 @@ def _bare_worker(connection, model: str) -> None:
         n_ctx=512,
         n_batch=512,
         n_ubatch=512,
-        n_threads=min(4, os.cpu_count() or 1),
+        n_threads=default_threads(),
+        n_threads_batch=default_threads(),
         flash_attn=True,
     )
 
-    def timed(call, *args) -> float:
+    def timed(call, *args, pause: float = 0.0) -> float:
+        time.sleep(pause)
         started = time.perf_counter()
         call(*args)
         return time.perf_counter() - started
 
+    def queries(texts: list[str]) -> list[float]:
+        time.sleep(SETTLE)
+        return [timed(llm.embed, text, pause=QUERY_GAP) for text in texts]
+
     answers = {
         "batch": lambda texts: timed(llm.embed, texts),
-        "queries": lambda texts: [timed(llm.embed, text) for text in texts],
+        "queries": queries,
         "share_over_context": lambda texts: (
             sum(len(llm.tokenize(t.encode())) > 512 for t in texts) / max(len(texts), 1)
         ),
@@ -212,13 +226,15 @@ def in_process(
         for query in queries_[:10]:  # warm-up
             service.recall(query, scope="all", limit=5)
         recall, bare_query = [], []
-        # Query by query: both sides idle between calls, as a server does (measured: a query embedded right
-        # after another takes ~3.4 ms, one after a 10 ms pause ~4.4 ms), and both see the same machine.
-        for query in queries_:
-            bare_query += bare.queries([query])
-            started = time.perf_counter()
-            service.recall(query, scope="all", limit=5)
-            recall.append(time.perf_counter() - started)
+        for start in range(0, len(queries_), RECALL_BLOCK):
+            block = queries_[start : start + RECALL_BLOCK]
+            bare_query += bare.queries(block)
+            time.sleep(SETTLE)
+            for query in block:
+                time.sleep(QUERY_GAP)
+                started = time.perf_counter()
+                service.recall(query, scope="all", limit=5)
+                recall.append(time.perf_counter() - started)
         service.indexer.save_snapshot()
     finally:
         service.close()
