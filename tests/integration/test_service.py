@@ -368,3 +368,21 @@ def test_two_processes_lose_no_write(tmp_path: Path, embedder: Embedder, model_p
     subprocess.run(
         ["git", "-C", str(service.store.root), "fsck", "--strict"], check=True, capture_output=True
     )
+
+
+def test_a_bulk_import_leaves_the_keyword_index_merged(service: MemoryService) -> None:
+    """Each write adds an index segment that every search then probes; an import merges them afterwards."""
+    notes = [
+        Memory(name=f"note-{i}", scope=Scope(), content=f"imported note {i} about tea") for i in range(40)
+    ]
+    imported = service.save_many(notes, message="test: import")
+    assert len(imported.created) == 40
+    assert not service.indexer.catalog.lexical.merge_step(), "nothing is left to merge"
+    assert len(service.recall("imported tea", limit=50)) == 40
+
+
+def test_saving_a_snapshot_merges_the_keyword_index_first(service: MemoryService) -> None:
+    for i in range(12):
+        service.remember(name=f"single-{i}", content=f"written one at a time, number {i}")
+    assert service.indexer.save_snapshot()
+    assert not service.indexer.catalog.lexical.merge_step(), "the saved (and the live) index is merged"

