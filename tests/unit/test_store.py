@@ -589,15 +589,15 @@ def test_crash_between_branch_and_work_tree_is_finished_on_open(
 # ---------------------------------------------------------------- git index
 
 
-def _index_sizes(git: Git) -> dict[str, int]:
-    """Path → the file size the index records (0 when the entry carries no stat data)."""
-    sizes, path = {}, None
+def _index_stat(git: Git, field: str) -> dict[str, int]:
+    """Path → one stat field (`size`, `ino`, ...) the index records for it (0 without stat data)."""
+    values, path = {}, None
     for line in git("ls-files", "--debug").splitlines():
         if not line.startswith(" "):
             path = line
-        elif line.strip().startswith("size:"):
-            sizes[path] = int(line.split()[1])
-    return sizes
+        elif f"{field}:" in (words := line.split()):
+            values[path] = int(words[words.index(f"{field}:") + 1])
+    return values
 
 
 def test_commits_record_file_sizes_in_the_index(store: GitStore, git: Git) -> None:
@@ -608,7 +608,7 @@ def test_commits_record_file_sizes_in_the_index(store: GitStore, git: Git) -> No
     )
     _commit(store, {"global/a.md": first})
     _commit(store, {"global/b.md": second})
-    assert _index_sizes(git) == {"global/a.md": len(first), "global/b.md": len(second)}
+    assert _index_stat(git, "size") == {"global/a.md": len(first), "global/b.md": len(second)}
     assert git("status", "--porcelain") == ""
 
 
@@ -624,9 +624,11 @@ def test_an_index_without_stat_data_is_refreshed_once(store: GitStore, root: Pat
     index.write()
     (root / "global/b.md").write_bytes(second + b"\nedited by hand\n")
     (root / ".git" / store_module.STATE_DIR / store_module.INDEX_REFRESHED).unlink()
-    assert _index_sizes(git) == {"global/a.md": 0, "global/b.md": 0}
+    assert _index_stat(git, "size") == {"global/a.md": 0, "global/b.md": 0}
     GitStore(root, author=AUTHOR)
-    assert _index_sizes(git) == {"global/a.md": len(first), "global/b.md": 0}, "the hand edit stays unstaged"
+    assert _index_stat(git, "size") == {"global/a.md": len(first), "global/b.md": 0}, (
+        "the hand edit stays unstaged"
+    )
     assert git("diff", "--cached", "--name-only") == ""
     assert git("status", "--porcelain").split() == ["M", "global/b.md"]
 
@@ -644,22 +646,12 @@ def test_a_copied_repository_has_its_index_refreshed_once(
     copy = tmp_path / "copy"
     shutil.copytree(root, copy)
     copied_git = _git_in(copy, git_env)
-    stale = _index_inodes(copied_git)
-    assert stale == _index_inodes(git), "the copy's index still describes the original files"
+    stale = _index_stat(copied_git, "ino")
+    assert stale == _index_stat(git, "ino"), "the copy's index still describes the original files"
     GitStore(copy, author=AUTHOR)
-    fresh = _index_inodes(copied_git)
+    fresh = _index_stat(copied_git, "ino")
     for path in ("global/n1.md", "global/n2.md"):
         assert fresh[path] == (copy / path).stat().st_ino != stale[path]
     assert fresh["global/n0.md"] == stale["global/n0.md"], "the hand edit stays unstaged"
     assert copied_git("status", "--porcelain").split() == ["M", "global/n0.md"]
-    assert _index_inodes(git) == stale, "the original is left as it was"
-
-
-def _index_inodes(git: Git) -> dict[str, int]:
-    inodes, path = {}, None
-    for line in git("ls-files", "--debug").splitlines():
-        if not line.startswith(" "):
-            path = line
-        elif line.strip().startswith("dev:"):
-            inodes[path] = int(line.split()[3])
-    return inodes
+    assert _index_stat(git, "ino") == stale, "the original is left as it was"

@@ -31,7 +31,7 @@ from memory_mcp.files import fsync_path, write_atomic
 log = logging.getLogger(__name__)
 
 FORMAT: Final = 2
-"""Layout version; an older snapshot is rebuilt from git and the embedding cache (2: contentless keyword index)."""
+"""Layout version (2: contentless keyword index); an older snapshot is rebuilt from git and the cache."""
 MANIFEST: Final = "manifest.json"
 GRACE_SECONDS: Final = 60.0
 """Old folders outlive their replacement this long, for a process still loading them."""

@@ -446,11 +446,10 @@ class GitStore:
     def _refresh_index(self) -> None:
         """Record file sizes, times and inodes for index entries whose own are missing (written by earlier
         versions) or stale (the repository was copied or restored from a backup), so status stops hashing
-        every file: libgit2 never writes back what it learns. Done once per copy of the repository (the marker
-        holds the work tree's device and inode); entries whose file differs are left alone."""
+        every file: libgit2 never writes back what it learns. Done once per copy (the marker holds the work
+        tree's inode, which a remount keeps and a copy changes); entries whose file differs are left alone."""
         marker = self._state / INDEX_REFRESHED
-        where = self.root.stat()
-        identity = f"{where.st_dev}:{where.st_ino}"
+        identity = str(self.root.stat().st_ino)
         if marker.exists() and marker.read_text() == identity:
             return
         with self.write_lock():
