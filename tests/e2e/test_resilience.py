@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import time
@@ -50,6 +51,19 @@ async def test_kill_9_loses_nothing_and_reembeds_nothing(start_server, tmp_path:
         assert names == {f"fact-{i}" for i in range(12)}
         hits = (await call(client, "recall", query="tidal energy fact 5", limit=3))["hits"]
         assert "fact-5" in [h["name"] for h in hits]
+
+
+async def test_a_clean_stop_saves_the_snapshot_first(start_server, tmp_path: Path) -> None:
+    """SIGTERM (what Kubernetes sends) must end in a final snapshot save, so the next start loads it instead
+    of catching up: uvicorn raises the signal again after its graceful shutdown, past any `finally`."""
+    server: HttpServer = start_server()
+    async with server.client() as client:
+        await call(client, "remember", name="last-words", content="Written just before a clean stop.")
+    log = server.stop()
+    assert server.process.returncode in (0, -signal.SIGTERM), log
+    head = (tmp_path / "repo" / ".git" / "refs" / "heads" / "main").read_text().strip()
+    (manifest,) = (tmp_path / "cache").glob("*/snapshots/manifest.json")
+    assert json.loads(manifest.read_text())["commit"] == head, "the snapshot reflects the last write"
 
 
 async def test_quick_requests_are_served_during_a_long_write(start_server) -> None:

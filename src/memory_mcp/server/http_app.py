@@ -4,8 +4,11 @@ tool call is self-contained."""
 
 from __future__ import annotations
 
-from typing import Final
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Final
 
+import anyio
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
@@ -23,6 +26,8 @@ from memory_mcp.server.tokens import TokenVerifier, load_tokens
 MAX_BODY_BYTES: Final = 8 * 1024 * 1024
 """A 1 MiB memory can grow several-fold once JSON-escaped."""
 LOOPBACK_HOSTS: Final = ("127.0.0.1", "localhost", "[::1]")
+
+Lifespan = Callable[[Starlette], contextlib.AbstractAsyncContextManager[Any]]
 
 
 def transport_security(settings: Settings) -> TransportSecuritySettings:
@@ -73,7 +78,7 @@ def build_http_app(runtime: Runtime, server: MCPServer) -> Starlette:
     async def version(_: Request) -> Response:
         return JSONResponse({"name": "memory-mcp", "version": __version__})
 
-    return server.streamable_http_app(
+    app = server.streamable_http_app(
         streamable_http_path="/mcp",
         json_response=True,
         stateless_http=True,
@@ -81,3 +86,23 @@ def build_http_app(runtime: Runtime, server: MCPServer) -> Starlette:
         transport_security=transport_security(runtime.settings),
         host=runtime.settings.host,
     )
+    app.router.lifespan_context = _closing(app.router.lifespan_context, runtime)
+    return app
+
+
+def _closing(lifespan: Lifespan, runtime: Runtime) -> Lifespan:
+    """The app's lifespan, then closing the runtime (saving the snapshot, freeing the model).
+
+    It must happen here: on SIGTERM, uvicorn shuts down gracefully, then raises the signal again, which
+    ends the process before `uvicorn.run` returns to any `finally`.
+    """
+
+    @contextlib.asynccontextmanager
+    async def closing(app: Starlette) -> AsyncIterator[Any]:
+        try:
+            async with lifespan(app) as state:
+                yield state
+        finally:
+            await anyio.to_thread.run_sync(runtime.close)
+
+    return closing
