@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import sqlite3
 import subprocess
 import threading
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from memory_mcp.core import markdown
+from memory_mcp.core import markdown, snapshot
 from memory_mcp.core.embedder import DOCUMENT_SLICE, Embedder
 from memory_mcp.core.embedding_cache import EmbeddingCache
 from memory_mcp.core.indexer import Indexer
@@ -98,6 +102,41 @@ def test_unsaved_writes_are_caught_up_without_embedding(
     second = make_service(tmp_path, embedder)  # `first` never saved again: as if killed
     assert len(second.catalog) == 8
     assert counting.embedded == [], "vectors of committed memories come from the cache"
+
+
+def test_a_version_2_snapshot_loads_and_is_saved_in_the_current_layout(
+    tmp_path: Path, embedder: Embedder, monkeypatch
+) -> None:
+    """Version 2 kept the keyword index inside catalog.sqlite; upgrading must not re-read git or re-embed."""
+    first = make_service(tmp_path, embedder)
+    for i in range(12):
+        first.remember(name=f"v{i}", content=f"Lighthouse keeper log {i}: the lamp was trimmed at dusk.")
+    first.indexer.save_snapshot()
+    snapshots = tmp_path / "cache" / "snapshots"
+    manifest = json.loads((snapshots / "manifest.json").read_text())
+    folder = snapshots / manifest["folder"]
+    combined = folder / "combined.sqlite"
+    shutil.copy(folder / "lexical.sqlite", combined)
+    with closing(sqlite3.connect(combined)) as db:
+        db.execute("ATTACH ? AS old", (str(folder / "catalog.sqlite"),))
+        for table in ("snapshot_entries", "snapshot_meta"):
+            db.execute(f"CREATE TABLE {table} AS SELECT * FROM old.{table}")
+        db.commit()
+    (folder / "lexical.sqlite").unlink()
+    combined.replace(folder / "catalog.sqlite")
+    (snapshots / "manifest.json").write_text(json.dumps({**manifest, "format": 2}))
+
+    counting = Counting(monkeypatch, embedder)
+    second = make_service(tmp_path, embedder)
+    assert counting.embedded == [] and counting.blobs == 0, "a version 2 snapshot loads as it is"
+    hits = second.recall("lighthouse keeper log 5", limit=1)
+    assert hits[0].entry.memory.name == "v5" and hits[0].match_type == "both"
+    assert second.indexer.save_snapshot(), "an outdated layout is saved again"
+    manifest = json.loads((snapshots / "manifest.json").read_text())
+    assert (
+        manifest["format"] == snapshot.FORMAT
+        and (snapshots / manifest["folder"] / "lexical.sqlite").is_file()
+    )
 
 
 def test_damaged_snapshot_is_rebuilt_from_git(tmp_path: Path, embedder: Embedder) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -238,13 +240,41 @@ def test_search_respects_the_limit(lexical: LexicalIndex) -> None:
     assert lexical.search("gardening", 5) == everything[:5]
 
 
-def test_saving_after_a_search_does_not_block(lexical: LexicalIndex) -> None:
+def test_saving_after_a_search_does_not_block(lexical: LexicalIndex, tmp_path: Path) -> None:
     """A search must leave no statement open: it would stall a snapshot's backup forever."""
     lexical.search("gardening", 1)
-    target = sqlite3.connect(":memory:")
-    lexical.save(target)
-    copy = LexicalIndex(source=target)
+    lexical.save(tmp_path / "lexical.sqlite")
+    copy = LexicalIndex.load(tmp_path / "lexical.sqlite")
     assert len(copy.search("gardening", 100)) == 20
+
+
+def test_a_saved_index_loads_with_its_word_counts(tmp_path: Path) -> None:
+    index = LexicalIndex()
+    for doc in range(1, 41):
+        index.put(doc, f"note {doc}", "", f"the common word appears everywhere; item {doc}")
+    index.put(41, "rare", "", "the common word and the zebra")
+    index.remove(7, "note 7", "", "the common word appears everywhere; item 7")
+    index.save(tmp_path / "lexical.sqlite")
+    copy = LexicalIndex.load(tmp_path / "lexical.sqlite")
+    assert [doc for doc, _ in copy.search("common zebra", 100)] == [41], "the counts that prune common words"
+    assert copy.search("zebra item 9", 100) == index.search("zebra item 9", 100)
+    copy.put(42, "zebra crossing", "", "stripes")
+    assert [doc for doc, _ in copy.search("zebra", 10)] == [42, 41]
+
+
+def test_loading_keeps_only_the_keyword_index(tmp_path: Path) -> None:
+    """Whatever else the file holds is dropped, and the word counts live outside SQLite once loaded."""
+    index = LexicalIndex()
+    index.put(1, "name", "", "words")
+    path = tmp_path / "mixed.sqlite"
+    index.save(path)
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("CREATE TABLE snapshot_entries (content TEXT)")
+        db.commit()
+    copy = LexicalIndex.load(path)
+    tables = {name for (name,) in copy._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert tables and all(t.startswith("docs") for t in tables) and "docs_df" not in tables
+    assert [doc for doc, _ in copy.search("words", 10)] == [1]
 
 
 # ---------------------------------------------------------------- vector index

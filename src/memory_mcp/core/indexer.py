@@ -63,7 +63,7 @@ class Indexer:
                     (self.catalog.commit or "-")[:12],
                     len(self.catalog),
                 )
-            self._unsaved = loaded is None
+            self._unsaved = loaded is None or loaded.outdated
             self.catch_up(progress)
             self._overlay_worktree()
 

@@ -1,7 +1,7 @@
 """Saved catalogs in the cache directory, so a restart loads instead of re-reading and re-indexing git.
 
-A snapshot is a folder (`catalog.sqlite`: entries, lexical index, metadata; `vectors.hnsw`: the graph)
-named in `manifest.json`. Folders are complete before they are renamed into place and the manifest is
+A snapshot is a folder (`catalog.sqlite`: entries and metadata; `lexical.sqlite`: the keyword index;
+`vectors.hnsw`: the graph) named in `manifest.json`. Folders are complete before they are renamed into place and the manifest is
 replaced atomically, so a crash at any instant leaves the old snapshot or the new one, never a mix.
 Snapshots are derived data: any doubt (format, damage) means "no snapshot" and a rebuild from git.
 """
@@ -30,8 +30,10 @@ from memory_mcp.files import fsync_path, write_atomic
 
 log = logging.getLogger(__name__)
 
-FORMAT: Final = 2
-"""Layout version (2: contentless keyword index); an older snapshot is rebuilt from git and the cache."""
+FORMAT: Final = 3
+"""Layout version (2: contentless keyword index; 3: in a file of its own, so loading it copies nothing else
+into memory). Version 2 still loads; older ones are rebuilt from git and the embedding cache."""
+_FILES: Final = ("catalog.sqlite", "lexical.sqlite", "vectors.hnsw")
 MANIFEST: Final = "manifest.json"
 GRACE_SECONDS: Final = 60.0
 """Old folders outlive their replacement this long, for a process still loading them."""
@@ -42,8 +44,8 @@ class Loaded:
     catalog: Catalog
     dirty_paths: list[str]
     """Entries saved from uncommitted files: the loader re-checks them against git and the work tree."""
-    vectors_kept: bool
-    """False when the snapshot was made with another model: entries wait for new vectors."""
+    outdated: bool
+    """Saved in an older layout: worth saving again."""
 
 
 def save(catalog: Catalog, directory: Path, model: str) -> None:
@@ -54,8 +56,9 @@ def save(catalog: Catalog, directory: Path, model: str) -> None:
         folder.mkdir()
         try:
             _write_catalog(catalog, folder / "catalog.sqlite")
+            catalog.lexical.save(folder / "lexical.sqlite")
             catalog.vectors.save(str(folder / "vectors.hnsw"))
-            for name in ("catalog.sqlite", "vectors.hnsw"):
+            for name in _FILES:
                 fsync_path(folder / name)
             final = directory / f"{(catalog.commit or 'empty')[:12]}-{uuid.uuid4().hex[:8]}"
             folder.rename(final)
@@ -84,7 +87,7 @@ def load(directory: Path, model: str, dimensions: int) -> Loaded | None:
         log.warning("ignoring unreadable snapshot manifest: %s", exc)
         return None
     try:
-        if manifest["format"] != FORMAT:
+        if manifest["format"] not in (2, FORMAT):
             return None
         folder = directory / manifest["folder"]
         same_model = manifest["model"] == model and manifest["dimensions"] == dimensions
@@ -94,12 +97,14 @@ def load(directory: Path, model: str, dimensions: int) -> Loaded | None:
             if same_model:
                 labels = {label for entry in entries for label in entry.labels}
                 vectors = VectorIndex.load(str(folder / "vectors.hnsw"), dimensions, labels)
-            lexical = LexicalIndex(source=db)
+        # Version 2 kept the keyword index in the catalog file (its other tables are dropped once loaded).
+        lexical_file = "lexical.sqlite" if manifest["format"] == FORMAT else "catalog.sqlite"
+        lexical = LexicalIndex.load(folder / lexical_file)
         catalog = Catalog.restore(dimensions, vectors, lexical, entries, tuple(meta["counters"]))
         catalog.commit = meta["commit"]
         catalog.problems = dict(meta["problems"])
         dirty = [entry.path for entry in entries if entry.dirty]
-        return Loaded(catalog, dirty, same_model)
+        return Loaded(catalog, dirty, outdated=manifest["format"] != FORMAT)
     except (OSError, KeyError, ValueError, TypeError, RuntimeError, sqlite3.Error) as exc:
         log.warning("ignoring damaged snapshot (it will be rebuilt from git): %s", exc)
         return None
@@ -107,7 +112,6 @@ def load(directory: Path, model: str, dimensions: int) -> Loaded | None:
 
 def _write_catalog(catalog: Catalog, path: Path) -> None:
     with closing(sqlite3.connect(path)) as db:
-        catalog.lexical.save(db)
         db.execute("CREATE TABLE snapshot_meta (key TEXT PRIMARY KEY, value TEXT)")
         db.execute(
             "CREATE TABLE snapshot_entries (doc INTEGER, path TEXT, version TEXT, labels TEXT, dirty INTEGER, "
