@@ -252,7 +252,7 @@ class Embedder:
             if error is not None:
                 request.future.set_exception(error)
             elif request.pooled:
-                request.future.set_result(_normalise(request.done[0].mean(axis=0, keepdims=True))[0])
+                request.future.set_result(_pool(request.done[0]))
             else:
                 request.future.set_result(request.done)
 
@@ -270,10 +270,9 @@ class Embedder:
 
     def _embed_chunks(self, chunks: list[str]) -> np.ndarray:
         raw = self._llm.embed(chunks, normalize=False, truncate=True)
-        rows = [np.asarray(r, dtype=np.float32) for r in raw]
-        # Pooling "none" yields one vector per token: mean-pool them ourselves.
-        rows = [r.mean(axis=0) if r.ndim == 2 else r for r in rows]
-        return _normalise(np.vstack(rows))
+        if self.info.pooling == "none":  # one vector per token: mean-pool them ourselves
+            return _normalise(np.vstack([np.asarray(r, dtype=np.float32).mean(axis=0) for r in raw]))
+        return _normalise(np.asarray(raw, dtype=np.float32))
 
 
 def _load(model_path: Path, threads: int | None):
@@ -323,5 +322,13 @@ def _family_prefixes(description: str) -> tuple[str, str]:
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+    """Rows scaled to unit length, in place (float32 rows)."""
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    return vectors
+
+
+def _pool(chunks: np.ndarray) -> np.ndarray:
+    """One unit vector for a query from its chunks' unit vectors (almost always one: it is the answer)."""
+    if len(chunks) == 1:
+        return chunks[0]
+    return _normalise(chunks.mean(axis=0, keepdims=True))[0]
