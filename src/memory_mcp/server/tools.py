@@ -66,7 +66,9 @@ class Tools:
         started = time.perf_counter()
         outcome = "ok"
         try:
-            service = await anyio.to_thread.run_sync(self._runtime.wait, START_TIMEOUT)
+            service = self._runtime.service  # started: no thread hop just to learn that
+            if service is None:
+                service = await anyio.to_thread.run_sync(self._runtime.wait, START_TIMEOUT)
             return await anyio.to_thread.run_sync(call, service)
         except MemoryMcpError as exc:
             outcome = type(exc).__name__
