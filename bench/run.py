@@ -356,8 +356,19 @@ def _reused_root(size: int) -> Path:
     return roots[-1]
 
 
-def disk_mb(path: Path) -> float:
-    return round(sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6, 1)
+def disk_mb(path: Path, skip: frozenset[Path] = frozenset()) -> float:
+    files = (f for f in path.rglob("*") if f.is_file() and not skip.intersection(f.parents))
+    return round(sum(f.stat().st_size for f in files) / 1e6, 1)
+
+
+def derived_mb(cache: Path) -> float:
+    """The embedding cache and the current snapshot. A replaced snapshot folder stays a minute longer, for a
+    process still loading it; counting it would report a moment, not what the server keeps."""
+    stale = set()
+    for manifest in cache.glob("*/snapshots/manifest.json"):
+        current = json.loads(manifest.read_text())["folder"]
+        stale |= {f for f in manifest.parent.iterdir() if f.is_dir() and f.name != current}
+    return disk_mb(cache, frozenset(stale))
 
 
 def run(size: int, model: Path, corpus_dir: Path | None, reuse: bool = False) -> dict[str, Any]:
@@ -392,7 +403,7 @@ def run(size: int, model: Path, corpus_dir: Path | None, reuse: bool = False) ->
             round(local["import_per_s"] / local["bare_batch_texts_per_s"], 2) if not reuse else None
         ),
         "recall_vs_bare_query_p50": round(local["recall"]["p50_ms"] / local["bare_query"]["p50_ms"], 2),
-        "derived_state_mb": disk_mb(root / "cache"),
+        "derived_state_mb": derived_mb(root / "cache"),
         "repo_mb": disk_mb(root / "repo"),
     }
 
