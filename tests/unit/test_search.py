@@ -263,18 +263,26 @@ def test_a_saved_index_loads_with_its_word_counts(tmp_path: Path) -> None:
 
 
 def test_loading_keeps_only_the_keyword_index(tmp_path: Path) -> None:
-    """Whatever else the file holds is dropped, and the word counts live outside SQLite once loaded."""
+    """Whatever else the file holds is dropped with its pages, and the word counts live outside SQLite."""
     index = LexicalIndex()
     index.put(1, "name", "", "words")
-    path = tmp_path / "mixed.sqlite"
-    index.save(path)
-    with closing(sqlite3.connect(path)) as db:
+    index.save(tmp_path / "alone.sqlite")
+    index.save(tmp_path / "mixed.sqlite")
+    with closing(sqlite3.connect(tmp_path / "mixed.sqlite")) as db:  # like a version 2 snapshot's catalog
         db.execute("CREATE TABLE snapshot_entries (content TEXT)")
+        db.executemany("INSERT INTO snapshot_entries VALUES (?)", [("x" * 1000,)] * 2000)
         db.commit()
-    copy = LexicalIndex.load(path)
+    copy = LexicalIndex.load(tmp_path / "mixed.sqlite")
     tables = {name for (name,) in copy._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert tables and all(t.startswith("docs") for t in tables) and "docs_df" not in tables
     assert [doc for doc, _ in copy.search("words", 10)] == [1]
+
+    def pages(lexical: LexicalIndex) -> int:
+        return lexical._db.execute("PRAGMA page_count").fetchone()[0]
+
+    assert pages(copy) <= pages(LexicalIndex.load(tmp_path / "alone.sqlite")), (
+        "the 2 MB table left pages behind"
+    )
 
 
 # ---------------------------------------------------------------- vector index

@@ -1,8 +1,9 @@
 """Saved catalogs in the cache directory, so a restart loads instead of re-reading and re-indexing git.
 
 A snapshot is a folder (`catalog.sqlite`: entries and metadata; `lexical.sqlite`: the keyword index;
-`vectors.hnsw`: the graph) named in `manifest.json`. Folders are complete before they are renamed into place and the manifest is
-replaced atomically, so a crash at any instant leaves the old snapshot or the new one, never a mix.
+`vectors.hnsw`: the graph) named in `manifest.json`. Folders are complete before they are renamed into
+place and the manifest is replaced atomically, so a crash at any instant leaves the old snapshot or the new
+one, never a mix.
 Snapshots are derived data: any doubt (format, damage) means "no snapshot" and a rebuild from git.
 """
 
