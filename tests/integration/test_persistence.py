@@ -301,3 +301,39 @@ def test_the_loaded_catalog_is_exempt_from_the_cyclic_collector(tmp_path: Path, 
     finally:
         service.close()
         gc.unfreeze()
+
+
+def test_writes_go_on_while_a_save_writes_the_catalog_file(
+    tmp_path: Path, embedder: Embedder, monkeypatch
+) -> None:
+    """Writers wait only while a save reads the catalog; a change made during the rest is saved next time."""
+    service = make_service(tmp_path, embedder)
+    service.remember(name="before", content="Saved by the first snapshot.")
+    writing_file, may_finish = threading.Event(), threading.Event()
+    original = snapshot._write_catalog
+
+    def slow_write(*args) -> None:
+        writing_file.set()
+        assert may_finish.wait(30), "the write below never finished"
+        original(*args)
+
+    monkeypatch.setattr(snapshot, "_write_catalog", slow_write)
+    saving = threading.Thread(target=service.indexer.save_snapshot)
+    saving.start()
+    assert writing_file.wait(30)
+    during = {"name": "during", "content": "Written while the catalog file was being written."}
+    writer = threading.Thread(target=service.remember, kwargs=during)
+    writer.start()
+    writer.join(10)
+    finished_first = not writer.is_alive()
+    may_finish.set()
+    saving.join(30)
+    writer.join(30)
+    assert finished_first, "the write waited for the catalog file"
+    monkeypatch.setattr(snapshot, "_write_catalog", original)
+
+    counting = Counting(monkeypatch, embedder)
+    reloaded = make_service(tmp_path, embedder)
+    assert counting.blobs == 1, "the snapshot holds what was read before the write, and catch-up adds it"
+    assert {e.memory.name for e in reloaded.list().entries} == {"before", "during"}
+    assert service.indexer.save_snapshot(), "the change made during the save is still unsaved"

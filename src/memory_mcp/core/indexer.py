@@ -246,12 +246,21 @@ class Indexer:
     def save_snapshot(self) -> bool:
         """Persist the catalog if it changed since the last save; False when there was nothing to do.
 
-        Holds `writing` only: every change to the catalog holds it too, so searches go on during the save.
+        Searches go on throughout; writers wait only while the save reads the catalog (see `snapshot.save`).
         """
         if self._snapshots is None or not self._unsaved:
             return False
+        try:
+            snapshot.save(self.catalog, self._snapshots, self._model_key, self._held_for_saving())
+        except BaseException:
+            self._unsaved = True  # what was read as saved was not: the next save tries again
+            raise
+        return True
+
+    @contextmanager
+    def _held_for_saving(self) -> Iterator[None]:
+        """Writers held off (every change to the catalog holds `writing`) while a save reads the catalog."""
         with self.writing:
             self.tidy()
-            snapshot.save(self.catalog, self._snapshots, self._model_key)
-            self._unsaved = False
-        return True
+            yield
+            self._unsaved = False  # changes from here on belong to the next save
