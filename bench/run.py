@@ -141,6 +141,7 @@ class Bare:
         self._connection, child = context.Pipe()
         self._process = context.Process(target=_bare_worker, args=(child, str(model)), daemon=True)
         self._process.start()
+        self._connection.recv()  # loaded: loading beside our measurements slowed them (remember p99 ×5)
 
     def batch(self, texts: list[str]) -> float:
         """Seconds to embed `texts` in one call."""
@@ -177,6 +178,7 @@ def _bare_worker(connection, model: str) -> None:
         n_threads_batch=default_threads(),
         flash_attn=True,
     )
+    connection.send("ready")
 
     def timed(call, *args, pause: float = 0.0) -> float:
         time.sleep(pause)
