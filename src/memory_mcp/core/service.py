@@ -1,4 +1,4 @@
-"""The use cases: remember, recall, read, edit, forget, list, move, history, reindex.
+"""The use cases: remember, recall, read, edit, restore, forget, list, recent, scope_counts, move, history.
 
 Ordering is the whole point of this module. Text is embedded with no lock held; then, under the indexer's
 writer lock and the repository's OS lock, the catalog catches up with whatever other processes committed,
@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import heapq
 import json
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Final
@@ -160,6 +162,44 @@ class MemoryService:
                         return Page(page, _encode_cursor(page[-1].sort_key))
                     page.append(entry)
             return Page(page, None)
+
+    def recent(
+        self,
+        *,
+        scope: str | None = None,
+        tags: list[str] | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        access: Access = FULL_ACCESS,
+    ) -> Page:
+        """Like `list`, newest `updated_at` first: one pass over the catalog keeping only a page's worth."""
+        limit = validate_limit(limit, maximum=MAX_LIMIT)
+        scopes = ScopeFilter.parse(scope, default_all=True)
+        scopes = replace(scopes, include_global=scopes.root is None or scopes.root.is_global)
+        wanted = set(validate_tags(tags))
+        after = _decode_recent_cursor(cursor)
+        self.indexer.ensure_fresh()
+        with self.indexer.viewing:
+            candidates = (
+                (_recent_key(entry), entry)
+                for entry in self.catalog.entries()
+                if scopes.matches(entry.memory.scope)
+                and access.can_read(entry.memory.scope)
+                and wanted.issubset(entry.memory.tags)
+            )
+            if after is not None:
+                candidates = (pair for pair in candidates if pair[0] > after)
+            page = heapq.nsmallest(limit + 1, candidates, key=lambda pair: pair[0])
+        more = len(page) > limit
+        entries = [entry for _, entry in page[:limit]]
+        return Page(entries, _encode_cursor(page[limit - 1][0]) if more else None)
+
+    def scope_counts(self, *, access: Access = FULL_ACCESS) -> dict[Scope, int]:
+        """How many memories each scope the caller may see holds (its own, not its sub-scopes')."""
+        self.indexer.ensure_fresh()
+        with self.indexer.viewing:
+            counts = Counter(entry.memory.scope for entry in self.catalog.entries())
+        return {scope: count for scope, count in counts.items() if access.can_read(scope)}
 
     def history(self, where: Locator, *, limit: int = 20, access: Access = FULL_ACCESS) -> list[Revision]:
         limit = validate_limit(limit)
@@ -322,6 +362,28 @@ class MemoryService:
             return moved
 
         return self._update(where, expected_version, change, "move", actor, access)
+
+    def restore(
+        self,
+        where: Locator,
+        version: str,
+        *,
+        expected_version: str | None = None,
+        actor: str | None = None,
+        access: Access = FULL_ACCESS,
+    ) -> Saved:
+        """Put the content and tags of an old version (a commit from `history`) back, as a new commit;
+        name, scope and id stay as they are now."""
+        revision, old = self.content_at(where, version, access=access)
+
+        def change(current: Memory) -> Memory:
+            if (current.content, current.tags) == (old.content, old.tags):
+                raise InvalidInput(
+                    f"{current.name!r} already has the content and tags of version {revision.commit[:12]}"
+                )
+            return current.revised(content=old.content, tags=old.tags)
+
+        return self._update(where, expected_version, change, f"restore:{revision.commit[:12]}", actor, access)
 
     def forget(
         self,
@@ -489,7 +551,10 @@ def _check_version(entry: Entry, expected: str | None) -> None:
 
 
 def _message(verb: str, memory: Memory, old: Memory | None = None) -> str:
-    if verb == "move" and old is not None:
+    if verb.startswith("restore:"):
+        subject = f"chore: restore memory '{memory.name}' to {verb.partition(':')[2]}"
+        body = f"scope: {memory.scope}\nid: {memory.id}"
+    elif verb == "move" and old is not None:
         subject = f"chore: move memory '{old.name}' → '{memory.name}'"
         body = f"from scope: {old.scope}\nto scope: {memory.scope}\nid: {memory.id}"
     else:
@@ -498,7 +563,25 @@ def _message(verb: str, memory: Memory, old: Memory | None = None) -> str:
     return f"{subject}\n\n{body}\n"
 
 
-def _encode_cursor(key: tuple[str, str]) -> str:
+def _recent_key(entry: Entry) -> tuple[float, str, str]:
+    """Newest first, then (scope, name): a total order, so a cursor resumes exactly."""
+    return (-entry.memory.updated_at.timestamp(), *entry.sort_key)
+
+
+def _decode_recent_cursor(cursor: str | None) -> tuple[float, str, str] | None:
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        moment, scope, name = json.loads(raw)
+        if isinstance(moment, float | int) and isinstance(scope, str) and isinstance(name, str):
+            return (float(moment), scope, name)
+    except (ValueError, TypeError, binascii.Error):
+        pass
+    raise InvalidInput("cursor is not one returned by this listing; omit it to start from the first page")
+
+
+def _encode_cursor(key: tuple[str, str] | tuple[float, str, str]) -> str:
     return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode().rstrip("=")
 
 
