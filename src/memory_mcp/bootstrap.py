@@ -108,6 +108,8 @@ class Runtime:
     _stopping: threading.Event = field(default_factory=threading.Event)
     _sync_wanted: threading.Event = field(default_factory=threading.Event)
     syncer: Syncer | None = None
+    last_sync: tuple[float, SyncReport] | None = None
+    """When the last sync finished (epoch seconds) and its report, for the web UI's status page."""
 
     def start(self) -> None:
         threading.Thread(target=self._start, name="memory-mcp-start", daemon=True).start()
@@ -164,6 +166,7 @@ class Runtime:
         if self.syncer is None:
             raise Unavailable("no git remote is configured (--remote-url / MEMORY_MCP_REMOTE_URL)")
         report = self.syncer.sync(pull=pull, push=push)
+        self.last_sync = (time.time(), report)
         self.metrics.observe_sync(report.ok, report.ahead)
         status = self.parts["sync"]
         status.state = "ready" if report.ok else "failed"

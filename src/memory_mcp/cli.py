@@ -81,8 +81,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     verifier, auth = http_auth(settings)  # before anything starts: a refusal must not leave work behind
     runtime = Runtime(settings)
     runtime.start()
-    app = build_http_app(runtime, build_mcp_server(runtime, verifier, auth))
-    logging.getLogger(__name__).info("serving MCP on http://%s/mcp", settings.bind)
+    app = build_http_app(runtime, build_mcp_server(runtime, verifier, auth), verifier)
+    logging.getLogger(__name__).info("serving MCP on http://%s/mcp, the web UI on /ui", settings.bind)
     try:
         uvicorn.run(
             app,
@@ -283,6 +283,13 @@ def _parser() -> argparse.ArgumentParser:
         dest="allowed_hosts",
         action="append",
         help="extra Host/Origin name to accept, repeatable (MEMORY_MCP_ALLOWED_HOST, comma-separated)",
+    )
+    serve.add_argument(
+        "--trusted-proxy",
+        dest="trusted_proxies",
+        action="append",
+        help="reverse proxy address or network whose X-Forwarded-* headers the web UI trusts, repeatable "
+        "(MEMORY_MCP_TRUSTED_PROXY, comma-separated)",
     )
     serve.add_argument("--tokens-file", help="TOML file of bearer tokens for /mcp (MEMORY_MCP_TOKENS_FILE)")
     serve.add_argument(

@@ -42,6 +42,8 @@ class Settings:
     tokens_file: Path | None = None
     """TOML file of HTTP bearer tokens; required to serve beyond loopback."""
     insecure_no_auth: bool = False
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses or networks of reverse proxies whose X-Forwarded-Proto/-For/-Prefix headers the web UI believes."""
 
     @property
     def host(self) -> str:
@@ -85,6 +87,7 @@ _ENV_NAMES: Final = {
     "push_delay": "PUSH_DELAY",
     "tokens_file": "TOKENS_FILE",
     "insecure_no_auth": "INSECURE_NO_AUTH",
+    "trusted_proxies": "TRUSTED_PROXY",
 }
 
 
@@ -120,6 +123,12 @@ def _convert(name: str, raw: Any) -> Any:
     if name == "allowed_hosts":
         items = raw.split(",") if isinstance(raw, str) else raw
         return tuple(item.strip() for item in items if item.strip())
+    if name == "trusted_proxies":
+        items = raw.split(",") if isinstance(raw, str) else raw
+        try:
+            return tuple(str(ipaddress.ip_network(item.strip())) for item in items if item.strip())
+        except ValueError as exc:
+            raise InvalidInput(f"trusted proxy {exc}; give IP addresses or networks like 10.0.0.0/8") from exc
     if name == "threads":
         try:
             threads = int(raw)

@@ -79,6 +79,17 @@ class Page:
 
 
 @dataclass(frozen=True)
+class Stats:
+    """The size of the derived state: memories, their chunk vectors, those still waiting for vectors, and
+    files that could not be read."""
+
+    memories: int
+    chunks: int
+    pending: int
+    unreadable: int
+
+
+@dataclass(frozen=True)
 class Locator:
     """Which memory a call means: by id, or by name within a scope (default global)."""
 
@@ -105,6 +116,12 @@ class MemoryService:
         self.indexer.save_snapshot()
         self.embedder.close()
         self.indexer.cache.close()
+
+    def stats(self) -> Stats:
+        pending = self.indexer.pending_vectors
+        with self.indexer.viewing:
+            catalog = self.catalog
+            return Stats(len(catalog), len(catalog.vectors), pending, len(catalog.problems))
 
     # ------------------------------------------------------------- reading
 

@@ -22,6 +22,7 @@ from memory_mcp.config import Settings
 from memory_mcp.errors import InvalidInput
 from memory_mcp.metrics import CONTENT_TYPE
 from memory_mcp.server.tokens import TokenVerifier, load_tokens
+from memory_mcp.server.ui import ui_routes
 
 MAX_BODY_BYTES: Final = 8 * 1024 * 1024
 """A 1 MiB memory can grow several-fold once JSON-escaped."""
@@ -60,7 +61,7 @@ def http_auth(settings: Settings) -> tuple[TokenVerifier | None, AuthSettings | 
     return verifier, AuthSettings(issuer_url=base, resource_server_url=f"{base}/mcp")
 
 
-def build_http_app(runtime: Runtime, server: MCPServer) -> Starlette:
+def build_http_app(runtime: Runtime, server: MCPServer, verifier: TokenVerifier | None = None) -> Starlette:
     @server.custom_route("/healthz", methods=["GET"])
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -86,6 +87,7 @@ def build_http_app(runtime: Runtime, server: MCPServer) -> Starlette:
         transport_security=transport_security(runtime.settings),
         host=runtime.settings.host,
     )
+    app.router.routes.extend(ui_routes(runtime, verifier, [*LOOPBACK_HOSTS, *runtime.settings.allowed_hosts]))
     app.router.lifespan_context = _closing(app.router.lifespan_context, runtime)
     return app
 

@@ -1,0 +1,195 @@
+"""The pages that only read: scopes and the memory list, search, one memory, its history, and status.
+
+A memory's address is `/ui/memories/{scope}/{name}` (scope `global` for global memories). Scopes and names
+both contain `/`, but the store never lets two memories share a file, and the file is `scope/name`: so at
+most one split of the path names an existing memory, and that is the one shown.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from memory_mcp.core.catalog import Entry
+from memory_mcp.core.model import GLOBAL, MAX_NAME_PARTS, Access
+from memory_mcp.core.service import Locator, MemoryService
+from memory_mcp.errors import InvalidInput, MemoryMcpError, NotFound
+from memory_mcp.server.ui import render
+from memory_mcp.server.ui.app import Ui, Viewer
+
+PAGE_SIZE: Final = 50
+SEARCH_LIMIT: Final = 20
+HISTORY_LIMIT: Final = 100
+SORTS: Final = ("name", "updated")
+
+
+def resolve(service: MemoryService, parts: list[str], access: Access) -> Entry:
+    """The memory a URL path names (see the module docstring)."""
+    if len(parts) >= 2 and parts[0] == GLOBAL:
+        return service.read(Locator("/".join(parts[1:]), GLOBAL), access=access)
+    for size in range(1, MAX_NAME_PARTS + 1):
+        if size >= len(parts):
+            break
+        where = Locator("/".join(parts[-size:]), "/".join(parts[:-size]))
+        try:
+            return service.read(where, access=access)
+        except (NotFound, InvalidInput):
+            continue
+    raise NotFound("no memory has this address; it may have been moved, renamed or forgotten")
+
+
+def locator(entry: Entry) -> Locator:
+    return Locator(entry.memory.name, str(entry.memory.scope))
+
+
+def tags_param(value: str | None) -> list[str] | None:
+    tags = [tag.strip() for tag in (value or "").split(",") if tag.strip()]
+    return tags or None
+
+
+class Pages:
+    def __init__(self, ui: Ui) -> None:
+        self.ui = ui
+
+    async def memories(self, request: Request, viewer: Viewer) -> Response:
+        query = request.query_params
+        scope = query.get("scope") or None
+        tags = query.get("tags", "")
+        sort = query.get("sort", "name")
+        if sort not in SORTS:
+            raise InvalidInput("sort must be 'name' or 'updated'")
+        listing = MemoryService.recent if sort == "updated" else MemoryService.list
+        page = await self.ui.call(
+            listing,
+            scope=scope,
+            tags=tags_param(tags),
+            limit=PAGE_SIZE,
+            cursor=query.get("cursor") or None,
+            access=viewer.access,
+        )
+        counts = await self.ui.call(MemoryService.scope_counts, access=viewer.access)
+        global_count, tree = render.scope_tree(counts)
+        return self.ui.page(
+            viewer,
+            "memories.html",
+            page=page,
+            scope=scope or "",
+            tags=tags,
+            sort=sort,
+            first=not query.get("cursor"),
+            global_count=global_count,
+            tree=tree,
+            total=sum(counts.values()),
+        )
+
+    async def search(self, request: Request, viewer: Viewer) -> Response:
+        query = request.query_params
+        text = query.get("q", "").strip()
+        scope = query.get("scope") or "all"
+        tags = query.get("tags", "")
+        hits = []
+        if text:
+            hits = await self.ui.call(
+                MemoryService.recall,
+                query=text,
+                scope=scope,
+                tags=tags_param(tags),
+                limit=SEARCH_LIMIT,
+                access=viewer.access,
+            )
+        words = render.query_words(text)
+        marked = [render.mark(hit.snippet, words) for hit in hits]
+        return self.ui.page(
+            viewer, "search.html", q=text, scope=scope, tags=tags, results=list(zip(hits, marked, strict=True))
+        )
+
+    async def memory(self, request: Request, viewer: Viewer) -> Response:
+        parts = request.path_params["rest"].strip("/").split("/")
+        try:
+            entry = await self.ui.call(resolve, parts=parts, access=viewer.access)
+        except NotFound:
+            if len(parts) < 3 or parts[-1] != "history":
+                raise
+            entry = await self.ui.call(resolve, parts=parts[:-1], access=viewer.access)
+            return await self.history(request, viewer, entry)
+        return self.show(viewer, entry, done=request.query_params.get("done", ""))
+
+    def show(self, viewer: Viewer, entry: Entry, status: int = 200, **values: object) -> Response:
+        """The memory page; `values` carry a failed form back (its error, and the text the person typed)."""
+        memory = entry.memory
+        defaults: dict[str, object] = {
+            "done": "",
+            "error": None,
+            "draft": memory.content,
+            "draft_tags": ", ".join(memory.tags),
+            "draft_version": entry.version,
+            "conflict_diff": None,
+        }
+        return self.ui.page(
+            viewer,
+            "memory.html",
+            status,
+            entry=entry,
+            memory=memory,
+            html=render.markdown(memory.content),
+            **{**defaults, **values},
+        )
+
+    async def history(self, request: Request, viewer: Viewer, entry: Entry) -> Response:
+        where = locator(entry)
+        revisions = await self.ui.call(
+            MemoryService.history, where=where, limit=HISTORY_LIMIT, access=viewer.access
+        )
+        query = request.query_params
+        new = query.get("to") or (revisions[0].commit if revisions else "")
+        old = query.get("from") or (revisions[1].commit if len(revisions) > 1 else "")
+        rows, problem = None, None
+        if new and old:
+            try:
+                _, before = await self.ui.call(
+                    MemoryService.content_at, where=where, version=old, access=viewer.access
+                )
+                _, after = await self.ui.call(
+                    MemoryService.content_at, where=where, version=new, access=viewer.access
+                )
+                rows = render.diff(
+                    render.versioned_text(before.tags, before.content),
+                    render.versioned_text(after.tags, after.content),
+                )
+            except MemoryMcpError as exc:
+                problem = str(exc)
+        shown = None
+        if query.get("version"):
+            try:
+                shown = await self.ui.call(
+                    MemoryService.content_at, where=where, version=query["version"], access=viewer.access
+                )
+            except MemoryMcpError as exc:
+                problem = str(exc)
+        return self.ui.page(
+            viewer,
+            "history.html",
+            entry=entry,
+            memory=entry.memory,
+            revisions=revisions,
+            old=old,
+            new=new,
+            rows=rows,
+            problem=problem,
+            shown=shown,
+            done=query.get("done", ""),
+        )
+
+    async def status(self, request: Request, viewer: Viewer) -> Response:
+        runtime = self.ui.runtime
+        stats = await self.ui.call(MemoryService.stats) if runtime.service is not None else None
+        return self.ui.page(
+            viewer,
+            "status.html",
+            readiness=runtime.readiness(),
+            stats=stats,
+            last_sync=runtime.last_sync,
+            remote=runtime.settings.remote_url is not None,
+        )
