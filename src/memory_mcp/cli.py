@@ -91,6 +91,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             log_level=settings.log_level.lower(),
             access_log=settings.log_level == "DEBUG",
             lifespan="on",
+            proxy_headers=False,  # which proxies to believe is the web UI's `--trusted-proxy` decision
         )
     finally:
         runtime.close()
