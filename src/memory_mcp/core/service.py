@@ -14,6 +14,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Final
 
 import numpy as np
@@ -77,6 +78,31 @@ class Page:
 
 
 @dataclass(frozen=True)
+class Stats:
+    memories: int
+    chunks: int
+    """Chunk vectors in the vector index."""
+    queue_depth: int
+    """Requests waiting for the model."""
+    pending_vectors: int
+    """Memories waiting for vectors after a model change (found by keywords only meanwhile)."""
+
+
+@dataclass(frozen=True)
+class Reindexed:
+    memories: int
+    unreadable: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Repository:
+    root: Path
+    branch: str
+    head: str | None
+    """None before the first commit."""
+
+
+@dataclass(frozen=True)
 class Locator:
     """Which memory a call means: by id, or by name within a scope (default global)."""
 
@@ -105,6 +131,47 @@ class MemoryService:
         if self._owns_embedder:
             self.embedder.close()
         self.indexer.cache.close()
+
+    # ------------------------------------------------------------- upkeep
+
+    def stats(self) -> Stats:
+        """Sizes for metrics, read without waiting for writers."""
+        return Stats(
+            memories=len(self.catalog),
+            chunks=len(self.catalog.vectors),
+            queue_depth=self.embedder.queue_depth,
+            pending_vectors=self.indexer.pending_vectors,
+        )
+
+    def refresh(self) -> None:
+        """Catch up with commits that moved the branch behind this process's back (a pull, another process)."""
+        self.indexer.ensure_fresh()
+
+    def fill_vectors(self, progress: Progress | None = None) -> int:
+        """Embed the memories a model change left without vectors (keyword search finds them meanwhile);
+        returns how many waited. Raises `Unavailable` if the model is closed under it (shutting down)."""
+        waiting = self.indexer.pending_vectors
+        if waiting:
+            self.indexer.fill_vectors(progress)
+        return waiting
+
+    def save_snapshot(self) -> bool:
+        """Persist the derived state if it changed since the last save; False when there was nothing to do."""
+        return self.indexer.save_snapshot()
+
+    def reindex(self, progress: Progress | None = None, *, reembed: bool = False) -> Reindexed:
+        """Drop the derived state and rebuild it from git; `reembed` also ignores cached vectors."""
+        count = self.indexer.rebuild(progress, reembed=reembed)
+        return Reindexed(count, self.unreadable())
+
+    def unreadable(self) -> dict[str, str]:
+        """Memory files that could not be parsed, path → reason; writes never overwrite them."""
+        with self.indexer.viewing:
+            return dict(sorted(self.catalog.problems.items()))
+
+    def repository(self) -> Repository:
+        """Where the memories live and which commit the service reflects."""
+        return Repository(self.store.root, self.store.branch, self.store.head())
 
     # ------------------------------------------------------------- reading
 

@@ -16,11 +16,11 @@ from mcp_types import ToolAnnotations
 from pydantic import Field
 
 from memory_mcp import views
-from memory_mcp.bootstrap import Runtime
 from memory_mcp.core.model import MAX_CONTENT_BYTES, MAX_LIMIT, MAX_QUERY_CHARS
 from memory_mcp.core.service import Locator, MemoryService
 from memory_mcp.errors import MemoryMcpError
 from memory_mcp.server.tokens import caller
+from memory_mcp.supervisor import Supervisor
 
 T = TypeVar("T")
 START_TIMEOUT: Final = 120.0
@@ -57,18 +57,18 @@ def _who() -> dict[str, Any]:
 
 
 class Tools:
-    """Binds the tools to a runtime; `register` adds them to an MCP server."""
+    """Binds the tools to a supervisor; `register` adds them to an MCP server."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
+    def __init__(self, supervisor: Supervisor) -> None:
+        self._supervisor = supervisor
 
     async def _run(self, tool: str, call: Callable[[MemoryService], T]) -> T:
         started = time.perf_counter()
         outcome = "ok"
         try:
-            service = self._runtime.service  # started: no thread hop just to learn that
+            service = self._supervisor.service  # started: no thread hop just to learn that
             if service is None:
-                service = await anyio.to_thread.run_sync(self._runtime.wait, START_TIMEOUT)
+                service = await anyio.to_thread.run_sync(self._supervisor.wait, START_TIMEOUT)
             return await anyio.to_thread.run_sync(call, service)
         except MemoryMcpError as exc:
             outcome = type(exc).__name__
@@ -77,7 +77,7 @@ class Tools:
             outcome = "crash"
             raise
         finally:
-            self._runtime.metrics.observe_tool(tool, outcome, time.perf_counter() - started)
+            self._supervisor.metrics.observe_tool(tool, outcome, time.perf_counter() - started)
 
     def register(self, server: MCPServer) -> None:
         write = ToolAnnotations(
@@ -314,5 +314,5 @@ class Tools:
         """Sync the memory repository with its git remote now (it also syncs by itself after writes and
         periodically). Returns what was pulled and pushed, conflicts and how they were resolved (the newer
         version wins; the other stays in history), and errors (e.g. the remote is unreachable)."""
-        report = await self._run("sync", lambda _: self._runtime.sync(pull=pull, push=push))
+        report = await self._run("sync", lambda _: self._supervisor.sync(pull=pull, push=push))
         return views.sync_report(report)
