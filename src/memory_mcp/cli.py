@@ -19,7 +19,7 @@ from memory_mcp import __version__, views
 from memory_mcp.auth import commands as auth_commands
 from memory_mcp.bootstrap import build_service
 from memory_mcp.config import Settings, add_flags, load_settings
-from memory_mcp.core.service import Locator, MemoryService
+from memory_mcp.core import Locator, MemoryService
 from memory_mcp.errors import (
     AlreadyExists,
     Busy,
@@ -55,7 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _configure_logging(settings.log_level)
         return args.handler(args, settings)
     except MemoryMcpError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        hint = "; use --replace to overwrite it, or choose another name"
+        replaceable = isinstance(exc, AlreadyExists) and exc.replaceable
+        print(f"error: {exc}{hint if replaceable else ''}", file=sys.stderr)
         return next((code for kind, code in EXIT_CODES.items() if isinstance(exc, kind)), 1)
     except KeyboardInterrupt:
         return 130
@@ -198,9 +200,9 @@ def _forget(service: MemoryService, args: argparse.Namespace) -> dict[str, Any]:
 
 def _reindex(service: MemoryService, args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
-    count = service.indexer.rebuild(_progress if args.progress else None, reembed=args.reembed)
-    problems = dict(service.catalog.problems)
-    return {"memories": count, "seconds": round(time.perf_counter() - started, 3), "unreadable": problems}
+    done = service.reindex(_progress if args.progress else None, reembed=args.reembed)
+    seconds = round(time.perf_counter() - started, 3)
+    return {"memories": done.memories, "seconds": seconds, "unreadable": done.unreadable}
 
 
 def _show_reindex(result: dict[str, Any]) -> str:

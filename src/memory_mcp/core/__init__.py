@@ -29,6 +29,7 @@ from memory_mcp.core.model import (
     format_time,
     validate_content,
     validate_name,
+    validate_source,
     validate_tags,
 )
 from memory_mcp.core.search import Hit
@@ -97,5 +98,6 @@ __all__ = [
     "format_time",
     "validate_content",
     "validate_name",
+    "validate_source",
     "validate_tags",
 ]

@@ -176,6 +176,9 @@ class MemoryService:
     # ------------------------------------------------------------- reading
 
     def read(self, where: Locator, *, access: Access = FULL_ACCESS) -> Entry:
+        """The memory `where` names, as of the branch tip (catching up first). Raises `NotFound` when there is
+        none, or when `access` may not see its scope (a hidden memory looks absent), `InvalidInput` for a bad
+        name or scope."""
         self.indexer.ensure_fresh()
         with self.indexer.viewing:
             return self._locate(where, access)
@@ -190,6 +193,13 @@ class MemoryService:
         min_score: float | None = None,
         access: Access = FULL_ACCESS,
     ) -> list[Hit]:
+        """Up to `limit` memories best matching `query`, by meaning and by keywords fused, best first.
+
+        `scope` omitted: global memories only; a path: that scope, everything below it, and global; `all`:
+        everything. Only memories with every tag in `tags` and a scope `access` may read count, filtered
+        before the limit. Hits with a cosine similarity under `min_score` are dropped. Raises `InvalidInput`
+        for an empty or too long query, a bad limit, scope or tag, or a `min_score` outside [-1, 1].
+        """
         query = validate_query(query)
         limit = validate_limit(limit)
         scopes = ScopeFilter.parse(scope, default_all=False)
@@ -213,7 +223,10 @@ class MemoryService:
         cursor: str | None = None,
         access: Access = FULL_ACCESS,
     ) -> Page:
-        """Memories in (scope, name) order; an omitted scope means all, a path means that subtree only."""
+        """A page of at most `limit` memories in (scope, name) order, after `cursor` (a `next_cursor` from an
+        earlier page); `next_cursor` is None on the last page. An omitted scope or `all` means everything,
+        `global` the global memories, a path that subtree only (not global). Raises `InvalidInput` for a cursor
+        not made by `list`, a bad limit, scope or tag."""
         limit = validate_limit(limit, maximum=MAX_LIMIT)
         scopes = ScopeFilter.parse(scope, default_all=True)
         scopes = replace(scopes, include_global=scopes.root is None or scopes.root.is_global)
@@ -231,6 +244,8 @@ class MemoryService:
             return Page(page, None)
 
     def history(self, where: Locator, *, limit: int = 20, access: Access = FULL_ACCESS) -> list[Revision]:
+        """The last `limit` commits that changed the memory, newest first, following moves by id and ending
+        at its creation. Raises as `read` does."""
         limit = validate_limit(limit)
         entry = self.read(where, access=access)
         return self.store.history(entry.path, entry.memory.id, self._blob_memory_id, limit)
@@ -270,6 +285,14 @@ class MemoryService:
         actor: str | None = None,
         access: Access = FULL_ACCESS,
     ) -> Saved:
+        """Store a new memory in one commit (authored by `actor` if given) and return it with its
+        near-duplicates (cosine similarity of at least NEAR_DUPLICATE).
+
+        A taken (scope, name) raises `AlreadyExists` (marked replaceable) unless `replace_existing`, which
+        overwrites it keeping its id and creation time. Raises `InvalidInput` for a bad name, scope, content,
+        tags or source, `Conflict` when the file is unreadable or another memory's path, `Forbidden` when
+        `access` may not write the scope. Nothing is written when it raises.
+        """
         memory = Memory(
             name=validate_name(name),
             scope=Scope.parse(scope),
@@ -285,8 +308,8 @@ class MemoryService:
                 if not replace_existing:
                     raise AlreadyExists(
                         f"a memory named {memory.name!r} already exists in scope {str(memory.scope)!r} "
-                        f"(version {existing.version[:12]}); use edit to change it, remember with "
-                        "replace=true to overwrite it, or choose another name"
+                        f"(version {existing.version[:12]})",
+                        replaceable=True,
                     )
                 memory = replace(memory, id=existing.memory.id, created_at=existing.memory.created_at)
             path = memory_path(memory.scope, memory.name)
@@ -356,6 +379,12 @@ class MemoryService:
         actor: str | None = None,
         access: Access = FULL_ACCESS,
     ) -> Saved:
+        """Replace the content and/or the tags of a memory in one commit, keeping id, name, scope and creation
+        time; the result lists near-duplicates of the new text.
+
+        With `expected_version`, a memory no longer at that version raises `Conflict` and nothing is
+        written. Raises `InvalidInput` when neither is given or one breaks its rule, and as `read` does.
+        """
         if content is None and tags is None:
             raise InvalidInput("edit needs content and/or tags to change")
         new_content = validate_content(content) if content is not None else None
@@ -379,6 +408,11 @@ class MemoryService:
         actor: str | None = None,
         access: Access = FULL_ACCESS,
     ) -> Saved:
+        """Rename a memory and/or move it to another scope in one commit, keeping its id and creation time.
+
+        Raises `InvalidInput` when neither target is given or nothing would change, `AlreadyExists` when the
+        target (scope, name) is taken, `Conflict` as `edit` does with `expected_version`, and as `read` does.
+        """
         if to_scope is None and new_name is None:
             raise InvalidInput("move needs to_scope and/or new_name")
         target_scope = Scope.parse(to_scope) if to_scope is not None else None
@@ -400,6 +434,8 @@ class MemoryService:
         actor: str | None = None,
         access: Access = FULL_ACCESS,
     ) -> Saved:
+        """Delete a memory in one commit; its versions stay in the repository's history. Raises `Conflict` as
+        `edit` does with `expected_version`, `Forbidden` when `access` may not write, and as `read` does."""
         with self.indexer.committing():
             entry = self._locate(where, access)
             access.check_write(entry.memory.scope)

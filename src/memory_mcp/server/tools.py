@@ -16,9 +16,8 @@ from mcp_types import ToolAnnotations
 from pydantic import Field
 
 from memory_mcp import views
-from memory_mcp.core.model import MAX_CONTENT_BYTES, MAX_LIMIT, MAX_QUERY_CHARS
-from memory_mcp.core.service import Locator, MemoryService
-from memory_mcp.errors import MemoryMcpError
+from memory_mcp.core import MAX_CONTENT_BYTES, MAX_LIMIT, MAX_QUERY_CHARS, Locator, MemoryService
+from memory_mcp.errors import AlreadyExists, MemoryMcpError
 from memory_mcp.server.tokens import caller
 from memory_mcp.supervisor import Supervisor
 
@@ -56,6 +55,14 @@ def _who() -> dict[str, Any]:
     return {"access": access, "actor": actor}
 
 
+def _error_text(exc: MemoryMcpError) -> str:
+    """The tool error an agent sees: the kind, the service's message, and the next step in tool terms."""
+    text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, AlreadyExists) and exc.replaceable:
+        text += "; use edit to change it, remember with replace=true to overwrite it, or choose another name"
+    return text
+
+
 class Tools:
     """Binds the tools to a supervisor; `register` adds them to an MCP server."""
 
@@ -72,7 +79,7 @@ class Tools:
             return await anyio.to_thread.run_sync(call, service)
         except MemoryMcpError as exc:
             outcome = type(exc).__name__
-            raise ToolError(f"{type(exc).__name__}: {exc}") from exc
+            raise ToolError(_error_text(exc)) from exc
         except BaseException:
             outcome = "crash"
             raise
