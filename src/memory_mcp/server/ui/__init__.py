@@ -14,22 +14,22 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from memory_mcp.bootstrap import Runtime
 from memory_mcp.server.tokens import TokenVerifier
 from memory_mcp.server.ui.actions import Actions
 from memory_mcp.server.ui.app import HERE, Shield, Ui
 from memory_mcp.server.ui.guard import Guard
 from memory_mcp.server.ui.pages import Pages
 from memory_mcp.server.ui.session import Sessions
+from memory_mcp.supervisor import Supervisor
 
 __all__ = ["ui_routes"]
 
 
-def ui_routes(runtime: Runtime, verifier: TokenVerifier | None, hosts: Iterable[str]) -> list[BaseRoute]:
+def ui_routes(supervisor: Supervisor, verifier: TokenVerifier | None, hosts: Iterable[str]) -> list[BaseRoute]:
     """`/` (a redirect) and everything under `/ui`, for the HTTP app to mount."""
-    settings = runtime.settings
+    settings = supervisor.settings
     guard = Guard(hosts, settings.trusted_proxies)
-    ui = Ui(runtime, verifier, guard, Sessions.from_state_dir(settings.state_dir))
+    ui = Ui(supervisor, verifier, guard, Sessions.from_state_dir(settings.state_dir))
     pages = Pages(ui)
     actions = Actions(ui, pages)
     inner = Starlette(

@@ -14,8 +14,7 @@ from typing import Final
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from memory_mcp.core.service import MemoryService
-from memory_mcp.errors import Conflict, Forbidden, InvalidInput, MemoryMcpError
+from memory_mcp.core import Conflict, Forbidden, InvalidInput, MemoryMcpError, MemoryService
 from memory_mcp.server.ui import render
 from memory_mcp.server.ui.app import Ui, Viewer
 from memory_mcp.server.ui.limits import TooLarge, read_form

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -20,10 +19,9 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from memory_mcp import __version__
-from memory_mcp.bootstrap import Runtime
-from memory_mcp.core.model import FULL_ACCESS, Access, format_time
-from memory_mcp.core.service import MemoryService
-from memory_mcp.errors import (
+from memory_mcp.core import (
+    FULL_ACCESS,
+    Access,
     AlreadyExists,
     Busy,
     Conflict,
@@ -32,11 +30,13 @@ from memory_mcp.errors import (
     MemoryMcpError,
     NotFound,
     Unavailable,
+    format_time,
 )
 from memory_mcp.server.tokens import TokenVerifier, access_of
 from memory_mcp.server.ui.guard import SECURITY_HEADERS, Guard, Origin
 from memory_mcp.server.ui.limits import RateLimiter, TooLarge, read_form
 from memory_mcp.server.ui.session import COOKIE, LIFETIME, Session, Sessions
+from memory_mcp.supervisor import Supervisor
 
 T = TypeVar("T")
 HERE: Final = Path(__file__).parent
@@ -83,7 +83,7 @@ class Viewer:
 
 @dataclass
 class Ui:
-    runtime: Runtime
+    supervisor: Supervisor
     verifier: TokenVerifier | None
     guard: Guard
     sessions: Sessions
@@ -105,7 +105,6 @@ class Ui:
             asset=hashlib.sha256(style).hexdigest()[:12],
             time=lambda moment: format_time(moment).replace("T", " ")[:16] + " UTC",
         )
-        self.templates.filters["as_datetime"] = lambda seconds: datetime.fromtimestamp(seconds, UTC)
 
     # ------------------------------------------------------------------ who is asking
 
@@ -138,7 +137,7 @@ class Ui:
 
     async def call(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
         """A service use case in a worker thread (they block on the model, git and disk)."""
-        service = self.runtime.service
+        service = self.supervisor.service
         if service is None:
             raise Unavailable("memory-mcp is still starting (loading the model and index); retry in a moment")
         return await anyio.to_thread.run_sync(partial(fn, service, **kwargs))

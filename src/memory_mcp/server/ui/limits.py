@@ -9,8 +9,7 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
-from memory_mcp.core.model import MAX_CONTENT_BYTES
-from memory_mcp.errors import InvalidInput
+from memory_mcp.core import MAX_CONTENT_BYTES, InvalidInput
 
 MAX_FORM_BYTES: Final = 3 * MAX_CONTENT_BYTES + 64 * 1024
 """A 1 MiB memory of non-ASCII text is three times longer once percent-encoded, plus the other fields."""

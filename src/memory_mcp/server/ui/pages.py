@@ -12,10 +12,8 @@ from typing import Final
 from starlette.requests import Request
 from starlette.responses import Response
 
-from memory_mcp.core.catalog import Entry
-from memory_mcp.core.model import GLOBAL, MAX_NAME_PARTS, Access
-from memory_mcp.core.service import Locator, MemoryService
-from memory_mcp.errors import InvalidInput, MemoryMcpError, NotFound
+from memory_mcp import views
+from memory_mcp.core import GLOBAL, MAX_NAME_PARTS, Access, Entry, InvalidInput, Locator, MemoryMcpError, MemoryService, NotFound
 from memory_mcp.server.ui import render
 from memory_mcp.server.ui.app import Ui, Viewer
 
@@ -183,13 +181,17 @@ class Pages:
         )
 
     async def status(self, request: Request, viewer: Viewer) -> Response:
-        runtime = self.ui.runtime
-        stats = await self.ui.call(MemoryService.stats) if runtime.service is not None else None
+        supervisor = self.ui.supervisor
+        stats, unreadable = None, 0
+        if supervisor.service is not None:
+            stats = await self.ui.call(MemoryService.stats)
+            unreadable = len(await self.ui.call(MemoryService.unreadable))
         return self.ui.page(
             viewer,
             "status.html",
-            readiness=runtime.readiness(),
+            readiness=views.readiness(supervisor),
             stats=stats,
-            last_sync=runtime.last_sync,
-            remote=runtime.settings.remote_url is not None,
+            unreadable=unreadable,
+            last_sync=supervisor.last_sync,
+            remote=supervisor.settings.remote_url is not None,
         )

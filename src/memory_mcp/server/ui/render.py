@@ -11,7 +11,7 @@ from typing import Final, Literal
 from markdown_it import MarkdownIt
 from markupsafe import Markup, escape
 
-from memory_mcp.core.model import Scope
+from memory_mcp.core import Scope
 
 _WORD = re.compile(r"\w{2,}", re.UNICODE)
 MAX_MARKED_TERMS: Final = 32
