@@ -80,11 +80,3 @@ def test_scope_counts_only_show_what_the_caller_may_see(service: MemoryService) 
     assert service.scope_counts() == {Scope(): 1, Scope("org/a"): 2, Scope("org/b"): 1}
     assert service.scope_counts(access=Access(scopes=(Scope("org/a"),))) == {Scope("org/a"): 2}
 
-
-def test_stats_count_memories_and_chunks(service: MemoryService) -> None:
-    assert service.stats().memories == 0
-    service.remember(name="one", content="short")
-    service.remember(name="two", content="word " * 2000)
-    stats = service.stats()
-    assert (stats.memories, stats.pending, stats.unreadable) == (2, 0, 0)
-    assert stats.chunks > 2, "a long memory is embedded in several chunks"
