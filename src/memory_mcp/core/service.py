@@ -230,16 +230,13 @@ class MemoryService:
         `global` the global memories, a path that subtree only (not global). Raises `InvalidInput` for a cursor
         not made by `list`, a bad limit, scope or tag."""
         limit = validate_limit(limit, maximum=MAX_LIMIT)
-        scopes = ScopeFilter.parse(scope, default_all=True)
-        scopes = replace(scopes, include_global=scopes.root is None or scopes.root.is_global)
-        wanted = set(validate_tags(tags))
+        keep = _listed(scope, tags, access)
         after = _decode_cursor(cursor)
         self.indexer.ensure_fresh()
         with self.indexer.viewing:
             page: list[Entry] = []
             for entry in self.catalog.sorted_after(after):
-                scope_ = entry.memory.scope
-                if scopes.matches(scope_) and access.can_read(scope_) and wanted.issubset(entry.memory.tags):
+                if keep(entry):
                     if len(page) == limit:
                         return Page(page, _encode_cursor(page[-1].sort_key))
                     page.append(entry)
@@ -256,19 +253,11 @@ class MemoryService:
     ) -> Page:
         """Like `list`, newest `updated_at` first: one pass over the catalog keeping only a page's worth."""
         limit = validate_limit(limit, maximum=MAX_LIMIT)
-        scopes = ScopeFilter.parse(scope, default_all=True)
-        scopes = replace(scopes, include_global=scopes.root is None or scopes.root.is_global)
-        wanted = set(validate_tags(tags))
+        keep = _listed(scope, tags, access)
         after = _decode_recent_cursor(cursor)
         self.indexer.ensure_fresh()
         with self.indexer.viewing:
-            candidates = (
-                (_recent_key(entry), entry)
-                for entry in self.catalog.entries()
-                if scopes.matches(entry.memory.scope)
-                and access.can_read(entry.memory.scope)
-                and wanted.issubset(entry.memory.tags)
-            )
+            candidates = ((_recent_key(entry), entry) for entry in self.catalog.entries() if keep(entry))
             if after is not None:
                 candidates = (pair for pair in candidates if pair[0] > after)
             page = heapq.nsmallest(limit + 1, candidates, key=lambda pair: pair[0])
@@ -666,6 +655,19 @@ def _message(verb: str, memory: Memory, old: Memory | None = None) -> str:
         subject = f"chore: {verb} memory '{memory.name}'"
         body = f"scope: {memory.scope}\nid: {memory.id}"
     return f"{subject}\n\n{body}\n"
+
+
+def _listed(scope: str | None, tags: list[str] | None, access: Access) -> Callable[[Entry], bool]:
+    """Which memories a listing shows: omitted scope or `all` = everything, a path = that subtree only."""
+    scopes = ScopeFilter.parse(scope, default_all=True)
+    scopes = replace(scopes, include_global=scopes.root is None or scopes.root.is_global)
+    wanted = set(validate_tags(tags))
+
+    def keep(entry: Entry) -> bool:
+        found = entry.memory.scope
+        return scopes.matches(found) and access.can_read(found) and wanted.issubset(entry.memory.tags)
+
+    return keep
 
 
 def _recent_key(entry: Entry) -> tuple[float, str, str]:

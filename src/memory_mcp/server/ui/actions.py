@@ -91,10 +91,11 @@ class Actions:
         who = {"where": locator(entry), "expected_version": expected, "actor": viewer.actor, "access": viewer.access}
         try:
             if action == "edit":
-                saved = await self.ui.call(
+                content = fields.get("content")
+                saved = await self.ui.call(  # a field left out (by a script) keeps what is stored
                     MemoryService.edit,
-                    content=fields.get("content", "").replace("\r\n", "\n"),
-                    tags=tags_param(fields.get("tags")) or [],
+                    content=None if content is None else content.replace("\r\n", "\n"),
+                    tags=None if "tags" not in fields else tags_param(fields["tags"]) or [],
                     **who,
                 )
                 done = f"{memory_path(str(saved.entry.memory.scope), saved.entry.memory.name)}?done=edited"

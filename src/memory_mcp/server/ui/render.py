@@ -13,7 +13,8 @@ from markupsafe import Markup, escape
 
 from memory_mcp.core import Scope
 
-_WORD = re.compile(r"\w{2,}", re.UNICODE)
+_WORD = re.compile(r"\w{3,}", re.UNICODE)
+"""Words of three letters or more: marking every "on" and "we" of a query would only add noise."""
 MAX_MARKED_TERMS: Final = 32
 DIFF_CONTEXT: Final = 3
 
