@@ -66,9 +66,9 @@ def save(catalog: Catalog, directory: Path, model: str, still: AbstractContextMa
                     "counters": catalog.counters,
                     "problems": dict(catalog.problems),
                 }
-                dimensions = catalog.vectors.dimensions
+                dimensions = catalog.vector_index.dimensions
                 catalog.lexical.save(folder / "lexical.sqlite")
-                catalog.vectors.save(str(folder / "vectors.hnsw"))
+                catalog.vector_index.save(str(folder / "vectors.hnsw"))
             _write_catalog(rows, meta, folder / "catalog.sqlite")
             for name in _FILES:
                 fsync_path(folder / name)
@@ -103,16 +103,16 @@ def load(directory: Path, model: str, dimensions: int) -> Loaded | None:
             return None
         folder = directory / manifest["folder"]
         same_model = manifest["model"] == model and manifest["dimensions"] == dimensions
-        vectors = None
+        vector_index = None
         with closing(sqlite3.connect(f"file:{folder / 'catalog.sqlite'}?mode=ro", uri=True)) as db:
             entries, meta = _read_catalog(db)
             if same_model:
                 labels = {label for entry in entries for label in entry.labels}
-                vectors = VectorIndex.load(str(folder / "vectors.hnsw"), dimensions, labels)
+                vector_index = VectorIndex.load(str(folder / "vectors.hnsw"), dimensions, labels)
         # Version 2 kept the keyword index in the catalog file (its other tables are dropped once loaded).
         lexical_file = "lexical.sqlite" if manifest["format"] == FORMAT else "catalog.sqlite"
         lexical = LexicalIndex.load(folder / lexical_file)
-        catalog = Catalog.restore(dimensions, vectors, lexical, entries, tuple(meta["counters"]))
+        catalog = Catalog.restore(dimensions, vector_index, lexical, entries, tuple(meta["counters"]))
         catalog.commit = meta["commit"]
         catalog.problems = dict(meta["problems"])
         dirty = [entry.path for entry in entries if entry.dirty]
