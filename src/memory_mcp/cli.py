@@ -12,12 +12,12 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Final
 
 from memory_mcp import __version__, views
 from memory_mcp.auth import commands as auth_commands
-from memory_mcp.bootstrap import build_service
+from memory_mcp.command import handler, progress
 from memory_mcp.config import Settings, add_flags, load_settings
 from memory_mcp.core import Locator, MemoryService
 from memory_mcp.errors import (
@@ -104,21 +104,6 @@ def _stdio(args: argparse.Namespace, settings: Settings) -> int:
 # ------------------------------------------------------------------ memory commands
 
 
-def _with_service(action: Callable[[MemoryService, argparse.Namespace], Any], show: Callable[[Any], str]):
-    """A handler that builds the service, runs `action`, and prints JSON or the human form."""
-
-    def handler(args: argparse.Namespace, settings: Settings) -> int:
-        service = build_service(settings, _progress if args.progress else None)
-        try:
-            result = action(service, args)
-        finally:
-            service.close()
-        print(json.dumps(result, indent=2, ensure_ascii=False) if args.json else show(result))
-        return 0
-
-    return handler
-
-
 def _remember(service: MemoryService, args: argparse.Namespace) -> dict[str, Any]:
     content = args.content if args.content is not None else sys.stdin.read()
     result = service.remember(
@@ -201,7 +186,7 @@ def _forget(service: MemoryService, args: argparse.Namespace) -> dict[str, Any]:
 
 def _reindex(service: MemoryService, args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
-    done = service.reindex(_progress if args.progress else None, reembed=args.reembed)
+    done = service.reindex(progress("indexing") if args.progress else None, reembed=args.reembed)
     seconds = round(time.perf_counter() - started, 3)
     return {"memories": done.memories, "seconds": seconds, "unreadable": done.unreadable}
 
@@ -229,12 +214,6 @@ def _sync(args: argparse.Namespace, settings: Settings) -> int:
         for error in report.errors:
             print(f"  error: {error}", file=sys.stderr)
     return 0 if report.ok else 1
-
-
-def _progress(done: int, total: int) -> None:
-    if total < 100:  # small catch-ups finish before anyone could read a progress line
-        return
-    print(f"\rindexing {done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True)
 
 
 # ------------------------------------------------------------------ parser
@@ -279,7 +258,7 @@ def _parser() -> argparse.ArgumentParser:
 
     def memory_command(name: str, help_text: str, action, show) -> argparse.ArgumentParser:
         command = sub.add_parser(name, parents=[common, output], help=help_text, description=help_text)
-        command.set_defaults(handler=_with_service(action, show), quiet_level="WARNING")
+        command.set_defaults(handler=handler(action, show), quiet_level="WARNING")
         return command
 
     remember = memory_command("remember", "store a new memory", _remember, _show_saved)

@@ -140,7 +140,7 @@ class MemoryService:
         """Sizes for metrics, read without waiting for writers."""
         return Stats(
             memories=len(self.catalog),
-            chunks=len(self.catalog.vectors),
+            chunks=len(self.catalog.vector_index),
             queue_depth=self.embedder.queue_depth,
             pending_vectors=self.indexer.pending_vectors,
         )
@@ -594,7 +594,7 @@ class MemoryService:
 
     def _similar(self, entry: Entry, vector: np.ndarray) -> tuple[Similar, ...]:
         with self.indexer.viewing:
-            hits = self.catalog.vectors.search(vector, 6, lambda label: label not in entry.labels)
+            hits = self.catalog.vector_index.search(vector, 6, lambda label: label not in entry.labels)
         found: dict[int, Similar] = {}
         for label, similarity in hits:  # entries are immutable once built: safe outside the lock
             other = self.catalog.by_label(label)

@@ -17,7 +17,7 @@ from memory_mcp import __version__, views
 from memory_mcp.config import Settings
 from memory_mcp.errors import InvalidInput
 from memory_mcp.metrics import CONTENT_TYPE
-from memory_mcp.server.tokens import TokenVerifier, load_tokens
+from memory_mcp.server.bearer_tokens import TokenVerifier, load_tokens
 from memory_mcp.server.ui import ui_routes
 from memory_mcp.supervisor import Supervisor
 

@@ -8,7 +8,7 @@ from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 
 from memory_mcp import __version__
-from memory_mcp.server.tokens import TokenVerifier
+from memory_mcp.server.bearer_tokens import TokenVerifier
 from memory_mcp.server.tools import Tools
 from memory_mcp.supervisor import Supervisor
 

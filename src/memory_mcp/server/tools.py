@@ -18,7 +18,7 @@ from pydantic import Field
 from memory_mcp import views
 from memory_mcp.core import MAX_CONTENT_BYTES, MAX_LIMIT, MAX_QUERY_CHARS, Locator, MemoryService
 from memory_mcp.errors import AlreadyExists, MemoryMcpError
-from memory_mcp.server.tokens import caller
+from memory_mcp.server.bearer_tokens import caller
 from memory_mcp.supervisor import Supervisor
 
 T = TypeVar("T")

@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from memory_mcp.server.tokens import TokenVerifier
+from memory_mcp.server.bearer_tokens import TokenVerifier
 from memory_mcp.server.ui.actions import Actions
 from memory_mcp.server.ui.app import HERE, Shield, Ui
 from memory_mcp.server.ui.guard import Guard

@@ -32,7 +32,7 @@ from memory_mcp.core import (
     Unavailable,
     format_time,
 )
-from memory_mcp.server.tokens import TokenVerifier, access_of
+from memory_mcp.server.bearer_tokens import TokenVerifier, access_of
 from memory_mcp.server.ui.guard import SECURITY_HEADERS, Guard, Origin
 from memory_mcp.server.ui.limits import RateLimiter, TooLarge, read_form
 from memory_mcp.server.ui.session import COOKIE, LIFETIME, Session, Sessions
