@@ -1,12 +1,17 @@
 """Web UI page times, server side: numbers, not assertions.
 
-    .venv/bin/python bench/ui.py --model MODEL.gguf [--size 10000] [--commits 500] [--samples 20] [--out FILE]
+    .venv/bin/python bench/ui.py (--model MODEL.gguf | --hashing) [--size 10000] [--commits 500] [--samples 20]
+                                 [--out FILE]
 
 Builds a corpus of `size` memories in scopes and tags (imported in slices, so history has many commits), then
 `commits` single edits spread over it, so the history of the oldest memory walks all of them. Then it starts
 the server's parts as `memory-mcp serve` does (a `Supervisor` with the real model), builds the same Starlette
 app and requests every page through ASGI in this process: the time is the server's, from request to the
 last byte of HTML, with no network. Requests are paced under the UI's per-client rate limit.
+
+`--hashing` builds and serves with the hashing test embedder instead of a GGUF model: the pages are the same,
+only the search page then leaves out the query's embedding (a few milliseconds with a real model, measured
+by `bench/run.py`). It makes a 10k corpus take minutes instead of an hour on a busy machine.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import httpx2 as httpx
 from memory_mcp.bootstrap import build_service
 from memory_mcp.config import load_settings
 from memory_mcp.core import Locator, Memory, Scope
+from memory_mcp.core.hashing_embedder import HashingEmbedder
 from memory_mcp.server.http_app import build_http_app
 from memory_mcp.server.mcp_app import build_mcp_server
 from memory_mcp.supervisor import Supervisor
@@ -54,10 +60,10 @@ def corpus(size: int, rng: random.Random) -> list[Memory]:
     return memories
 
 
-def build(settings: Any, size: int, commits: int, rng: random.Random) -> tuple[Memory, str]:
+def build(settings: Any, embedder: Any, size: int, commits: int, rng: random.Random) -> tuple[Memory, str]:
     """The corpus on disk; returns the oldest memory (longest history walk) and a query for it."""
     started = time.perf_counter()
-    service = build_service(settings)
+    service = build_service(settings, embedder=embedder)
     try:
         memories = corpus(size, rng)
         for start in range(0, size, SLICE):
@@ -102,7 +108,9 @@ async def measure(app: Any, paths: dict[str, str], samples: int) -> dict[str, di
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True)
+    model = parser.add_mutually_exclusive_group(required=True)
+    model.add_argument("--model", help="GGUF embedding model file")
+    model.add_argument("--hashing", action="store_true", help="the hashing test embedder instead of a model")
     parser.add_argument("--size", type=int, default=10_000)
     parser.add_argument("--commits", type=int, default=500)
     parser.add_argument("--samples", type=int, default=20)
@@ -112,10 +120,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="memory-mcp-ui-bench-") as root:
         settings = load_settings(
             env={"MEMORY_MCP_REPO_PATH": f"{root}/repo", "MEMORY_MCP_CACHE_DIR": f"{root}/cache",
-                 "MEMORY_MCP_MODEL": args.model, "MEMORY_MCP_LOG_LEVEL": "WARNING"}
+                 "MEMORY_MCP_MODEL": args.model or "", "MEMORY_MCP_LOG_LEVEL": "WARNING"}
         )
-        first, query = build(settings, args.size, args.commits, rng)
-        supervisor = Supervisor(settings)
+        embedder = HashingEmbedder() if args.hashing else None
+        first, query = build(settings, embedder, args.size, args.commits, rng)
+        supervisor = Supervisor(settings, embedder=embedder)
         supervisor.start()
         supervisor.wait(300)
         app = build_http_app(supervisor, build_mcp_server(supervisor))
@@ -137,7 +146,8 @@ def main() -> None:
         finally:
             supervisor.close()
     if args.out:
-        args.out.write_text(json.dumps({"size": args.size, "commits": args.commits, "pages": results}, indent=2))
+        summary = {"size": args.size, "commits": args.commits, "embedder": "hashing" if args.hashing else args.model}
+        args.out.write_text(json.dumps({**summary, "pages": results}, indent=2))
 
 
 def _cursor_after(supervisor: Supervisor, position: int) -> str:

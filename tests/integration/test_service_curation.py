@@ -80,3 +80,20 @@ def test_scope_counts_only_show_what_the_caller_may_see(service: MemoryService) 
     assert service.scope_counts() == {Scope(): 1, Scope("org/a"): 2, Scope("org/b"): 1}
     assert service.scope_counts(access=Access(scopes=(Scope("org/a"),))) == {Scope("org/a"): 2}
 
+
+
+def test_versions_come_from_one_walk_of_the_history(service: MemoryService) -> None:
+    service.remember(name="doc", content="v1", tags=["a"])
+    service.edit(Locator("doc"), content="v2")
+    service.edit(Locator("doc"), content="v3", tags=["b"])
+    history = service.history(Locator("doc"))
+    revisions, contents = service.versions(Locator("doc"), [history[2].commit[:8].upper()], newest=1)
+    assert revisions == history
+    assert contents[history[2].commit[:8].lower()].content == "v1"
+    assert (contents[history[0].commit].content, contents[history[0].commit].tags) == ("v3", ("b",))
+    assert len(contents) == 2
+    assert service.versions(Locator("doc"), ["abcdef12"])[1] == {}, "a commit not in the history is left out"
+    with pytest.raises(InvalidInput, match="commit id"):
+        service.versions(Locator("doc"), ["xyz!"])
+    with pytest.raises(NotFound):
+        service.versions(Locator("doc"), [], access=Access(scopes=(Scope("elsewhere"),)))

@@ -31,6 +31,11 @@ class Entry:
     def sort_key(self) -> tuple[str, str]:
         return (self.memory.scope.path, self.memory.name)
 
+    @property
+    def recency_key(self) -> tuple[float, str, str]:
+        """Newest `updated_at` first, then (scope, name): a total order, so a cursor resumes exactly."""
+        return (-self.memory.updated_at.timestamp(), *self.sort_key)
+
 
 class Catalog:
     """Lookups by id, (scope, name), path, and chunk label; the two indexes; the commit they reflect."""
@@ -51,6 +56,7 @@ class Catalog:
         self._next_doc = 1
         self._next_label = 1
         self._sorted: list[tuple[tuple[str, str], Entry]] | None = None
+        self._recent: list[tuple[tuple[float, str, str], Entry]] | None = None
 
     def __len__(self) -> int:
         return len(self._by_path)
@@ -81,6 +87,13 @@ class Catalog:
             self._sorted = sorted(((e.sort_key, e) for e in self._by_path.values()), key=lambda pair: pair[0])
         start = 0 if key is None else bisect.bisect_right(self._sorted, key, key=lambda pair: pair[0])
         return (entry for _, entry in self._sorted[start:])
+
+    def recent_after(self, key: tuple[float, str, str] | None) -> Iterator[Entry]:
+        """Entries newest first (`Entry.recency_key`), starting after `key`; sorted once per change."""
+        if self._recent is None:
+            self._recent = sorted(((e.recency_key, e) for e in self._by_path.values()), key=lambda pair: pair[0])
+        start = 0 if key is None else bisect.bisect_right(self._recent, key, key=lambda pair: pair[0])
+        return (entry for _, entry in self._recent[start:])
 
     # ---------------------------------------------------------------- changes
 
@@ -115,7 +128,7 @@ class Catalog:
         self._by_doc[entry.doc] = entry
         self._by_id[memory.id] = entry
         self._by_key[memory.key] = entry
-        self._sorted = None
+        self._sorted = self._recent = None
 
     def remove(self, path: str) -> Entry | None:
         entry = self._by_path.pop(path, None)
@@ -130,7 +143,7 @@ class Catalog:
             del self._by_id[entry.memory.id]
         if self._by_key.get(entry.memory.key) is entry:
             del self._by_key[entry.memory.key]
-        self._sorted = None
+        self._sorted = self._recent = None
         return entry
 
     def mark_problem(self, path: str, reason: str) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import heapq
 import json
 import logging
 from collections import Counter
@@ -251,19 +250,19 @@ class MemoryService:
         cursor: str | None = None,
         access: Access = FULL_ACCESS,
     ) -> Page:
-        """Like `list`, newest `updated_at` first: one pass over the catalog keeping only a page's worth."""
+        """Like `list`, but newest `updated_at` first (ties by scope and name), with cursors of its own."""
         limit = validate_limit(limit, maximum=MAX_LIMIT)
         keep = _listed(scope, tags, access)
         after = _decode_recent_cursor(cursor)
         self.indexer.ensure_fresh()
         with self.indexer.viewing:
-            candidates = ((_recent_key(entry), entry) for entry in self.catalog.entries() if keep(entry))
-            if after is not None:
-                candidates = (pair for pair in candidates if pair[0] > after)
-            page = heapq.nsmallest(limit + 1, candidates, key=lambda pair: pair[0])
-        more = len(page) > limit
-        entries = [entry for _, entry in page[:limit]]
-        return Page(entries, _encode_cursor(page[limit - 1][0]) if more else None)
+            page: list[Entry] = []
+            for entry in self.catalog.recent_after(after):
+                if keep(entry):
+                    if len(page) == limit:
+                        return Page(page, _encode_cursor(page[-1].recency_key))
+                    page.append(entry)
+            return Page(page, None)
 
     def scope_counts(self, *, access: Access = FULL_ACCESS) -> dict[Scope, int]:
         """How many memories each scope the caller may see holds (its own, not its sub-scopes')."""
@@ -293,6 +292,32 @@ class MemoryService:
                     raise NotFound(f"the memory was deleted in commit {revision.commit[:12]}")
                 return revision, markdown.parse(self.store.blob(revision.blob))
         raise NotFound(f"commit {version!r} is not among the last {MAX_LIMIT} versions of {where.describe()}")
+
+    def versions(
+        self,
+        where: Locator,
+        wanted: list[str],
+        *,
+        newest: int = 0,
+        limit: int = MAX_LIMIT,
+        access: Access = FULL_ACCESS,
+    ) -> tuple[list[Revision], dict[str, Memory]]:
+        """The memory's history (as `history`) and, from that one walk, the memory at each `wanted` commit (an
+        id or a prefix of at least 4 hex digits, the key it is returned under) and at the `newest` few
+        revisions (keyed by commit id). A wanted commit that is not in the history or deleted the memory is
+        left out. Raises `InvalidInput` for a malformed commit, otherwise as `history` does."""
+        keys = [version.lower() for version in wanted]
+        if not all(len(key) >= 4 and all(c in "0123456789abcdef" for c in key) for key in keys):
+            raise InvalidInput("a version must be a commit id (or a prefix of at least 4 hex digits) from history")
+        revisions = self.history(where, limit=limit, access=access)
+        picks = [(rev.commit, rev) for rev in revisions[:newest]]
+        for key in keys:
+            found = next((rev for rev in revisions if rev.commit.startswith(key)), None)
+            if found is not None:
+                picks.append((key, found))
+        return revisions, {
+            key: markdown.parse(self.store.blob(rev.blob)) for key, rev in picks if rev.blob is not None
+        }
 
     def _blob_memory_id(self, blob: str) -> str | None:
         try:
@@ -668,11 +693,6 @@ def _listed(scope: str | None, tags: list[str] | None, access: Access) -> Callab
         return scopes.matches(found) and access.can_read(found) and wanted.issubset(entry.memory.tags)
 
     return keep
-
-
-def _recent_key(entry: Entry) -> tuple[float, str, str]:
-    """Newest first, then (scope, name): a total order, so a cursor resumes exactly."""
-    return (-entry.memory.updated_at.timestamp(), *entry.sort_key)
 
 
 def _decode_recent_cursor(cursor: str | None) -> tuple[float, str, str] | None:

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from memory_mcp import views
-from memory_mcp.core import GLOBAL, MAX_NAME_PARTS, Access, Entry, InvalidInput, Locator, MemoryMcpError, MemoryService, NotFound
+from memory_mcp.core import GLOBAL, MAX_NAME_PARTS, Access, Entry, InvalidInput, Locator, MemoryService, NotFound
 from memory_mcp.server.ui import render
 from memory_mcp.server.ui.app import Ui, Viewer
 
@@ -136,36 +136,36 @@ class Pages:
         )
 
     async def history(self, request: Request, viewer: Viewer, entry: Entry) -> Response:
-        where = locator(entry)
-        revisions = await self.ui.call(
-            MemoryService.history, where=where, limit=HISTORY_LIMIT, access=viewer.access
-        )
+        """Every version, a diff between two (by default the newest and the one before), and one version in
+        full when asked: all from one walk of the history."""
         query = request.query_params
-        new = query.get("to") or (revisions[0].commit if revisions else "")
-        old = query.get("from") or (revisions[1].commit if len(revisions) > 1 else "")
+        chosen = [query.get(name, "").strip().lower() for name in ("from", "to", "version")]
+        revisions, contents = await self.ui.call(
+            MemoryService.versions,
+            where=locator(entry),
+            wanted=[commit for commit in chosen if commit],
+            newest=0 if chosen[0] and chosen[1] else 2,
+            limit=HISTORY_LIMIT,
+            access=viewer.access,
+        )
+        old = chosen[0] or (revisions[1].commit if len(revisions) > 1 else "")
+        new = chosen[1] or (revisions[0].commit if revisions else "")
         rows, problem = None, None
-        if new and old:
-            try:
-                _, before = await self.ui.call(
-                    MemoryService.content_at, where=where, version=old, access=viewer.access
-                )
-                _, after = await self.ui.call(
-                    MemoryService.content_at, where=where, version=new, access=viewer.access
-                )
+        if old and new:
+            if old in contents and new in contents:
                 rows = render.diff(
-                    render.versioned_text(before.tags, before.content),
-                    render.versioned_text(after.tags, after.content),
+                    render.versioned_text(contents[old].tags, contents[old].content),
+                    render.versioned_text(contents[new].tags, contents[new].content),
                 )
-            except MemoryMcpError as exc:
-                problem = str(exc)
+            else:
+                problem = "one of the versions to compare is not in this memory's last versions (or deleted it)"
         shown = None
-        if query.get("version"):
-            try:
-                shown = await self.ui.call(
-                    MemoryService.content_at, where=where, version=query["version"], access=viewer.access
-                )
-            except MemoryMcpError as exc:
-                problem = str(exc)
+        if chosen[2]:
+            revision = next((r for r in revisions if r.commit.startswith(chosen[2])), None)
+            if revision is not None and chosen[2] in contents:
+                shown = (revision, contents[chosen[2]])
+            else:
+                problem = f"version {chosen[2][:12]!r} is not among this memory's last versions (or deleted it)"
         return self.ui.page(
             viewer,
             "history.html",
