@@ -97,3 +97,13 @@ def test_versions_come_from_one_walk_of_the_history(service: MemoryService) -> N
         service.versions(Locator("doc"), ["xyz!"])
     with pytest.raises(NotFound):
         service.versions(Locator("doc"), [], access=Access(scopes=(Scope("elsewhere"),)))
+
+
+def test_a_subtree_listing_starts_at_its_scope_and_stops_after_it(service: MemoryService) -> None:
+    for scope in ("a", "a-b", "a/c", "a/c/d", "a0", "b", None):
+        service.remember(name="m", content=f"in {scope}", scope=scope)
+    assert [str(e.memory.scope) for e in service.list(scope="a").entries] == ["a", "a/c", "a/c/d"]
+    assert [str(e.memory.scope) for e in service.list(scope="global").entries] == ["global"]
+    first = service.list(scope="a", limit=1)
+    assert [str(e.memory.scope) for e in service.list(scope="a", cursor=first.next_cursor).entries] == ["a/c", "a/c/d"]
+    assert service.scope_counts()[Scope("a/c")] == 1

@@ -4,6 +4,7 @@ lexical index, always changed together so they never disagree. Rebuildable from 
 from __future__ import annotations
 
 import bisect
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -57,6 +58,7 @@ class Catalog:
         self._next_label = 1
         self._sorted: list[tuple[tuple[str, str], Entry]] | None = None
         self._recent: list[tuple[tuple[float, str, str], Entry]] | None = None
+        self._counts: dict[str, int] | None = None
 
     def __len__(self) -> int:
         return len(self._by_path)
@@ -87,6 +89,12 @@ class Catalog:
             self._sorted = sorted(((e.sort_key, e) for e in self._by_path.values()), key=lambda pair: pair[0])
         start = 0 if key is None else bisect.bisect_right(self._sorted, key, key=lambda pair: pair[0])
         return (entry for _, entry in self._sorted[start:])
+
+    def scope_counts(self) -> dict[str, int]:
+        """Memories per scope path ('' = global), counted once per change."""
+        if self._counts is None:
+            self._counts = dict(Counter(entry.memory.scope.path for entry in self._by_path.values()))
+        return self._counts
 
     def recent_after(self, key: tuple[float, str, str] | None) -> Iterator[Entry]:
         """Entries newest first (`Entry.recency_key`), starting after `key`; sorted once per change."""
@@ -128,7 +136,7 @@ class Catalog:
         self._by_doc[entry.doc] = entry
         self._by_id[memory.id] = entry
         self._by_key[memory.key] = entry
-        self._sorted = self._recent = None
+        self._sorted = self._recent = self._counts = None
 
     def remove(self, path: str) -> Entry | None:
         entry = self._by_path.pop(path, None)
@@ -143,7 +151,7 @@ class Catalog:
             del self._by_id[entry.memory.id]
         if self._by_key.get(entry.memory.key) is entry:
             del self._by_key[entry.memory.key]
-        self._sorted = self._recent = None
+        self._sorted = self._recent = self._counts = None
         return entry
 
     def mark_problem(self, path: str, reason: str) -> None:

@@ -12,7 +12,6 @@ import base64
 import binascii
 import json
 import logging
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -231,10 +230,15 @@ class MemoryService:
         limit = validate_limit(limit, maximum=MAX_LIMIT)
         keep = _listed(scope, tags, access)
         after = _decode_cursor(cursor)
+        subtree = ScopeFilter.parse(scope, default_all=True).root
+        if subtree is not None and not subtree.is_global and (after is None or after < (subtree.path, "")):
+            after = (subtree.path, "")  # a subtree is one run of the (scope, name) order: start there
         self.indexer.ensure_fresh()
         with self.indexer.viewing:
             page: list[Entry] = []
             for entry in self.catalog.sorted_after(after):
+                if subtree is not None and entry.memory.scope.path > subtree.path + "0":
+                    break  # "0" sorts right after "/": nothing beyond can be in the subtree
                 if keep(entry):
                     if len(page) == limit:
                         return Page(page, _encode_cursor(page[-1].sort_key))
@@ -268,8 +272,9 @@ class MemoryService:
         """How many memories each scope the caller may see holds (its own, not its sub-scopes')."""
         self.indexer.ensure_fresh()
         with self.indexer.viewing:
-            counts = Counter(entry.memory.scope for entry in self.catalog.entries())
-        return {scope: count for scope, count in counts.items() if access.can_read(scope)}
+            counts = self.catalog.scope_counts()
+        scopes = {path: Scope(path) for path in counts}
+        return {scopes[path]: count for path, count in counts.items() if access.can_read(scopes[path])}
 
     def history(self, where: Locator, *, limit: int = 20, access: Access = FULL_ACCESS) -> list[Revision]:
         """The last `limit` commits that changed the memory, newest first, following moves by id and ending
