@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -88,6 +89,14 @@ def _indexer(settings: Settings, store: GitStore, embedder: Embedder) -> Indexer
     return Indexer(store, embedder, EmbeddingCache(state / CACHE_FILE), snapshots=state / SNAPSHOT_DIR)
 
 
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])/[^\s'\"]+")
+
+
+def _no_paths(value: object) -> object:
+    """Details are public (probes need no token): absolute paths are replaced, the rest is kept."""
+    return _ABSOLUTE_PATH.sub("<path>", value) if isinstance(value, str) else value
+
+
 @dataclass
 class PartStatus:
     state: State = "pending"
@@ -114,14 +123,14 @@ class Runtime:
 
     def _start(self) -> None:
         try:
-            store, self.syncer = self._step("repo", self._open_repo, lambda pair: str(pair[0].root))
+            store, self.syncer = self._step("repo", self._open_repo, lambda _: "open")
             self._first_sync()
             embedder = self._step(
                 "model", lambda: _embedder(self.settings, self.metrics), lambda e: e.info.name
             )
             indexer = _indexer(self.settings, store, embedder)
             self._step("index", lambda: _open(indexer), lambda _: f"{len(indexer.catalog)} memories")
-            self._service = MemoryService(indexer)
+            self._service = MemoryService(indexer, background_embedding=True)
             self._watch(indexer)
         except MemoryMcpError as exc:
             self._error = exc
@@ -219,29 +228,38 @@ class Runtime:
         )
 
     def _maintain(self, indexer: Indexer) -> None:
-        """After start-up: give vectors to memories that lack them (model changed), then save snapshots."""
-        if indexer.pending_vectors:
-            status = self.parts["index"]
-            status.state = "rebuilding"
-
-            def report(done: int, total: int) -> None:
-                status.detail = (
-                    f"embedding with the new model: {done}/{total}; keyword search covers the rest"
-                )
-
-            try:
-                indexer.fill_vectors(report)
-            except MemoryMcpError as exc:  # the model closed under us: shutting down
-                log.info("stopped filling vectors: %s", exc)
+        """After start-up: give vectors to memories that lack them (a model change, or large memories
+        committed before being embedded), and save snapshots; the first save at once, since start-up may
+        have caught up with many commits."""
+        rebuilding = bool(indexer.pending_vectors)
+        while not self._stopping.is_set():
+            if indexer.pending_vectors and not self._fill(indexer, rebuilding):
                 return
-            status.state, status.detail = "ready", f"{len(indexer.catalog)} memories"
-        while True:  # first save right away: start-up may have caught up with many commits
+            rebuilding = False
             try:
                 indexer.save_snapshot()
             except OSError as exc:
                 log.warning("could not save the index snapshot (will retry): %s", exc)
-            if self._stopping.wait(SNAPSHOT_INTERVAL):
-                return
+            indexer.backlog.wait(SNAPSHOT_INTERVAL)
+            indexer.backlog.clear()
+
+    def _fill(self, indexer: Indexer, rebuilding: bool) -> bool:
+        """Embed the backlog while searches go on (keywords find it meanwhile); False when shutting down."""
+        status = self.parts["index"]
+        if rebuilding:
+            status.state = "rebuilding"
+        what = "embedding with the new model" if rebuilding else "embedding large memories in the background"
+
+        def report(done: int, total: int) -> None:
+            status.detail = f"{what}: {done}/{total}; keyword search covers the rest"
+
+        try:
+            indexer.fill_vectors(report)
+        except MemoryMcpError as exc:  # the model closed under us: shutting down
+            log.info("stopped filling vectors: %s", exc)
+            return False
+        status.state, status.detail = "ready", f"{len(indexer.catalog)} memories"
+        return True
 
     @property
     def ready(self) -> bool:
@@ -253,12 +271,14 @@ class Runtime:
         return self._service
 
     def readiness(self) -> dict[str, object]:
-        return {
-            "ready": self.ready,
-            "parts": {
-                name: {k: v for k, v in vars(s).items() if v is not None} for name, s in self.parts.items()
-            },
+        """What `/readyz` shows: per-part state, and the embedding backlog; never a file system path."""
+        parts = {
+            name: {k: _no_paths(v) for k, v in vars(s).items() if v is not None} for name, s in self.parts.items()
         }
+        body: dict[str, object] = {"ready": self.ready, "parts": parts}
+        if self._service is not None:
+            body["vectors_pending"] = self._service.indexer.pending_vectors
+        return body
 
     def wait(self, timeout: float) -> MemoryService:
         """The service once started; raises `Unavailable` if start-up failed or takes longer than `timeout`."""
@@ -273,4 +293,5 @@ class Runtime:
     def close(self) -> None:
         self._stopping.set()
         if self._service is not None:
+            self._service.indexer.backlog.set()  # wake the maintenance thread to see the stop
             self._service.close()

@@ -73,9 +73,8 @@ def _configure_logging(level: str) -> None:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
-
     from memory_mcp.server.http_app import build_http_app, http_auth
+    from memory_mcp.server.http_serve import serve
     from memory_mcp.server.mcp_app import build_mcp_server
 
     verifier, auth = http_auth(settings)  # before anything starts: a refusal must not leave work behind
@@ -84,14 +83,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     app = build_http_app(runtime, build_mcp_server(runtime, verifier, auth))
     logging.getLogger(__name__).info("serving MCP on http://%s/mcp", settings.bind)
     try:
-        uvicorn.run(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level.lower(),
-            access_log=settings.log_level == "DEBUG",
-            lifespan="on",
-        )
+        serve(app, settings)
     finally:
         runtime.close()
     return 0

@@ -54,6 +54,8 @@ def saved(result: Saved, action: str) -> dict[str, Any]:
     if result.similar:
         out["similar"] = [{**brief(s.entry), "similarity": s.similarity} for s in result.similar]
         out["hint"] = "similar memories exist; consider merging them with edit, or forget the duplicate"
+    if result.embedding_later:
+        out["indexing"] = "large memory: found by keywords now, by meaning once embedded in the background"
     return out
 
 
@@ -85,6 +87,17 @@ def revision(rev: Revision) -> dict[str, Any]:
         "version": rev.blob,
         "deleted": rev.blob is None,
     }
+
+
+def history(revisions: list[Revision]) -> dict[str, Any]:
+    out: dict[str, Any] = {"versions": [revision(r) for r in revisions], "count": len(revisions)}
+    if revisions and revisions[0].blob is None:
+        out["forgotten"] = True
+        out["hint"] = (
+            "this memory was forgotten; to restore it, call history with version set to the entry before "
+            "the deletion, then remember its name, scope, tags and content again"
+        )
+    return out
 
 
 def check_fields(fields: list[str] | None) -> tuple[str, ...]:

@@ -58,6 +58,8 @@ class Saved:
     commit: str
     replaced: bool = False
     similar: tuple[Similar, ...] = ()
+    embedding_later: bool = False
+    """Committed and found by keywords; found by meaning once the background embedding reaches it."""
 
 
 @dataclass(frozen=True)
@@ -89,10 +91,13 @@ class Locator:
 
 
 class MemoryService:
-    def __init__(self, indexer: Indexer) -> None:
+    def __init__(self, indexer: Indexer, *, background_embedding: bool = False) -> None:
+        """`background_embedding`: a server, whose maintenance thread embeds large memories after their
+        commit; one-shot commands embed before committing, as they have no later."""
         self.indexer = indexer
         self.store = indexer.store
         self.embedder = indexer.embedder
+        self._background = background_embedding
 
     @property
     def catalog(self) -> Catalog:
@@ -155,31 +160,62 @@ class MemoryService:
             page: list[Entry] = []
             for entry in self.catalog.sorted_after(after):
                 scope_ = entry.memory.scope
-                if scopes.matches(scope_) and access.can_read(scope_) and wanted.issubset(entry.memory.tags):
+                if scopes.matches(scope_) and _visible(entry, access) and wanted.issubset(entry.memory.tags):
                     if len(page) == limit:
                         return Page(page, _encode_cursor(page[-1].sort_key))
                     page.append(entry)
             return Page(page, None)
 
     def history(self, where: Locator, *, limit: int = 20, access: Access = FULL_ACCESS) -> list[Revision]:
+        """The commits that changed a memory, newest first, following moves within what `access` may see.
+        A forgotten memory has a history too (its newest entry is the deletion), by id or by name."""
         limit = validate_limit(limit)
-        entry = self.read(where, access=access)
-        return self.store.history(entry.path, entry.memory.id, self._blob_memory_id, limit)
+        self.indexer.ensure_fresh()
+        with self.indexer.viewing:
+            try:
+                entry = self._locate(where, access)
+                path, memory_id = entry.path, entry.memory.id
+            except NotFound:
+                path, memory_id = self._forgotten(where, access)
+        revisions = self.store.history(path, memory_id, self._blob_memory_id, limit)
+        if not revisions:
+            raise NotFound(f"{where.describe()} has no history; use list or recall to find memories")
+        for position, revision in enumerate(revisions):
+            if not _path_visible(revision.path, access):
+                return revisions[:position]  # moved in from a scope this caller may not see: stop there
+        return revisions
+
+    def _forgotten(self, where: Locator, access: Access) -> tuple[str, str | None]:
+        """Where a memory that is no longer in the catalog last lived, for its history."""
+        if where.id:
+            found = self.store.deleted_path(where.id, self._blob_memory_id)
+            if found is None or not _path_visible(found, access):
+                raise NotFound(f"no memory has or had id {where.id!r}; use list or recall to find memories")
+            return found, where.id
+        scope = Scope.parse(where.scope)
+        path = memory_path(scope, validate_name(where.name or ""))
+        if not access.can_read(scope) or self.store.blob_at(self.catalog.commit, path) is not None:
+            raise NotFound(self._not_found_message(where.name or "", scope, access))
+        return path, None
 
     def content_at(
         self, where: Locator, version: str, *, access: Access = FULL_ACCESS
     ) -> tuple[Revision, Memory]:
-        """The memory as it was at one of its history commits (`version` = commit id or a prefix of it)."""
-        if not version or len(version) < 4 or not all(c in "0123456789abcdef" for c in version.lower()):
+        """The memory as it was at one entry of its history: `version` is that entry's `version` (the file
+        version every tool uses) or its `commit`, or a prefix of either."""
+        version = version.lower() if isinstance(version, str) else ""
+        if len(version) < 4 or not all(c in "0123456789abcdef" for c in version):
             raise InvalidInput(
-                "version must be a commit id (or a prefix of at least 4 hex digits) from history"
+                "version must be a `version` or `commit` from history (or a prefix of at least 4 hex digits)"
             )
         for revision in self.history(where, limit=MAX_LIMIT, access=access):
-            if revision.commit.startswith(version.lower()):
+            if revision.commit.startswith(version) or (revision.blob or "-").startswith(version):
                 if revision.blob is None:
-                    raise NotFound(f"the memory was deleted in commit {revision.commit[:12]}")
+                    raise NotFound(
+                        f"the memory was deleted in commit {revision.commit[:12]}; pick the entry before it"
+                    )
                 return revision, markdown.parse(self.store.blob(revision.blob))
-        raise NotFound(f"commit {version!r} is not among the last {MAX_LIMIT} versions of {where.describe()}")
+        raise NotFound(f"{version!r} is not among the last {MAX_LIMIT} versions of {where.describe()}")
 
     def _blob_memory_id(self, blob: str) -> str | None:
         try:
@@ -209,7 +245,7 @@ class MemoryService:
             source=validate_source(source),
         )
         access.check_write(memory.scope)
-        vectors = self.indexer.vectors([memory])[0]
+        vectors = self._vectors(memory)
         with self.indexer.committing():
             existing = self.catalog.by_key(*memory.key)
             if existing is not None:
@@ -221,9 +257,9 @@ class MemoryService:
                     )
                 memory = replace(memory, id=existing.memory.id, created_at=existing.memory.created_at)
             path = memory_path(memory.scope, memory.name)
-            self._check_free(path, memory.key)
+            self._check_free(path, memory.key, access)
             entry, commit = self._commit(memory, path, vectors, _message("save", memory), actor)
-            return Saved(entry, commit, existing is not None, self._similar(entry, vectors[0]))
+            return self._saved(entry, commit, vectors, access, replaced=existing is not None)
 
     def save_many(
         self,
@@ -356,24 +392,36 @@ class MemoryService:
             _check_version(seen, expected_version)
             memory = change(seen.memory)
             access.check_write(memory.scope)
-            vectors = self.indexer.vectors([memory])[0]
+            vectors = self._vectors(memory)
             with self.indexer.committing():
                 current = self._locate(where, access)
                 if current.version != seen.version:
                     continue  # changed while we embedded: start again from the new version
                 path = memory_path(memory.scope, memory.name)
                 if path != current.path or memory.key != current.memory.key:
-                    self._check_target(memory, path)
+                    self._check_target(memory, path, access)
                 message = _message(verb, memory, current.memory)
                 entry, commit = self._commit(memory, path, vectors, message, actor, old=current)
-                return Saved(entry, commit, similar=self._similar(entry, vectors[0]))
+                return self._saved(entry, commit, vectors, access)
         raise Conflict(f"{where.describe()} kept changing while being updated; retry")
+
+    def _vectors(self, memory: Memory) -> np.ndarray | None:
+        if self._background:
+            return self.indexer.vectors_or_later(memory)
+        return self.indexer.vectors([memory])[0]
+
+    def _saved(
+        self, entry: Entry, commit: str, vectors: np.ndarray | None, access: Access, replaced: bool = False
+    ) -> Saved:
+        if vectors is None:
+            return Saved(entry, commit, replaced, embedding_later=True)
+        return Saved(entry, commit, replaced, self._similar(entry, vectors[0], access))
 
     def _commit(
         self,
         memory: Memory,
         path: str,
-        vectors: np.ndarray,
+        vectors: np.ndarray | None,
         message: str,
         actor: str | None,
         old: Entry | None = None,
@@ -392,14 +440,14 @@ class MemoryService:
         """The memory meant, as long as `access` may see it (one it may not see is reported as missing)."""
         if where.id:
             entry = self.catalog.by_id(where.id)
-            if entry is None or not access.can_read(entry.memory.scope):
+            if entry is None or not _visible(entry, access):
                 raise NotFound(f"no memory has id {where.id!r}; use list or recall to find it")
             return entry
         if not where.name:
             raise InvalidInput("give the memory's name (and scope), or its id")
         scope = Scope.parse(where.scope)
         entry = self.catalog.by_key(scope, validate_name(where.name))
-        if entry is None or not access.can_read(scope):
+        if entry is None or not _visible(entry, access):
             raise NotFound(self._not_found_message(where.name, scope, access))
         return entry
 
@@ -412,16 +460,16 @@ class MemoryService:
         hint = f" It exists in scope(s): {', '.join(elsewhere[:5])}." if elsewhere else ""
         return f"no memory named {name!r} in scope {str(scope)!r}.{hint} Use list or recall to find memories."
 
-    def _check_target(self, memory: Memory, path: str) -> None:
+    def _check_target(self, memory: Memory, path: str, access: Access) -> None:
         taken = self.catalog.by_key(memory.scope, memory.name)
         if taken is not None:
             raise AlreadyExists(
                 f"a memory named {memory.name!r} already exists in scope {str(memory.scope)!r}; "
                 "forget or move it first, or choose another name"
             )
-        self._check_free(path, memory.key)
+        self._check_free(path, memory.key, access)
 
-    def _check_free(self, path: str, key: tuple[Scope, str]) -> None:
+    def _check_free(self, path: str, key: tuple[Scope, str], access: Access = FULL_ACCESS) -> None:
         """Two different (scope, name) pairs may map to one file (scope `a` + name `b/c` vs `a/b` + `c`)."""
         if path in self.catalog.problems:
             raise Conflict(
@@ -431,14 +479,25 @@ class MemoryService:
         holder = self.catalog.by_path(path)
         if holder is not None and holder.memory.key != key:
             other = holder.memory
+            if not _visible(holder, access):
+                raise Conflict(
+                    f"this name and scope would share the file {path} with another memory; "
+                    "choose a different name or scope"
+                )
             raise Conflict(
                 f"this name and scope would share the file {path} with memory {other.name!r} in scope "
                 f"{str(other.scope)!r}; choose a different name or scope"
             )
 
-    def _similar(self, entry: Entry, vector: np.ndarray) -> tuple[Similar, ...]:
+    def _similar(self, entry: Entry, vector: np.ndarray, access: Access) -> tuple[Similar, ...]:
+        """Near-duplicates the caller may see (others would be an oracle for what it may not read)."""
+
+        def wanted(label: int) -> bool:
+            other = self.catalog.by_label(label)
+            return label not in entry.labels and other is not None and _visible(other, access)
+
         with self.indexer.viewing:
-            hits = self.catalog.vectors.search(vector, 6, lambda label: label not in entry.labels)
+            hits = self.catalog.vectors.search(vector, 6, wanted)
         found: dict[int, Similar] = {}
         for label, similarity in hits:  # entries are immutable once built: safe outside the lock
             other = self.catalog.by_label(label)
@@ -471,9 +530,25 @@ def _filter(scopes: ScopeFilter, tags: set[str], access: Access) -> Callable[[En
 
     def allowed(entry: Entry) -> bool:
         scope = entry.memory.scope
-        return scopes.matches(scope) and access.can_read(scope) and tags.issubset(entry.memory.tags)
+        return (
+            scopes.matches(scope)
+            and _visible(entry, access)
+            and tags.issubset(entry.memory.tags)
+        )
 
     return allowed
+
+
+def _visible(entry: Entry, access: Access) -> bool:
+    """By the memory's scope and by its file's folder: a file claiming a scope it does not live in gives no
+    rights over the folder it does live in."""
+    return access.can_read(entry.memory.scope) and _path_visible(entry.path, access)
+
+
+def _path_visible(path: str, access: Access) -> bool:
+    if access.scopes is None:
+        return True
+    return any(path.startswith(memory_path(root, "-").removesuffix("-.md")) for root in access.scopes)
 
 
 def _check_version(entry: Entry, expected: str | None) -> None:
@@ -510,6 +585,6 @@ def _decode_cursor(cursor: str | None) -> tuple[str, str] | None:
         scope, name = json.loads(raw)
         if isinstance(scope, str) and isinstance(name, str):
             return (scope, name)
-    except (ValueError, TypeError, binascii.Error):
+    except (ValueError, TypeError, RecursionError, binascii.Error):
         pass
     raise InvalidInput("cursor is not one returned by list; omit it to start from the first page")

@@ -72,6 +72,10 @@ class Revision:
     blob: str | None
 
 
+DELETION_SCAN: Final = 10_000
+"""Commits searched for the deletion of a forgotten memory asked for by id."""
+
+
 def memory_path(scope: Scope, name: str) -> str:
     """The repo-relative file path of a memory: `global/<name>.md` or `projects/<scope>/<name>.md`."""
     parts = (GLOBAL_DIR,) if scope.is_global else (PROJECTS_DIR, *scope.path.split("/"))
@@ -205,10 +209,11 @@ class GitStore:
 
     # ---------------------------------------------------------------- history
 
-    def history(self, path: str, memory_id: str, parse_id, limit: int) -> list[Revision]:
+    def history(self, path: str, memory_id: str | None, parse_id, limit: int) -> list[Revision]:
         """The commits that changed this memory, newest first, following moves by memory id.
 
-        `parse_id(blob_id)` returns the memory id stored in a blob, used to recognise a move.
+        `parse_id(blob_id)` returns the memory id stored in a blob, used to recognise a move; without
+        `memory_id` (a forgotten memory known by its path), the id of the newest version found is used.
         """
         head = self.head()
         if head is None:
@@ -224,6 +229,8 @@ class GitStore:
             if here == before:
                 continue
             out.append(self._revision(commit, path, here))
+            if memory_id is None:
+                memory_id = parse_id(here or before)
             if len(out) >= limit:
                 break
             if before is None:
@@ -232,6 +239,24 @@ class GitStore:
                     break
                 path = moved_from
         return out
+
+    def deleted_path(self, memory_id: str, parse_id, max_commits: int = DELETION_SCAN) -> str | None:
+        """Where the memory with this id was when it was last deleted, searching the newest `max_commits`
+        commits of the branch (only deleted memory files are parsed)."""
+        head = self.head()
+        if head is None:
+            return None
+        walker = self._repo.walk(head, SortMode.TOPOLOGICAL | SortMode.TIME)
+        walker.simplify_first_parent()
+        for _, commit in zip(range(max_commits), walker, strict=False):
+            if not commit.parents:
+                return None
+            for delta in commit.parents[0].tree.diff_to_tree(commit.tree).deltas:
+                gone = delta.old_file.path
+                if delta.status == pygit2.enums.DeltaStatus.DELETED and is_memory_path(gone):
+                    if parse_id(str(delta.old_file.id)) == memory_id:
+                        return gone
+        return None
 
     def _moved_from(self, parent_tree, tree, memory_id: str, parse_id) -> str | None:
         if parent_tree is None:

@@ -21,6 +21,7 @@ from memory_mcp.bootstrap import Runtime
 from memory_mcp.config import Settings
 from memory_mcp.errors import InvalidInput
 from memory_mcp.metrics import CONTENT_TYPE
+from memory_mcp.server.http_guard import HttpGuard
 from memory_mcp.server.tokens import TokenVerifier, load_tokens
 
 MAX_BODY_BYTES: Final = 8 * 1024 * 1024
@@ -87,6 +88,9 @@ def build_http_app(runtime: Runtime, server: MCPServer) -> Starlette:
         host=runtime.settings.host,
     )
     app.router.lifespan_context = _closing(app.router.lifespan_context, runtime)
+    app.add_middleware(
+        HttpGuard, allowed_hosts=[*LOOPBACK_HOSTS, *runtime.settings.allowed_hosts], max_body=MAX_BODY_BYTES
+    )
     return app
 
 

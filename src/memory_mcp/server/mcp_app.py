@@ -32,6 +32,6 @@ def build_mcp_server(
         log_level=runtime.settings.log_level,  # type: ignore[arg-type]
         token_verifier=verifier,
         auth=auth,
+        tools=Tools(runtime).tools(),
     )
-    Tools(runtime).register(server)
     return server
