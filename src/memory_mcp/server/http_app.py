@@ -56,9 +56,11 @@ def http_auth(settings: Settings) -> tuple[TokenVerifier | None, AuthSettings | 
             )
         return None, None
     verifier = TokenVerifier(load_tokens(settings.tokens_file))
-    public = settings.allowed_hosts[0] if settings.allowed_hosts else None
-    base = f"https://{public}" if public else f"http://{settings.bind}"
-    return verifier, AuthSettings(issuer_url=base, resource_server_url=f"{base}/mcp")
+    # No resource_server_url: the SDK then publishes no protected-resource metadata naming an authorization
+    # server, which we do not run (an OAuth client followed it into 404s). A 401 says "Bearer" and nothing
+    # more, which tells a client to send a token from the tokens file. The issuer is required by the SDK's
+    # settings and used only by an authorization server of its own, which this server has not.
+    return verifier, AuthSettings(issuer_url=f"http://{settings.bind}", resource_server_url=None)
 
 
 def build_http_app(runtime: Runtime, server: MCPServer) -> Starlette:
