@@ -38,6 +38,8 @@ MAX_BATCH_TEXTS: Final = 256
 DOCUMENT_TOKENS: Final = 2048
 """Document tokens per model call (four full chunks; about 0.4 s with MiniLM on 2 cores): a query arriving
 during document work waits for one such call, not for the documents."""
+CLOSE_WAIT: Final = 3.0
+"""Seconds `close` waits for the model call under way (about 0.4 s normally) before giving up on it."""
 MAX_CONTEXT: Final = 512
 """Chunk length cap: attention cost grows with the square of it, and most embedding models train at 512."""
 
@@ -183,7 +185,10 @@ class Embedder:
                     queue.clear()
                 self._ready.notify()
             _fail(dropped, Unavailable("the server is shutting down; retry once it is back"))
-            self._worker.join()
+            self._worker.join(CLOSE_WAIT)
+            if self._worker.is_alive():  # a model call on a starved CPU: let the process end without it
+                log.warning("the embedding model is still busy; stopping without waiting for it")
+                return
             self._llm.close()
 
     @property

@@ -104,9 +104,10 @@ class MemoryService:
         return self.indexer.catalog
 
     def close(self) -> None:
-        """Save derived state if it changed, then release the model and the cache."""
-        self.indexer.save_snapshot()
+        """Stop the model (refusing its queued work, so nothing waits for it), save derived state if it
+        changed, release the cache."""
         self.embedder.close()
+        self.indexer.save_snapshot()
         self.indexer.cache.close()
 
     # ------------------------------------------------------------- reading

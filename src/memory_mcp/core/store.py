@@ -502,12 +502,26 @@ class GitStore:
         return data is not None and self.blob_id(data) == blob
 
     def _read_file(self, path: str) -> bytes | None:
-        """A work-tree file's bytes; None when it is missing or a symbolic link."""
+        """A work-tree file's bytes; None when it is missing or any part of its path is a symbolic link
+        (each folder is opened relative to the one before, refusing links, so a scope folder replaced by a
+        link to somewhere else is never read through)."""
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+        *folders, name = path.split("/")
         try:
-            fd = os.open(self.root / path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            fd = os.open(self.root, flags | os.O_DIRECTORY)
         except OSError:
             return None
-        with os.fdopen(fd, "rb") as handle:
+        try:
+            for folder in folders:
+                inner = os.open(folder, flags | os.O_DIRECTORY, dir_fd=fd)
+                os.close(fd)
+                fd = inner
+            file_fd = os.open(name, flags, dir_fd=fd)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        with os.fdopen(file_fd, "rb") as handle:
             return handle.read()
 
     def _check_path(self, path: str) -> None:

@@ -155,18 +155,27 @@ class HttpGuard:
             await gone.wait()
             return {"type": "http.disconnect"}
 
+        answered = False
+
+        async def sending(message: Message) -> None:
+            nonlocal answered
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                answered = True  # from here on, a disconnect is the normal end of the exchange
+
         async with anyio.create_task_group() as group:
 
             async def watch() -> None:
                 while (await receive())["type"] != "http.disconnect":
                     pass
                 gone.set()
-                log.info("client disconnected before its answer; its request is cancelled")
-                group.cancel_scope.cancel()
+                if not answered:
+                    log.info("client disconnected before its answer; its request is cancelled")
+                    group.cancel_scope.cancel()
 
             group.start_soon(watch)
             try:
-                await self.app(scope, replay, send)
+                await self.app(scope, replay, sending)
             finally:
                 group.cancel_scope.cancel()
 
