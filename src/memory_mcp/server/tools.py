@@ -17,21 +17,22 @@ from mcp_types import ToolAnnotations
 from pydantic import Field
 
 from memory_mcp import views
-from memory_mcp.bootstrap import Runtime
-from memory_mcp.core import cancellation
-from memory_mcp.core.model import (
+from memory_mcp.core import (
     MAX_CONTENT_BYTES,
     MAX_LIMIT,
     MAX_QUERY_CHARS,
     MAX_SOURCE_CHARS,
     MAX_TAG_CHARS,
     MAX_TAGS,
+    Locator,
+    MemoryService,
+    SyncReport,
+    cancellable,
 )
-from memory_mcp.core.service import Locator, MemoryService
-from memory_mcp.core.sync import SyncReport
-from memory_mcp.errors import Forbidden, MemoryMcpError
+from memory_mcp.errors import AlreadyExists, Forbidden, MemoryMcpError
 from memory_mcp.server.strict_tools import strict_tool
 from memory_mcp.server.tokens import caller
+from memory_mcp.supervisor import Supervisor
 
 T = TypeVar("T")
 START_TIMEOUT: Final = 120.0
@@ -80,20 +81,28 @@ def _who() -> dict[str, Any]:
     return {"access": access, "actor": actor}
 
 
-class Tools:
-    """Binds the tools to a runtime; `tools` builds them for an MCP server."""
+def _error_text(exc: MemoryMcpError) -> str:
+    """The tool error an agent sees: the kind, the service's message, and the next step in tool terms."""
+    text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, AlreadyExists) and exc.replaceable:
+        text += "; use edit to change it, remember with replace=true to overwrite it, or choose another name"
+    return text
 
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
+
+class Tools:
+    """Binds the tools to a supervisor; `tools` builds them for an MCP server."""
+
+    def __init__(self, supervisor: Supervisor) -> None:
+        self._supervisor = supervisor
 
     async def _run(self, tool: str, call: Callable[[MemoryService], T]) -> T:
         started = time.perf_counter()
         outcome = "ok"
         try:
-            service = self._runtime.service  # started: no thread hop just to learn that
+            service = self._supervisor.service  # started: no thread hop just to learn that
             if service is None:
-                service = await anyio.to_thread.run_sync(self._runtime.wait, START_TIMEOUT)
-            with cancellation.cancellable() as cancel:
+                service = await anyio.to_thread.run_sync(self._supervisor.wait, START_TIMEOUT)
+            with cancellable() as cancel:
                 try:
                     # Abandoned on cancellation (the client cancelled or went away): the event tells the
                     # worker thread to drop its queued model work and not to commit.
@@ -104,13 +113,13 @@ class Tools:
                     raise
         except MemoryMcpError as exc:
             outcome = type(exc).__name__
-            raise ToolError(f"{type(exc).__name__}: {exc}") from exc
+            raise ToolError(_error_text(exc)) from exc
         except BaseException:
             if outcome == "ok":
                 outcome = "crash"
             raise
         finally:
-            self._runtime.metrics.observe_tool(tool, outcome, time.perf_counter() - started)
+            self._supervisor.metrics.observe_tool(tool, outcome, time.perf_counter() - started)
 
     def tools(self) -> list[Tool]:
         """Every tool, with strictly checked arguments, for `MCPServer(tools=...)`."""
@@ -384,7 +393,7 @@ class Tools:
             if access.read_only or access.scopes is not None:
                 # A merge writes any scope and its report names memories of every scope.
                 raise Forbidden(f"{access.who} may not sync: it takes a token that may write every scope")
-            return self._runtime.sync(pull=pull, push=push)
+            return self._supervisor.sync(pull=pull, push=push)
 
         report = await self._run("sync", call)
         return views.sync_report(report)
