@@ -13,14 +13,18 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 import anyio
-from starlette.responses import PlainTextResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+Message = MutableMapping[str, Any]
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +75,10 @@ class HttpGuard:
         headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
         probe = scope["path"] in PROBE_PATHS
         if not self.host_allowed(headers.get("host"), probe=probe):
-            await PlainTextResponse("Invalid Host header", status_code=421)(scope, receive, send)
+            await _answer(send, 421, "Invalid Host header")
             return
         if "origin" in headers and not self.origin_allowed(headers["origin"]):
-            await PlainTextResponse("Invalid Origin header", status_code=403)(scope, receive, send)
+            await _answer(send, 403, "Invalid Origin header")
             return
         await self._buffered(scope, receive, send, headers.get("content-length"))
 
@@ -108,10 +112,10 @@ class HttpGuard:
         a client that disconnects meanwhile, or before its answer, cancels the work."""
         declared = int(length) if length and length.isdigit() else 0
         if declared > self._max_body:
-            await PlainTextResponse("Request body too large", status_code=413)(scope, receive, send)
+            await _answer(send, 413, "Request body too large")
             return
         if not self._budget.take(declared):
-            await _busy(scope, receive, send)
+            await _busy(send)
             return
         held = declared
         try:
@@ -125,19 +129,18 @@ class HttpGuard:
                     chunk = message.get("body", b"")
                     size += len(chunk)
                     if size > self._max_body:
-                        await PlainTextResponse("Request body too large", status_code=413)(scope, receive, send)
+                        await _answer(send, 413, "Request body too large")
                         return
                     if size > held:
                         if not self._budget.take(size - held):
-                            await _busy(scope, receive, send)
+                            await _busy(send)
                             return
                         held = size
                     chunks.append(chunk)
                     if not message.get("more_body", False):
                         break
             if deadline.cancelled_caught:
-                response = PlainTextResponse("Request body not received in time", status_code=408)
-                await response(scope, receive, send)
+                await _answer(send, 408, "Request body not received in time")
                 return
             await self._run(scope, receive, send, b"".join(chunks))
         finally:
@@ -180,11 +183,15 @@ class HttpGuard:
                 group.cancel_scope.cancel()
 
 
-async def _busy(scope: Scope, receive: Receive, send: Send) -> None:
-    response = PlainTextResponse(
-        "Too many request bodies in flight; retry shortly", status_code=503, headers={"Retry-After": "1"}
-    )
-    await response(scope, receive, send)
+async def _busy(send: Send) -> None:
+    await _answer(send, 503, "Too many request bodies in flight; retry shortly", [(b"retry-after", b"1")])
+
+
+async def _answer(send: Send, status: int, text: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    body = text.encode()
+    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers + (extra or [])})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _is_ip(name: str) -> bool:

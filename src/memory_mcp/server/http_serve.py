@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Final
+from typing import Any, Final
 
 import uvicorn
-from starlette.types import ASGIApp
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from memory_mcp.config import Settings
@@ -55,7 +54,7 @@ class RedactQuery(logging.Filter):
         return True
 
 
-def serve(app: ASGIApp, settings: Settings) -> None:
+def serve(app: Any, settings: Settings) -> None:
     logging.getLogger("uvicorn.access").addFilter(RedactQuery())
     uvicorn.run(
         app,
