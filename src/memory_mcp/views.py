@@ -133,6 +133,7 @@ def readiness(supervisor: Supervisor) -> dict[str, Any]:
     body: dict[str, Any] = {"ready": supervisor.ready, "parts": parts}
     if supervisor.service is not None:
         body["vectors_pending"] = supervisor.service.stats().pending_vectors
+        body["problems"] = len(supervisor.service.unreadable())
     return body
 
 

@@ -181,9 +181,10 @@ class MemoryService:
         return Reindexed(count, self.unreadable())
 
     def unreadable(self) -> dict[str, str]:
-        """Memory files that could not be parsed, path → reason; writes never overwrite them."""
+        """Memory files that could not be parsed (writes never overwrite them), or that clash with another file
+        or lie outside their scope's folder (see `Catalog.anomalies` for which one wins), path → reason."""
         with self.indexer.viewing:
-            return dict(sorted(self.catalog.problems.items()))
+            return dict(sorted({**self.catalog.anomalies, **self.catalog.problems}.items()))
 
     def repository(self) -> Repository:
         """Where the memories live and which commit the service reflects."""
