@@ -45,7 +45,7 @@ def test_the_typescript_client_with_and_without_an_auth_provider(start_server, t
     for mode in ("none", "provider-without-token"):
         result = run_client(server, mode, token="")
         assert "error" in result and "tools" not in result, result
-        assert "401" in result["error"] or "Unauthorized" in result["error"], result
+        assert result.get("code") == 401 or "Unauthorized" in result["error"], result
 
     plain = run_client(server, "none", token="")
     assert plain["requested"] == [f"{server.url}/mcp"], "without a provider: one request, one 401"

@@ -32,8 +32,9 @@ PROBE_PATHS: Final = frozenset({"/healthz", "/readyz", "/metrics", "/version"})
 BODY_TIMEOUT: Final = 30.0
 """Seconds a client gets to send its whole request body (8 MiB needs ~280 KB/s): a client sending a byte
 now and then is dropped rather than holding a connection and a buffer."""
-BODY_BUDGET: Final = 64 * 1024 * 1024
-"""Request bytes buffered at once across all requests; beyond it new requests get 503."""
+BODY_BUDGET: Final = 32 * 1024 * 1024
+"""Request bytes buffered at once across all requests (four of the largest); beyond it new requests get
+503. Parsing multiplies each several-fold, so this bounds the server's memory, not just the buffers."""
 _HOST = re.compile(r"(?P<name>\[[0-9A-Fa-f:.]+\]|[^:\[\]]+)(?::(?P<port>[0-9]{1,5}))?")
 
 
@@ -189,7 +190,11 @@ async def _busy(send: Send) -> None:
 
 async def _answer(send: Send, status: int, text: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
     body = text.encode()
-    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),  # a refused request's unread body must not keep the connection
+    ]
     await send({"type": "http.response.start", "status": status, "headers": headers + (extra or [])})
     await send({"type": "http.response.body", "body": body})
 
