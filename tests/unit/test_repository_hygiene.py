@@ -83,3 +83,27 @@ def test_clashing_and_misplaced_files_are_reported_with_a_fixed_winner(service: 
     assert (service.store.root / "projects/proj-b/plan.md").exists()
     assert service.read(Locator("plan", "proj-a")).path == "projects/proj-b/plan.md", "now the only holder"
     assert "projects/proj-a/zcopy.md" not in service.unreadable(), "its id is its own once the clash is gone"
+
+
+def test_unsafe_paths_and_oversized_files_are_reported_and_never_written(service: MemoryService) -> None:
+    """A commit that arrives by pull (here: made by hand and moved onto with the store's branch move)."""
+    repo, store = service.store.root, service.store
+    service.remember(name="base", content="Something to start from.")
+    old = store.head()
+    git(repo, "checkout", "-q", "-b", "incoming")
+    (repo / "global" / "..md").write_text(memory_file("d-1", "dots", "global", "A dot-led name."))
+    (repo / "global" / "huge.md").write_bytes(memory_file("h-1", "huge", "global", "x").encode() + b"y" * 3_000_000)
+    git(repo, "add", "-f", "global/..md", "global/huge.md")
+    git(repo, "-c", "user.name=hand", "-c", "user.email=hand@example.com", "commit", "-qm", "pushed by hand")
+    new = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
+    git(repo, "checkout", "-q", "main")
+    (repo / "global" / "..md").unlink(missing_ok=True)
+    (repo / "global" / "huge.md").unlink(missing_ok=True)
+    with store.write_lock():
+        store.move_branch(old, new.strip(), "pull")
+    assert not (repo / "global" / "huge.md").exists(), "an oversized blob is never written into the work tree"
+    assert not (repo / "global" / "..md").exists()
+    service.refresh()
+    problems = service.unreadable()
+    assert "starts with '.'" in problems["global/..md"] and "larger than" in problems["global/huge.md"]
+    assert {entry.path for entry in service.catalog.entries()} == {"global/base.md"}

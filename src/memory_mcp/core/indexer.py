@@ -23,7 +23,7 @@ from memory_mcp.core.catalog import Catalog, Entry
 from memory_mcp.core.embedder import EmbeddingModel
 from memory_mcp.core.embedding_cache import VectorCache, cache_key
 from memory_mcp.core.model import Memory
-from memory_mcp.core.store import Change, Store
+from memory_mcp.core.store import Change, Store, is_safe_memory_path
 from memory_mcp.errors import InvalidInput
 
 log = logging.getLogger(__name__)
@@ -133,6 +133,10 @@ class Indexer:
 
     def _parse_blob(self, path: str, blob: str) -> Memory | None:
         try:
+            if not is_safe_memory_path(path):  # pulled or pushed by hand: it could never be changed
+                raise InvalidInput("its path has a part that starts with '.'; rename the file")
+            if self.store.blob_size(blob) > markdown.MAX_FILE_BYTES:  # checked before loading it
+                raise InvalidInput(f"file is {self.store.blob_size(blob)} bytes, larger than a memory may be")
             return markdown.parse(self.store.blob(blob))
         except InvalidInput as exc:
             log.warning("skipping unreadable memory file %s: %s", path, exc)

@@ -23,6 +23,7 @@ from typing import Final, Protocol
 import pygit2
 from pygit2.enums import FileMode, Option, SortMode
 
+from memory_mcp.core.markdown import MAX_FILE_BYTES
 from memory_mcp.core.model import Scope
 from memory_mcp.errors import Conflict, InvalidInput, Unavailable
 from memory_mcp.files import write_atomic
@@ -87,6 +88,12 @@ def is_memory_path(path: str) -> bool:
     return path.endswith(SUFFIX) and path.split("/", 1)[0] in (GLOBAL_DIR, PROJECTS_DIR)
 
 
+def is_safe_memory_path(path: str) -> bool:
+    """A memory path this server may write: relative, no empty or dot-led part (`global/..md` is not)."""
+    parts = path.split("/")
+    return is_memory_path(path) and not path.startswith("/") and all(p and not p.startswith(".") for p in parts)
+
+
 class Store(Protocol):
     """The port the indexer and the service write and read memories through; `GitStore` is its adapter."""
 
@@ -103,6 +110,9 @@ class Store(Protocol):
     def blob(self, blob_id: str) -> bytes:
         """A stored file's bytes by blob id."""
 
+    def blob_size(self, blob_id: str) -> int:
+        """A stored file's size, without loading it."""
+
     def blob_at(self, commit: str | None, path: str) -> str | None:
         """The blob id of `path` at `commit` (None: absent)."""
 
@@ -113,9 +123,12 @@ class Store(Protocol):
         """Memory files whose work-tree bytes differ from the branch tip."""
 
     def history(
-        self, path: str, memory_id: str, parse_id: Callable[[str], str | None], limit: int
+        self, path: str, memory_id: str | None, parse_id: Callable[[str], str | None], limit: int
     ) -> list[Revision]:
         """The commits that changed one memory, newest first, following moves."""
+
+    def deleted_path(self, memory_id: str, parse_id: Callable[[str], str | None]) -> str | None:
+        """Where a forgotten memory was when it was last deleted."""
 
     def write_lock(self) -> AbstractContextManager[None]:
         """The repository's cross-process write lock."""
@@ -230,6 +243,10 @@ class GitStore:
 
     def blob(self, blob_id: str) -> bytes:
         return self._repo[blob_id].peel(pygit2.Blob).data
+
+    def blob_size(self, blob_id: str) -> int:
+        """A blob's size, read from its header without loading it."""
+        return self._repo.odb.read_header(blob_id)[1]
 
     def blob_at(self, commit: str | None, path: str) -> str | None:
         return None if commit is None else self._blob_at(self._tree(commit), path)
@@ -477,6 +494,8 @@ class GitStore:
                     )
                 elif change.new_blob is None:
                     self._delete_file(change.path)
+                elif self.blob_size(change.new_blob) > MAX_FILE_BYTES:
+                    raise InvalidInput(f"its version is {self.blob_size(change.new_blob)} bytes, too large")
                 else:
                     self._write_file(change.path, self.blob(change.new_blob), durable=not bulk)
                     in_step.add(change.path)
@@ -566,11 +585,7 @@ class GitStore:
     def _check_path(self, path: str) -> None:
         """Refuse anything that could leave the repo or reach `.git`: absolute paths, dot-parts, symlinks on the way."""
         pure = PurePosixPath(path)
-        if (
-            pure.is_absolute()
-            or not is_memory_path(path)
-            or any(not p or p.startswith(".") for p in path.split("/"))
-        ):
+        if not is_safe_memory_path(path):
             raise InvalidInput(f"refusing unsafe path {path!r}")
         current = self.root
         for part in pure.parts:
