@@ -272,9 +272,9 @@ class Embedder:
                 self._answer(work)
 
     def _next_work(self) -> tuple[list[_Slice], list[_Request]]:
-        """The chunks of the next model call (hold `_ready`): every waiting query, then chunks from the
-        oldest documents, then background work, up to DOCUMENT_TOKENS (at least one chunk). Also the
-        cancelled requests, taken out of the queues."""
+        """The chunks of the next model call (hold `_ready`): every waiting query; or, with none waiting,
+        chunks from the oldest documents, then background work, up to DOCUMENT_TOKENS (at least one chunk).
+        Also the cancelled requests, taken out of the queues."""
         work: list[_Slice] = []
         dropped = [r for queue in self._queues.values() for r in queue if r.cancelled]
         for request in dropped:
@@ -285,6 +285,8 @@ class Embedder:
             query = queries.popleft()
             work.append((query, 0, len(query.chunks)))
             texts += len(query.chunks)
+        if work:  # a call of queries alone is the shortest: documents wait for the next one
+            return work, dropped
         budget = DOCUMENT_TOKENS
         for kind in ("document", "background"):
             for request in self._queues[kind]:

@@ -24,6 +24,10 @@ from memory_mcp.supervisor import Supervisor
 MAX_BODY_BYTES: Final = 8 * 1024 * 1024
 """A 1 MiB memory can grow several-fold once JSON-escaped."""
 LOOPBACK_HOSTS: Final = ("127.0.0.1", "localhost", "[::1]")
+NO_OAUTH: Final = (
+    "memory-mcp runs no OAuth authorization server: send a bearer token from the server's tokens file "
+    "as the header 'Authorization: Bearer <token>'"
+)
 
 
 def transport_security(settings: Settings) -> TransportSecuritySettings:
@@ -72,6 +76,18 @@ def build_http_app(supervisor: Supervisor, server: MCPServer) -> Starlette:
     @server.custom_route("/metrics", methods=["GET"])
     async def metrics(_: Request) -> Response:
         return Response(supervisor.metrics.render(), media_type=CONTENT_TYPE)
+
+    async def no_authorization_server(_: Request) -> Response:
+        """Where an OAuth client looks for an authorization server when none is advertised (the MCP
+        spec's fallback endpoints at our origin): an OAuth error saying what to do instead of a bare 404."""
+        return JSONResponse(
+            {"error": "invalid_client", "error_description": NO_OAUTH},
+            status_code=401,
+            headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{NO_OAUTH}"'},
+        )
+
+    for path in ("/register", "/token", "/authorize"):
+        server.custom_route(path, methods=["GET", "POST"])(no_authorization_server)
 
     @server.custom_route("/version", methods=["GET"])
     async def version(_: Request) -> Response:
