@@ -298,7 +298,8 @@ class GitStore:
 
     def deleted_path(self, memory_id: str, parse_id, max_commits: int = DELETION_SCAN) -> str | None:
         """Where the memory with this id was when it was last deleted, searching the newest `max_commits`
-        commits of the branch (only deleted memory files are parsed)."""
+        commits of the branch whose message names the id (as every commit this server makes does), so a
+        search costs a string test per commit, not a diff."""
         head = self.head()
         if head is None:
             return None
@@ -307,6 +308,8 @@ class GitStore:
         for _, commit in zip(range(max_commits), walker, strict=False):
             if not commit.parents:
                 return None
+            if memory_id not in commit.message:
+                continue
             for delta in commit.parents[0].tree.diff_to_tree(commit.tree).deltas:
                 gone = delta.old_file.path
                 if delta.status == pygit2.enums.DeltaStatus.DELETED and is_memory_path(gone):
