@@ -152,17 +152,21 @@ class Supervisor:
         )
 
     def _fill_vectors(self, service: MemoryService, *, rebuilding: bool = False) -> bool:
-        """Vectors for memories that lack them (`rebuilding`: the model changed; else large memories
-        committed before being embedded); False if stopped meanwhile."""
+        """Vectors for memories that lack them (after a model change, or large memories committed before
+        being embedded; `rebuilding` at start-up); False if stopped meanwhile."""
         status = self.parts["index"]
         if not service.stats().pending_vectors:
             return True
         if rebuilding:
             status.state = "rebuilding"
-        what = "embedding with the new model" if rebuilding else "embedding large memories in the background"
 
         def report(done: int, total: int) -> None:
-            status.detail = f"{what}: {done}/{total}; keyword search covers the rest"
+            status.detail = (
+                f"embedding in the background (a model change, or large memories): {done}/{total}; "
+                "keyword search covers the rest"
+            )
+
+        report(0, service.stats().pending_vectors)
 
         try:
             service.fill_vectors(report)
