@@ -6,6 +6,7 @@ from dataclasses import asdict
 from typing import Any, Final
 
 from memory_mcp.core.catalog import Entry
+from memory_mcp.core.changes import ChangePage, MemoryChange
 from memory_mcp.core.model import format_time
 from memory_mcp.core.search import Hit
 from memory_mcp.core.service import Page, Saved
@@ -84,6 +85,33 @@ def revision(rev: Revision) -> dict[str, Any]:
         "path": rev.path,
         "version": rev.blob,
         "deleted": rev.blob is None,
+    }
+
+
+def change(found: MemoryChange) -> dict[str, Any]:
+    m = found.memory
+    out: dict[str, Any] = {
+        "kind": found.kind,
+        "id": m.id,
+        "name": m.name,
+        "scope": str(m.scope),
+        "time": format_time(found.commit.time),
+        "author": found.commit.author,
+        "commit": found.commit.commit,
+        "version": found.version,
+        "snippet": found.snippet,
+    }
+    if found.moved_from is not None:
+        out |= {"from_name": found.moved_from.name, "from_scope": str(found.moved_from.scope)}
+    return out
+
+
+def changes(result: ChangePage) -> dict[str, Any]:
+    return {
+        "changes": [change(c) for c in result.changes],
+        "count": len(result.changes),
+        "next_cursor": result.next_cursor,
+        "cursor": result.cursor,
     }
 
 

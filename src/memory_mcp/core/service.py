@@ -18,7 +18,7 @@ from typing import Final
 
 import numpy as np
 
-from memory_mcp.core import markdown
+from memory_mcp.core import changes, markdown
 from memory_mcp.core.catalog import Catalog, Entry
 from memory_mcp.core.indexer import EMBED_BATCH, Indexer, Progress
 from memory_mcp.core.model import (
@@ -146,8 +146,7 @@ class MemoryService:
     ) -> Page:
         """Memories in (scope, name) order; an omitted scope means all, a path means that subtree only."""
         limit = validate_limit(limit, maximum=MAX_LIMIT)
-        scopes = ScopeFilter.parse(scope, default_all=True)
-        scopes = replace(scopes, include_global=scopes.root is None or scopes.root.is_global)
+        scopes = _subtree(scope)
         wanted = set(validate_tags(tags))
         after = _decode_cursor(cursor)
         self.indexer.ensure_fresh()
@@ -181,11 +180,32 @@ class MemoryService:
                 return revision, markdown.parse(self.store.blob(revision.blob))
         raise NotFound(f"commit {version!r} is not among the last {MAX_LIMIT} versions of {where.describe()}")
 
-    def _blob_memory_id(self, blob: str) -> str | None:
+    def changes(
+        self,
+        *,
+        since: str | None = None,
+        cursor: str | None = None,
+        scope: str | None = None,
+        limit: int = 50,
+        access: Access = FULL_ACCESS,
+    ) -> changes.ChangePage:
+        """Memories created, edited, moved or forgotten since a time, a commit or a previous answer's
+        cursor, newest first, in the scopes `access` may see (a scope path narrows to that subtree)."""
+        limit = validate_limit(limit, maximum=MAX_LIMIT)
+        scopes = _subtree(scope)
+        return changes.feed(
+            self.store, self._blob_memory, since=since, cursor=cursor, scopes=scopes, access=access, limit=limit
+        )
+
+    def _blob_memory(self, blob: str) -> Memory | None:
         try:
-            return markdown.parse(self.store.blob(blob)).id
+            return markdown.parse(self.store.blob(blob))
         except InvalidInput:
             return None
+
+    def _blob_memory_id(self, blob: str) -> str | None:
+        memory = self._blob_memory(blob)
+        return None if memory is None else memory.id
 
     # ------------------------------------------------------------- writing
 
@@ -462,6 +482,12 @@ def _validate(memory: Memory) -> None:
         raise InvalidInput(f"tags of {memory.name!r} must be trimmed and unique")
     if validate_source(memory.source) != memory.source:
         raise InvalidInput(f"source of {memory.name!r} must be a trimmed single line")
+
+
+def _subtree(scope: str | None) -> ScopeFilter:
+    """Omitted or `all`: everything; a path: that subtree only (global only for `global` itself)."""
+    scopes = ScopeFilter.parse(scope, default_all=True)
+    return replace(scopes, include_global=scopes.root is None or scopes.root.is_global)
 
 
 def _filter(scopes: ScopeFilter, tags: set[str], access: Access) -> Callable[[Entry], bool] | None:

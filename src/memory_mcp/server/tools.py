@@ -95,6 +95,7 @@ class Tools:
             (self.list_memories, "List memories", READ_ONLY),
             (self.move, "Move or rename a memory", write),
             (self.history, "Memory history", READ_ONLY),
+            (self.changes, "What changed", READ_ONLY),
             (self.sync, "Sync with the git remote", SYNC),
         ):
             name = "list" if fn == self.list_memories else fn.__name__
@@ -305,6 +306,32 @@ class Tools:
         call = partial(MemoryService.history, where=where, limit=limit, access=caller()[0])
         revisions = await self._run("history", call)
         return {"versions": [views.revision(r) for r in revisions], "count": len(revisions)}
+
+    async def changes(
+        self,
+        since: Annotated[
+            str | None,
+            Field(description="A time (e.g. '2026-01-31T09:00:00Z') or a commit id; omitted: all history"),
+        ] = None,
+        cursor: Annotated[
+            str | None,
+            Field(description="next_cursor for the next page, or cursor from your previous changes call"),
+        ] = None,
+        scope: Annotated[
+            str | None,
+            Field(description="Omitted or 'all': every scope you may see; or a path (that subtree)"),
+        ] = None,
+        limit: Annotated[int, Field(description=f"Page size, 1-{MAX_LIMIT}")] = 50,
+    ) -> dict[str, Any]:
+        """What other agents (and you) changed: memories created, edited, moved or forgotten, newest first.
+
+        Each change has kind, author, time and a snippet (a forgotten memory shows its last content). Follow
+        next_cursor until it is null; keep `cursor` and pass it next session to see only newer changes.
+        """
+        call = partial(
+            MemoryService.changes, since=since, cursor=cursor, scope=scope, limit=limit, access=caller()[0]
+        )
+        return views.changes(await self._run("changes", call))
 
     async def sync(
         self,
