@@ -175,7 +175,7 @@ def _classify(
 def _encode(span: _Span) -> str:
     after = span.after.isoformat() if span.after else None
     raw = {"t": span.tip, "s": span.since, "a": after, "n": span.skip}
-    return base64.urlsafe_b64encode(json.dumps(raw).encode()).decode().rstrip("=")
+    return base64.urlsafe_b64encode(json.dumps(raw, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
 def _decode(store: GitStore, cursor: str) -> _Span:

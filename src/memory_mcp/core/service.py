@@ -18,7 +18,7 @@ from typing import Final
 
 import numpy as np
 
-from memory_mcp.core import changes, markdown
+from memory_mcp.core import briefing, changes, markdown
 from memory_mcp.core.catalog import Catalog, Entry
 from memory_mcp.core.indexer import EMBED_BATCH, Indexer, Progress
 from memory_mcp.core.model import (
@@ -194,8 +194,28 @@ class MemoryService:
         limit = validate_limit(limit, maximum=MAX_LIMIT)
         scopes = _subtree(scope)
         return changes.feed(
-            self.store, self._blob_memory, since=since, cursor=cursor, scopes=scopes, access=access, limit=limit
+            self.store, self._blob_memory, since=since, cursor=cursor, scopes=scopes, access=access,
+            limit=limit,
         )
+
+    def briefing(
+        self, scope: str | None, *, budget: int = briefing.DEFAULT_BUDGET, access: Access = FULL_ACCESS
+    ) -> briefing.Briefing:
+        """A session's starting point in `scope` (that scope, below it, and global, as `recall` searches):
+        pinned memories, then the most recently updated, within `budget` tokens."""
+        budget = briefing.validate_budget(budget)
+        allowed = _filter(ScopeFilter.parse(scope, default_all=False), set(), access)
+        self.indexer.ensure_fresh()
+        with self.indexer.viewing:
+            entries = [e for e in self.catalog.entries() if allowed is None or allowed(e)]
+        return briefing.select(entries, budget)
+
+    def handoff(self, scope: str | None, *, access: Access = FULL_ACCESS) -> Entry | None:
+        """The scope's session-handoff memory, if an agent has left one."""
+        try:
+            return self.read(Locator(briefing.HANDOFF_NAME, scope), access=access)
+        except NotFound:
+            return None
 
     def _blob_memory(self, blob: str) -> Memory | None:
         try:

@@ -9,6 +9,7 @@ from mcp.server.mcpserver import MCPServer
 
 from memory_mcp import __version__
 from memory_mcp.bootstrap import Runtime
+from memory_mcp.server.prompts import Prompts
 from memory_mcp.server.tokens import TokenVerifier
 from memory_mcp.server.tools import Tools
 
@@ -34,4 +35,5 @@ def build_mcp_server(
         auth=auth,
     )
     Tools(runtime).register(server)
+    Prompts(runtime).register(server)
     return server

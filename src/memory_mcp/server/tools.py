@@ -9,7 +9,6 @@ from collections.abc import Callable
 from functools import partial
 from typing import Annotated, Any, Final, TypeVar
 
-import anyio.to_thread
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
@@ -20,10 +19,10 @@ from memory_mcp.bootstrap import Runtime
 from memory_mcp.core.model import MAX_CONTENT_BYTES, MAX_LIMIT, MAX_QUERY_CHARS
 from memory_mcp.core.service import Locator, MemoryService
 from memory_mcp.errors import MemoryMcpError
+from memory_mcp.server.calls import in_service
 from memory_mcp.server.tokens import caller
 
 T = TypeVar("T")
-START_TIMEOUT: Final = 120.0
 
 NAME_HELP: Final = (
     "Memory name: 1-3 '/'-separated parts of letters, digits, '-', '_', '.' (e.g. 'rust/async-tips')"
@@ -66,10 +65,7 @@ class Tools:
         started = time.perf_counter()
         outcome = "ok"
         try:
-            service = self._runtime.service  # started: no thread hop just to learn that
-            if service is None:
-                service = await anyio.to_thread.run_sync(self._runtime.wait, START_TIMEOUT)
-            return await anyio.to_thread.run_sync(call, service)
+            return await in_service(self._runtime, call)
         except MemoryMcpError as exc:
             outcome = type(exc).__name__
             raise ToolError(f"{type(exc).__name__}: {exc}") from exc
