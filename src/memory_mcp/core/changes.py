@@ -199,3 +199,32 @@ def _parse_cursor(cursor: str) -> _Span:
     except (ValueError, TypeError, KeyError, binascii.Error):
         pass
     raise InvalidInput("cursor is not one returned by changes; omit it, or pass since instead")
+
+
+@dataclass(frozen=True)
+class Touched:
+    """A memory that differs between two commits: its state before and after (None = absent)."""
+
+    before: Memory | None
+    after: Memory | None
+
+    @property
+    def reshapes(self) -> bool:
+        """Whether the set of memories changed (created, forgotten, renamed or moved), not only a content."""
+        return self.before is None or self.after is None or self.before.key != self.after.key
+
+
+def touched(store: GitStore, parse: Parse, old: str | None, new: str | None) -> list[Touched]:
+    """The memories that differ between two commits, a move (same id, another file) counted once."""
+    pairs = [
+        (parse(c.old_blob) if c.old_blob else None, parse(c.new_blob) if c.new_blob else None)
+        for c in store.changes(old, new)
+    ]
+    gone = {before.id: before for before, after in pairs if before is not None and after is None}
+    out: list[Touched] = []
+    for before, after in pairs:
+        if before is None and after is not None and after.id in gone:
+            out.append(Touched(gone.pop(after.id), after))
+        elif after is not None:
+            out.append(Touched(before, after))
+    return out + [Touched(before, None) for before in gone.values()]

@@ -217,6 +217,30 @@ class MemoryService:
         except NotFound:
             return None
 
+    def touched(self, old: str | None, new: str | None) -> list[changes.Touched]:
+        """The memories that differ between two commits (to tell watching clients what changed)."""
+        return changes.touched(self.store, self._blob_memory, old, new)
+
+    def suggest(
+        self, argument: str, prefix: str, *, scope: str | None = None, access: Access = FULL_ACCESS
+    ) -> list[str]:
+        """Completions for a scope path or (within `scope`) a memory name that start with `prefix`."""
+        if argument == "scope":
+            wanted = None
+        else:
+            try:
+                wanted = Scope.parse(scope)
+            except InvalidInput:
+                return []
+        self.indexer.ensure_fresh()
+        with self.indexer.viewing:
+            found = {
+                str(e.memory.scope) if wanted is None else e.memory.name
+                for e in self.catalog.entries()
+                if access.can_read(e.memory.scope) and (wanted is None or e.memory.scope == wanted)
+            }
+        return sorted(value for value in found if value.startswith(prefix))
+
     def _blob_memory(self, blob: str) -> Memory | None:
         try:
             return markdown.parse(self.store.blob(blob))

@@ -9,7 +9,9 @@ from mcp.server.mcpserver import MCPServer
 
 from memory_mcp import __version__
 from memory_mcp.bootstrap import Runtime
+from memory_mcp.server.notifications import Notifier
 from memory_mcp.server.prompts import Prompts
+from memory_mcp.server.resources import Resources, id_uri, name_uri
 from memory_mcp.server.tokens import TokenVerifier
 from memory_mcp.server.tools import Tools
 
@@ -25,6 +27,7 @@ def build_mcp_server(
     runtime: Runtime, verifier: TokenVerifier | None = None, auth: AuthSettings | None = None
 ) -> MCPServer:
     """The server with every tool; with `verifier` and `auth`, HTTP callers must present a bearer token."""
+    notifier = Notifier(runtime, lambda memory: (name_uri(memory), id_uri(memory)))
     server = MCPServer(
         name="memory-mcp",
         title="memory-mcp",
@@ -33,7 +36,11 @@ def build_mcp_server(
         log_level=runtime.settings.log_level,  # type: ignore[arg-type]
         token_verifier=verifier,
         auth=auth,
+        lifespan=notifier.running,
+        subscriptions=notifier.bus,
+        middleware=[notifier.middleware],
     )
     Tools(runtime).register(server)
     Prompts(runtime).register(server)
+    Resources(runtime, notifier).register(server)
     return server
