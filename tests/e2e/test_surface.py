@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import uuid
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -40,7 +41,9 @@ def connect(request: pytest.FixtureRequest, start_server, stdio_client) -> Calla
 async def test_resources_prompts_and_changes(connect: Callable[[], Client]) -> None:
     async with connect() as mcp:
         tips = "Prefer spawn_blocking for CPU-bound work in async Rust."
-        await call(mcp, "remember", name="rust/async-tips", content=tips, scope="org/backend", tags=["pinned"])
+        await call(
+            mcp, "remember", name="rust/async-tips", content=tips, scope="org/backend", tags=["pinned"]
+        )
         await call(mcp, "remember", name="g", content="A global fact about coffee.")
 
         listed = {r.uri: r for r in (await mcp.list_resources()).resources}
@@ -85,7 +88,10 @@ async def test_resources_prompts_and_changes(connect: Callable[[], Client]) -> N
         assert "Next: ship it." in handoff and "expected_version" in handoff
 
         changed = await call(mcp, "changes", limit=2)
-        assert [(c["kind"], c["name"]) for c in changed["changes"]] == [("created", "session-handoff"), ("created", "g")]
+        assert [(c["kind"], c["name"]) for c in changed["changes"]] == [
+            ("created", "session-handoff"),
+            ("created", "g"),
+        ]
         assert changed["changes"][0]["author"].startswith("e2e <") and changed["next_cursor"]
         rest = await call(mcp, "changes", cursor=changed["next_cursor"])
         assert [c["name"] for c in rest["changes"]] == ["rust/async-tips"] and rest["next_cursor"] is None
@@ -96,10 +102,25 @@ async def test_resources_prompts_and_changes(connect: Callable[[], Client]) -> N
 
 
 async def test_tokens_decide_what_resources_prompts_and_changes_show(
-    start_server, tokens_file: Path, tmp_path: Path, model_path: Path  # noqa: F811
+    start_server,
+    tokens_file: Path,  # noqa: F811 - the fixture imported above
+    tmp_path: Path,
+    model_path: Path,
 ) -> None:
+    moment = "2026-01-01T00:00:00.000Z"
     lines = [
-        json.dumps({"name": f"bulk-{i:03}", "scope": "proj-b", "content": f"Bulk memory {i}.", "tags": []})
+        json.dumps(
+            {
+                "id": str(uuid.uuid4()),
+                "name": f"bulk-{i:03}",
+                "scope": "proj-b",
+                "content": f"Bulk memory {i}.",
+                "tags": [],
+                "source": "",
+                "created_at": moment,
+                "updated_at": moment,
+            }
+        )
         for i in range(101)
     ]
     (tmp_path / "bulk.jsonl").write_text("\n".join(lines) + "\n")
@@ -107,7 +128,9 @@ async def test_tokens_decide_what_resources_prompts_and_changes_show(
     assert imported.returncode == 0, imported.stderr
     server: HttpServer = start_server("--tokens-file", str(tokens_file))
     async with client(server, WRITER) as writer:
-        await call(writer, "remember", name="a-note", content="Project A's plan.", scope="proj-a", tags=["pinned"])
+        await call(
+            writer, "remember", name="a-note", content="Project A's plan.", scope="proj-a", tags=["pinned"]
+        )
         secret = await call(writer, "remember", name="secret", content="Project B's secret.", scope="proj-b")
 
     async with client(server, READER) as reader:
@@ -115,7 +138,9 @@ async def test_tokens_decide_what_resources_prompts_and_changes_show(
         assert len(first.resources) == 100 and first.next_cursor, "resources are listed a page at a time"
         second = await reader.list_resources(cursor=first.next_cursor)
         assert len(first.resources) + len(second.resources) == 103 and second.next_cursor is None
-        assert (await reader.read_resource("memory://proj-b/secret")).contents[0].text == "Project B's secret."
+        assert (await reader.read_resource("memory://proj-b/secret")).contents[
+            0
+        ].text == "Project B's secret."
         assert "Forbidden" in await call_error(reader, "remember", name="x", content="nope")
         assert (await call(reader, "changes", limit=1))["changes"][0]["name"] == "secret"
 
@@ -126,11 +151,16 @@ async def test_tokens_decide_what_resources_prompts_and_changes_show(
                 await agent.read_resource(hidden)
         scopes = await agent.complete(TEMPLATE, {"name": "scope", "value": ""})
         assert scopes.completion.values == ["proj-a"]
-        names = await agent.complete(TEMPLATE, {"name": "name", "value": ""}, context_arguments={"scope": "proj-b"})
+        names = await agent.complete(
+            TEMPLATE, {"name": "name", "value": ""}, context_arguments={"scope": "proj-b"}
+        )
         assert names.completion.values == []
         start = (await agent.get_prompt("session-start", {"scope": "proj-b"})).messages[0].content.text
         assert "secret" not in start and "bulk" not in start
-        assert "a-note" in (await agent.get_prompt("session-start", {"scope": "proj-a"})).messages[0].content.text
+        assert (
+            "a-note"
+            in (await agent.get_prompt("session-start", {"scope": "proj-a"})).messages[0].content.text
+        )
         seen = (await call(agent, "changes"))["changes"]
         assert [(c["name"], c["scope"]) for c in seen] == [("a-note", "proj-a")]
 
@@ -171,13 +201,17 @@ async def test_a_cli_write_beside_a_stdio_server_reaches_its_client(
     mode: str, tmp_path: Path, model_path: Path
 ) -> None:
     env = server_env(tmp_path, model_path)
-    assert run_cli(env, "remember", "rust/async-tips", "--scope", "org/backend", "--content", "v1").returncode == 0
+    assert (
+        run_cli(env, "remember", "rust/async-tips", "--scope", "org/backend", "--content", "v1").returncode
+        == 0
+    )
     inbox = Inbox()
     params = StdioServerParameters(command=sys.executable, args=["-m", "memory_mcp.cli", "stdio"], env=env)
 
     async def write() -> None:
         for args in (("rust/async-tips", "--content", "v2", "--replace"), ("new-one", "--content", "hi")):
-            written = await anyio.to_thread.run_sync(lambda: run_cli(env, "remember", *args, "--scope", "org/backend"))
+            command = ("remember", *args, "--scope", "org/backend")
+            written = await anyio.to_thread.run_sync(lambda command=command: run_cli(env, *command))
             assert written.returncode == 0, written.stderr
 
     async with Client(params, mode=mode, message_handler=inbox.handler) as mcp:
@@ -195,7 +229,8 @@ async def test_a_cli_write_beside_a_stdio_server_reaches_its_client(
 
 
 async def test_http_sessions_and_listen_streams_hear_only_their_scopes(
-    start_server, tokens_file: Path  # noqa: F811
+    start_server,
+    tokens_file: Path,  # noqa: F811
 ) -> None:
     server: HttpServer = start_server("--tokens-file", str(tokens_file))
     mine, theirs = "memory://proj-a/note", "memory://proj-b/secret"

@@ -1,4 +1,4 @@
-"""`changes`: what was created, edited, moved or forgotten since a time, a commit or a cursor, from git history."""
+"""`changes`: what was created, edited, moved or forgotten since a time, commit or cursor, from git history."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final, Literal
 
-from memory_mcp.core.model import Access, Memory, Scope, ScopeFilter
+from memory_mcp.core.model import Access, Memory, ScopeFilter
 from memory_mcp.core.store import Change, Commit, GitStore
 from memory_mcp.errors import InvalidInput
 

@@ -194,7 +194,12 @@ class MemoryService:
         limit = validate_limit(limit, maximum=MAX_LIMIT)
         scopes = _subtree(scope)
         return changes.feed(
-            self.store, self._blob_memory, since=since, cursor=cursor, scopes=scopes, access=access,
+            self.store,
+            self._blob_memory,
+            since=since,
+            cursor=cursor,
+            scopes=scopes,
+            access=access,
             limit=limit,
         )
 

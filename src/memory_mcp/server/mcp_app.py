@@ -16,11 +16,13 @@ from memory_mcp.server.tokens import TokenVerifier
 from memory_mcp.server.tools import Tools
 
 INSTRUCTIONS: Final = """\
-Long-term memory that survives across sessions. Before starting work, `recall` what you know about the task
-(scope = the project path, e.g. 'org/project', searches that project and global memories). Save durable facts,
-decisions and lessons with `remember` (global for cross-project knowledge, a project scope otherwise); update
-them with `edit` rather than creating near-duplicates (remember reports similar memories). Every change is a
-git commit: `history` shows and restores past versions."""
+Long-term memory shared across sessions and agents. At the start, get the `session-start` prompt (or `recall`
+with scope = the project path, e.g. 'org/project', which also searches global memories); a handoff's
+`changes` cursor shows what other agents changed since. Save durable facts, decisions and lessons with
+`remember` (global for cross-project knowledge, else the project scope), tag the essentials `pinned`, and
+update with `edit` rather than adding near-duplicates. Before ending, follow `save-handoff`. Memories are also
+resources: memory://<scope>/<name> (percent-encoded) or memory://~id/<id>. Every change is a git commit:
+`history` shows past versions."""
 
 
 def build_mcp_server(

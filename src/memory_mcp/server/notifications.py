@@ -146,7 +146,9 @@ class Notifier:
 
         await self.bus.publish_to(ResourcesListChanged(), reshaped)
         for uri in uris(visible(FULL_ACCESS)):
-            await self.bus.publish_to(ResourceUpdated(uri), lambda access, uri=uri: uri in uris(visible(access)))
+            await self.bus.publish_to(
+                ResourceUpdated(uri), lambda access, uri=uri: uri in uris(visible(access))
+            )
         for key, listener in list(self._sessions.items()):
             seen = visible(listener.access)
             try:

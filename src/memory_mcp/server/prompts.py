@@ -19,7 +19,8 @@ from memory_mcp.server.calls import answer
 from memory_mcp.server.tokens import caller
 
 ScopeArg = Annotated[
-    str, Field(description="The project's scope path, e.g. 'org/project' (its sub-scopes and global included)")
+    str,
+    Field(description="The project's scope path, e.g. 'org/project' (its sub-scopes and global included)"),
 ]
 
 
@@ -51,9 +52,9 @@ class Prompts:
     async def session_start(
         self,
         scope: ScopeArg = "global",
-        budget: Annotated[int, Field(description="Token budget for the message (about 4 characters each)")] = (
-            DEFAULT_BUDGET
-        ),
+        budget: Annotated[
+            int, Field(description="Token budget for the message (about 4 characters each)")
+        ] = (DEFAULT_BUDGET),
     ) -> str:
         access = caller()[0]
 
@@ -101,7 +102,7 @@ def _handoff_text(scope: str, existing: Entry | None, cursor: str) -> str:
     where = f"name `{HANDOFF_NAME}`, scope `{scope}`"
     if existing is None:
         how = (
-            f"No handoff exists yet: create it with `remember` ({where}, tags [\"{HANDOFF_TAG}\", "
+            f'No handoff exists yet: create it with `remember` ({where}, tags ["{HANDOFF_TAG}", '
             f'"{PINNED}"]).'
         )
     else:

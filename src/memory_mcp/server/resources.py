@@ -101,13 +101,15 @@ class Resources:
             lowlevel.create_initialization_options, NotificationOptions(resources_changed=True)
         )
 
-    async def list(self, ctx: ServerRequestContext, params: PaginatedRequestParams | None) -> ListResourcesResult:
+    async def list(
+        self, ctx: ServerRequestContext, params: PaginatedRequestParams | None
+    ) -> ListResourcesResult:
         access = caller()[0]
         cursor = params.cursor if params else None
-        page = await answer(
-            self._runtime, lambda s: s.list(limit=MAX_LIMIT, cursor=cursor, access=access)
+        page = await answer(self._runtime, lambda s: s.list(limit=MAX_LIMIT, cursor=cursor, access=access))
+        return ListResourcesResult(
+            resources=[_resource(e) for e in page.entries], next_cursor=page.next_cursor
         )
-        return ListResourcesResult(resources=[_resource(e) for e in page.entries], next_cursor=page.next_cursor)
 
     async def templates(
         self, ctx: ServerRequestContext, params: PaginatedRequestParams | None
