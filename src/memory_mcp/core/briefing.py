@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from memory_mcp.core.catalog import Entry
-from memory_mcp.core.changes import snippet
+from memory_mcp.core.changes import opening
 from memory_mcp.errors import InvalidInput
 
 PINNED: Final = "pinned"
@@ -31,15 +31,15 @@ ITEM_OVERHEAD: Final = 80
 
 
 @dataclass(frozen=True)
-class Item:
+class BriefItem:
     entry: Entry
     snippet: str
 
 
 @dataclass(frozen=True)
 class Briefing:
-    pinned: list[Item]
-    recent: list[Item]
+    pinned: list[BriefItem]
+    recent: list[BriefItem]
     omitted: int
     """Memories in scope that the budget left out."""
 
@@ -57,15 +57,15 @@ def select(entries: Iterable[Entry], budget: int) -> Briefing:
     others = [e for e in entries if PINNED not in e.memory.tags]
     recent = heapq.nlargest(MAX_RECENT, others, key=_updated)
     left = budget * CHARS_PER_TOKEN
-    chosen: dict[str, list[Item]] = {"pinned": [], "recent": []}
+    chosen: dict[str, list[BriefItem]] = {"pinned": [], "recent": []}
     for group, items, chars in (("pinned", pinned, PINNED_SNIPPET), ("recent", recent, RECENT_SNIPPET)):
         for entry in items:
-            text = snippet(entry.memory.content, chars)
+            text = opening(entry.memory.content, chars)
             cost = ITEM_OVERHEAD + len(entry.memory.name) + len(str(entry.memory.scope)) + len(text)
             if cost > left:
                 break
             left -= cost
-            chosen[group].append(Item(entry, text))
+            chosen[group].append(BriefItem(entry, text))
     shown = len(chosen["pinned"]) + len(chosen["recent"])
     return Briefing(chosen["pinned"], chosen["recent"], len(entries) - shown)
 

@@ -40,7 +40,7 @@ class MemoryChange:
 
     @property
     def snippet(self) -> str:
-        return snippet(self.memory.content)
+        return opening(self.memory.content)
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class _Span:
 Parse = Callable[[str], Memory | None]
 
 
-def snippet(content: str, chars: int = SNIPPET_CHARS) -> str:
+def opening(content: str, chars: int = SNIPPET_CHARS) -> str:
     """The start of `content` on one line, cut at a word boundary."""
     flat = " ".join(content.split())
     if len(flat) <= chars:

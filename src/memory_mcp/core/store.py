@@ -8,24 +8,23 @@ its commit exists.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Final
+from typing import Final, Protocol
 
 import pygit2
 from pygit2.enums import FileMode, Option, SortMode
 
 from memory_mcp.core.model import Scope
 from memory_mcp.errors import Conflict, InvalidInput, Unavailable
-from memory_mcp.files import write_atomic
+from memory_mcp.files import locked, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +90,45 @@ def memory_path(scope: Scope, name: str) -> str:
 
 def is_memory_path(path: str) -> bool:
     return path.endswith(SUFFIX) and path.split("/", 1)[0] in (GLOBAL_DIR, PROJECTS_DIR)
+
+
+class Store(Protocol):
+    """The port the indexer and the service write and read memories through; `GitStore` is its adapter."""
+
+    root: Path
+    branch: str
+    author: Author
+
+    def head(self) -> str | None:
+        """The branch tip's commit id, or None before the first commit."""
+
+    def changes(self, old: str | None, new: str | None) -> list[Change]:
+        """Memory files that differ between two commits."""
+
+    def blob(self, blob_id: str) -> bytes:
+        """A stored file's bytes by blob id."""
+
+    def blob_at(self, commit: str | None, path: str) -> str | None:
+        """The blob id of `path` at `commit` (None: absent)."""
+
+    def blob_id(self, data: bytes) -> str:
+        """The blob id `data` gets when committed: a memory's version."""
+
+    def uncommitted_files(self) -> list[tuple[str, bytes]]:
+        """Memory files whose work-tree bytes differ from the branch tip."""
+
+    def history(
+        self, path: str, memory_id: str, parse_id: Callable[[str], str | None], limit: int
+    ) -> list[Revision]:
+        """The commits that changed one memory, newest first, following moves."""
+
+    def write_lock(self) -> AbstractContextManager[None]:
+        """The repository's cross-process write lock."""
+
+    def commit(
+        self, writes: dict[str, bytes], deletes: list[str], message: str, author: Author | None = None
+    ) -> str:
+        """Commit file changes on the branch (hold `write_lock`); returns the commit id."""
 
 
 class GitStore:
@@ -302,23 +340,14 @@ class GitStore:
     @contextmanager
     def write_lock(self) -> Iterator[None]:
         """Hold the repository's OS-level write lock (shared by every process on this repo)."""
-        with self._flock("write.lock"):
+        with locked(self._state / "write.lock"):
             yield
 
     @contextmanager
     def sync_lock(self) -> Iterator[None]:
         """Serialise syncs with the remote across processes; take it before `write_lock()`, not inside."""
-        with self._flock("sync.lock"):
+        with locked(self._state / "sync.lock"):
             yield
-
-    @contextmanager
-    def _flock(self, name: str) -> Iterator[None]:
-        fd = os.open(self._state / name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # closing releases the lock, also when the process dies
 
     def commit(
         self, writes: dict[str, bytes], deletes: list[str], message: str, author: Author | None = None

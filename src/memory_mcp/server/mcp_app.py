@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Final
 
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 
 from memory_mcp import __version__
-from memory_mcp.bootstrap import Runtime
+from memory_mcp.server.bearer_tokens import TokenVerifier
 from memory_mcp.server.notifications import Notifier
 from memory_mcp.server.prompts import Prompts
 from memory_mcp.server.resources import Resources, id_uri, name_uri
-from memory_mcp.server.tokens import TokenVerifier
 from memory_mcp.server.tools import Tools
+from memory_mcp.supervisor import Supervisor
 
 INSTRUCTIONS: Final = """\
 Long-term memory shared across sessions and agents. At the start, get the `session-start` prompt (or `recall`
@@ -26,23 +28,32 @@ resources: memory://<scope>/<name> (percent-encoded) or memory://~id/<id>. Every
 
 
 def build_mcp_server(
-    runtime: Runtime, verifier: TokenVerifier | None = None, auth: AuthSettings | None = None
+    supervisor: Supervisor, verifier: TokenVerifier | None = None, auth: AuthSettings | None = None
 ) -> MCPServer:
-    """The server with every tool; with `verifier` and `auth`, HTTP callers must present a bearer token."""
-    notifier = Notifier(runtime, lambda memory: (name_uri(memory), id_uri(memory)))
+    """The server with every tool; with `verifier` and `auth`, HTTP callers must present a bearer token.
+
+    Its lifespan is the supervisor's, so stdio and HTTP start and stop the parts the same way.
+    """
+    notifier = Notifier(supervisor, lambda memory: (name_uri(memory), id_uri(memory)))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: object) -> AsyncIterator[None]:
+        async with supervisor.lifespan(app), notifier.running(app):
+            yield
+
     server = MCPServer(
         name="memory-mcp",
         title="memory-mcp",
         version=__version__,
         instructions=INSTRUCTIONS,
-        log_level=runtime.settings.log_level,  # type: ignore[arg-type]
+        log_level=supervisor.settings.log_level,  # type: ignore[arg-type]
         token_verifier=verifier,
         auth=auth,
-        lifespan=notifier.running,
+        lifespan=lifespan,
         subscriptions=notifier.bus,
         middleware=[notifier.middleware],
     )
-    Tools(runtime).register(server)
-    Prompts(runtime).register(server)
-    Resources(runtime, notifier).register(server)
+    Tools(supervisor).register(server)
+    Prompts(supervisor).register(server)
+    Resources(supervisor, notifier).register(server)
     return server

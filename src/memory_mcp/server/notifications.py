@@ -27,10 +27,9 @@ from mcp.server.session import ServerSession
 from mcp.shared.subscriptions import ResourcesListChanged, ResourceUpdated, ServerEvent
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from memory_mcp.bootstrap import Runtime
-from memory_mcp.core.changes import Touched
-from memory_mcp.core.model import FULL_ACCESS, Access, Memory
-from memory_mcp.server.tokens import caller
+from memory_mcp.core import FULL_ACCESS, Access, Memory, Touched
+from memory_mcp.server.bearer_tokens import caller
+from memory_mcp.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +75,8 @@ class ScopedBus:
 class Notifier:
     """Remembers who listens, watches the branch tip, and sends each listener what it may know."""
 
-    def __init__(self, runtime: Runtime, uris: Callable[[Memory], tuple[str, ...]]) -> None:
-        self._runtime = runtime
+    def __init__(self, supervisor: Supervisor, uris: Callable[[Memory], tuple[str, ...]]) -> None:
+        self._supervisor = supervisor
         self._uris = uris
         self.bus = ScopedBus()
         self._sessions: OrderedDict[str, _Session] = OrderedDict()
@@ -119,10 +118,10 @@ class Notifier:
         seen: str | None = None
         started = False
         while True:
-            service = self._runtime.service
+            service = self._supervisor.service
             if service is not None:
                 try:
-                    head = await anyio.to_thread.run_sync(service.store.head)
+                    head = (await anyio.to_thread.run_sync(service.repository)).head
                     if started and head != seen:
                         await self.announce(await anyio.to_thread.run_sync(service.touched, seen, head))
                     seen, started = head, True

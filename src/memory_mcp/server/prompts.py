@@ -10,13 +10,20 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.prompts import Prompt
 from pydantic import Field
 
-from memory_mcp.bootstrap import Runtime
-from memory_mcp.core.briefing import DEFAULT_BUDGET, HANDOFF_NAME, HANDOFF_TAG, PINNED, Briefing, Item
-from memory_mcp.core.catalog import Entry
-from memory_mcp.core.model import format_time
-from memory_mcp.core.service import MemoryService
+from memory_mcp.core import (
+    DEFAULT_BUDGET,
+    HANDOFF_NAME,
+    HANDOFF_TAG,
+    PINNED,
+    BriefItem,
+    Briefing,
+    Entry,
+    MemoryService,
+    format_time,
+)
+from memory_mcp.server.bearer_tokens import caller
 from memory_mcp.server.calls import answer
-from memory_mcp.server.tokens import caller
+from memory_mcp.supervisor import Supervisor
 
 ScopeArg = Annotated[
     str,
@@ -25,10 +32,10 @@ ScopeArg = Annotated[
 
 
 class Prompts:
-    """Binds the prompts to a runtime; `register` adds them to an MCP server."""
+    """Binds the prompts to a supervisor; `register` adds them to an MCP server."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
+    def __init__(self, supervisor: Supervisor) -> None:
+        self._supervisor = supervisor
 
     def register(self, server: MCPServer) -> None:
         server.add_prompt(
@@ -62,7 +69,7 @@ class Prompts:
             found = service.briefing(scope, budget=budget, access=access)
             return found, service.changes(limit=1, access=access).cursor
 
-        found, cursor = await answer(self._runtime, call)
+        found, cursor = await answer(self._supervisor, call)
         return _briefing_text(scope, found, cursor)
 
     async def save_handoff(self, scope: ScopeArg = "global") -> str:
@@ -71,7 +78,7 @@ class Prompts:
         def call(service: MemoryService) -> tuple[Entry | None, str]:
             return service.handoff(scope, access=access), service.changes(limit=1, access=access).cursor
 
-        existing, cursor = await answer(self._runtime, call)
+        existing, cursor = await answer(self._supervisor, call)
         return _handoff_text(scope, existing, cursor)
 
 
@@ -93,7 +100,7 @@ def _briefing_text(scope: str, found: Briefing, cursor: str) -> str:
     return "\n".join(lines)
 
 
-def _item(item: Item) -> str:
+def _item(item: BriefItem) -> str:
     m = item.entry.memory
     return f"- **{m.name}** [{m.scope}] (updated {format_time(m.updated_at)}): {item.snippet}"
 

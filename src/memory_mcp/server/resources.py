@@ -36,14 +36,11 @@ from mcp_types import (
 )
 
 from memory_mcp import views
-from memory_mcp.bootstrap import Runtime
-from memory_mcp.core.catalog import Entry
-from memory_mcp.core.changes import snippet
-from memory_mcp.core.model import MAX_LIMIT, Memory, format_time
-from memory_mcp.core.service import Locator, MemoryService
+from memory_mcp.core import MAX_LIMIT, Entry, Locator, Memory, MemoryService, format_time, opening
+from memory_mcp.server.bearer_tokens import caller
 from memory_mcp.server.calls import answer
 from memory_mcp.server.notifications import Notifier
-from memory_mcp.server.tokens import caller
+from memory_mcp.supervisor import Supervisor
 
 SCHEME: Final = "memory://"
 ID_HOST: Final = "~id"
@@ -77,10 +74,10 @@ def locate(uri: str) -> Locator:
 
 
 class Resources:
-    """Binds the resource handlers to a runtime and a notifier; `register` installs them on a server."""
+    """Binds the resource handlers to a supervisor and a notifier; `register` installs them on a server."""
 
-    def __init__(self, runtime: Runtime, notifier: Notifier) -> None:
-        self._runtime = runtime
+    def __init__(self, supervisor: Supervisor, notifier: Notifier) -> None:
+        self._supervisor = supervisor
         self._notifier = notifier
 
     def register(self, server: MCPServer) -> None:
@@ -106,7 +103,7 @@ class Resources:
     ) -> ListResourcesResult:
         access = caller()[0]
         cursor = params.cursor if params else None
-        page = await answer(self._runtime, lambda s: s.list(limit=MAX_LIMIT, cursor=cursor, access=access))
+        page = await answer(self._supervisor, lambda s: s.list(limit=MAX_LIMIT, cursor=cursor, access=access))
         return ListResourcesResult(
             resources=[_resource(e) for e in page.entries], next_cursor=page.next_cursor
         )
@@ -135,7 +132,7 @@ class Resources:
 
     async def read(self, ctx: ServerRequestContext, params: ReadResourceRequestParams) -> ReadResourceResult:
         where, access = locate(params.uri), caller()[0]
-        entry = await answer(self._runtime, lambda s: s.read(where, access=access))
+        entry = await answer(self._supervisor, lambda s: s.read(where, access=access))
         contents = TextResourceContents(
             uri=params.uri, text=entry.memory.content, mime_type=MIME, _meta=_frontmatter(entry)
         )
@@ -152,7 +149,7 @@ class Resources:
         def call(service: MemoryService) -> list[str]:
             return service.suggest(argument, prefix, scope=scope, access=access)
 
-        values = await answer(self._runtime, call)
+        values = await answer(self._supervisor, call)
         return CompleteResult(
             completion=Completion(
                 values=values[:MAX_COMPLETIONS], total=len(values), has_more=len(values) > MAX_COMPLETIONS
@@ -175,7 +172,7 @@ def _resource(entry: Entry) -> Resource:
         uri=name_uri(m),
         name=f"{m.scope}/{m.name}",
         title=m.name,
-        description=snippet(m.content, 160),
+        description=opening(m.content, 160),
         mime_type=MIME,
         size=len(m.content.encode()),
         annotations=Annotations(last_modified=format_time(m.updated_at)),
