@@ -179,6 +179,24 @@ def _show_page(page: dict[str, Any]) -> str:
     return "\n".join(rows) or "no memories"
 
 
+def _changes(service: MemoryService, args: argparse.Namespace) -> dict[str, Any]:
+    return views.changes(
+        service.changes(since=args.since, cursor=args.cursor, scope=args.scope, limit=args.limit)
+    )
+
+
+def _show_changes(result: dict[str, Any]) -> str:
+    rows = []
+    for c in result["changes"]:
+        moved = f" (from {c['from_name']} [{c['from_scope']}])" if "from_name" in c else ""
+        rows.append(f"{c['time']} {c['kind']:9} {c['name']} [{c['scope']}]{moved} by {c['author']}")
+        rows.append(f"    {c['snippet']}")
+    if result["next_cursor"]:
+        rows.append(f"(more: --cursor {result['next_cursor']})")
+    rows.append(f"(next time: --cursor {result['cursor']})")
+    return "\n".join(rows)
+
+
 def _forget(service: MemoryService, args: argparse.Namespace) -> dict[str, Any]:
     return views.saved(service.forget(Locator(args.name, args.scope, args.id)), "deleted")
 
@@ -288,6 +306,17 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--limit", type=int, default=50)
     listing.add_argument("--cursor", help="continue after a previous page")
     listing.add_argument("--fields", help=f"comma-separated, from: {','.join(views.LIST_FIELDS)}")
+
+    changed = memory_command(
+        "changes",
+        "memories created, edited, moved or forgotten since a time or commit",
+        _changes,
+        _show_changes,
+    )
+    changed.add_argument("--since", help="a time (2026-01-31T09:00:00Z) or a commit id; default: all history")
+    changed.add_argument("--cursor", help="continue a previous answer (its next page, or what came after it)")
+    changed.add_argument("--scope", help="omitted or all: everything; global; or a path (that subtree)")
+    changed.add_argument("--limit", type=int, default=50)
 
     forget = memory_command("forget", "delete a memory (history keeps it)", _forget, _show_saved)
     forget.add_argument("name", nargs="?")

@@ -114,6 +114,28 @@ class History(TypedDict):
     content: NotRequired[str]
 
 
+class ChangeView(TypedDict):
+    kind: Literal["created", "edited", "moved", "forgotten"]
+    id: str
+    name: str
+    scope: str
+    time: str
+    author: str
+    commit: str
+    version: str | None
+    """The file's version after the change (null when forgotten)."""
+    snippet: str
+    from_name: NotRequired[str]
+    from_scope: NotRequired[str]
+
+
+class Changes(TypedDict):
+    changes: list[ChangeView]
+    count: int
+    next_cursor: str | None
+    cursor: str
+
+
 class ConflictView(TypedDict):
     path: str
     scope: str | None
@@ -147,6 +169,8 @@ for _shape in (
     Hits,
     RevisionView,
     History,
+    ChangeView,
+    Changes,
     ConflictView,
     SyncResult,
 ):

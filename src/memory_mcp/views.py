@@ -5,9 +5,22 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, Final, cast
 
-from memory_mcp.core import Entry, Hit, InvalidInput, Page, Revision, Saved, SyncReport, format_time
+from memory_mcp.core import (
+    ChangePage,
+    Entry,
+    Hit,
+    InvalidInput,
+    MemoryChange,
+    Page,
+    Revision,
+    Saved,
+    SyncReport,
+    format_time,
+)
 from memory_mcp.view_types import (
     Brief,
+    Changes,
+    ChangeView,
     HitView,
     ListedMemory,
     MemoryPage,
@@ -95,6 +108,33 @@ def revision(rev: Revision) -> RevisionView:
         "path": rev.path,
         "version": rev.blob,
         "deleted": rev.blob is None,
+    }
+
+
+def change(found: MemoryChange) -> ChangeView:
+    m = found.memory
+    out: ChangeView = {
+        "kind": found.kind,
+        "id": m.id,
+        "name": m.name,
+        "scope": str(m.scope),
+        "time": format_time(found.commit.time),
+        "author": found.commit.author,
+        "commit": found.commit.commit,
+        "version": found.version,
+        "snippet": found.snippet,
+    }
+    if found.moved_from is not None:
+        out |= {"from_name": found.moved_from.name, "from_scope": str(found.moved_from.scope)}
+    return out
+
+
+def changes(result: ChangePage) -> Changes:
+    return {
+        "changes": [change(c) for c in result.changes],
+        "count": len(result.changes),
+        "next_cursor": result.next_cursor,
+        "cursor": result.cursor,
     }
 
 

@@ -14,7 +14,7 @@ from tests.e2e.conftest import HttpServer, call, call_error, server_env
 
 pytestmark = pytest.mark.anyio
 
-EXPECTED_TOOLS = {"remember", "recall", "read", "edit", "forget", "list", "move", "history", "sync"}
+EXPECTED_TOOLS = {"remember", "recall", "read", "edit", "forget", "list", "move", "history", "changes", "sync"}
 
 
 @pytest.fixture(params=["http", "stdio"])
@@ -35,7 +35,7 @@ async def test_tool_listing_is_self_describing(connect: Callable[[], Client]) ->
         for name, schema in tool.input_schema["properties"].items():
             assert schema.get("description"), f"{tool.name}.{name} has no description"
     read_only = {name for name, tool in tools.items() if tool.annotations.read_only_hint}
-    assert read_only == {"recall", "read", "list", "history"}
+    assert read_only == {"recall", "read", "list", "history", "changes"}
     assert tools["forget"].annotations.destructive_hint is True
     assert tools["remember"].input_schema["required"] == ["name", "content"]
 

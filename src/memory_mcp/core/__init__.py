@@ -9,7 +9,9 @@ composition root (`memory_mcp.bootstrap`) and the supervisor reach the adapters 
     └── Busy, Unavailable                                             retry later
 """
 
+from memory_mcp.core.briefing import DEFAULT_BUDGET, HANDOFF_NAME, HANDOFF_TAG, PINNED, BriefItem, Briefing
 from memory_mcp.core.catalog import Entry
+from memory_mcp.core.changes import ChangePage, MemoryChange, Touched, opening
 from memory_mcp.core.embedder import default_threads
 from memory_mcp.core.indexer import Progress
 from memory_mcp.core.model import (
@@ -59,8 +61,11 @@ from memory_mcp.errors import (
 
 __all__ = [
     "ALL",
+    "DEFAULT_BUDGET",
     "FULL_ACCESS",
     "GLOBAL",
+    "HANDOFF_NAME",
+    "HANDOFF_TAG",
     "MAX_CONTENT_BYTES",
     "MAX_LIMIT",
     "MAX_NAME_PARTS",
@@ -68,9 +73,13 @@ __all__ = [
     "MAX_QUERY_CHARS",
     "MAX_SOURCE_CHARS",
     "MAX_TAG_CHARS",
+    "PINNED",
     "Access",
     "AlreadyExists",
+    "BriefItem",
+    "Briefing",
     "Busy",
+    "ChangePage",
     "Conflict",
     "Entry",
     "Forbidden",
@@ -79,6 +88,7 @@ __all__ = [
     "InvalidInput",
     "Locator",
     "Memory",
+    "MemoryChange",
     "MemoryMcpError",
     "MemoryService",
     "NotFound",
@@ -91,11 +101,13 @@ __all__ = [
     "Scope",
     "Similar",
     "Stats",
+    "Touched",
     "SyncConflict",
     "SyncReport",
     "Unavailable",
     "default_threads",
     "format_time",
+    "opening",
     "validate_content",
     "validate_name",
     "validate_source",

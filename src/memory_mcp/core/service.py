@@ -19,8 +19,8 @@ from typing import Final
 
 import numpy as np
 
+from memory_mcp.core import briefing, changes, markdown
 from memory_mcp.core import cursor as cursor_
-from memory_mcp.core import markdown
 from memory_mcp.core.catalog import Catalog, Entry
 from memory_mcp.core.checks import check_free, check_target, check_version, locate, recall_filter, validate_memory
 from memory_mcp.core.indexer import EMBED_BATCH, Indexer, Progress
@@ -173,8 +173,7 @@ class MemoryService:
         `global` the global memories, a path that subtree only (not global). Raises `InvalidInput` for a cursor
         not made by `list`, a bad limit, scope or tag."""
         limit = validate_limit(limit, maximum=MAX_LIMIT)
-        scopes = ScopeFilter.parse(scope, default_all=True)
-        scopes = replace(scopes, include_global=scopes.root is None or scopes.root.is_global)
+        scopes = _subtree(scope)
         wanted = set(validate_tags(tags))
         after = cursor_.decode(cursor)
         self.indexer.ensure_fresh()
@@ -210,11 +209,81 @@ class MemoryService:
                 return revision, markdown.parse(self.store.blob(revision.blob))
         raise NotFound(f"commit {version!r} is not among the last {MAX_LIMIT} versions of {where.describe()}")
 
-    def _blob_memory_id(self, blob: str) -> str | None:
+    def changes(
+        self,
+        *,
+        since: str | None = None,
+        cursor: str | None = None,
+        scope: str | None = None,
+        limit: int = 50,
+        access: Access = FULL_ACCESS,
+    ) -> changes.ChangePage:
+        """Memories created, edited, moved or forgotten since a time, a commit or a previous answer's
+        cursor, newest first, in the scopes `access` may see (a scope path narrows to that subtree)."""
+        limit = validate_limit(limit, maximum=MAX_LIMIT)
+        scopes = _subtree(scope)
+        return changes.feed(
+            self.store,
+            self._blob_memory,
+            since=since,
+            cursor=cursor,
+            scopes=scopes,
+            access=access,
+            limit=limit,
+        )
+
+    def briefing(
+        self, scope: str | None, *, budget: int = briefing.DEFAULT_BUDGET, access: Access = FULL_ACCESS
+    ) -> briefing.Briefing:
+        """A session's starting point in `scope` (that scope, below it, and global, as `recall` searches):
+        pinned memories, then the most recently updated, within `budget` tokens."""
+        budget = briefing.validate_budget(budget)
+        allowed = recall_filter(ScopeFilter.parse(scope, default_all=False), set(), access)
+        self.indexer.ensure_fresh()
+        with self.indexer.viewing:
+            entries = [e for e in self.catalog.entries() if allowed is None or allowed(e)]
+        return briefing.select(entries, budget)
+
+    def handoff(self, scope: str | None, *, access: Access = FULL_ACCESS) -> Entry | None:
+        """The scope's session-handoff memory, if an agent has left one."""
         try:
-            return markdown.parse(self.store.blob(blob)).id
+            return self.read(Locator(briefing.HANDOFF_NAME, scope), access=access)
+        except NotFound:
+            return None
+
+    def touched(self, old: str | None, new: str | None) -> list[changes.Touched]:
+        """The memories that differ between two commits (to tell watching clients what changed)."""
+        return changes.touched(self.store, self._blob_memory, old, new)
+
+    def suggest(
+        self, argument: str, prefix: str, *, scope: str | None = None, access: Access = FULL_ACCESS
+    ) -> list[str]:
+        """Completions for a scope path or (within `scope`) a memory name that start with `prefix`."""
+        if argument == "scope":
+            wanted = None
+        else:
+            try:
+                wanted = Scope.parse(scope)
+            except InvalidInput:
+                return []
+        self.indexer.ensure_fresh()
+        with self.indexer.viewing:
+            found = {
+                str(e.memory.scope) if wanted is None else e.memory.name
+                for e in self.catalog.entries()
+                if access.can_read(e.memory.scope) and (wanted is None or e.memory.scope == wanted)
+            }
+        return sorted(value for value in found if value.startswith(prefix))
+
+    def _blob_memory(self, blob: str) -> Memory | None:
+        try:
+            return markdown.parse(self.store.blob(blob))
         except InvalidInput:
             return None
+
+    def _blob_memory_id(self, blob: str) -> str | None:
+        memory = self._blob_memory(blob)
+        return None if memory is None else memory.id
 
     # ------------------------------------------------------------- writing
 
@@ -451,6 +520,12 @@ class MemoryService:
 class _Plan:
     changes: list[tuple[Memory, str, np.ndarray, Entry | None]]
     unchanged: list[Entry]
+
+
+def _subtree(scope: str | None) -> ScopeFilter:
+    """Omitted or `all`: everything; a path: that subtree only (global only for `global` itself)."""
+    scopes = ScopeFilter.parse(scope, default_all=True)
+    return replace(scopes, include_global=scopes.root is None or scopes.root.is_global)
 
 
 def _message(verb: str, memory: Memory, old: Memory | None = None) -> str:

@@ -63,6 +63,16 @@ class Change:
 
 
 @dataclass(frozen=True)
+class Commit:
+    """One commit of the repository's history: who made it and when."""
+
+    commit: str
+    time: datetime
+    author: str
+    message: str
+
+
+@dataclass(frozen=True)
 class Revision:
     """One commit that changed a memory, with the file's blob at that commit (its `version`)."""
 
@@ -273,6 +283,39 @@ class GitStore:
                     break
                 path = moved_from
         return out
+
+    def log(
+        self, tip: str, *, since: str | None = None, after: datetime | None = None
+    ) -> Iterator[tuple[Commit, list[Change]]]:
+        """Non-merge commits from `tip` back, newest first, each with the memory files it changed.
+
+        `since` excludes that commit and its ancestors (what a reader had seen); `after` skips commits
+        older than that time. Merges are skipped: a sync's merge only picks one side's blob of each file,
+        so every change appears once, in the commit of the author who made it.
+        """
+        walker = self._repo.walk(tip, SortMode.TOPOLOGICAL | SortMode.TIME)
+        if since is not None:
+            walker.hide(pygit2.Oid(hex=since))
+        for commit in walker:
+            moment = datetime.fromtimestamp(commit.commit_time, UTC)
+            if len(commit.parents) > 1 or (after is not None and moment < after):
+                continue
+            parent = str(commit.parents[0].id) if commit.parents else None
+            author = f"{commit.author.name} <{commit.author.email}>"
+            info = Commit(str(commit.id), moment, author, commit.message.strip())
+            yield info, self.changes(parent, str(commit.id))
+
+    def resolve_commit(self, commit: str) -> str | None:
+        """The full id of the branch's commit `commit` names (an id or a unique prefix), else None."""
+        try:
+            found = self._repo.revparse_single(commit).peel(pygit2.Commit)
+        except (KeyError, ValueError, pygit2.GitError):
+            return None
+        head = self.head()
+        full = str(found.id)
+        if head is None or not (full == head or self._repo.descendant_of(head, full)):
+            return None
+        return full
 
     def _moved_from(self, parent_tree, tree, memory_id: str, parse_id) -> str | None:
         if parent_tree is None:

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from functools import partial
 from typing import Annotated, Any, Final, TypeVar
 
-import anyio.to_thread
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
@@ -19,11 +18,11 @@ from memory_mcp import views
 from memory_mcp.core import MAX_CONTENT_BYTES, MAX_LIMIT, MAX_QUERY_CHARS, Locator, MemoryService
 from memory_mcp.errors import AlreadyExists, MemoryMcpError
 from memory_mcp.server.bearer_tokens import caller
+from memory_mcp.server.calls import in_service
 from memory_mcp.supervisor import Supervisor
-from memory_mcp.view_types import History, Hits, MemoryPage, MemoryView, SavedMemory, SyncResult
+from memory_mcp.view_types import Changes, History, Hits, MemoryPage, MemoryView, SavedMemory, SyncResult
 
 T = TypeVar("T")
-START_TIMEOUT: Final = 120.0
 
 NAME_HELP: Final = (
     "Memory name: 1-3 '/'-separated parts of letters, digits, '-', '_', '.' (e.g. 'rust/async-tips')"
@@ -74,10 +73,7 @@ class Tools:
         started = time.perf_counter()
         outcome = "ok"
         try:
-            service = self._supervisor.service  # started: no thread hop just to learn that
-            if service is None:
-                service = await anyio.to_thread.run_sync(self._supervisor.wait, START_TIMEOUT)
-            return await anyio.to_thread.run_sync(call, service)
+            return await in_service(self._supervisor, call)
         except MemoryMcpError as exc:
             outcome = type(exc).__name__
             raise ToolError(_error_text(exc)) from exc
@@ -103,6 +99,7 @@ class Tools:
             (self.list_memories, "List memories", READ_ONLY),
             (self.move, "Move or rename a memory", write),
             (self.history, "Memory history", READ_ONLY),
+            (self.changes, "What changed", READ_ONLY),
             (self.sync, "Sync with the git remote", SYNC),
         ):
             name = "list" if fn == self.list_memories else fn.__name__
@@ -313,6 +310,32 @@ class Tools:
         call = partial(MemoryService.history, where=where, limit=limit, access=caller()[0])
         revisions = await self._run("history", call)
         return {"versions": [views.revision(r) for r in revisions], "count": len(revisions)}
+
+    async def changes(
+        self,
+        since: Annotated[
+            str | None,
+            Field(description="A time (e.g. '2026-01-31T09:00:00Z') or a commit id; omitted: all history"),
+        ] = None,
+        cursor: Annotated[
+            str | None,
+            Field(description="next_cursor for the next page, or cursor from your previous changes call"),
+        ] = None,
+        scope: Annotated[
+            str | None,
+            Field(description="Omitted or 'all': every scope you may see; or a path (that subtree)"),
+        ] = None,
+        limit: Annotated[int, Field(description=f"Page size, 1-{MAX_LIMIT}")] = 50,
+    ) -> Changes:
+        """What other agents (and you) changed: memories created, edited, moved or forgotten, newest first.
+
+        Each change has kind, author, time and a snippet (a forgotten memory shows its last content). Follow
+        next_cursor until it is null; keep `cursor` and pass it next session to see only newer changes.
+        """
+        call = partial(
+            MemoryService.changes, since=since, cursor=cursor, scope=scope, limit=limit, access=caller()[0]
+        )
+        return views.changes(await self._run("changes", call))
 
     async def sync(
         self,
