@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from memory_mcp.bootstrap import build_service
 from memory_mcp.core import changes
+from memory_mcp.core.hashing_embedder import HashingEmbedder
 from memory_mcp.core.model import Access, Scope
 from memory_mcp.core.service import Locator, MemoryService
 from memory_mcp.errors import InvalidInput
+from tests.conftest import settings_at
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[MemoryService]:
+    """Against the hashing fake: `changes` reads git history, so no model is needed."""
+    built = build_service(settings_at(tmp_path), embedder=HashingEmbedder())
+    yield built
+    built.close()
 
 
 def kinds(page) -> list[tuple[str, str, str]]:
