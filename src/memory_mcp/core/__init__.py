@@ -10,8 +10,10 @@ composition root (`memory_mcp.bootstrap`) and the supervisor reach the adapters 
     └── Cancelled                                                     the caller left; nothing was written
 """
 
+from memory_mcp.core.briefing import DEFAULT_BUDGET, HANDOFF_NAME, HANDOFF_TAG, PINNED, BriefItem, Briefing
 from memory_mcp.core.cancellation import cancellable
 from memory_mcp.core.catalog import Entry
+from memory_mcp.core.changes import ChangePage, MemoryChange, Touched, opening
 from memory_mcp.core.embedder import default_threads
 from memory_mcp.core.indexer import Progress
 from memory_mcp.core.model import (
@@ -63,8 +65,11 @@ from memory_mcp.errors import (
 
 __all__ = [
     "ALL",
+    "DEFAULT_BUDGET",
     "FULL_ACCESS",
     "GLOBAL",
+    "HANDOFF_NAME",
+    "HANDOFF_TAG",
     "MAX_CONTENT_BYTES",
     "MAX_LIMIT",
     "MAX_NAME_PARTS",
@@ -73,10 +78,14 @@ __all__ = [
     "MAX_SOURCE_CHARS",
     "MAX_TAG_CHARS",
     "MAX_TAGS",
+    "PINNED",
     "Access",
     "AlreadyExists",
+    "BriefItem",
+    "Briefing",
     "Busy",
     "Cancelled",
+    "ChangePage",
     "Conflict",
     "Entry",
     "Forbidden",
@@ -85,6 +94,7 @@ __all__ = [
     "InvalidInput",
     "Locator",
     "Memory",
+    "MemoryChange",
     "MemoryMcpError",
     "MemoryService",
     "NotFound",
@@ -97,12 +107,14 @@ __all__ = [
     "Scope",
     "Similar",
     "Stats",
+    "Touched",
     "SyncConflict",
     "SyncReport",
     "Unavailable",
     "cancellable",
     "default_threads",
     "format_time",
+    "opening",
     "validate_content",
     "validate_name",
     "validate_source",

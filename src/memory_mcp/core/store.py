@@ -4,11 +4,13 @@ It maps (scope, name) to a file path, writes files atomically, commits every cha
 from HEAD's tree, never from the possibly stale on-disk index), serialises writers across processes with an
 OS lock, and answers "what changed between two commits" so indexes can catch up. A memory exists once
 its commit exists.
+
+It stays one file (over 500 lines) on purpose: it is the one owner of pygit2, so every libgit2 object,
+thread rule and crash-safety step of the repository is in one place.
 """
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import threading
@@ -26,7 +28,7 @@ from pygit2.enums import FileMode, Option, SortMode
 from memory_mcp.core.markdown import MAX_FILE_BYTES
 from memory_mcp.core.model import Scope
 from memory_mcp.errors import Conflict, InvalidInput, Unavailable
-from memory_mcp.files import write_atomic
+from memory_mcp.files import locked, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,16 @@ class Change:
     path: str
     old_blob: str | None
     new_blob: str | None
+
+
+@dataclass(frozen=True)
+class Commit:
+    """One commit of the repository's history: who made it and when."""
+
+    commit: str
+    time: datetime
+    author: str
+    message: str
 
 
 @dataclass(frozen=True)
@@ -317,6 +329,39 @@ class GitStore:
                         return gone
         return None
 
+    def log(
+        self, tip: str, *, since: str | None = None, after: datetime | None = None
+    ) -> Iterator[tuple[Commit, list[Change]]]:
+        """Non-merge commits from `tip` back, newest first, each with the memory files it changed.
+
+        `since` excludes that commit and its ancestors (what a reader had seen); `after` skips commits
+        older than that time. Merges are skipped: a sync's merge only picks one side's blob of each file,
+        so every change appears once, in the commit of the author who made it.
+        """
+        walker = self._repo.walk(tip, SortMode.TOPOLOGICAL | SortMode.TIME)
+        if since is not None:
+            walker.hide(pygit2.Oid(hex=since))
+        for commit in walker:
+            moment = datetime.fromtimestamp(commit.commit_time, UTC)
+            if len(commit.parents) > 1 or (after is not None and moment < after):
+                continue
+            parent = str(commit.parents[0].id) if commit.parents else None
+            author = f"{commit.author.name} <{commit.author.email}>"
+            info = Commit(str(commit.id), moment, author, commit.message.strip())
+            yield info, self.changes(parent, str(commit.id))
+
+    def resolve_commit(self, commit: str) -> str | None:
+        """The full id of the branch's commit `commit` names (an id or a unique prefix), else None."""
+        try:
+            found = self._repo.revparse_single(commit).peel(pygit2.Commit)
+        except (KeyError, ValueError, pygit2.GitError):
+            return None
+        head = self.head()
+        full = str(found.id)
+        if head is None or not (full == head or self._repo.descendant_of(head, full)):
+            return None
+        return full
+
     def _moved_from(self, parent_tree, tree, memory_id: str, parse_id) -> str | None:
         if parent_tree is None:
             return None
@@ -343,23 +388,14 @@ class GitStore:
     @contextmanager
     def write_lock(self) -> Iterator[None]:
         """Hold the repository's OS-level write lock (shared by every process on this repo)."""
-        with self._flock("write.lock"):
+        with locked(self._state / "write.lock"):
             yield
 
     @contextmanager
     def sync_lock(self) -> Iterator[None]:
         """Serialise syncs with the remote across processes; take it before `write_lock()`, not inside."""
-        with self._flock("sync.lock"):
+        with locked(self._state / "sync.lock"):
             yield
-
-    @contextmanager
-    def _flock(self, name: str) -> Iterator[None]:
-        fd = os.open(self._state / name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # closing releases the lock, also when the process dies
 
     def commit(
         self, writes: dict[str, bytes], deletes: list[str], message: str, author: Author | None = None

@@ -1,6 +1,7 @@
 """The HTTP edge: streamable HTTP MCP at `/mcp` plus `/healthz`, `/readyz`, `/metrics` and `/version`, with Host/Origin
-allow-listing against DNS rebinding. Lean by default: JSON responses and stateless requests, since every
-tool call is self-contained."""
+allow-listing against DNS rebinding. Lean by default: JSON responses, since every tool call is
+self-contained. Handshake-era clients get a session (whose GET stream carries change notifications);
+2026-07-28 clients send self-contained requests and open `subscriptions/listen` streams instead."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from memory_mcp import __version__, views
 from memory_mcp.config import Settings
 from memory_mcp.errors import InvalidInput
 from memory_mcp.metrics import CONTENT_TYPE
+from memory_mcp.server.bearer_tokens import TokenVerifier, load_tokens
 from memory_mcp.server.http_guard import HttpGuard
-from memory_mcp.server.tokens import TokenVerifier, load_tokens
 from memory_mcp.supervisor import Supervisor
 
 MAX_BODY_BYTES: Final = 8 * 1024 * 1024
@@ -96,7 +97,7 @@ def build_http_app(supervisor: Supervisor, server: MCPServer) -> Starlette:
     app = server.streamable_http_app(
         streamable_http_path="/mcp",
         json_response=True,
-        stateless_http=True,
+        stateless_http=False,
         max_request_body_size=MAX_BODY_BYTES,
         transport_security=transport_security(supervisor.settings),
         host=supervisor.settings.host,

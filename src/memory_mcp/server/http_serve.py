@@ -18,8 +18,8 @@ HEADER_TIMEOUT: Final = 10.0
 """Seconds from connecting (or from the previous answer) until a request's headers must be complete."""
 IDLE_TIMEOUT: Final = 5
 """Seconds an idle keep-alive connection stays open after an answer."""
-MAX_CONCURRENCY: Final = 64
-"""Connections plus running requests; beyond it uvicorn answers 503 at once."""
+MAX_CONCURRENCY: Final = 200
+"""Connections (session GET streams included) plus running requests; beyond it uvicorn answers 503."""
 GRACEFUL_STOP: Final = 5
 """Seconds a stop (SIGTERM) waits for requests under way before cancelling them; the whole stop, saving
 the index snapshot included, stays well under Kubernetes' 30 s grace period."""

@@ -10,7 +10,7 @@ from functools import partial
 from typing import Annotated, Any, Final, TypeVar
 
 import anyio
-import anyio.to_thread
+
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp_types import ToolAnnotations
@@ -27,15 +27,15 @@ from memory_mcp.core import (
     Locator,
     MemoryService,
     SyncReport,
-    cancellable,
 )
-from memory_mcp.errors import AlreadyExists, Forbidden, MemoryMcpError
+from memory_mcp.errors import AlreadyExists, Cancelled, Forbidden, MemoryMcpError
+from memory_mcp.server.bearer_tokens import caller
+from memory_mcp.server.calls import in_service
 from memory_mcp.server.strict_tools import strict_tool
-from memory_mcp.server.tokens import caller
 from memory_mcp.supervisor import Supervisor
+from memory_mcp.view_types import Changes, History, Hits, MemoryPage, MemoryView, SavedMemory, SyncResult
 
 T = TypeVar("T")
-START_TIMEOUT: Final = 120.0
 # Upper bounds in every schema, so a client knows them and oversized input is refused before any work.
 MAX_NAME_CHARS: Final = 200
 MAX_SCOPE_CHARS: Final = 700
@@ -99,24 +99,15 @@ class Tools:
         started = time.perf_counter()
         outcome = "ok"
         try:
-            service = self._supervisor.service  # started: no thread hop just to learn that
-            if service is None:
-                service = await anyio.to_thread.run_sync(self._supervisor.wait, START_TIMEOUT)
-            with cancellable() as cancel:
-                try:
-                    # Abandoned on cancellation (the client cancelled or went away): the event tells the
-                    # worker thread to drop its queued model work and not to commit.
-                    return await anyio.to_thread.run_sync(call, service, abandon_on_cancel=True)
-                except anyio.get_cancelled_exc_class():
-                    cancel.set()
-                    outcome = "cancelled"
-                    raise
+            return await in_service(self._supervisor, call)
+        except Cancelled:
+            outcome = "cancelled"
+            raise
         except MemoryMcpError as exc:
             outcome = type(exc).__name__
             raise ToolError(_error_text(exc)) from exc
-        except BaseException:
-            if outcome == "ok":
-                outcome = "crash"
+        except BaseException as exc:
+            outcome = "cancelled" if isinstance(exc, anyio.get_cancelled_exc_class()) else "crash"
             raise
         finally:
             self._supervisor.metrics.observe_tool(tool, outcome, time.perf_counter() - started)
@@ -147,6 +138,7 @@ class Tools:
                 (self.list_memories, "List memories", READ_ONLY),
                 (self.move, "Move or rename a memory", write),
                 (self.history, "Memory history", READ_ONLY),
+                (self.changes, "What changed", READ_ONLY),
                 (self.sync, "Sync with the git remote", SYNC),
             )
         ]
@@ -170,7 +162,7 @@ class Tools:
         replace: Annotated[
             bool, Field(description="Overwrite an existing memory of this name (keeps its id)")
         ] = False,
-    ) -> dict[str, Any]:
+    ) -> SavedMemory:
         """Store a new memory: a named markdown note in a scope, searchable by meaning and by keywords.
 
         Fails if the name is taken in that scope (use `edit`, or pass replace=true). The result lists
@@ -213,7 +205,7 @@ class Tools:
             float | None,
             Field(description="Drop hits whose cosine similarity is below this (0.3-0.5 is typical)", ge=-1, le=1),
         ] = None,
-    ) -> dict[str, Any]:
+    ) -> Hits:
         """Search memories by meaning and keywords (hybrid), best first.
 
         Each hit has a snippet around the part that matched, `score` (cosine similarity) and `match_type`
@@ -231,12 +223,12 @@ class Tools:
         hits = await self._run("recall", call)
         return {"hits": [views.hit(h) for h in hits], "count": len(hits)}
 
-    async def read(self, name: Name = None, scope: Scope = None, id: MemoryId = None) -> dict[str, Any]:
+    async def read(self, name: Name = None, scope: Scope = None, id: MemoryId = None) -> MemoryView:
         """Read one memory in full (content, tags, source, times, version) by name + scope or by id."""
         entry = await self._run(
             "read", partial(MemoryService.read, where=Locator(name, scope, id), access=caller()[0])
         )
-        return views.memory(entry)
+        return views.full(entry)
 
     async def edit(
         self,
@@ -250,7 +242,7 @@ class Tools:
             TagList, Field(description="New tag list (replaces the old tags)", max_length=MAX_TAGS)
         ] = None,
         expected_version: ExpectedVersion = None,
-    ) -> dict[str, Any]:
+    ) -> SavedMemory:
         """Change a memory's content and/or tags, keeping its id, name and creation time.
 
         Pass expected_version (from read) to avoid overwriting someone else's change; old versions stay in
@@ -272,7 +264,7 @@ class Tools:
         scope: Scope = None,
         id: MemoryId = None,
         expected_version: ExpectedVersion = None,
-    ) -> dict[str, Any]:
+    ) -> SavedMemory:
         """Delete a memory. Its past versions remain in the repository's history."""
         call = partial(
             MemoryService.forget,
@@ -304,11 +296,11 @@ class Tools:
                 max_length=len(views.LIST_FIELDS),
             ),
         ] = None,
-    ) -> dict[str, Any]:
+    ) -> MemoryPage:
         """List memories sorted by scope then name, a page at a time (follow next_cursor until it is null)."""
         access = caller()[0]
 
-        def call(service: MemoryService) -> dict[str, Any]:
+        def call(service: MemoryService) -> MemoryPage:
             chosen = views.check_fields(fields)
             return views.page(
                 service.list(scope=scope, tags=tags, limit=limit, cursor=cursor, access=access), chosen
@@ -330,7 +322,7 @@ class Tools:
         ] = None,
         id: MemoryId = None,
         expected_version: ExpectedVersion = None,
-    ) -> dict[str, Any]:
+    ) -> SavedMemory:
         """Rename a memory and/or move it to another scope; its id and creation time are kept."""
         call = partial(
             MemoryService.move,
@@ -358,7 +350,7 @@ class Tools:
                 max_length=MAX_ID_CHARS,
             ),
         ] = None,
-    ) -> dict[str, Any]:
+    ) -> History:
         """The commits that changed a memory (sha, time, author, message), newest first, following moves.
         Works for forgotten memories too (by id, or by name + scope).
 
@@ -379,11 +371,46 @@ class Tools:
         revisions = await self._run("history", call)
         return views.history(revisions)
 
+    async def changes(
+        self,
+        since: Annotated[
+            str | None,
+            Field(
+                description="A time (e.g. '2026-01-31T09:00:00Z') or a commit id; omitted: all history",
+                max_length=MAX_CURSOR_CHARS,
+            ),
+        ] = None,
+        cursor: Annotated[
+            str | None,
+            Field(
+                description="next_cursor for the next page, or cursor from your previous changes call",
+                max_length=MAX_CURSOR_CHARS,
+            ),
+        ] = None,
+        scope: Annotated[
+            str | None,
+            Field(
+                description="Omitted or 'all': every scope you may see; or a path (that subtree)",
+                max_length=MAX_SCOPE_CHARS,
+            ),
+        ] = None,
+        limit: Annotated[int, Field(description=f"Page size, 1-{MAX_LIMIT}", ge=1, le=MAX_LIMIT)] = 50,
+    ) -> Changes:
+        """What other agents (and you) changed: memories created, edited, moved or forgotten, newest first.
+
+        Each change has kind, author, time and a snippet (a forgotten memory shows its last content). Follow
+        next_cursor until it is null; keep `cursor` and pass it next session to see only newer changes.
+        """
+        call = partial(
+            MemoryService.changes, since=since, cursor=cursor, scope=scope, limit=limit, access=caller()[0]
+        )
+        return views.changes(await self._run("changes", call))
+
     async def sync(
         self,
         pull: Annotated[bool, Field(description="Fetch and merge the remote's changes first")] = True,
         push: Annotated[bool, Field(description="Push local commits to the remote")] = True,
-    ) -> dict[str, Any]:
+    ) -> SyncResult:
         """Sync the memory repository with its git remote now (it also syncs by itself after writes and
         periodically). Returns what was pulled and pushed, conflicts and how they were resolved (the newer
         version wins; the other stays in history), and errors (e.g. the remote is unreachable)."""
