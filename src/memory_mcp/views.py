@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from memory_mcp.core import (
     ChangePage,
@@ -16,6 +16,18 @@ from memory_mcp.core import (
     Saved,
     SyncReport,
     format_time,
+)
+from memory_mcp.view_types import (
+    Brief,
+    Changes,
+    ChangeView,
+    HitView,
+    ListedMemory,
+    MemoryPage,
+    MemoryView,
+    RevisionView,
+    SavedMemory,
+    SyncResult,
 )
 
 if TYPE_CHECKING:
@@ -53,20 +65,24 @@ def memory(entry: Entry, fields: tuple[str, ...] = LIST_FIELDS) -> dict[str, Any
     return {name: every[name] for name in fields}
 
 
-def brief(entry: Entry) -> dict[str, Any]:
-    return memory(entry, ("id", "name", "scope", "version"))
+def full(entry: Entry) -> MemoryView:
+    return cast(MemoryView, memory(entry))
 
 
-def saved(result: Saved, action: str) -> dict[str, Any]:
-    out: dict[str, Any] = {"status": action, "commit": result.commit, **brief(result.entry)}
+def brief(entry: Entry) -> Brief:
+    return cast(Brief, memory(entry, ("id", "name", "scope", "version")))
+
+
+def saved(result: Saved, action: str) -> SavedMemory:
+    out = cast(SavedMemory, {"status": action, "commit": result.commit, **brief(result.entry)})
     if result.similar:
         out["similar"] = [{**brief(s.entry), "similarity": s.similarity} for s in result.similar]
         out["hint"] = "similar memories exist; consider merging them with edit, or forget the duplicate"
     return out
 
 
-def hit(found: Hit) -> dict[str, Any]:
-    return {
+def hit(found: Hit) -> HitView:
+    return {  # type: ignore[typeddict-item]  # the memory fields come from `memory`
         **memory(found.entry, ("id", "name", "scope", "tags", "updated_at", "version", "content_length")),
         "score": found.score,
         "match_type": found.match_type,
@@ -75,15 +91,15 @@ def hit(found: Hit) -> dict[str, Any]:
     }
 
 
-def page(result: Page, fields: tuple[str, ...]) -> dict[str, Any]:
+def page(result: Page, fields: tuple[str, ...]) -> MemoryPage:
     return {
-        "memories": [memory(entry, fields) for entry in result.entries],
+        "memories": [cast(ListedMemory, memory(entry, fields)) for entry in result.entries],
         "count": len(result.entries),
         "next_cursor": result.next_cursor,
     }
 
 
-def revision(rev: Revision) -> dict[str, Any]:
+def revision(rev: Revision) -> RevisionView:
     return {
         "commit": rev.commit,
         "time": format_time(rev.time),
@@ -95,9 +111,9 @@ def revision(rev: Revision) -> dict[str, Any]:
     }
 
 
-def change(found: MemoryChange) -> dict[str, Any]:
+def change(found: MemoryChange) -> ChangeView:
     m = found.memory
-    out: dict[str, Any] = {
+    out: ChangeView = {
         "kind": found.kind,
         "id": m.id,
         "name": m.name,
@@ -113,7 +129,7 @@ def change(found: MemoryChange) -> dict[str, Any]:
     return out
 
 
-def changes(result: ChangePage) -> dict[str, Any]:
+def changes(result: ChangePage) -> Changes:
     return {
         "changes": [change(c) for c in result.changes],
         "count": len(result.changes),
@@ -133,8 +149,8 @@ def check_fields(fields: list[str] | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(fields))
 
 
-def sync_report(report: SyncReport) -> dict[str, Any]:
-    return {**asdict(report), "ok": report.ok}
+def sync_report(report: SyncReport) -> SyncResult:
+    return cast(SyncResult, {**asdict(report), "ok": report.ok})
 
 
 def sync_summary(report: SyncReport) -> str:

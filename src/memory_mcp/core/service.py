@@ -4,23 +4,25 @@ Ordering is the whole point of this module. Text is embedded with no lock held; 
 writer lock and the repository's OS lock, the catalog catches up with whatever other processes committed,
 the preconditions are checked against that fresh state, the change is committed, and the catalog follows.
 Every edge (MCP tools, CLI) calls these methods from worker threads: they block.
+
+It stays one file (about 540 lines) because it is one concern: the use cases read best with every lock's
+extent in view. What they return is in `results`, the preconditions they check in `checks`, list cursors in
+`cursor`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Final
 
 import numpy as np
 
 from memory_mcp.core import briefing, changes, markdown
+from memory_mcp.core import cursor as cursor_
 from memory_mcp.core.catalog import Catalog, Entry
+from memory_mcp.core.checks import check_free, check_target, check_version, locate, recall_filter, validate_memory
 from memory_mcp.core.indexer import EMBED_BATCH, Indexer, Progress
 from memory_mcp.core.model import (
     FULL_ACCESS,
@@ -36,6 +38,16 @@ from memory_mcp.core.model import (
     validate_source,
     validate_tags,
 )
+from memory_mcp.core.results import (
+    Imported,
+    Locator,
+    Page,
+    Reindexed,
+    Repository,
+    Saved,
+    Similar,
+    Stats,
+)
 from memory_mcp.core.search import Hit, rank
 from memory_mcp.core.store import Author, Revision, memory_path
 from memory_mcp.errors import AlreadyExists, Conflict, InvalidInput, NotFound
@@ -45,73 +57,6 @@ log = logging.getLogger(__name__)
 NEAR_DUPLICATE: Final = 0.80
 """Cosine similarity above which `remember` reports an existing memory as a likely duplicate."""
 OPTIMISTIC_RETRIES: Final = 3
-
-
-@dataclass(frozen=True)
-class Similar:
-    entry: Entry
-    similarity: float
-
-
-@dataclass(frozen=True)
-class Saved:
-    entry: Entry
-    commit: str
-    replaced: bool = False
-    similar: tuple[Similar, ...] = ()
-
-
-@dataclass(frozen=True)
-class Imported:
-    """The result of `save_many`: one commit for the whole batch (None when nothing changed)."""
-
-    commit: str | None
-    created: list[Entry]
-    replaced: list[Entry]
-    unchanged: list[Entry]
-
-
-@dataclass(frozen=True)
-class Page:
-    entries: list[Entry]
-    next_cursor: str | None
-
-
-@dataclass(frozen=True)
-class Stats:
-    memories: int
-    chunks: int
-    """Chunk vectors in the vector index."""
-    queue_depth: int
-    """Requests waiting for the model."""
-    pending_vectors: int
-    """Memories waiting for vectors after a model change (found by keywords only meanwhile)."""
-
-
-@dataclass(frozen=True)
-class Reindexed:
-    memories: int
-    unreadable: dict[str, str]
-
-
-@dataclass(frozen=True)
-class Repository:
-    root: Path
-    branch: str
-    head: str | None
-    """None before the first commit."""
-
-
-@dataclass(frozen=True)
-class Locator:
-    """Which memory a call means: by id, or by name within a scope (default global)."""
-
-    name: str | None = None
-    scope: str | None = None
-    id: str | None = None
-
-    def describe(self) -> str:
-        return f"id {self.id!r}" if self.id else f"{self.name!r} in scope {self.scope or 'global'!r}"
 
 
 class MemoryService:
@@ -181,7 +126,7 @@ class MemoryService:
         name or scope."""
         self.indexer.ensure_fresh()
         with self.indexer.viewing:
-            return self._locate(where, access)
+            return locate(self.catalog, where, access)
 
     def recall(
         self,
@@ -209,7 +154,7 @@ class MemoryService:
         # Embedding first, searching after: the model uses every core, and a keyword search run beside it
         # would slow it by more than the search takes.
         vector = self.embedder.embed_query(query)
-        allowed = _filter(scopes, wanted, access)
+        allowed = recall_filter(scopes, wanted, access)
         self.indexer.ensure_fresh()
         with self.indexer.viewing:
             return rank(self.catalog, query, vector, allowed, limit, min_score)
@@ -230,7 +175,7 @@ class MemoryService:
         limit = validate_limit(limit, maximum=MAX_LIMIT)
         scopes = _subtree(scope)
         wanted = set(validate_tags(tags))
-        after = _decode_cursor(cursor)
+        after = cursor_.decode(cursor)
         self.indexer.ensure_fresh()
         with self.indexer.viewing:
             page: list[Entry] = []
@@ -238,7 +183,7 @@ class MemoryService:
                 scope_ = entry.memory.scope
                 if scopes.matches(scope_) and access.can_read(scope_) and wanted.issubset(entry.memory.tags):
                     if len(page) == limit:
-                        return Page(page, _encode_cursor(page[-1].sort_key))
+                        return Page(page, cursor_.encode(page[-1].sort_key))
                     page.append(entry)
             return Page(page, None)
 
@@ -293,7 +238,7 @@ class MemoryService:
         """A session's starting point in `scope` (that scope, below it, and global, as `recall` searches):
         pinned memories, then the most recently updated, within `budget` tokens."""
         budget = briefing.validate_budget(budget)
-        allowed = _filter(ScopeFilter.parse(scope, default_all=False), set(), access)
+        allowed = recall_filter(ScopeFilter.parse(scope, default_all=False), set(), access)
         self.indexer.ensure_fresh()
         with self.indexer.viewing:
             entries = [e for e in self.catalog.entries() if allowed is None or allowed(e)]
@@ -382,7 +327,7 @@ class MemoryService:
                     )
                 memory = replace(memory, id=existing.memory.id, created_at=existing.memory.created_at)
             path = memory_path(memory.scope, memory.name)
-            self._check_free(path, memory.key)
+            check_free(self.catalog, path, memory.key)
             entry, commit = self._commit(memory, path, vectors, _message("save", memory), actor)
             return Saved(entry, commit, existing is not None, self._similar(entry, vectors[0]))
 
@@ -399,7 +344,7 @@ class MemoryService:
         """Write many memories in one commit (imports, bulk loads). Memories whose name and scope exist are
         replaced when `replace_existing` (keeping id and creation time), skipped when identical, else refused."""
         for memory in memories:
-            _validate(memory)
+            validate_memory(memory)
             access.check_write(memory.scope)
         keys = [m.key for m in memories]
         if len(set(keys)) != len(keys):
@@ -434,7 +379,7 @@ class MemoryService:
                     raise AlreadyExists(f"{memory.name!r} already exists in scope {str(memory.scope)!r}")
                 memory = replace(memory, id=same.id, created_at=same.created_at)
             path = memory_path(memory.scope, memory.name)
-            self._check_free(path, memory.key)
+            check_free(self.catalog, path, memory.key)
             plan.changes.append((memory, path, rows, existing))
         return plan
 
@@ -506,9 +451,9 @@ class MemoryService:
         """Delete a memory in one commit; its versions stay in the repository's history. Raises `Conflict` as
         `edit` does with `expected_version`, `Forbidden` when `access` may not write, and as `read` does."""
         with self.indexer.committing():
-            entry = self._locate(where, access)
+            entry = locate(self.catalog, where, access)
             access.check_write(entry.memory.scope)
-            _check_version(entry, expected_version)
+            check_version(entry, expected_version)
             message = _message("delete", entry.memory)
             commit = self.store.commit({}, [entry.path], message, self._author(actor))
             self.indexer.record_delete(commit, entry.path)
@@ -527,17 +472,17 @@ class MemoryService:
         for _ in range(OPTIMISTIC_RETRIES):
             seen = self.read(where, access=access)
             access.check_write(seen.memory.scope)
-            _check_version(seen, expected_version)
+            check_version(seen, expected_version)
             memory = change(seen.memory)
             access.check_write(memory.scope)
             vectors = self.indexer.vectors([memory])[0]
             with self.indexer.committing():
-                current = self._locate(where, access)
+                current = locate(self.catalog, where, access)
                 if current.version != seen.version:
                     continue  # changed while we embedded: start again from the new version
                 path = memory_path(memory.scope, memory.name)
                 if path != current.path or memory.key != current.memory.key:
-                    self._check_target(memory, path)
+                    check_target(self.catalog, memory, path)
                 message = _message(verb, memory, current.memory)
                 entry, commit = self._commit(memory, path, vectors, message, actor, old=current)
                 return Saved(entry, commit, similar=self._similar(entry, vectors[0]))
@@ -560,56 +505,6 @@ class MemoryService:
     def _author(self, actor: str | None) -> Author:
         return self.store.author if not actor else Author(actor, self.store.author.email)
 
-    # ------------------------------------------------------------- checks
-
-    def _locate(self, where: Locator, access: Access = FULL_ACCESS) -> Entry:
-        """The memory meant, as long as `access` may see it (one it may not see is reported as missing)."""
-        if where.id:
-            entry = self.catalog.by_id(where.id)
-            if entry is None or not access.can_read(entry.memory.scope):
-                raise NotFound(f"no memory has id {where.id!r}; use list or recall to find it")
-            return entry
-        if not where.name:
-            raise InvalidInput("give the memory's name (and scope), or its id")
-        scope = Scope.parse(where.scope)
-        entry = self.catalog.by_key(scope, validate_name(where.name))
-        if entry is None or not access.can_read(scope):
-            raise NotFound(self._not_found_message(where.name, scope, access))
-        return entry
-
-    def _not_found_message(self, name: str, scope: Scope, access: Access) -> str:
-        elsewhere = sorted(
-            str(e.memory.scope)
-            for e in self.catalog.entries()
-            if e.memory.name == name and access.can_read(e.memory.scope)
-        )
-        hint = f" It exists in scope(s): {', '.join(elsewhere[:5])}." if elsewhere else ""
-        return f"no memory named {name!r} in scope {str(scope)!r}.{hint} Use list or recall to find memories."
-
-    def _check_target(self, memory: Memory, path: str) -> None:
-        taken = self.catalog.by_key(memory.scope, memory.name)
-        if taken is not None:
-            raise AlreadyExists(
-                f"a memory named {memory.name!r} already exists in scope {str(memory.scope)!r}; "
-                "forget or move it first, or choose another name"
-            )
-        self._check_free(path, memory.key)
-
-    def _check_free(self, path: str, key: tuple[Scope, str]) -> None:
-        """Two different (scope, name) pairs may map to one file (scope `a` + name `b/c` vs `a/b` + `c`)."""
-        if path in self.catalog.problems:
-            raise Conflict(
-                f"the file {path} exists but cannot be read ({self.catalog.problems[path]}); "
-                "it is left untouched; choose another name or repair the file"
-            )
-        holder = self.catalog.by_path(path)
-        if holder is not None and holder.memory.key != key:
-            other = holder.memory
-            raise Conflict(
-                f"this name and scope would share the file {path} with memory {other.name!r} in scope "
-                f"{str(other.scope)!r}; choose a different name or scope"
-            )
-
     def _similar(self, entry: Entry, vector: np.ndarray) -> tuple[Similar, ...]:
         with self.indexer.viewing:
             hits = self.catalog.vector_index.search(vector, 6, lambda label: label not in entry.labels)
@@ -627,45 +522,10 @@ class _Plan:
     unchanged: list[Entry]
 
 
-def _validate(memory: Memory) -> None:
-    """The rules `remember` applies to its arguments, for memories built by importers."""
-    validate_name(memory.name)
-    Scope.parse(memory.scope.path or None)
-    validate_content(memory.content)
-    if validate_tags(list(memory.tags)) != memory.tags:
-        raise InvalidInput(f"tags of {memory.name!r} must be trimmed and unique")
-    if validate_source(memory.source) != memory.source:
-        raise InvalidInput(f"source of {memory.name!r} must be a trimmed single line")
-
-
 def _subtree(scope: str | None) -> ScopeFilter:
     """Omitted or `all`: everything; a path: that subtree only (global only for `global` itself)."""
     scopes = ScopeFilter.parse(scope, default_all=True)
     return replace(scopes, include_global=scopes.root is None or scopes.root.is_global)
-
-
-def _filter(scopes: ScopeFilter, tags: set[str], access: Access) -> Callable[[Entry], bool] | None:
-    """The recall filter, or None when it would let everything through (the fast path)."""
-    if scopes.root is None and not tags and access.scopes is None:
-        return None
-
-    def allowed(entry: Entry) -> bool:
-        scope = entry.memory.scope
-        return scopes.matches(scope) and access.can_read(scope) and tags.issubset(entry.memory.tags)
-
-    return allowed
-
-
-def _check_version(entry: Entry, expected: str | None) -> None:
-    if expected is None:
-        return
-    if len(expected) < 7:
-        raise InvalidInput("expected_version must be the version from read/remember (at least 7 hex digits)")
-    if not entry.version.startswith(expected.lower()):
-        raise Conflict(
-            f"memory {entry.memory.name!r} is at version {entry.version[:12]}, not {expected[:12]!r}: it changed "
-            "since you read it; read it again and reapply your change"
-        )
 
 
 def _message(verb: str, memory: Memory, old: Memory | None = None) -> str:
@@ -676,20 +536,3 @@ def _message(verb: str, memory: Memory, old: Memory | None = None) -> str:
         subject = f"chore: {verb} memory '{memory.name}'"
         body = f"scope: {memory.scope}\nid: {memory.id}"
     return f"{subject}\n\n{body}\n"
-
-
-def _encode_cursor(key: tuple[str, str]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str | None) -> tuple[str, str] | None:
-    if not cursor:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        scope, name = json.loads(raw)
-        if isinstance(scope, str) and isinstance(name, str):
-            return (scope, name)
-    except (ValueError, TypeError, binascii.Error):
-        pass
-    raise InvalidInput("cursor is not one returned by list; omit it to start from the first page")

@@ -20,6 +20,7 @@ from memory_mcp.errors import AlreadyExists, MemoryMcpError
 from memory_mcp.server.bearer_tokens import caller
 from memory_mcp.server.calls import in_service
 from memory_mcp.supervisor import Supervisor
+from memory_mcp.view_types import Changes, History, Hits, MemoryPage, MemoryView, SavedMemory, SyncResult
 
 T = TypeVar("T")
 
@@ -125,7 +126,7 @@ class Tools:
         replace: Annotated[
             bool, Field(description="Overwrite an existing memory of this name (keeps its id)")
         ] = False,
-    ) -> dict[str, Any]:
+    ) -> SavedMemory:
         """Store a new memory: a named markdown note in a scope, searchable by meaning and by keywords.
 
         Fails if the name is taken in that scope (use `edit`, or pass replace=true). The result lists
@@ -165,7 +166,7 @@ class Tools:
             float | None,
             Field(description="Drop hits whose cosine similarity is below this (0.3-0.5 is typical)"),
         ] = None,
-    ) -> dict[str, Any]:
+    ) -> Hits:
         """Search memories by meaning and keywords (hybrid), best first.
 
         Each hit has a snippet around the part that matched, `score` (cosine similarity) and `match_type`
@@ -183,12 +184,12 @@ class Tools:
         hits = await self._run("recall", call)
         return {"hits": [views.hit(h) for h in hits], "count": len(hits)}
 
-    async def read(self, name: Name = None, scope: Scope = None, id: MemoryId = None) -> dict[str, Any]:
+    async def read(self, name: Name = None, scope: Scope = None, id: MemoryId = None) -> MemoryView:
         """Read one memory in full (content, tags, source, times, version) by name + scope or by id."""
         entry = await self._run(
             "read", partial(MemoryService.read, where=Locator(name, scope, id), access=caller()[0])
         )
-        return views.memory(entry)
+        return views.full(entry)
 
     async def edit(
         self,
@@ -198,7 +199,7 @@ class Tools:
         content: Annotated[str | None, Field(description="New content (replaces the old text)")] = None,
         tags: Annotated[list[str] | None, Field(description="New tag list (replaces the old tags)")] = None,
         expected_version: ExpectedVersion = None,
-    ) -> dict[str, Any]:
+    ) -> SavedMemory:
         """Change a memory's content and/or tags, keeping its id, name and creation time.
 
         Pass expected_version (from read) to avoid overwriting someone else's change; old versions stay in
@@ -220,7 +221,7 @@ class Tools:
         scope: Scope = None,
         id: MemoryId = None,
         expected_version: ExpectedVersion = None,
-    ) -> dict[str, Any]:
+    ) -> SavedMemory:
         """Delete a memory. Its past versions remain in the repository's history."""
         call = partial(
             MemoryService.forget,
@@ -248,11 +249,11 @@ class Tools:
                 "tags, updated_at"
             ),
         ] = None,
-    ) -> dict[str, Any]:
+    ) -> MemoryPage:
         """List memories sorted by scope then name, a page at a time (follow next_cursor until it is null)."""
         access = caller()[0]
 
-        def call(service: MemoryService) -> dict[str, Any]:
+        def call(service: MemoryService) -> MemoryPage:
             chosen = views.check_fields(fields)
             return views.page(
                 service.list(scope=scope, tags=tags, limit=limit, cursor=cursor, access=access), chosen
@@ -268,7 +269,7 @@ class Tools:
         new_name: Annotated[str | None, Field(description="New name; omit to keep the current one")] = None,
         id: MemoryId = None,
         expected_version: ExpectedVersion = None,
-    ) -> dict[str, Any]:
+    ) -> SavedMemory:
         """Rename a memory and/or move it to another scope; its id and creation time are kept."""
         call = partial(
             MemoryService.move,
@@ -290,7 +291,7 @@ class Tools:
             str | None,
             Field(description="A commit from this history: return the memory's content at that commit"),
         ] = None,
-    ) -> dict[str, Any]:
+    ) -> History:
         """The commits that changed a memory (sha, time, author, message), newest first, following moves.
 
         With `version`, also returns the memory's full content as it was at that commit.
@@ -325,7 +326,7 @@ class Tools:
             Field(description="Omitted or 'all': every scope you may see; or a path (that subtree)"),
         ] = None,
         limit: Annotated[int, Field(description=f"Page size, 1-{MAX_LIMIT}")] = 50,
-    ) -> dict[str, Any]:
+    ) -> Changes:
         """What other agents (and you) changed: memories created, edited, moved or forgotten, newest first.
 
         Each change has kind, author, time and a snippet (a forgotten memory shows its last content). Follow
@@ -340,7 +341,7 @@ class Tools:
         self,
         pull: Annotated[bool, Field(description="Fetch and merge the remote's changes first")] = True,
         push: Annotated[bool, Field(description="Push local commits to the remote")] = True,
-    ) -> dict[str, Any]:
+    ) -> SyncResult:
         """Sync the memory repository with its git remote now (it also syncs by itself after writes and
         periodically). Returns what was pulled and pushed, conflicts and how they were resolved (the newer
         version wins; the other stays in history), and errors (e.g. the remote is unreachable)."""
