@@ -40,7 +40,7 @@ OWNERS = {
     },
     "jinja2": {"server/ui/app.py"},
     "markdown_it": {"server/ui/render.py"},
-    "uvicorn": {"cli.py"},
+    "uvicorn": {"server/http_serve.py"},
 }
 COMPOSITION = {"bootstrap.py", "supervisor.py"}
 """The modules that build and run the core's parts, so the only ones outside it that may name them."""
