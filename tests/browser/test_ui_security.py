@@ -168,6 +168,7 @@ def test_a_post_without_the_csrf_token_or_from_another_origin_is_refused(page: P
 
 
 def test_host_allow_list_body_limit_and_proxy_headers(server: HttpServer) -> None:
+    mcp(server, "remember", name="behind-proxy", content="Links carry the proxy's prefix.")
     with httpx.Client(base_url=server.url, timeout=30) as http:
         assert http.get("/ui/login", headers={"Host": "evil.example"}).status_code == 421
         assert http.get("/ui/login", headers={"Host": "localhost:evil"}).status_code == 421
