@@ -14,7 +14,9 @@ from typing import Final, Literal
 
 from memory_mcp.auth import resolve_github_token
 from memory_mcp.config import Settings
-from memory_mcp.core.embedder import MODEL_HELP, Embedder
+from memory_mcp.core.default_model import ModelCache, load_pin
+from memory_mcp.core.download import ProgressReport
+from memory_mcp.core.embedder import Embedder
 from memory_mcp.core.embedding_cache import EmbeddingCache
 from memory_mcp.core.indexer import Indexer, Progress
 from memory_mcp.core.service import MemoryService
@@ -22,6 +24,7 @@ from memory_mcp.core.store import Author, GitStore
 from memory_mcp.core.sync import Backoff, Credentials, Syncer, SyncReport, clone_or_open
 from memory_mcp.errors import MemoryMcpError, Unavailable
 from memory_mcp.metrics import Metrics
+from memory_mcp.progress import DownloadMeter
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +39,7 @@ State = Literal["pending", "ready", "rebuilding", "failed"]
 
 def build_service(settings: Settings, progress: Progress | None = None) -> MemoryService:
     """Everything, synchronously; the index has caught up with the repository on return."""
-    indexer = _indexer(settings, build_store(settings)[0], _embedder(settings, None))
+    indexer = _indexer(settings, build_store(settings)[0], _embedder(settings, None, model_meter(settings)))
     _open(indexer, progress)
     return MemoryService(indexer)
 
@@ -71,11 +74,19 @@ def _git_token() -> str | None:
     return resolved.token.reveal() if resolved else None
 
 
-def _embedder(settings: Settings, metrics: Metrics | None) -> Embedder:
-    if settings.model is None:
-        raise Unavailable(f"no embedding model configured. {MODEL_HELP}")
+def default_model(settings: Settings) -> ModelCache:
+    """The pinned default model's place in this cache dir (used when no model file is configured)."""
+    return ModelCache(settings.cache_dir, load_pin(settings.model_url, settings.model_sha256))
+
+
+def model_meter(settings: Settings) -> DownloadMeter:
+    return DownloadMeter(default_model(settings).pin.name)
+
+
+def _embedder(settings: Settings, metrics: Metrics | None, progress: ProgressReport | None) -> Embedder:
+    model = settings.model or default_model(settings).ensure(progress)
     return Embedder(
-        settings.model,
+        model,
         threads=settings.threads,
         query_prefix=settings.query_prefix,
         document_prefix=settings.document_prefix,
@@ -117,7 +128,7 @@ class Runtime:
             store, self.syncer = self._step("repo", self._open_repo, lambda pair: str(pair[0].root))
             self._first_sync()
             embedder = self._step(
-                "model", lambda: _embedder(self.settings, self.metrics), lambda e: e.info.name
+                "model", lambda: _embedder(self.settings, self.metrics, self._downloading()), lambda e: e.info.name
             )
             indexer = _indexer(self.settings, store, embedder)
             self._step("index", lambda: _open(indexer), lambda _: f"{len(indexer.catalog)} memories")
@@ -134,6 +145,17 @@ class Runtime:
             if self.syncer is not None:
                 threading.Thread(target=self._sync_loop, name="memory-mcp-sync", daemon=True).start()
             self._maintain(self._service.indexer)
+
+    def _downloading(self) -> ProgressReport:
+        """Default-model download progress: on stderr, and as the model part's detail in `/readyz`."""
+        meter = model_meter(self.settings)
+
+        def report(done: int, total: int | None) -> None:
+            amount = f"{min(100, done * 100 // total)}%" if total else f"{done / 1e6:.1f} MB"
+            self.parts["model"].detail = f"downloading {amount}"
+            meter(done, total)
+
+        return report
 
     def _open_repo(self) -> tuple[GitStore, Syncer | None]:
         """Clone or open; an empty data dir whose remote is unreachable waits for it, with backoff."""

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
-from memory_mcp import __version__, views
+from memory_mcp import __version__, model_commands, views
 from memory_mcp.auth import commands as auth_commands
 from memory_mcp.bootstrap import Runtime, build_service
 from memory_mcp.config import DEFAULT_BIND, ENV_PREFIX, Settings, load_settings
@@ -253,7 +253,7 @@ def _parser() -> argparse.ArgumentParser:
     group = common.add_argument_group("repository and model (flags override MEMORY_MCP_* variables)")
     group.add_argument("--repo-path", help="git repository of memories (MEMORY_MCP_REPO_PATH)")
     group.add_argument("--cache-dir", help="where derived indexes live (MEMORY_MCP_CACHE_DIR)")
-    group.add_argument("--model", help="GGUF embedding model file (MEMORY_MCP_MODEL)")
+    group.add_argument("--model", help="GGUF embedding model file (MEMORY_MCP_MODEL); default: the pinned one")
     group.add_argument("--branch", help="git branch (MEMORY_MCP_BRANCH, default main)")
     group.add_argument("--remote-url", help="git remote to sync with (MEMORY_MCP_REMOTE_URL); no token in it")
     group.add_argument("--threads", type=int, help="model threads (MEMORY_MCP_THREADS)")
@@ -354,6 +354,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     auth_commands.register(sub)
     migrate_commands.register(sub, common, output)
+    model_commands.register(sub)
     return parser
 
 

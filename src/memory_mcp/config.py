@@ -26,6 +26,10 @@ class Settings:
     repo_path: Path = field(default_factory=lambda: platformdirs.user_data_path(APP) / "repo")
     cache_dir: Path = field(default_factory=lambda: platformdirs.user_cache_path(APP))
     model: Path | None = None
+    """None: the pinned default model (`core.default_model`), from the cache dir or downloaded once."""
+    model_url: str | None = None
+    model_sha256: str | None = None
+    """A mirror of the default model, or another default: its URL and the hex sha256 it must have."""
     bind: str = DEFAULT_BIND
     branch: str = "main"
     allowed_hosts: tuple[str, ...] = ()
@@ -71,6 +75,8 @@ _ENV_NAMES: Final = {
     "repo_path": "REPO_PATH",
     "cache_dir": "CACHE_DIR",
     "model": "MODEL",
+    "model_url": "MODEL_URL",
+    "model_sha256": "MODEL_SHA256",
     "bind": "BIND",
     "branch": "BRANCH",
     "allowed_hosts": "ALLOWED_HOST",

@@ -9,7 +9,6 @@ OpenMP keeps a thread team per calling thread, and two teams on the same cores r
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -25,6 +24,7 @@ from typing import Final
 import numpy as np
 
 from memory_mcp.errors import Busy, Unavailable
+from memory_mcp.files import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,8 @@ _POOLING_NAMES: Final = {0: "none", 1: "mean", 2: "cls", 3: "last", 4: "rank"}
 
 MODEL_HELP: Final = (
     "Provide a GGUF embedding model with --model PATH or the MEMORY_MCP_MODEL environment variable "
-    "(for example bge-small-en-v1.5-q8_0.gguf or all-MiniLM-L6-v2-q8_0.gguf)."
+    "(for example bge-small-en-v1.5-q8_0.gguf or all-MiniLM-L6-v2-q8_0.gguf), or leave both unset for the "
+    "pinned default."
 )
 
 
@@ -71,14 +72,6 @@ class ModelInfo:
     document_prefix: str
     threads: int
     """CPU threads llama.cpp computes embeddings with."""
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(eq=False)  # a request is itself, whatever its texts: it is removed from the queue by identity
