@@ -57,10 +57,10 @@ let
         pkgs = self;
         fetchurl =
           args:
-          if builtins.attrNames args == [ "hash" "name" "url" ] then
+          if builtins.attrNames args == [ "name" "sha256" "url" ] then
             standIn "fetchurl:${args.name}"
           else
-            throw "fetchurl takes name, url and hash, not ${toString (builtins.attrNames args)}";
+            throw "fetchurl takes name, url and sha256, not ${toString (builtins.attrNames args)}";
         callPackage =
           fn: args:
           let

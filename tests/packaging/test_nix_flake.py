@@ -6,7 +6,6 @@ workflow fetches; everything here runs with Debian's nix-bin and no network.
 
 from __future__ import annotations
 
-import base64
 import re
 import shutil
 import subprocess
@@ -14,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from memory_mcp.core.default_model import builtin_pin
 
 SYSTEMS = ["x86_64-linux", "aarch64-linux"]
 REQUIRED = [
@@ -194,10 +195,14 @@ def test_image_contract(nix_eval) -> None:
 
 def test_model_is_pinned_to_the_reference_file(nix_eval) -> None:
     model = nix_eval("import ./nix/model.nix")
-    assert model["url"] == MODEL_URL
-    algorithm, _, digest = model["hash"].partition("-")
-    assert algorithm == "sha256" and base64.b64decode(digest).hex() == MODEL_SHA256
-    assert model["name"] == "bge-small-en-v1.5-q8_0.gguf"
+    assert model == {"name": "bge-small-en-v1.5-q8_0.gguf", "url": MODEL_URL, "sha256": MODEL_SHA256}
+
+
+def test_nix_and_python_read_one_model_pin(nix_eval) -> None:
+    """The file the image bakes in is the file a non-Nix first start downloads."""
+    pin = builtin_pin()
+    assert nix_eval("import ./nix/model.nix") == {"name": pin.name, "url": pin.url, "sha256": pin.sha256}
+    assert nix_eval("builtins.fromJSON (builtins.readFile ./src/memory_mcp/default-model.json)") == vars(pin)
 
 
 def test_the_program_defaults_to_the_baked_in_model(repo_root: Path) -> None:
