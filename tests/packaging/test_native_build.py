@@ -3,22 +3,11 @@ read by scripts/dev.py and by the Nix expression (nix/native-build.nix, used in 
 
 from __future__ import annotations
 
-import importlib.util
 import shlex
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
 X86_BASELINE = {"-DGGML_AVX=ON", "-DGGML_AVX2=ON", "-DGGML_FMA=ON", "-DGGML_F16C=ON"}
-
-
-@pytest.fixture(scope="module")
-def dev():
-    spec = importlib.util.spec_from_file_location("dev_script", ROOT / "scripts" / "dev.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize("cpu", ["x86_64", "aarch64"])
