@@ -14,7 +14,7 @@ from typing import Final, Literal
 
 from memory_mcp.auth import resolve_github_token
 from memory_mcp.config import Settings
-from memory_mcp.core.default_model import ModelCache, load_pin
+from memory_mcp.core.default_model import ModelCache, default_cache
 from memory_mcp.core.download import ProgressReport
 from memory_mcp.core.embedder import Embedder
 from memory_mcp.core.embedding_cache import EmbeddingCache
@@ -76,7 +76,7 @@ def _git_token() -> str | None:
 
 def default_model(settings: Settings) -> ModelCache:
     """The pinned default model's place in this cache dir (used when no model file is configured)."""
-    return ModelCache(settings.cache_dir, load_pin(settings.model_url, settings.model_sha256))
+    return default_cache(settings.cache_dir, settings.model_url, settings.model_sha256)
 
 
 def model_meter(settings: Settings) -> DownloadMeter:

@@ -22,6 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Final
 
+from memory_mcp.core.bundled_model import Bundle, running_bundle
 from memory_mcp.core.download import DownloadError, ProgressReport, download, size_on_disk
 from memory_mcp.errors import InvalidInput, Unavailable
 from memory_mcp.files import file_sha256, fsync_path
@@ -83,6 +84,8 @@ class ModelCache:
 
     cache_dir: Path
     pin: ModelPin
+    bundle: Bundle | None = None
+    """The standalone executable's own copy: the source to copy from instead of downloading."""
 
     @property
     def folder(self) -> Path:
@@ -130,7 +133,11 @@ class ModelCache:
     def _download(self, progress: ProgressReport | None) -> None:
         self.folder.mkdir(exist_ok=True)
         try:
-            digest = download(self.pin.url, self.partial, size=self.pin.size, progress=progress)
+            if self.bundle is not None:
+                self.bundle.extract(self.partial, progress)
+                digest = file_sha256(self.partial)
+            else:
+                digest = download(self.pin.url, self.partial, size=self.pin.size, progress=progress)
         except DownloadError as exc:
             raise Unavailable(self._unreachable(str(exc))) from exc
         if digest != self.pin.sha256:
@@ -153,6 +160,16 @@ class ModelCache:
             "--model PATH (or MEMORY_MCP_MODEL), or point MEMORY_MCP_MODEL_URL and MEMORY_MCP_MODEL_SHA256 at "
             "a mirror"
         )
+
+
+def default_cache(cache_dir: Path, url: str | None = None, sha256: str | None = None) -> ModelCache:
+    """The default model: the one the standalone executable carries, else the pin (or the mirror that
+    `url` and `sha256` name)."""
+    bundle = running_bundle() if url is None and sha256 is None else None
+    if bundle is not None:
+        pin = ModelPin(bundle.name, f"bundled:{bundle.executable}", bundle.sha256, bundle.size)
+        return ModelCache(cache_dir, pin, bundle)
+    return ModelCache(cache_dir, load_pin(url, sha256))
 
 
 @contextmanager
