@@ -155,6 +155,7 @@ in
     };
     devShell = described built.devShell;
     image = described built.image;
+    standalone = described built.standalone;
     # (not the version label: the version comes from uv2nix's reading of pyproject.toml, which needs the input)
     imageSettings = {
       inherit (built.imageSettings.config) Entrypoint Env User;

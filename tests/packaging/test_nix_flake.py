@@ -30,6 +30,8 @@ REQUIRED = [
     "nix/shell.nix",
     "nix/systems.nix",
     "nix/check-image.py",
+    "nix/standalone.nix",
+    "nix/native-build.nix",
 ]
 SKIP_DIRS = {".git", ".venv", "node_modules", "build", "dist", "result", ".hypothesis", ".pytest_cache"}
 OFFLINE = Path(__file__).with_name("offline-flake.nix")
@@ -81,7 +83,7 @@ def test_flake_outputs_have_the_promised_names_for_both_systems(flake: dict[str,
     for output in ("packages", "apps", "devShells", "checks", "formatter"):
         assert sorted(flake[output]) == sorted(SYSTEMS), output
     for system in SYSTEMS:
-        assert set(flake["packages"][system]) == {"memory-mcp", "default", "model", "image"}
+        assert set(flake["packages"][system]) == {"memory-mcp", "default", "model", "image", "standalone"}
         assert set(flake["apps"][system]) == {"memory-mcp", "default"}
         assert set(flake["devShells"][system]) == {"default"}
         assert {"tests", "zero-config", "image"} <= set(flake["checks"][system])
@@ -92,6 +94,7 @@ def test_outputs_are_wired_to_the_right_files(flake: dict[str, Any]) -> None:
         packages = flake["packages"][system]
         assert packages["memory-mcp"]["file"] == packages["default"]["file"] == "package.nix"
         assert packages["image"]["file"] == "image.nix"
+        assert packages["standalone"]["file"] == "standalone.nix"
         assert packages["model"]["file"] == "fetchurl:bge-small-en-v1.5-q8_0.gguf"
         assert flake["devShells"][system]["default"]["file"] == "shell.nix"
         assert flake["formatter"][system]["file"] == "nixfmt-tree"
@@ -125,6 +128,7 @@ def test_every_call_gets_exactly_the_arguments_its_file_takes(flake: dict[str, A
     assert set(wiring["memory-mcp"]["args"]) == {"venv", "model", "version"}
     assert "makeBinaryWrapper" in wiring["memory-mcp"]["fromNixpkgs"]  # a compiled wrapper: no shell needed
     assert set(wiring["image"]["args"]) == {"settings", "version"}
+    assert set(wiring["standalone"]["args"]) == {"root", "model", "testVenv", "version"}
     assert {"imageSettings", "image", "model", "app", "testVenv", "root"} <= set(wiring["checks"]["args"])
     assert {"tests", "zero-config", "image"} <= set(wiring["checks"]["attributes"])
     assert {"uv", "kubectl", "kustomize", "skopeo"} <= set(wiring["devShell"]["fromNixpkgs"])
