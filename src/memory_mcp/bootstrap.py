@@ -16,7 +16,7 @@ from memory_mcp.auth import resolve_github_token
 from memory_mcp.config import Settings
 from memory_mcp.core.default_model import ModelCache, default_cache
 from memory_mcp.core.download import ProgressReport
-from memory_mcp.core.embedder import Embedder
+from memory_mcp.core.embedder import Embedder, EmbeddingModel
 from memory_mcp.core.embedding_cache import EmbeddingCache
 from memory_mcp.core.indexer import Indexer, Progress
 from memory_mcp.core.service import MemoryService
@@ -37,11 +37,18 @@ PARTS: Final = ("repo", "model", "index", "sync")
 State = Literal["pending", "ready", "rebuilding", "failed"]
 
 
-def build_service(settings: Settings, progress: Progress | None = None) -> MemoryService:
-    """Everything, synchronously; the index has caught up with the repository on return."""
-    indexer = _indexer(settings, build_store(settings)[0], _embedder(settings, None, model_meter(settings)))
+def build_service(
+    settings: Settings, progress: Progress | None = None, *, embedder: EmbeddingModel | None = None
+) -> MemoryService:
+    """Everything, synchronously; the index has caught up with the repository on return.
+
+    `embedder` replaces the model `settings` names (tests pass a shared model or the hashing fake); a part
+    passed in stays its caller's to close, so `MemoryService.close` leaves it open.
+    """
+    model = embedder if embedder is not None else _embedder(settings, None, model_meter(settings))
+    indexer = _indexer(settings, build_store(settings)[0], model)
     _open(indexer, progress)
-    return MemoryService(indexer)
+    return MemoryService(indexer, owns_embedder=embedder is None)
 
 
 def _open(indexer: Indexer, progress: Progress | None = None) -> None:
@@ -94,7 +101,7 @@ def _embedder(settings: Settings, metrics: Metrics | None, progress: ProgressRep
     )
 
 
-def _indexer(settings: Settings, store: GitStore, embedder: Embedder) -> Indexer:
+def _indexer(settings: Settings, store: GitStore, embedder: EmbeddingModel) -> Indexer:
     state = settings.state_dir
     return Indexer(store, embedder, EmbeddingCache(state / CACHE_FILE), snapshots=state / SNAPSHOT_DIR)
 

@@ -90,19 +90,21 @@ class Locator:
 
 
 class MemoryService:
-    def __init__(self, indexer: Indexer) -> None:
+    def __init__(self, indexer: Indexer, *, owns_embedder: bool = True) -> None:
         self.indexer = indexer
         self.store = indexer.store
         self.embedder = indexer.embedder
+        self._owns_embedder = owns_embedder
 
     @property
     def catalog(self) -> Catalog:
         return self.indexer.catalog
 
     def close(self) -> None:
-        """Save derived state if it changed, then release the model and the cache."""
+        """Save derived state if it changed, then release the cache and the model (unless it was lent)."""
         self.indexer.save_snapshot()
-        self.embedder.close()
+        if self._owns_embedder:
+            self.embedder.close()
         self.indexer.cache.close()
 
     # ------------------------------------------------------------- reading
