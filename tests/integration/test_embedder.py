@@ -73,7 +73,8 @@ def test_long_text_is_chunked_not_truncated(embedder: Embedder) -> None:
     query = embedder.embed_query("where is the satellite launch code kept")
     similarities = rows @ query
     assert int(similarities.argmax()) == rows.shape[0] - 1, "only the last chunk mentions the launch code"
-    assert similarities.max() - similarities[0] > 0.2
+    # A fifth of the way from this model's unrelated-text similarity to 1 (0.2 for MiniLM, 0.1 for BGE-like).
+    assert similarities.max() - similarities[0] > 0.2 * (1 - embedder.info.unrelated_similarity)
 
 
 def test_batch_equals_single(embedder: Embedder) -> None:
