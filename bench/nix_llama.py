@@ -92,7 +92,9 @@ def build(work: Path) -> Path:
     log(f"building {PACKAGE} {version} with CMAKE_ARGS={env['CMAKE_ARGS']!r}, SOURCE_DATE_EPOCH set")
     uv = ROOT / ".venv" / "bin" / "uv"
     wheels = work / "wheels"
-    subprocess.run([uv, "build", "--wheel", "--out-dir", wheels, sdist], check=True, env=env, stdout=sys.stderr)
+    subprocess.run(
+        [uv, "build", "--wheel", "--out-dir", wheels, sdist], check=True, env=env, stdout=sys.stderr
+    )
     wheel = next(wheels.glob("llama_cpp_python-*.whl"))
     subprocess.run(
         [uv, "pip", "install", "--no-deps", "--target", site, wheel], check=True, env=env, stdout=sys.stderr
@@ -106,15 +108,22 @@ def measure(site: Path | None, model: Path, texts: list[str], queries: list[str]
         env["PYTHONPATH"] = str(site)
     out = subprocess.run(
         [sys.executable, "-c", MEASURE, str(model), json.dumps(texts), json.dumps(queries)],
-        check=True, env=env, capture_output=True, text=True,
+        check=True,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     return json.loads(out.stdout)
 
 
 def corpus() -> tuple[list[str], list[str]]:
-    words = ("deploy backup database kettle garden invoice meeting server network password budget report "
-             "tuesday morning schedule release staging cluster token history review").split()
-    texts = [" ".join(words[(i * 7 + j * 3) % len(words)] for j in range(12 + i % 40)) + "." for i in range(160)]
+    words = (
+        "deploy backup database kettle garden invoice meeting server network password budget report "
+        "tuesday morning schedule release staging cluster token history review"
+    ).split()
+    texts = [
+        " ".join(words[(i * 7 + j * 3) % len(words)] for j in range(12 + i % 40)) + "." for i in range(160)
+    ]
     queries = [f"when is the {words[i % len(words)]} {words[(i * 5) % len(words)]}" for i in range(40)]
     return texts, queries
 
@@ -131,8 +140,10 @@ def main(argv: list[str]) -> None:
     for round_ in range(args.rounds):  # in turns: this VM's speed drifts within minutes
         for name, where in (("dev", None), ("nix", site)):
             runs[name].append(measure(where, args.model, texts, queries))
-            log(f"round {round_ + 1} {name}: {runs[name][-1]['docs_per_s']:.1f} docs/s, "
-                f"{runs[name][-1]['query_ms']:.2f} ms/query")
+            log(
+                f"round {round_ + 1} {name}: {runs[name][-1]['docs_per_s']:.1f} docs/s, "
+                f"{runs[name][-1]['query_ms']:.2f} ms/query"
+            )
     result = {
         name: {
             "docs_per_s": round(statistics.median(r["docs_per_s"] for r in rs), 2),

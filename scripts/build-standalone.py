@@ -53,7 +53,9 @@ def run(*cmd: str | Path, env: dict[str, str] | None = None) -> None:
 
 def probe(python: Path, code: str, *args: str | Path) -> str | None:
     """Run `code` in `python`; its stdout, or None when it fails."""
-    result = subprocess.run([python, "-c", code, *args], stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    result = subprocess.run(
+        [python, "-c", code, *args], stdin=subprocess.DEVNULL, capture_output=True, text=True
+    )
     return result.stdout.strip() if result.returncode == 0 else None
 
 
@@ -114,7 +116,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "pyinstaller", help="PyInstaller work folder")
     models = parser.add_mutually_exclusive_group()
     models.add_argument("--model", type=Path, help="GGUF model to bundle (default: the pinned default model)")
-    models.add_argument("--no-model", action="store_true", help="bundle no model (it is then downloaded on first use)")
+    models.add_argument("--no-model", action="store_true", help="bundle no model (downloaded on first use)")
     args = parser.parse_args(argv)
     python = (args.python or VENV_PYTHON).absolute()
     ensure_environment(python, default=args.python is None)

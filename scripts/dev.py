@@ -39,11 +39,11 @@ REQUIREMENTS = VENV / ".dev-requirements.txt"
 UV_CONFIG = VENV / ".dev-uv.toml"
 UV_VERSION = "0.13.9"
 
-# The source builds' environment per CPU architecture, shared with nix/native-build.nix. A default llama.cpp
-# build uses -march=native, which on CPUs with AMX segfaults on the first embedding with a Q8_0 model; these
-# flags build a portable library instead (AVX2/FMA/F16C on x86-64, ggml's armv8 defaults on aarch64). hnswlib
-# gets the same x86-64 baseline: its build offers -march=native or nothing (SSE2 only), and with SSE2 alone its
-# distance loops made a recall's graph search take 30-40% longer (0.27 -> 0.17 ms at 10k memories).
+# The source builds' environment per CPU architecture, shared with nix/native-build.nix. A default
+# llama.cpp build uses -march=native, which on CPUs with AMX segfaults on the first embedding with a Q8_0
+# model; these flags build a portable library instead (AVX2/FMA/F16C on x86-64, ggml's armv8 defaults on
+# aarch64). hnswlib gets the same x86-64 baseline: its build offers -march=native or nothing (SSE2 only), and
+# with SSE2 alone its distance loops made a recall's graph search take 30-40% longer (0.27 -> 0.17 ms at 10k).
 NATIVE_BUILD = ROOT / "packaging" / "native-build.json"
 
 
@@ -166,7 +166,8 @@ def install_locked() -> None:
     sources = []
     wheels = wheels_dir()
     if wheels:
-        log(f"preferring prebuilt wheels in {wheels} (hnswlib always builds, with {build_variables()['hnswlib']})")
+        hnswlib = build_variables()["hnswlib"]
+        log(f"preferring prebuilt wheels in {wheels} (hnswlib always builds, with {hnswlib})")
         sources = ["--find-links", str(wheels), "--no-binary", "hnswlib"]
     else:
         cmake_args = build_variables()["llama-cpp-python"]["CMAKE_ARGS"]

@@ -135,7 +135,9 @@ class Runtime:
             store, self.syncer = self._step("repo", self._open_repo, lambda pair: str(pair[0].root))
             self._first_sync()
             embedder = self._step(
-                "model", lambda: _embedder(self.settings, self.metrics, self._downloading()), lambda e: e.info.name
+                "model",
+                lambda: _embedder(self.settings, self.metrics, self._downloading()),
+                lambda e: e.info.name,
             )
             indexer = _indexer(self.settings, store, embedder)
             self._step("index", lambda: _open(indexer), lambda _: f"{len(indexer.catalog)} memories")

@@ -20,7 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add `model` and its actions; they take only the flags that decide which model is used."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--cache-dir", help="where the default model is kept (MEMORY_MCP_CACHE_DIR)")
-    common.add_argument("--model", help="GGUF embedding model file (MEMORY_MCP_MODEL); default: the pinned one")
+    common.add_argument(
+        "--model", help="GGUF embedding model file (MEMORY_MCP_MODEL); default: the pinned one"
+    )
     common.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (MEMORY_MCP_LOG_LEVEL)")
     model = sub.add_parser("model", help="the embedding model: status, fetch, verify", description=__doc__)
     actions = model.add_subparsers(title="actions", metavar="ACTION", required=True)

@@ -1,5 +1,6 @@
-"""No model configured: commands and servers fetch the pinned default once, from a real HTTP server on loopback
-that serves the test model (pinned by its real sha256 through MEMORY_MCP_MODEL_URL/MEMORY_MCP_MODEL_SHA256)."""
+"""No model configured: commands and servers fetch the pinned default once, from a real HTTP server on
+loopback that serves the test model (pinned by its real sha256 through MEMORY_MCP_MODEL_URL and
+MEMORY_MCP_MODEL_SHA256)."""
 
 from __future__ import annotations
 
@@ -50,7 +51,9 @@ def test_commands_work_with_no_model_configured(tmp_path: Path, model_path: Path
         env = mirror_env(tmp_path, server.url, sha256)
         status = json.loads(run_cli(env, "model", "status", "--json").stdout)
         assert status["source"] == "default" and status["state"] == "absent" and status["sha256"] == sha256
-        saved = run_cli(env, "remember", "kettle", "--content", "Descale the kettle with citric acid monthly.")
+        saved = run_cli(
+            env, "remember", "kettle", "--content", "Descale the kettle with citric acid monthly."
+        )
         assert saved.returncode == 0, saved.stderr
         assert "downloading" in saved.stderr
         found = run_cli(env, "recall", "how do I clean limescale from the kettle", "--json")

@@ -1,5 +1,6 @@
-"""The pinned default model: found in the cache or downloaded once from a real HTTP server on loopback, which
-serves the test model; each test pins that file's real sha256 (or a wrong one) in place of the built-in pin."""
+"""The pinned default model: found in the cache or downloaded once from a real HTTP server on loopback,
+which serves the test model; each test pins that file's real sha256 (or a wrong one) instead of the
+built-in pin."""
 
 from __future__ import annotations
 
@@ -37,7 +38,9 @@ def test_builtin_pin_is_well_formed() -> None:
     assert len(pin.sha256) == 64 and int(pin.sha256, 16) >= 0 and pin.size > 1_000_000
 
 
-def test_good_download_is_verified_read_only_and_content_addressed(tmp_path, model_path, model_sha256) -> None:
+def test_good_download_is_verified_read_only_and_content_addressed(
+    tmp_path, model_path, model_sha256
+) -> None:
     seen: list[tuple[int, int | None]] = []
     with serve_model(model_path) as server:
         cache = ModelCache(tmp_path, pinned(server.url, model_sha256, model_path))
@@ -47,7 +50,11 @@ def test_good_download_is_verified_read_only_and_content_addressed(tmp_path, mod
         assert stat.S_IMODE(path.stat().st_mode) == 0o444, "published models are read-only"
         assert seen[-1] == (model_path.stat().st_size,) * 2
         assert cache.ensure() == path and len(server.requests) == 1, "a cached model is not fetched again"
-    assert leftovers(tmp_path) == ["models", f"models/{model_sha256}", f"models/{model_sha256}/{model_path.name}"]
+    assert leftovers(tmp_path) == [
+        "models",
+        f"models/{model_sha256}",
+        f"models/{model_sha256}/{model_path.name}",
+    ]
     assert cache.status()["state"] == "present" and cache.verify()
 
 
@@ -116,7 +123,10 @@ def test_verify_deletes_a_file_that_changed(tmp_path, model_path, model_sha256) 
 def test_mirror_settings(model_sha256) -> None:
     pin = load_pin("http://127.0.0.1:9/mirror/other-model.gguf", model_sha256.upper())
     assert (pin.name, pin.sha256, pin.size) == ("other-model.gguf", model_sha256, None)
-    assert load_pin(builtin_pin().url.replace("https://", "http://"), builtin_pin().sha256).size == builtin_pin().size
+    assert (
+        load_pin(builtin_pin().url.replace("https://", "http://"), builtin_pin().sha256).size
+        == builtin_pin().size
+    )
     with pytest.raises(InvalidInput, match="MEMORY_MCP_MODEL_SHA256"):
         load_pin("https://example.org/m.gguf", None)
     with pytest.raises(InvalidInput, match="64 hex"):
@@ -124,7 +134,9 @@ def test_mirror_settings(model_sha256) -> None:
     with pytest.raises(InvalidInput, match="http"):
         load_pin("file:///etc/passwd", model_sha256)
     assert load_pin("https://example.org/..%2F..%2Fx", model_sha256).name == "model.gguf"
-    settings = load_settings({}, {"MEMORY_MCP_MODEL_URL": "https://m.example/x.gguf", "MEMORY_MCP_MODEL_SHA256": "a" * 64})
+    settings = load_settings(
+        {}, {"MEMORY_MCP_MODEL_URL": "https://m.example/x.gguf", "MEMORY_MCP_MODEL_SHA256": "a" * 64}
+    )
     assert (settings.model_url, settings.model_sha256) == ("https://m.example/x.gguf", "a" * 64)
 
 
@@ -141,7 +153,9 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise() -> None:
             meter(done * 1000, 1_000_000)
     assert terminal.getvalue().count("\r") == 21 and "[" + "#" * 30 + "] 100%" in terminal.getvalue()
     lines = log.getvalue().splitlines()
-    assert lines[0] == "downloading m.gguf: 0% of 1.0 MB" and lines[-1] == "downloading m.gguf: 100% of 1.0 MB"
+    assert (
+        lines[0] == "downloading m.gguf: 0% of 1.0 MB" and lines[-1] == "downloading m.gguf: 100% of 1.0 MB"
+    )
     assert len(lines) == 11 and "\r" not in log.getvalue()
 
 

@@ -43,7 +43,11 @@ def test_it_still_embeds_by_meaning(pair) -> None:
         "Salaries are paid on the last working day of each month.",
         "Visitors must register their car plate at reception to park.",
     ]
-    queries = ["how do I get online as a guest", "when do employees receive their pay", "where do visitors park"]
+    queries = [
+        "how do I get online as a guest",
+        "when do employees receive their pay",
+        "where do visitors park",
+    ]
     matrix = np.vstack([rows[0] for rows in derived.embed_documents(documents)])
     for expected, query in enumerate(queries):
         assert int(np.argmax(matrix @ derived.embed_query(query))) == expected, query

@@ -1,5 +1,5 @@
-"""The two source builds (llama-cpp-python, hnswlib) get one set of portable flags: packaging/native-build.json,
-read by scripts/dev.py and by the Nix expression (nix/native-build.nix, used in nix/python.nix)."""
+"""The two source builds (llama-cpp-python, hnswlib) get one set of portable flags:
+packaging/native-build.json, read by scripts/dev.py and by the Nix expression (nix/native-build.nix, used in nix/python.nix)."""
 
 from __future__ import annotations
 

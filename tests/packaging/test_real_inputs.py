@@ -1,5 +1,6 @@
-"""nix/python.nix with the real flake inputs, offline: uv2nix reads uv.lock and builds the package set that the
-image and the checks install, for both systems and the pinned nixpkgs' Python (tests/packaging/real-inputs.nix).
+"""nix/python.nix with the real flake inputs, offline: uv2nix reads uv.lock and builds the package set that
+the image and the checks install, for both systems and the pinned nixpkgs' Python
+(tests/packaging/real-inputs.nix).
 A lock change that Nix cannot build from (a package with no wheel for a platform, a lost sdist, a wrong
 build system) fails here instead of on a user's machine.
 
@@ -28,7 +29,11 @@ SYSTEMS = {"x86_64-linux": "x86_64", "aarch64-linux": "aarch64"}
 # python3 of nixos-26.05 (flake.lock's nixpkgs), which is not available offline to read it from.
 PINNED_PYTHON = "3.13.9"
 SOURCE_BUILDS = {"llama-cpp-python", "hnswlib"}
-FLAKE_INPUTS = {"pyproject-nix": "pyproject.nix", "uv2nix": "uv2nix", "pyproject-build-systems": "build-system-pkgs"}
+FLAKE_INPUTS = {
+    "pyproject-nix": "pyproject.nix",
+    "uv2nix": "uv2nix",
+    "pyproject-build-systems": "build-system-pkgs",
+}
 ELSEWHERE = re.compile(r"sys_platform == '(win32|darwin|emscripten)'")
 """Markers under which a locked package is installed on other platforms only."""
 
@@ -39,7 +44,9 @@ def find_inputs() -> Path:
     for candidate in candidates:
         if candidate.is_dir():
             return candidate
-    pytest.fail(f"no shared/nix-inputs beside the repository (or {INPUTS_ENV}): the real flake inputs are needed")
+    pytest.fail(
+        f"no shared/nix-inputs beside the repository (or {INPUTS_ENV}): the real flake inputs are needed"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -107,8 +114,18 @@ def test_every_locked_package_is_a_wheel_or_one_of_the_two_source_builds(evaluat
         assert tags[1] in ("none", "abi3") or tags[1] == "cp" + PINNED_PYTHON.replace(".", "")[:3], tags
     # Only the build systems (from pyproject-build-systems) come from outside the lock.
     assert set(packages) - set(locked) <= {
-        "calver", "flit-core", "hatch-vcs", "hatchling", "pathspec", "pybind11", "scikit-build-core",
-        "setuptools-scm", "tomli", "trove-classifiers", "vcs-versioning", "wheel",
+        "calver",
+        "flit-core",
+        "hatch-vcs",
+        "hatchling",
+        "pathspec",
+        "pybind11",
+        "scikit-build-core",
+        "setuptools-scm",
+        "tomli",
+        "trove-classifiers",
+        "vcs-versioning",
+        "wheel",
     }
     for name in set(locked) - set(packages):
         uses = [
@@ -131,7 +148,9 @@ def test_the_source_builds_are_the_locked_sdists_with_dev_py_flags(evaluated, lo
         (locked,) = (p for p in lock["package"] if p["name"] == name)
         drv = packages[name]
         assert (drv["version"], drv["src"], drv["srcHash"]) == (
-            locked["version"], locked["sdist"]["url"], locked["sdist"]["hash"]
+            locked["version"],
+            locked["sdist"]["url"],
+            locked["sdist"]["hash"],
         )
         assert drv["env"] == flags[name]
     llama = packages["llama-cpp-python"]
@@ -141,7 +160,7 @@ def test_the_source_builds_are_the_locked_sdists_with_dev_py_flags(evaluated, lo
 
 
 def test_build_systems_are_wheels_too(evaluated) -> None:
-    """overlays.wheel: hatchling (memory-mcp's own), trove-classifiers and the rest are not built from source."""
+    """overlays.wheel: hatchling (memory-mcp's own), trove-classifiers and the rest are wheels, not sdists."""
     _, result = evaluated
     packages = {d["name"]: d for d in result["all"]}
     assert {"hatchling", "trove-classifiers", "pluggy"} <= set(packages["memory-mcp"]["nativeBuildInputs"])

@@ -36,7 +36,7 @@ TROUBLE = ("Traceback", "Exception ignored", "Segmentation fault", "Failed to ex
 
 @pytest.fixture(scope="session")
 def standalone(tmp_path_factory: pytest.TempPathFactory, model_path: Path) -> Path:
-    """The executable, carrying the suite's model as its default (the real default cannot be downloaded here)."""
+    """The executable, carrying the suite's model as its default (the real one cannot be downloaded here)."""
     given = os.environ.get(STANDALONE_ENV)
     if given:
         exe = Path(given).resolve()

@@ -66,7 +66,9 @@ def load_pin(url: str | None = None, sha256: str | None = None) -> ModelPin:
         raise InvalidInput(f"MEMORY_MCP_MODEL_SHA256 must be 64 hex digits, not {sha256!r}")
     if url is None:
         if sha256 != pin.sha256:
-            raise InvalidInput("MEMORY_MCP_MODEL_SHA256 without MEMORY_MCP_MODEL_URL only fits the built-in pin")
+            raise InvalidInput(
+                "MEMORY_MCP_MODEL_SHA256 without MEMORY_MCP_MODEL_URL only fits the built-in pin"
+            )
         return pin
     parsed = urllib.parse.urlsplit(url)
     if parsed.scheme not in ("https", "http") or not parsed.netloc:
@@ -113,7 +115,9 @@ class ModelCache:
         """Hash the cached file against the pin; a file that fails is deleted, so the next start fetches
         it again."""
         if not self.path.is_file():
-            raise Unavailable(f"the default model is not in the cache ({self.path}); run `memory-mcp model fetch`")
+            raise Unavailable(
+                f"the default model is not in the cache ({self.path}); run `memory-mcp model fetch`"
+            )
         if file_sha256(self.path) == self.pin.sha256:
             return True
         self.path.unlink()
@@ -145,7 +149,8 @@ class ModelCache:
             self.folder.rmdir()
             raise Unavailable(
                 f"the model downloaded from {self.pin.url} has sha256 {digest}, not the pinned "
-                f"{self.pin.sha256}: refused and deleted. Check MEMORY_MCP_MODEL_URL/MEMORY_MCP_MODEL_SHA256, "
+                f"{self.pin.sha256}: refused and deleted. Check MEMORY_MCP_MODEL_URL and "
+                "MEMORY_MCP_MODEL_SHA256, "
                 "or give a model file with --model PATH"
             )
         fsync_path(self.partial)
@@ -157,8 +162,8 @@ class ModelCache:
         return (
             f"no embedding model configured, and the default model could not be downloaded from "
             f"{self.pin.url} ({reason}). Download it elsewhere (sha256 {self.pin.sha256}) and pass "
-            "--model PATH (or MEMORY_MCP_MODEL), or point MEMORY_MCP_MODEL_URL and MEMORY_MCP_MODEL_SHA256 at "
-            "a mirror"
+            "--model PATH (or MEMORY_MCP_MODEL), or point MEMORY_MCP_MODEL_URL and MEMORY_MCP_MODEL_SHA256 "
+            "at a mirror"
         )
 
 
@@ -188,4 +193,3 @@ def _locked(folder: Path, waiting: Callable[[], object]) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
-

@@ -103,7 +103,9 @@ def _total(response: http.client.HTTPResponse, offset: int) -> int | None:
     if response.status == 206:
         match = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", ""))
         if match is None or int(match[1]) != offset:
-            raise DownloadError(f"the server answered a range request with {response.headers['Content-Range']}")
+            raise DownloadError(
+                f"the server answered a range request with {response.headers['Content-Range']}"
+            )
         return None if match[3] == "*" else int(match[3])
     length = response.headers.get("Content-Length")
     return int(length) if length and length.isdigit() else None
@@ -130,4 +132,3 @@ def size_on_disk(path: Path) -> int:
         return path.stat().st_size
     except FileNotFoundError:
         return 0
-
