@@ -45,7 +45,7 @@ def build_service(
     `embedder` replaces the model `settings` names (tests pass a shared model or the hashing fake); a part
     passed in stays its caller's to close, so `MemoryService.close` leaves it open.
     """
-    model = embedder if embedder is not None else _embedder(settings, None, model_meter(settings))
+    model = embedder if embedder is not None else _embedder(settings, None, DownloadMeter())
     indexer = _indexer(settings, build_store(settings)[0], model)
     _open(indexer, progress)
     return MemoryService(indexer, owns_embedder=embedder is None)
@@ -84,10 +84,6 @@ def _git_token() -> str | None:
 def default_model(settings: Settings) -> ModelCache:
     """The pinned default model's place in this cache dir (used when no model file is configured)."""
     return default_cache(settings.cache_dir, settings.model_url, settings.model_sha256)
-
-
-def model_meter(settings: Settings) -> DownloadMeter:
-    return DownloadMeter(default_model(settings).pin.name)
 
 
 def _embedder(settings: Settings, metrics: Metrics | None, progress: ProgressReport | None) -> Embedder:
@@ -157,7 +153,7 @@ class Runtime:
 
     def _downloading(self) -> ProgressReport:
         """Default-model download progress: on stderr, and as the model part's detail in `/readyz`."""
-        meter = model_meter(self.settings)
+        meter = DownloadMeter()
 
         def report(done: int, total: int | None) -> None:
             amount = f"{min(100, done * 100 // total)}%" if total else f"{done / 1e6:.1f} MB"

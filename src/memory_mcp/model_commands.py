@@ -10,10 +10,11 @@ import argparse
 import json
 import sys
 
-from memory_mcp.bootstrap import default_model, model_meter
+from memory_mcp.bootstrap import default_model
 from memory_mcp.config import Settings
 from memory_mcp.errors import NotFound
 from memory_mcp.files import file_sha256
+from memory_mcp.progress import DownloadMeter
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -59,7 +60,7 @@ def _fetch(args: argparse.Namespace, settings: Settings) -> int:
     if settings.model is not None:
         print(f"a model file is configured ({settings.model}); nothing to fetch", file=sys.stderr)
         return 0
-    print(default_model(settings).ensure(model_meter(settings)))
+    print(default_model(settings).ensure(DownloadMeter()))
     return 0
 
 

@@ -14,7 +14,7 @@ LINE_STEP: Final = 10
 class DownloadMeter:
     """Callable as a `ProgressReport`: (bytes so far, total bytes or None)."""
 
-    def __init__(self, label: str, stream: TextIO | None = None) -> None:
+    def __init__(self, label: str = "the embedding model", stream: TextIO | None = None) -> None:
         self.label = label
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
