@@ -18,11 +18,9 @@ from memory_mcp.bootstrap import build_service
 from memory_mcp.config import load_settings
 from memory_mcp.core import markdown, snapshot
 from memory_mcp.core.embedder import DOCUMENT_SLICE, Embedder
-from memory_mcp.core.embedding_cache import EmbeddingCache
-from memory_mcp.core.indexer import Indexer
 from memory_mcp.core.model import Memory, Scope
-from memory_mcp.core.service import Locator, MemoryService
-from memory_mcp.core.store import Author, GitStore
+from memory_mcp.core.service import Locator
+from memory_mcp.core.store import GitStore
 from memory_mcp.errors import Busy
 from tests.conftest import settings_at
 

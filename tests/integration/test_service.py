@@ -47,8 +47,9 @@ def test_remember_read_and_commit(service: MemoryService) -> None:
 
 def test_remember_refuses_to_overwrite_unless_asked(service: MemoryService) -> None:
     first = service.remember(name="note", content="first version")
-    with pytest.raises(AlreadyExists, match="replace=true"):
+    with pytest.raises(AlreadyExists, match="already exists") as refused:
         service.remember(name="note", content="second version")
+    assert refused.value.replaceable, "the edges word the way out (replace=true, --replace)"
     assert service.read(Locator("note")).memory.content == "first version"
     replaced = service.remember(name="note", content="second version", replace_existing=True)
     assert replaced.replaced

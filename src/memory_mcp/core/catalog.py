@@ -36,9 +36,9 @@ class Catalog:
     """Lookups by id, (scope, name), path, and chunk label; the two indexes; the commit they reflect."""
 
     def __init__(
-        self, dimensions: int, vectors: VectorIndex | None = None, lexical: LexicalIndex | None = None
+        self, dimensions: int, vector_index: VectorIndex | None = None, lexical: LexicalIndex | None = None
     ) -> None:
-        self.vectors = vectors or VectorIndex(dimensions)
+        self.vector_index = vector_index or VectorIndex(dimensions)
         self.lexical = lexical or LexicalIndex()
         self.commit: str | None = None
         self.problems: dict[str, str] = {}
@@ -102,7 +102,7 @@ class Catalog:
         """Give an entry its chunk vectors."""
         entry.labels = list(range(self._next_label, self._next_label + len(vectors)))
         self._next_label += len(vectors)
-        self.vectors.add(entry.labels, vectors)
+        self.vector_index.add(entry.labels, vectors)
         for label in entry.labels:
             self._label_entry[label] = entry
 
@@ -121,7 +121,7 @@ class Catalog:
         entry = self._by_path.pop(path, None)
         if entry is None:
             return None
-        self.vectors.remove(entry.labels)
+        self.vector_index.remove(entry.labels)
         self.lexical.remove(entry.doc, *_lexical_fields(entry.memory))
         del self._by_doc[entry.doc]
         for label in entry.labels:
@@ -147,16 +147,17 @@ class Catalog:
     def restore(
         cls,
         dimensions: int,
-        vectors: VectorIndex | None,
+        vector_index: VectorIndex | None,
         lexical: LexicalIndex,
         entries: list[Entry],
         counters: tuple[int, int],
     ) -> Catalog:
-        """Rebuild the lookups around saved indexes. Without `vectors` (another model), entries wait for new ones."""
-        catalog = cls(dimensions, vectors, lexical)
+        """Rebuild the lookups around saved indexes. Without `vector_index` (another model), entries wait for
+        new vectors."""
+        catalog = cls(dimensions, vector_index, lexical)
         catalog._next_doc, catalog._next_label = counters
         for entry in entries:
-            if vectors is None:
+            if vector_index is None:
                 entry.labels = []
             catalog._link(entry)
             for label in entry.labels:

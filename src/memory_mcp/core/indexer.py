@@ -179,7 +179,10 @@ class Indexer:
     # ------------------------------------------------------------- vectors
 
     def vectors(self, memories: list[Memory]) -> list[np.ndarray]:
-        """Chunk vectors per memory, from the cache where possible."""
+        """Each memory's chunk vectors (one array per memory, a row per chunk), from the cache where possible.
+
+        "Vectors" means these arrays throughout; the structure that searches them is the catalog's
+        `vector_index`."""
         info = self.embedder.info
         texts = [m.embedding_text() for m in memories]
         keys = [cache_key(info.identity, info.document_prefix, text) for text in texts]

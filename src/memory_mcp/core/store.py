@@ -8,7 +8,6 @@ its commit exists.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import threading
@@ -25,7 +24,7 @@ from pygit2.enums import FileMode, Option, SortMode
 
 from memory_mcp.core.model import Scope
 from memory_mcp.errors import Conflict, InvalidInput, Unavailable
-from memory_mcp.files import write_atomic
+from memory_mcp.files import locked, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -298,23 +297,14 @@ class GitStore:
     @contextmanager
     def write_lock(self) -> Iterator[None]:
         """Hold the repository's OS-level write lock (shared by every process on this repo)."""
-        with self._flock("write.lock"):
+        with locked(self._state / "write.lock"):
             yield
 
     @contextmanager
     def sync_lock(self) -> Iterator[None]:
         """Serialise syncs with the remote across processes; take it before `write_lock()`, not inside."""
-        with self._flock("sync.lock"):
+        with locked(self._state / "sync.lock"):
             yield
-
-    @contextmanager
-    def _flock(self, name: str) -> Iterator[None]:
-        fd = os.open(self._state / name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # closing releases the lock, also when the process dies
 
     def commit(
         self, writes: dict[str, bytes], deletes: list[str], message: str, author: Author | None = None

@@ -187,7 +187,6 @@ class Syncer:
                 "supply the token separately"
             )
         self.store = store
-        self.url = remote_url
         self._credentials = credentials
         with store.sync_lock():
             remotes = store.repository.remotes
