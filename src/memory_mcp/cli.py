@@ -73,23 +73,15 @@ def _configure_logging(level: str) -> None:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
-
     from memory_mcp.server.http_app import build_http_app, http_auth
+    from memory_mcp.server.http_serve import serve
     from memory_mcp.server.mcp_app import build_mcp_server
 
     verifier, auth = http_auth(settings)  # before anything starts: a refusal must not leave work behind
     supervisor = Supervisor(settings)
     app = build_http_app(supervisor, build_mcp_server(supervisor, verifier, auth))
     logging.getLogger(__name__).info("serving MCP on http://%s/mcp", settings.bind)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        access_log=settings.log_level == "DEBUG",
-        lifespan="on",
-    )
+    serve(app, settings)
     return 0
 
 
@@ -177,6 +169,24 @@ def _show_page(page: dict[str, Any]) -> str:
     if page["next_cursor"]:
         rows.append(f"(more: --cursor {page['next_cursor']})")
     return "\n".join(rows) or "no memories"
+
+
+def _changes(service: MemoryService, args: argparse.Namespace) -> dict[str, Any]:
+    return views.changes(
+        service.changes(since=args.since, cursor=args.cursor, scope=args.scope, limit=args.limit)
+    )
+
+
+def _show_changes(result: dict[str, Any]) -> str:
+    rows = []
+    for c in result["changes"]:
+        moved = f" (from {c['from_name']} [{c['from_scope']}])" if "from_name" in c else ""
+        rows.append(f"{c['time']} {c['kind']:9} {c['name']} [{c['scope']}]{moved} by {c['author']}")
+        rows.append(f"    {c['snippet']}")
+    if result["next_cursor"]:
+        rows.append(f"(more: --cursor {result['next_cursor']})")
+    rows.append(f"(next time: --cursor {result['cursor']})")
+    return "\n".join(rows)
 
 
 def _forget(service: MemoryService, args: argparse.Namespace) -> dict[str, Any]:
@@ -288,6 +298,17 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--limit", type=int, default=50)
     listing.add_argument("--cursor", help="continue after a previous page")
     listing.add_argument("--fields", help=f"comma-separated, from: {','.join(views.LIST_FIELDS)}")
+
+    changed = memory_command(
+        "changes",
+        "memories created, edited, moved or forgotten since a time or commit",
+        _changes,
+        _show_changes,
+    )
+    changed.add_argument("--since", help="a time (2026-01-31T09:00:00Z) or a commit id; default: all history")
+    changed.add_argument("--cursor", help="continue a previous answer (its next page, or what came after it)")
+    changed.add_argument("--scope", help="omitted or all: everything; global; or a path (that subtree)")
+    changed.add_argument("--limit", type=int, default=50)
 
     forget = memory_command("forget", "delete a memory (history keeps it)", _forget, _show_saved)
     forget.add_argument("name", nargs="?")

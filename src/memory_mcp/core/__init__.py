@@ -6,10 +6,14 @@ composition root (`memory_mcp.bootstrap`) and the supervisor reach the adapters 
 
     MemoryMcpError
     ├── InvalidInput, NotFound, AlreadyExists, Conflict, Forbidden   the caller's to fix
-    └── Busy, Unavailable                                             retry later
+    ├── Busy, Unavailable                                             retry later
+    └── Cancelled                                                     the caller left; nothing was written
 """
 
+from memory_mcp.core.briefing import DEFAULT_BUDGET, HANDOFF_NAME, HANDOFF_TAG, PINNED, BriefItem, Briefing
+from memory_mcp.core.cancellation import cancellable
 from memory_mcp.core.catalog import Entry
+from memory_mcp.core.changes import ChangePage, MemoryChange, Touched, opening
 from memory_mcp.core.embedder import default_threads
 from memory_mcp.core.indexer import Progress
 from memory_mcp.core.model import (
@@ -23,6 +27,7 @@ from memory_mcp.core.model import (
     MAX_QUERY_CHARS,
     MAX_SOURCE_CHARS,
     MAX_TAG_CHARS,
+    MAX_TAGS,
     Access,
     Memory,
     Scope,
@@ -49,6 +54,7 @@ from memory_mcp.core.sync import SyncConflict, SyncReport
 from memory_mcp.errors import (
     AlreadyExists,
     Busy,
+    Cancelled,
     Conflict,
     Forbidden,
     InvalidInput,
@@ -59,8 +65,11 @@ from memory_mcp.errors import (
 
 __all__ = [
     "ALL",
+    "DEFAULT_BUDGET",
     "FULL_ACCESS",
     "GLOBAL",
+    "HANDOFF_NAME",
+    "HANDOFF_TAG",
     "MAX_CONTENT_BYTES",
     "MAX_LIMIT",
     "MAX_NAME_PARTS",
@@ -68,9 +77,15 @@ __all__ = [
     "MAX_QUERY_CHARS",
     "MAX_SOURCE_CHARS",
     "MAX_TAG_CHARS",
+    "MAX_TAGS",
+    "PINNED",
     "Access",
     "AlreadyExists",
+    "BriefItem",
+    "Briefing",
     "Busy",
+    "Cancelled",
+    "ChangePage",
     "Conflict",
     "Entry",
     "Forbidden",
@@ -79,6 +94,7 @@ __all__ = [
     "InvalidInput",
     "Locator",
     "Memory",
+    "MemoryChange",
     "MemoryMcpError",
     "MemoryService",
     "NotFound",
@@ -91,11 +107,14 @@ __all__ = [
     "Scope",
     "Similar",
     "Stats",
+    "Touched",
     "SyncConflict",
     "SyncReport",
     "Unavailable",
+    "cancellable",
     "default_threads",
     "format_time",
+    "opening",
     "validate_content",
     "validate_name",
     "validate_source",
