@@ -79,8 +79,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     verifier, auth = http_auth(settings)  # before anything starts: a refusal must not leave work behind
     supervisor = Supervisor(settings)
-    app = build_http_app(supervisor, build_mcp_server(supervisor, verifier, auth))
-    logging.getLogger(__name__).info("serving MCP on http://%s/mcp", settings.bind)
+    app = build_http_app(supervisor, build_mcp_server(supervisor, verifier, auth), verifier)
+    logging.getLogger(__name__).info("serving MCP on http://%s/mcp, the web UI on /ui", settings.bind)
     serve(app, settings)
     return 0
 

@@ -289,11 +289,18 @@ class GitStore:
         walker = self._repo.walk(head, SortMode.TOPOLOGICAL | SortMode.TIME)
         walker.simplify_first_parent()
         out: list[Revision] = []
+        known: tuple[str, str, str | None] | None = None
+        """(commit, path, blob) of the last parent looked at: the walk's next commit, so looked up once."""
         for commit in walker:
             tree = commit.tree
-            here = self._blob_at(tree, path)
-            parent_tree = commit.parents[0].tree if commit.parents else None
+            if known is not None and known[:2] == (str(commit.id), path):
+                here = known[2]
+            else:
+                here = self._blob_at(tree, path)
+            parent = commit.parents[0] if commit.parents else None
+            parent_tree = parent.tree if parent is not None else None
             before = self._blob_at(parent_tree, path) if parent_tree is not None else None
+            known = (str(parent.id), path, before) if parent is not None else None
             if here == before:
                 continue
             out.append(self._revision(commit, path, here))
