@@ -15,7 +15,7 @@ FORBIDDEN = (
     "memory_mcp.cli",
     "memory_mcp.bootstrap",
 )
-OWNERS = {"pygit2": {"store.py", "sync.py"}, "llama_cpp": {"embedder.py"}, "hnswlib": {"vector_index.py"}}
+OWNERS = {"pygit2": {"store.py", "transport.py"}, "llama_cpp": {"embedder.py"}, "hnswlib": {"vector_index.py"}}
 
 
 def imports(path: Path) -> set[str]:

@@ -19,7 +19,9 @@ from memory_mcp.core.embedding_cache import EmbeddingCache
 from memory_mcp.core.indexer import Indexer, Progress
 from memory_mcp.core.service import MemoryService
 from memory_mcp.core.store import Author, GitStore
-from memory_mcp.core.sync import Backoff, Credentials, Syncer, SyncReport, clone_or_open
+from memory_mcp.core.backoff import Backoff
+from memory_mcp.core.sync import Syncer, SyncReport, clone_or_open
+from memory_mcp.core.transport import Credentials
 from memory_mcp.errors import MemoryMcpError, Unavailable
 from memory_mcp.metrics import Metrics
 

@@ -17,7 +17,8 @@ import pygit2
 import pytest
 from pygit2.enums import CredentialType
 
-from memory_mcp.core.sync import Credentials, Syncer, _Callbacks
+from memory_mcp.core.sync import Syncer
+from memory_mcp.core.transport import Credentials, _Callbacks
 from memory_mcp.errors import Unavailable
 from tests.sync.conftest import Replica, assert_healthy, git
 

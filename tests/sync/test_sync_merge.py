@@ -7,7 +7,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from memory_mcp.core.sync import KEPT_CHANGE, KEPT_LOCAL, KEPT_REMOTE, SyncReport
+from memory_mcp.core.merge import KEPT_CHANGE, KEPT_LOCAL, KEPT_REMOTE
+from memory_mcp.core.sync import SyncReport
 from tests.sync.conftest import Replica, assert_healthy, git
 
 Make = Callable[..., Replica]

@@ -23,6 +23,7 @@ from typing import Final
 import pygit2
 from pygit2.enums import FileMode, Option, SortMode
 
+from memory_mcp.core.merge import File, NewFile
 from memory_mcp.core.model import Scope
 from memory_mcp.errors import Conflict, InvalidInput, Unavailable
 from memory_mcp.files import write_atomic
@@ -43,6 +44,9 @@ MOVE_JOURNAL: Final = "move-branch"
 branch and rewriting the work tree, finished when the repository is next opened."""
 
 pygit2.option(Option.ENABLE_FSYNC_GITDIR, 1)
+
+_TreeEntry = tuple[pygit2.Oid, int]
+"""A tree entry to write: (object id, file mode)."""
 
 
 @dataclass(frozen=True)
@@ -115,8 +119,13 @@ class GitStore:
 
     @property
     def repository(self) -> pygit2.Repository:
-        """This thread's libgit2 repository, for remote operations (`core.sync`); keep it in this thread."""
+        """This thread's libgit2 repository, for remote operations (`core.transport`); keep it in this thread."""
         return self._repo
+
+    @property
+    def private_dir(self) -> Path:
+        """memory-mcp's own folder inside `.git` (locks, journals, scratch files)."""
+        return self._state
 
     @property
     def ref(self) -> str:
@@ -310,8 +319,8 @@ class GitStore:
         if bulk:  # process-wide switch; safe because the caller holds the write lock
             pygit2.option(Option.ENABLE_FSYNC_GITDIR, 0)
         try:
-            blobs = {path: self._repo.create_blob(data) for path, data in writes.items()}
-            changes: dict[str, pygit2.Oid | None] = {**{p: None for p in deletes}, **blobs}
+            blobs = {path: (self._repo.create_blob(data), FileMode.BLOB) for path, data in writes.items()}
+            changes: dict[str, _TreeEntry | None] = {**{p: None for p in deletes}, **blobs}
             tree_id = self._build_tree(root, changes)
             signature = pygit2.Signature(author.name, author.email)
             committer = pygit2.Signature(self.author.name, self.author.email)
@@ -323,19 +332,23 @@ class GitStore:
                 os.sync()  # every object on disk before the branch points at them
         return str(commit)
 
-    def _build_tree(self, tree: pygit2.Tree | None, changes: dict[str, pygit2.Oid | None]) -> pygit2.Oid:
-        """A new tree equal to `tree` with `changes` (path → blob, None = delete) applied; empty dirs pruned."""
+    def _build_tree(self, tree: pygit2.Tree | None, changes: dict[str, _TreeEntry | None]) -> pygit2.Oid:
+        """A new tree equal to `tree` with `changes` (path → (blob, mode), None = delete) applied; empty dirs
+        pruned. A file never replaces a folder, nor a folder a file."""
         builder = self._repo.TreeBuilder(tree) if tree is not None else self._repo.TreeBuilder()
-        nested: dict[str, dict[str, pygit2.Oid | None]] = {}
+        nested: dict[str, dict[str, _TreeEntry | None]] = {}
         for path, blob in changes.items():
             head, _, rest = path.partition("/")
+            existing = builder.get(head)
             if rest:
                 nested.setdefault(head, {})[rest] = blob
             elif blob is None:
-                if builder.get(head) is not None:
+                if existing is not None:
                     builder.remove(head)
+            elif existing is not None and existing.filemode == FileMode.TREE:
+                raise Conflict(f"'{head}' is a folder in the repository where a file is needed")
             else:
-                builder.insert(head, blob, FileMode.BLOB)
+                builder.insert(head, *blob)
         for name, sub_changes in nested.items():
             existing = builder.get(name)
             if existing is not None and existing.filemode != FileMode.TREE:
@@ -357,6 +370,81 @@ class GitStore:
         if lock.exists():
             log.warning("removing stale lock file %s", lock.name)
             lock.unlink(missing_ok=True)
+
+    # ---------------------------------------------------------------- merging (sync)
+
+    def merge_base(self, one: str, other: str) -> str | None:
+        base = self._repo.merge_base(one, other)
+        return None if base is None else str(base)
+
+    def contains(self, commit: str, other: str) -> bool:
+        """Whether `commit` is `other` or descends from it."""
+        return commit == other or self._repo.descendant_of(commit, other)
+
+    def count(self, include: str | None, exclude: str | None) -> int:
+        """Commits reachable from `include` but not from `exclude`."""
+        if include is None:
+            return 0
+        if exclude is None:
+            return sum(1 for _ in self._repo.walk(include))
+        return self._repo.ahead_behind(include, exclude)[0]
+
+    def reference(self, name: str) -> str | None:
+        """The commit a reference (such as a remote-tracking branch) points at, None when it is absent."""
+        ref = self._repo.references.get(name)
+        return None if ref is None else str(ref.resolve().target)
+
+    def merge_inputs(
+        self, base: str | None, local: str, remote: str
+    ) -> tuple[dict[str, File], dict[str, File], dict[str, File]]:
+        """The files of the three commits at every path where they are not all equal (what `merge` needs)."""
+        trees = [self._tree(commit) for commit in (base, local, remote)]
+        paths: set[str] = set()
+        for side in trees[1:]:
+            for delta in trees[0].diff_to_tree(side).deltas:
+                paths.update((delta.old_file.path, delta.new_file.path))
+        base_files, local_files, remote_files = (
+            {path: file for path in paths if (file := self._file_at(tree, path)) is not None} for tree in trees
+        )
+        return base_files, local_files, remote_files
+
+    @staticmethod
+    def _file_at(tree: pygit2.Tree, path: str) -> File | None:
+        try:
+            entry = tree[path]
+        except KeyError:
+            return None
+        return None if entry.filemode == FileMode.TREE else File(str(entry.id), int(entry.filemode))
+
+    def merge_commit(
+        self, local: str, remote: str, changes: dict[str, File | NewFile | None], message: str
+    ) -> str:
+        """A commit whose parents are both tips and whose tree is `local`'s plus `changes`; the branch is not
+        moved (`move_branch` does that)."""
+        entries: dict[str, _TreeEntry | None] = {}
+        for path, file in changes.items():
+            if file is None:
+                entries[path] = None
+            elif isinstance(file, NewFile):
+                entries[path] = (self._repo.create_blob(file.data), file.mode)
+            else:
+                entries[path] = (pygit2.Oid(hex=file.blob), file.mode)
+        try:
+            tree = self._build_tree(self._tree(local), entries)
+        except Conflict as exc:
+            raise Conflict(f"cannot merge: {exc} (a file on one side and a folder on the other)") from None
+        author = pygit2.Signature(self.author.name, self.author.email)
+        parents = [pygit2.Oid(hex=local), pygit2.Oid(hex=remote)]
+        return str(self._repo.create_commit(None, author, author, message, tree, parents))
+
+    def start_history(self, message: str, when: int) -> None:
+        """Commit an empty first commit at a fixed time by a fixed author, so that every replica that starts
+        from an empty remote makes the very same commit and their histories are related."""
+        signature = pygit2.Signature("memory-mcp", "memory-mcp@localhost", when, 0)
+        root = self._repo.create_commit(None, signature, signature, message, self._repo.TreeBuilder().write(), [])
+        with self.write_lock():
+            if self.head() is None:
+                self.move_branch(None, str(root), "sync: start the shared history")
 
     # ---------------------------------------------------------------- moving the branch (sync)
 
