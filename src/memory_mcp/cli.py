@@ -20,6 +20,7 @@ from memory_mcp import __version__, views
 from memory_mcp.auth import commands as auth_commands
 from memory_mcp.bootstrap import Runtime, build_service
 from memory_mcp.config import DEFAULT_BIND, ENV_PREFIX, Settings, load_settings
+from memory_mcp.core import duplicates
 from memory_mcp.core.service import Locator, MemoryService
 from memory_mcp.errors import (
     AlreadyExists,
@@ -220,6 +221,24 @@ def _show_reindex(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _repair(service: MemoryService, args: argparse.Namespace) -> dict[str, Any]:
+    if not args.duplicate_ids:
+        raise InvalidInput("say what to repair: --duplicate-ids")
+    repaired = duplicates.repair(service)
+    return {
+        "commit": repaired.commit,
+        "new_ids": [{"path": e.path, "old_id": e.memory.id, "new_id": new} for e, new in repaired.renamed],
+    }
+
+
+def _show_repair(result: dict[str, Any]) -> str:
+    if result["commit"] is None:
+        return "no memories share an id"
+    lines = [f"gave {len(result['new_ids'])} memories a new id (commit {result['commit'][:12]})"]
+    lines += [f"  {r['path']}: {r['old_id']} -> {r['new_id']}" for r in result["new_ids"]]
+    return "\n".join(lines)
+
+
 def _sync(args: argparse.Namespace, settings: Settings) -> int:
     from memory_mcp.bootstrap import build_store
 
@@ -351,6 +370,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     reindex.add_argument(
         "--reembed", action="store_true", help="ignore cached vectors and embed everything again"
+    )
+    repair = memory_command(
+        "repair", "fix what older versions left in the repository", _repair, _show_repair
+    )
+    repair.add_argument(
+        "--duplicate-ids",
+        action="store_true",
+        help="memories sharing an id: the newest keeps it, the others get new ids (nothing is deleted)",
     )
     auth_commands.register(sub)
     migrate_commands.register(sub, common, output)

@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from memory_mcp.core import duplicates
 from memory_mcp.core.model import MAX_LIMIT, Scope, validate_name
 from memory_mcp.core.service import MemoryService
 from memory_mcp.errors import InvalidInput
@@ -27,7 +28,8 @@ def check_path(path: Path) -> Path:
 
 
 def summarise(service: MemoryService) -> dict[str, Any]:
-    """Memories per scope, unreadable files with reasons, and names that only other writers accept."""
+    """Memories per scope, unreadable files with reasons, names that only other writers accept, and ids
+    held by several memories (`memory-mcp repair --duplicate-ids` fixes those)."""
     root = service.store.root
     if service.store.head() is None:
         branch = service.store.branch
@@ -48,6 +50,8 @@ def summarise(service: MemoryService) -> dict[str, Any]:
         if page.next_cursor is None:
             break
         cursor = page.next_cursor
+    with service.indexer.viewing:
+        shared = duplicates.find(service.catalog)
     return {
         "path": display(root),
         "branch": service.store.branch,
@@ -56,4 +60,7 @@ def summarise(service: MemoryService) -> dict[str, Any]:
         "scopes": dict(sorted(scopes.items())),
         "unreadable": dict(sorted(service.catalog.problems.items())),
         "nonconforming": refused,
+        "duplicate_ids": [
+            {"id": d.id, "keeps": d.keeps.path, "others": [e.path for e in d.others]} for d in shared
+        ],
     }
