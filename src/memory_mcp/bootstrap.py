@@ -57,7 +57,9 @@ def build_store(
     author = Author(settings.author_name, settings.author_email)
     if settings.remote_url is None:
         return GitStore(settings.repo_path, branch=settings.branch, author=author, on_commit=on_commit), None
-    credentials = Credentials(token_provider=_git_token)
+    credentials = Credentials(
+        token_provider=_git_token, ssh_key=settings.ssh_key, known_hosts=settings.ssh_known_hosts
+    )
     return clone_or_open(
         settings.repo_path,
         remote_url=settings.remote_url,

@@ -39,6 +39,10 @@ class Settings:
     """Git remote to sync with (HTTPS or SSH); its token comes from `memory_mcp.auth`, never from this URL."""
     pull_interval: float = 60.0
     push_delay: float = 2.0
+    ssh_key: Path | None = None
+    """Private key (no passphrase) for SSH remotes; None: the SSH agent."""
+    ssh_known_hosts: Path | None = None
+    """known_hosts file SSH host keys are checked against; None: `~/.ssh/known_hosts`."""
     tokens_file: Path | None = None
     """TOML file of HTTP bearer tokens; required to serve beyond loopback."""
     insecure_no_auth: bool = False
@@ -83,6 +87,8 @@ _ENV_NAMES: Final = {
     "remote_url": "REMOTE_URL",
     "pull_interval": "PULL_INTERVAL",
     "push_delay": "PUSH_DELAY",
+    "ssh_key": "SSH_KEY",
+    "ssh_known_hosts": "SSH_KNOWN_HOSTS",
     "tokens_file": "TOKENS_FILE",
     "insecure_no_auth": "INSECURE_NO_AUTH",
 }
@@ -105,7 +111,7 @@ def load_settings(flags: Mapping[str, Any] | None = None, env: Mapping[str, str]
 
 
 def _convert(name: str, raw: Any) -> Any:
-    if name in ("repo_path", "cache_dir", "model", "tokens_file"):
+    if name in ("repo_path", "cache_dir", "model", "tokens_file", "ssh_key", "ssh_known_hosts"):
         return Path(raw).expanduser()
     if name in ("pull_interval", "push_delay"):
         try:

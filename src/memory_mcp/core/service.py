@@ -12,7 +12,7 @@ import base64
 import binascii
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Final
 
@@ -231,12 +231,17 @@ class MemoryService:
         *,
         message: str,
         replace_existing: bool = False,
+        expected: Mapping[tuple[Scope, str], str | None] | None = None,
         actor: str | None = None,
         progress: Progress | None = None,
         access: Access = FULL_ACCESS,
     ) -> Imported:
         """Write many memories in one commit (imports, bulk loads). Memories whose name and scope exist are
-        replaced when `replace_existing` (keeping id and creation time), skipped when identical, else refused."""
+        replaced when `replace_existing` (keeping id and creation time), skipped when identical, else refused.
+
+        `expected` (a plan made earlier, e.g. by an importer's dry run) names, per (scope, name), the version
+        each memory must still be at to be replaced, or None where it must not exist yet; a memory that
+        differs from that plan refuses the whole batch, so none is overwritten by a plan made before it."""
         for memory in memories:
             _validate(memory)
             access.check_write(memory.scope)
@@ -249,7 +254,7 @@ class MemoryService:
             if progress:
                 progress(min(start + EMBED_BATCH, len(memories)), len(memories))
         with self.indexer.committing():
-            plan = self._plan(memories, vectors, replace_existing)
+            plan = self._plan(memories, vectors, replace_existing, expected)
             writes = {path: markdown.render(memory) for memory, path, _, _ in plan.changes}
             if not writes:
                 return Imported(None, [], [], plan.unchanged)
@@ -260,7 +265,13 @@ class MemoryService:
         replaced = [e for e, (_, _, _, old) in zip(entries, plan.changes, strict=True) if old is not None]
         return Imported(commit, created, replaced, plan.unchanged)
 
-    def _plan(self, memories: list[Memory], vectors: list[np.ndarray], replace_existing: bool) -> _Plan:
+    def _plan(
+        self,
+        memories: list[Memory],
+        vectors: list[np.ndarray],
+        replace_existing: bool,
+        expected: Mapping[tuple[Scope, str], str | None] | None,
+    ) -> _Plan:
         plan = _Plan([], [])
         for memory, rows in zip(memories, vectors, strict=True):
             existing = self.catalog.by_key(*memory.key)
@@ -269,9 +280,18 @@ class MemoryService:
                 if (same.content, same.tags, same.source) == (memory.content, memory.tags, memory.source):
                     plan.unchanged.append(existing)
                     continue
-                if not replace_existing:
-                    raise AlreadyExists(f"{memory.name!r} already exists in scope {str(memory.scope)!r}")
-                memory = replace(memory, id=same.id, created_at=same.created_at)
+            if expected is not None:
+                _check_planned(memory, existing, expected.get(memory.key))
+            elif existing is not None and not replace_existing:
+                raise AlreadyExists(f"{memory.name!r} already exists in scope {str(memory.scope)!r}")
+            if existing is not None:
+                memory = replace(memory, id=existing.memory.id, created_at=existing.memory.created_at)
+            elif (holder := self.catalog.by_id(memory.id)) is not None:
+                other = holder.memory
+                raise AlreadyExists(
+                    f"id {memory.id} of {memory.name!r} already belongs to memory {other.name!r} in scope "
+                    f"{str(other.scope)!r}; two memories never share an id"
+                )
             path = memory_path(memory.scope, memory.name)
             self._check_free(path, memory.key)
             plan.changes.append((memory, path, rows, existing))
@@ -474,6 +494,22 @@ def _filter(scopes: ScopeFilter, tags: set[str], access: Access) -> Callable[[En
         return scopes.matches(scope) and access.can_read(scope) and tags.issubset(entry.memory.tags)
 
     return allowed
+
+
+def _check_planned(memory: Memory, existing: Entry | None, planned: str | None) -> None:
+    """The memory is where the batch's plan saw it: at the version planned, or absent when planned so."""
+    found = None if existing is None else existing.version
+    if found == planned:
+        return
+    where = f"{memory.name!r} in scope {str(memory.scope)!r}"
+    if planned is None:
+        raise AlreadyExists(
+            f"{where} was created by someone else after the import was planned; nothing was imported; "
+            "plan again"
+        )
+    raise Conflict(
+        f"{where} changed (or was deleted) after the import was planned; nothing was imported; plan again"
+    )
 
 
 def _check_version(entry: Entry, expected: str | None) -> None:

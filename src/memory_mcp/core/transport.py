@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from ipaddress import ip_address
 from pathlib import Path
@@ -38,8 +40,10 @@ _OFFERED: Final = (CredentialType.USERPASS_PLAINTEXT, CredentialType.SSH_KEY, Cr
 """What the credentials callback can answer, in order of preference."""
 _REJECTED = re.compile(r"non-fastforwardable|not present locally")
 """libgit2's words for a push refused before sending because the remote's branch moved."""
-_HOST_KEY = re.compile(r"hostkey|host key", re.IGNORECASE)
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+_HOME_LOCK = threading.Lock()
+"""libgit2's home folder (where it reads `.ssh/known_hosts`) is process-wide: one SSH operation at a time
+sets it to its remote's."""
 
 pygit2.option(Option.SET_SERVER_CONNECT_TIMEOUT, 15_000)
 pygit2.option(Option.SET_SERVER_TIMEOUT, 60_000)
@@ -94,18 +98,31 @@ class Remote:
         elif existing.url != url:
             log.info("pointing remote %s at %s", REMOTE, safe_url(url))
             remotes.set_url(REMOTE, url)
+        self._home: str | None = None
         if credentials.known_hosts is not None:
-            _use_known_hosts(credentials.known_hosts, store.private_dir / SSH_HOME)
+            self._home = _known_hosts_home(credentials.known_hosts, store.private_dir / SSH_HOME)
+        self._ssh = not urlsplit(url).scheme.startswith("http")
+
+    @contextmanager
+    def _connection(self) -> Iterator[None]:
+        """Around one remote operation: SSH ones check host keys against this remote's known_hosts."""
+        if not self._ssh:
+            yield
+            return
+        with _HOME_LOCK:
+            pygit2.option(Option.SET_HOMEDIR, self._home or str(Path.home()))
+            yield
 
     def fetch(self, refspec: str) -> None:
         """Fetch into the tracking ref; raise `Unavailable` with a scrubbed message on any failure."""
         callbacks = _Callbacks(self._credentials)
         try:
-            self.store.repository.remotes[REMOTE].fetch(
-                [refspec], callbacks=callbacks, prune=FetchPrune.PRUNE, proxy=proxy_for(self.url)
-            )
+            with self._connection():
+                self.store.repository.remotes[REMOTE].fetch(
+                    [refspec], callbacks=callbacks, prune=FetchPrune.PRUNE, proxy=proxy_for(self.url)
+                )
         except Exception as exc:  # noqa: BLE001 - any network or credential failure becomes one error
-            raise Unavailable(_explain(exc, callbacks.secrets)) from None
+            raise Unavailable(_explain(exc, callbacks, self._ssh)) from None
 
     def push(self, ref: str) -> str | None:
         """Push `ref`; the remote's reason when it refused the update (it moved meanwhile), else None.
@@ -114,21 +131,22 @@ class Remote:
         """
         callbacks = _Callbacks(self._credentials)
         try:
-            self.store.repository.remotes[REMOTE].push(
-                [f"{ref}:{ref}"], callbacks=callbacks, proxy=proxy_for(self.url)
-            )
+            with self._connection():
+                self.store.repository.remotes[REMOTE].push(
+                    [f"{ref}:{ref}"], callbacks=callbacks, proxy=proxy_for(self.url)
+                )
         except Exception as exc:  # noqa: BLE001 - any network or credential failure becomes one error
             if not _REJECTED.search(str(exc)):
-                raise Unavailable(_explain(exc, callbacks.secrets)) from None
+                raise Unavailable(_explain(exc, callbacks, self._ssh)) from None
             callbacks.rejected.append(str(exc))
         if callbacks.rejected:
             return scrub("; ".join(callbacks.rejected), callbacks.secrets)
         return None
 
 
-def _use_known_hosts(known_hosts: Path, home: Path) -> None:
-    """libgit2 checks SSH host keys against `<its home>/.ssh/known_hosts`: point its home (process-wide) at
-    a private folder whose known_hosts links to the configured file."""
+def _known_hosts_home(known_hosts: Path, home: Path) -> str:
+    """libgit2 checks SSH host keys against `<its home>/.ssh/known_hosts`: a private home folder whose
+    known_hosts links to the configured file (so edits to that file count at once)."""
     known_hosts = known_hosts.expanduser().resolve()
     if not known_hosts.is_file():
         raise InvalidInput(f"the SSH known_hosts file {known_hosts} does not exist")
@@ -137,23 +155,26 @@ def _use_known_hosts(known_hosts: Path, home: Path) -> None:
     if not link.is_symlink() or link.readlink() != known_hosts:
         link.unlink(missing_ok=True)
         link.symlink_to(known_hosts)
-    pygit2.option(Option.SET_HOMEDIR, str(home))
+    return str(home)
 
 
-def _explain(exc: Exception, secrets: list[str]) -> str:
-    text = scrub(str(exc) or type(exc).__name__, secrets)
-    if _HOST_KEY.search(text):
+def _explain(exc: Exception, callbacks: _Callbacks, ssh: bool) -> str:
+    text = scrub(str(exc) or type(exc).__name__, callbacks.secrets)
+    if callbacks.untrusted is None:
+        return text
+    if ssh:
         return (
-            f"{text}: the SSH server's host key is unknown or has changed; refusing to connect. If the key is "
-            "right, add it to the known_hosts file (ssh-keyscan, then check its fingerprint)"
+            f"the SSH host key of {callbacks.untrusted} is unknown or has changed; refusing to connect. If the "
+            "key is right, add it to the known_hosts file (MEMORY_MCP_SSH_KNOWN_HOSTS, default "
+            "~/.ssh/known_hosts), having checked its fingerprint"
         )
-    return text
+    return f"the TLS certificate of {callbacks.untrusted} is not trusted; refusing to connect ({text})"
 
 
 class _Callbacks(pygit2.RemoteCallbacks):
     """One remote operation's callbacks: credentials on demand, rejected ref updates, secrets to scrub.
 
-    Host keys are left to libgit2's known_hosts check (the default `certificate_check` passes through).
+    Host keys and certificates are trusted as libgit2 judges them (known_hosts, the system's CAs).
     """
 
     def __init__(self, credentials: Credentials) -> None:
@@ -162,6 +183,8 @@ class _Callbacks(pygit2.RemoteCallbacks):
         self._asked: set[CredentialType] = set()
         self.secrets: list[str] = []
         self.rejected: list[str] = []
+        self.untrusted: str | None = None
+        """The host whose certificate or host key was refused."""
 
     def credentials(
         self, url: str, username_from_url: str | None, allowed_types: CredentialType
@@ -197,6 +220,13 @@ class _Callbacks(pygit2.RemoteCallbacks):
             raise Unavailable("the remote requires authentication but no token is configured")
         self.secrets.append(token)
         return token
+
+    def certificate_check(self, certificate: None, valid: bool, host: bytes) -> bool:
+        """Refuse what libgit2 found untrusted: a TLS certificate that does not verify, an SSH host key not in
+        known_hosts or different from it (pygit2's default would accept every SSH host key)."""
+        if not valid:
+            self.untrusted = host.decode(errors="replace")
+        return valid
 
     def push_update_reference(self, refname: str, message: str | None) -> None:
         if message is not None:
