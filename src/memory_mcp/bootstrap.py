@@ -38,9 +38,17 @@ State = Literal["pending", "ready", "rebuilding", "failed"]
 
 def build_service(settings: Settings, progress: Progress | None = None) -> MemoryService:
     """Everything, synchronously; the index has caught up with the repository on return."""
-    indexer = _indexer(settings, build_store(settings)[0], _embedder(settings, None))
+    return build_replica(settings, progress)[0]
+
+
+def build_replica(
+    settings: Settings, progress: Progress | None = None
+) -> tuple[MemoryService, Syncer | None]:
+    """The service and the syncer of its repository (None without a remote), synchronously."""
+    store, syncer = build_store(settings)
+    indexer = _indexer(settings, store, _embedder(settings, None))
     _open(indexer, progress)
-    return MemoryService(indexer)
+    return MemoryService(indexer), syncer
 
 
 def _open(indexer: Indexer, progress: Progress | None = None) -> None:

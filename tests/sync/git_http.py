@@ -49,9 +49,8 @@ def _handler(project_root: Path, server: GitHttpServer) -> type[BaseHTTPRequestH
                 time.sleep(server.delay)
             if server.down:
                 server.faults += 1
-                if random.random() < 0.5:
+                if random.random() < 0.5:  # the connection drops without an answer
                     self.close_connection = True
-                    self.connection.close()
                     return
                 self.send_response(503)
                 self.send_header("Content-Length", "0")
