@@ -35,8 +35,7 @@ from mcp import Client
 
 from memory_mcp.bootstrap import build_service
 from memory_mcp.config import load_settings
-from memory_mcp.core.embedder import default_threads
-from memory_mcp.core.model import Memory, Scope
+from memory_mcp.core import Memory, Scope, default_threads
 
 WORDS = (
     "database index latency cache deploy rollback kubernetes cluster node pod service ingress gateway token auth "
@@ -238,7 +237,7 @@ def in_process(
                 started = time.perf_counter()
                 service.recall(query, scope="all", limit=5)
                 recall.append(time.perf_counter() - started)
-        service.indexer.save_snapshot()
+        service.save_snapshot()
     finally:
         service.close()
     return {

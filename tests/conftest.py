@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from memory_mcp.bootstrap import build_service
+from memory_mcp.config import Settings
 from memory_mcp.core.embedder import Embedder
-from memory_mcp.core.embedding_cache import EmbeddingCache
-from memory_mcp.core.indexer import Indexer
 from memory_mcp.core.service import MemoryService
-from memory_mcp.core.store import Author, GitStore
 
 MODEL_ENV = "MEMORY_MCP_TEST_MODEL"
 
@@ -38,17 +37,19 @@ def embedder(model_path: Path) -> Iterator[Embedder]:
     loaded.close()
 
 
-def make_service(root: Path, embedder: Embedder, *, snapshots: bool = True) -> MemoryService:
-    store = GitStore(root / "repo", author=Author("tester", "tester@example.com"))
-    cache = EmbeddingCache(root / "cache" / "embeddings.sqlite")
-    indexer = Indexer(store, embedder, cache, snapshots=root / "cache" / "snapshots" if snapshots else None)
-    indexer.open()
-    return MemoryService(indexer)
+def settings_at(root: Path) -> Settings:
+    """Settings for a repository and cache under `root`; tests build services with them through bootstrap."""
+    return Settings(
+        repo_path=root / "repo",
+        cache_dir=root / "cache",
+        author_name="tester",
+        author_email="tester@example.com",
+    )
 
 
 @pytest.fixture
 def service(tmp_path: Path, embedder: Embedder) -> MemoryService:
-    return make_service(tmp_path, embedder)
+    return build_service(settings_at(tmp_path), embedder=embedder)
 
 
 @pytest.fixture

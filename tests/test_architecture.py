@@ -1,11 +1,15 @@
-"""The domain core never reaches for an edge: no MCP SDK, no HTTP stack, no CLI."""
+"""The shape of the code: the domain core reaches for no edge, each heavy library has its owner, and the
+edges use the core's declared surface (`memory_mcp.core`) rather than its insides."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
-CORE = Path(__file__).resolve().parents[1] / "src" / "memory_mcp" / "core"
+import memory_mcp.core
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "memory_mcp"
+CORE = PACKAGE / "core"
 FORBIDDEN = (
     "mcp",
     "mcp_types",
@@ -14,8 +18,26 @@ FORBIDDEN = (
     "memory_mcp.server",
     "memory_mcp.cli",
     "memory_mcp.bootstrap",
+    "memory_mcp.supervisor",
+    "memory_mcp.auth",
+    "memory_mcp.migrate",
+    "memory_mcp.views",
+    "memory_mcp.config",
+    "memory_mcp.metrics",
 )
-OWNERS = {"pygit2": {"store.py", "transport.py"}, "llama_cpp": {"embedder.py"}, "hnswlib": {"vector_index.py"}}
+OWNERS = {
+    # The store makes every commit (merges included); transport talks to remotes (fetch, push, proxies).
+    "pygit2": {"core/store.py", "core/transport.py"},
+    "llama_cpp": {"core/embedder.py"},
+    "hnswlib": {"core/vector_index.py"},
+    # The derived state: the vector cache, the keyword index and the snapshot files that hold both.
+    "sqlite3": {"core/embedding_cache.py", "core/lexical_index.py", "core/snapshot.py"},
+    "kubernetes": {"auth/stores.py"},
+    "starlette": {"server/http_app.py"},
+    "uvicorn": {"cli.py"},
+}
+COMPOSITION = {"bootstrap.py", "supervisor.py"}
+"""The modules that build and run the core's parts, so the only ones outside it that may name them."""
 
 
 def imports(path: Path) -> set[str]:
@@ -28,19 +50,47 @@ def imports(path: Path) -> set[str]:
     return found
 
 
+def modules() -> dict[str, set[str]]:
+    return {str(m.relative_to(PACKAGE)): imports(m) for m in PACKAGE.rglob("*.py")}
+
+
 def test_core_imports_no_edge() -> None:
-    modules = sorted(CORE.glob("*.py"))
-    assert len(modules) >= 8
-    for module in modules:
+    core = sorted(CORE.glob("*.py"))
+    assert len(core) >= 8
+    for module in core:
         for name in imports(module):
             assert not any(name == bad or name.startswith(bad + ".") for bad in FORBIDDEN), (
                 f"{module.name}: {name}"
             )
 
 
-def test_each_native_library_has_one_owner() -> None:
+def test_each_heavy_library_has_its_owner() -> None:
+    found = modules()
     for library, owners in OWNERS.items():
-        users = {
-            m.name for m in CORE.parent.rglob("*.py") if any(n.split(".")[0] == library for n in imports(m))
-        }
+        users = {path for path, names in found.items() if any(n.split(".")[0] == library for n in names)}
         assert users == owners, f"{library} is imported by {users}"
+
+
+def test_edges_use_the_declared_core_api() -> None:
+    for path, names in modules().items():
+        if path.startswith("core/") or path in COMPOSITION:
+            continue
+        inside = sorted(n for n in names if n.startswith("memory_mcp.core."))
+        assert not inside, f"{path} reaches into {inside}; import from memory_mcp.core"
+
+
+def test_the_declared_api_is_what_it_says() -> None:
+    exported = memory_mcp.core.__all__
+    assert len(set(exported)) == len(exported)
+    assert all(hasattr(memory_mcp.core, name) for name in exported)
+    for name in ("MemoryService", "Saved", "Hit", "Page", "Locator", "MemoryMcpError", "NotFound"):
+        assert name in exported
+
+
+def test_every_use_case_states_its_contract() -> None:
+    service = memory_mcp.core.MemoryService
+    public = [name for name, value in vars(service).items() if callable(value) and not name.startswith("_")]
+    assert {"remember", "recall", "read", "edit", "forget", "list", "move", "history"} <= set(public)
+    for name in public:
+        doc = getattr(service, name).__doc__ or ""
+        assert len(doc.split()) >= 8, f"MemoryService.{name} needs a docstring stating its contract"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -18,10 +17,9 @@ from typing import Any, Final
 
 from memory_mcp import __version__, views
 from memory_mcp.auth import commands as auth_commands
-from memory_mcp.bootstrap import Runtime, build_service
-from memory_mcp.config import DEFAULT_BIND, ENV_PREFIX, Settings, load_settings
-from memory_mcp.core import duplicates
-from memory_mcp.core.service import Locator, MemoryService
+from memory_mcp.bootstrap import build_service
+from memory_mcp.config import Settings, add_flags, load_settings
+from memory_mcp.core import Locator, MemoryService
 from memory_mcp.errors import (
     AlreadyExists,
     Busy,
@@ -33,6 +31,7 @@ from memory_mcp.errors import (
     Unavailable,
 )
 from memory_mcp.migrate import commands as migrate_commands
+from memory_mcp.supervisor import Supervisor
 
 EXIT_CODES: Final = {
     InvalidInput: 2,
@@ -51,14 +50,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help(sys.stderr)
         return 2
-    if not args.log_level and ENV_PREFIX + "LOG_LEVEL" not in os.environ:
-        args.log_level = args.quiet_level
     try:
-        settings = load_settings(vars(args))
+        settings = load_settings(vars(args), defaults={"log_level": args.quiet_level})
         _configure_logging(settings.log_level)
         return args.handler(args, settings)
     except MemoryMcpError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        hint = "; use --replace to overwrite it, or choose another name"
+        replaceable = isinstance(exc, AlreadyExists) and exc.replaceable
+        print(f"error: {exc}{hint if replaceable else ''}", file=sys.stderr)
         return next((code for kind, code in EXIT_CODES.items() if isinstance(exc, kind)), 1)
     except KeyboardInterrupt:
         return 130
@@ -80,33 +79,24 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from memory_mcp.server.mcp_app import build_mcp_server
 
     verifier, auth = http_auth(settings)  # before anything starts: a refusal must not leave work behind
-    runtime = Runtime(settings)
-    runtime.start()
-    app = build_http_app(runtime, build_mcp_server(runtime, verifier, auth))
+    supervisor = Supervisor(settings)
+    app = build_http_app(supervisor, build_mcp_server(supervisor, verifier, auth))
     logging.getLogger(__name__).info("serving MCP on http://%s/mcp", settings.bind)
-    try:
-        uvicorn.run(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level.lower(),
-            access_log=settings.log_level == "DEBUG",
-            lifespan="on",
-        )
-    finally:
-        runtime.close()
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=settings.log_level == "DEBUG",
+        lifespan="on",
+    )
     return 0
 
 
 def _stdio(args: argparse.Namespace, settings: Settings) -> int:
     from memory_mcp.server.mcp_app import build_mcp_server
 
-    runtime = Runtime(settings)
-    runtime.start()
-    try:
-        build_mcp_server(runtime).run("stdio")
-    finally:
-        runtime.close()
+    build_mcp_server(Supervisor(settings)).run("stdio")
     return 0
 
 
@@ -210,9 +200,9 @@ def _forget(service: MemoryService, args: argparse.Namespace) -> dict[str, Any]:
 
 def _reindex(service: MemoryService, args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
-    count = service.indexer.rebuild(_progress if args.progress else None, reembed=args.reembed)
-    problems = dict(service.catalog.problems)
-    return {"memories": count, "seconds": round(time.perf_counter() - started, 3), "unreadable": problems}
+    done = service.reindex(_progress if args.progress else None, reembed=args.reembed)
+    seconds = round(time.perf_counter() - started, 3)
+    return {"memories": done.memories, "seconds": seconds, "unreadable": done.unreadable}
 
 
 def _show_reindex(result: dict[str, Any]) -> str:
@@ -224,7 +214,7 @@ def _show_reindex(result: dict[str, Any]) -> str:
 def _repair(service: MemoryService, args: argparse.Namespace) -> dict[str, Any]:
     if not args.duplicate_ids:
         raise InvalidInput("say what to repair: --duplicate-ids")
-    repaired = duplicates.repair(service)
+    repaired = service.repair_duplicate_ids()
     return {
         "commit": repaired.commit,
         "new_ids": [{"path": e.path, "old_id": e.memory.id, "new_id": new} for e, new in repaired.renamed],
@@ -269,16 +259,7 @@ def _progress(done: int, total: int) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    group = common.add_argument_group("repository and model (flags override MEMORY_MCP_* variables)")
-    group.add_argument("--repo-path", help="git repository of memories (MEMORY_MCP_REPO_PATH)")
-    group.add_argument("--cache-dir", help="where derived indexes live (MEMORY_MCP_CACHE_DIR)")
-    group.add_argument("--model", help="GGUF embedding model file (MEMORY_MCP_MODEL)")
-    group.add_argument("--branch", help="git branch (MEMORY_MCP_BRANCH, default main)")
-    group.add_argument("--remote-url", help="git remote to sync with (MEMORY_MCP_REMOTE_URL); no token in it")
-    group.add_argument("--threads", type=int, help="model threads (MEMORY_MCP_THREADS)")
-    group.add_argument("--author-name", help="commit author name (MEMORY_MCP_AUTHOR_NAME)")
-    group.add_argument("--author-email", help="commit author email (MEMORY_MCP_AUTHOR_EMAIL)")
-    group.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (MEMORY_MCP_LOG_LEVEL)")
+    add_flags(common.add_argument_group("repository and model (flags override MEMORY_MCP_* variables)"), "repo")
 
     output = argparse.ArgumentParser(add_help=False)
     output.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -296,20 +277,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     serve = sub.add_parser("serve", parents=[common], help="serve MCP over streamable HTTP at /mcp")
-    serve.add_argument("--bind", help=f"host:port to listen on (MEMORY_MCP_BIND, default {DEFAULT_BIND})")
-    serve.add_argument(
-        "--allowed-host",
-        dest="allowed_hosts",
-        action="append",
-        help="extra Host/Origin name to accept, repeatable (MEMORY_MCP_ALLOWED_HOST, comma-separated)",
-    )
-    serve.add_argument("--tokens-file", help="TOML file of bearer tokens for /mcp (MEMORY_MCP_TOKENS_FILE)")
-    serve.add_argument(
-        "--insecure-no-auth",
-        action="store_true",
-        default=None,
-        help="serve beyond loopback without tokens (only behind an authenticating gateway)",
-    )
+    add_flags(serve, "serve")
     serve.set_defaults(handler=_serve, quiet_level="INFO")
 
     sync = sub.add_parser("sync", parents=[common], help="sync the repository with its git remote now")

@@ -1,12 +1,16 @@
 """Settings, read once: command-line flags override `MEMORY_MCP_*` environment variables, which override
-platformdirs defaults (data dir for the repository, cache dir for derived indexes)."""
+defaults (platformdirs: data dir for the repository, cache dir for derived indexes, config dir for tokens).
+
+Each setting is declared once, as a `Settings` field with its `Option` (variable, flag, help, parser) beside
+it: the CLI's flags come from there (`add_flags`), and nothing else in the program reads the environment.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Final
@@ -19,33 +23,217 @@ APP: Final = "memory-mcp"
 ENV_PREFIX: Final = "MEMORY_MCP_"
 DEFAULT_BIND: Final = "127.0.0.1:8080"
 LOOPBACK_NAMES: Final = ("localhost",)
+DEFAULT_GITHUB_URL: Final = "https://github.com"
+DEFAULT_MOUNTED_TOKEN: Final = Path("/var/run/secrets/memory-mcp/github/token")
+
+
+def _text(_: str, raw: Any) -> Any:
+    return raw
+
+
+def _path(_: str, raw: Any) -> Path:
+    return Path(raw).expanduser()
+
+
+def _seconds(name: str, raw: Any) -> float:
+    try:
+        seconds = float(raw)
+    except ValueError as exc:
+        raise InvalidInput(f"{name.replace('_', '-')} must be a number of seconds, not {raw!r}") from exc
+    if not 0 <= seconds <= 86_400:
+        raise InvalidInput(f"{name.replace('_', '-')} must be between 0 and 86400 seconds")
+    return seconds
+
+
+def _switch(_: str, raw: Any) -> bool:
+    return raw is True or str(raw).lower() in ("1", "true", "yes", "on")
+
+
+def _hosts(_: str, raw: Any) -> tuple[str, ...]:
+    items = raw.split(",") if isinstance(raw, str) else raw
+    return tuple(item.strip() for item in items if item.strip())
+
+
+def _threads(_: str, raw: Any) -> int:
+    try:
+        threads = int(raw)
+    except ValueError as exc:
+        raise InvalidInput(f"threads must be a whole number, not {raw!r}") from exc
+    if threads < 1:
+        raise InvalidInput("threads must be at least 1")
+    return threads
+
+
+def _level(_: str, raw: Any) -> str:
+    return str(raw).upper()
+
+
+@dataclass(frozen=True)
+class Option:
+    """How one setting is given besides its default: an environment variable, maybe a flag, and help text."""
+
+    env: str
+    """The variable's name after `MEMORY_MCP_`."""
+    help: str
+    flag: str | None = None
+    """The command-line flag; None for settings given by environment only."""
+    commands: tuple[str, ...] = ()
+    """Where the flag appears: `repo` (every command that opens the repository), `serve`, `auth` (every
+    `auth` action), `login`, `logout`."""
+    parse: Callable[[str, Any], Any] = _text
+    """(field name, raw value) → typed value; raises `InvalidInput` naming the setting."""
+    action: str | None = None
+    """argparse action for the flag (`append`, `store_true`); None: takes one value."""
+
+    @property
+    def variable(self) -> str:
+        return ENV_PREFIX + self.env
+
+
+def setting(
+    default: Any = None, *, factory: Callable[[], Any] | None = None, secret: bool = False, **option: Any
+) -> Any:
+    """A `Settings` field with its `Option` beside it; a `secret` one is left out of the repr."""
+    meta = {"option": Option(**option)}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta, repr=not secret)
+    return field(default=default, metadata=meta, repr=not secret)
 
 
 @dataclass(frozen=True)
 class Settings:
-    repo_path: Path = field(default_factory=lambda: platformdirs.user_data_path(APP) / "repo")
-    cache_dir: Path = field(default_factory=lambda: platformdirs.user_cache_path(APP))
-    model: Path | None = None
-    bind: str = DEFAULT_BIND
-    branch: str = "main"
-    allowed_hosts: tuple[str, ...] = ()
-    author_name: str = APP
-    author_email: str = f"{APP}@localhost"
-    threads: int | None = None
-    query_prefix: str | None = None
-    document_prefix: str | None = None
-    log_level: str = "INFO"
-    remote_url: str | None = None
-    """Git remote to sync with (HTTPS or SSH); its token comes from `memory_mcp.auth`, never from this URL."""
-    pull_interval: float = 60.0
-    push_delay: float = 2.0
-    ssh_key: Path | None = None
-    """Private key (no passphrase) for SSH remotes; None: the SSH agent."""
-    ssh_known_hosts: Path | None = None
-    """known_hosts file SSH host keys are checked against; None: `~/.ssh/known_hosts`."""
-    tokens_file: Path | None = None
-    """TOML file of HTTP bearer tokens; required to serve beyond loopback."""
-    insecure_no_auth: bool = False
+    """Every `MEMORY_MCP_*` setting, declared once: type, default, variable, flag and help side by side. The CLI's
+    flags are generated from it (`add_flags`), and a test checks README's configuration table against it."""
+
+    repo_path: Path = setting(
+        factory=lambda: platformdirs.user_data_path(APP) / "repo",
+        env="REPO_PATH",
+        flag="--repo-path",
+        commands=("repo",),
+        help="git repository of memories",
+        parse=_path,
+    )
+    cache_dir: Path = setting(
+        factory=lambda: platformdirs.user_cache_path(APP),
+        env="CACHE_DIR",
+        flag="--cache-dir",
+        commands=("repo",),
+        help="where derived indexes live",
+        parse=_path,
+    )
+    model: Path | None = setting(
+        env="MODEL", flag="--model", commands=("repo",), help="GGUF embedding model file", parse=_path
+    )
+    bind: str = setting(
+        DEFAULT_BIND,
+        env="BIND",
+        flag="--bind",
+        commands=("serve",),
+        help=f"host:port to listen on, default {DEFAULT_BIND}",
+    )
+    branch: str = setting(
+        "main", env="BRANCH", flag="--branch", commands=("repo",), help="git branch, default main"
+    )
+    allowed_hosts: tuple[str, ...] = setting(
+        (),
+        env="ALLOWED_HOST",
+        flag="--allowed-host",
+        commands=("serve",),
+        action="append",
+        help="extra Host/Origin name to accept, repeatable; the variable is comma-separated",
+        parse=_hosts,
+    )
+    author_name: str = setting(
+        APP, env="AUTHOR_NAME", flag="--author-name", commands=("repo",), help="commit author name"
+    )
+    author_email: str = setting(
+        f"{APP}@localhost",
+        env="AUTHOR_EMAIL",
+        flag="--author-email",
+        commands=("repo",),
+        help="commit author email",
+    )
+    threads: int | None = setting(
+        env="THREADS", flag="--threads", commands=("repo",), help="model threads", parse=_threads
+    )
+    query_prefix: str | None = setting(env="QUERY_PREFIX", help="text put before every query")
+    document_prefix: str | None = setting(env="DOCUMENT_PREFIX", help="text put before every document")
+    log_level: str = setting(
+        "INFO",
+        env="LOG_LEVEL",
+        flag="--log-level",
+        commands=("repo", "auth"),
+        help="DEBUG, INFO, WARNING or ERROR",
+        parse=_level,
+    )
+    remote_url: str | None = setting(
+        env="REMOTE_URL",
+        flag="--remote-url",
+        commands=("repo",),
+        help="git remote to sync with (HTTPS or SSH); no token in it: that comes from `memory-mcp auth`",
+    )
+    pull_interval: float = setting(60.0, env="PULL_INTERVAL", help="seconds between pulls", parse=_seconds)
+    push_delay: float = setting(
+        2.0, env="PUSH_DELAY", help="seconds from a write to its push", parse=_seconds
+    )
+    ssh_key: Path | None = setting(
+        env="SSH_KEY", help="private key (no passphrase) for SSH remotes; default: the SSH agent", parse=_path
+    )
+    ssh_known_hosts: Path | None = setting(
+        env="SSH_KNOWN_HOSTS",
+        help="known_hosts file SSH host keys are checked against; default ~/.ssh/known_hosts",
+        parse=_path,
+    )
+    tokens_file: Path | None = setting(
+        env="TOKENS_FILE",
+        flag="--tokens-file",
+        commands=("serve",),
+        help="TOML file of bearer tokens for /mcp; required to serve beyond loopback",
+        parse=_path,
+    )
+    insecure_no_auth: bool = setting(
+        False,
+        env="INSECURE_NO_AUTH",
+        flag="--insecure-no-auth",
+        commands=("serve",),
+        action="store_true",
+        help="serve beyond loopback without tokens (only behind an authenticating gateway)",
+        parse=_switch,
+    )
+    github_token: str | None = setting(
+        env="GITHUB_TOKEN", secret=True, help="the git token; wins over stored ones"
+    )
+    github_token_file: Path | None = setting(
+        env="GITHUB_TOKEN_FILE",
+        help=f"mounted secret file holding the git token, default {DEFAULT_MOUNTED_TOKEN}",
+        parse=_path,
+    )
+    config_dir: Path = setting(
+        factory=lambda: platformdirs.user_config_path(APP),
+        env="CONFIG_DIR",
+        help="where `auth login --store file` keeps the token",
+        parse=_path,
+    )
+    github_client_id: str | None = setting(
+        env="GITHUB_CLIENT_ID",
+        flag="--client-id",
+        commands=("login",),
+        help="client id of your GitHub OAuth app with device flow enabled",
+    )
+    github_url: str = setting(
+        DEFAULT_GITHUB_URL,
+        env="GITHUB_URL",
+        flag="--github-url",
+        commands=("login",),
+        help=f"GitHub or GitHub Enterprise base URL, default {DEFAULT_GITHUB_URL}",
+    )
+    k8s_namespace: str = setting(
+        APP,
+        env="K8S_NAMESPACE",
+        flag="--namespace",
+        commands=("login", "logout"),
+        help=f"namespace of the k8s-secret store, default {APP}",
+    )
 
     @property
     def host(self) -> str:
@@ -62,81 +250,57 @@ class Settings:
         return self.cache_dir / digest
 
     def is_loopback(self) -> bool:
-        host = self.host
-        if host in LOOPBACK_NAMES:
-            return True
-        try:
-            return ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            return False
+        return is_loopback_host(self.host)
 
 
-_ENV_NAMES: Final = {
-    "repo_path": "REPO_PATH",
-    "cache_dir": "CACHE_DIR",
-    "model": "MODEL",
-    "bind": "BIND",
-    "branch": "BRANCH",
-    "allowed_hosts": "ALLOWED_HOST",
-    "author_name": "AUTHOR_NAME",
-    "author_email": "AUTHOR_EMAIL",
-    "threads": "THREADS",
-    "query_prefix": "QUERY_PREFIX",
-    "document_prefix": "DOCUMENT_PREFIX",
-    "log_level": "LOG_LEVEL",
-    "remote_url": "REMOTE_URL",
-    "pull_interval": "PULL_INTERVAL",
-    "push_delay": "PUSH_DELAY",
-    "ssh_key": "SSH_KEY",
-    "ssh_known_hosts": "SSH_KNOWN_HOSTS",
-    "tokens_file": "TOKENS_FILE",
-    "insecure_no_auth": "INSECURE_NO_AUTH",
-}
+def options() -> dict[str, Option]:
+    """Field name → its `Option`, in declaration order."""
+    return {spec.name: spec.metadata["option"] for spec in fields(Settings)}
 
 
-def load_settings(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Settings:
-    """Merge flags (None = not given) over the environment over defaults, converting and checking types."""
+def add_flags(parser: Any, command: str) -> None:
+    """Add to an argparse parser (or group) the flags of every setting that appears in `command`."""
+    for name, option in options().items():
+        if option.flag is None or command not in option.commands:
+            continue
+        extra: dict[str, Any] = {"action": option.action} if option.action else {}
+        if option.action == "store_true":
+            extra["default"] = None  # not given: the variable or the default decides
+        parser.add_argument(option.flag, dest=name, help=f"{option.help} ({option.variable})", **extra)
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    defaults: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Merge flags (None = not given) over the environment over `defaults` (a command's own, such as the CLI's
+    quieter log level) over the declared defaults, converting and checking types."""
     env = os.environ if env is None else env
     flags = flags or {}
     values: dict[str, Any] = {}
-    for spec in fields(Settings):
-        raw = flags.get(spec.name)
+    for name, option in options().items():
+        raw = flags.get(name)
         if raw is None or raw == () or raw == []:
-            raw = env.get(ENV_PREFIX + _ENV_NAMES[spec.name]) or None
+            raw = env.get(option.variable) or None
+        if raw is None and defaults:
+            raw = defaults.get(name)
         if raw is not None:
-            values[spec.name] = _convert(spec.name, raw)
+            values[name] = option.parse(name, raw)
     settings = Settings(**values)
     split_bind(settings.bind)
     return settings
 
 
-def _convert(name: str, raw: Any) -> Any:
-    if name in ("repo_path", "cache_dir", "model", "tokens_file", "ssh_key", "ssh_known_hosts"):
-        return Path(raw).expanduser()
-    if name in ("pull_interval", "push_delay"):
-        try:
-            seconds = float(raw)
-        except ValueError as exc:
-            raise InvalidInput(f"{name.replace('_', '-')} must be a number of seconds, not {raw!r}") from exc
-        if not 0 <= seconds <= 86_400:
-            raise InvalidInput(f"{name.replace('_', '-')} must be between 0 and 86400 seconds")
-        return seconds
-    if name == "insecure_no_auth":
-        return raw is True or str(raw).lower() in ("1", "true", "yes", "on")
-    if name == "allowed_hosts":
-        items = raw.split(",") if isinstance(raw, str) else raw
-        return tuple(item.strip() for item in items if item.strip())
-    if name == "threads":
-        try:
-            threads = int(raw)
-        except ValueError as exc:
-            raise InvalidInput(f"threads must be a whole number, not {raw!r}") from exc
-        if threads < 1:
-            raise InvalidInput("threads must be at least 1")
-        return threads
-    if name == "log_level":
-        return str(raw).upper()
-    return raw
+def is_loopback_host(host: str) -> bool:
+    """Whether a host name or address can only be reached from this machine."""
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def split_bind(bind: str) -> tuple[str, int]:

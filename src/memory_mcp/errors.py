@@ -24,7 +24,12 @@ class NotFound(MemoryMcpError):
 
 
 class AlreadyExists(MemoryMcpError):
-    """The target name is taken."""
+    """The target name is taken. `replaceable`: the call could overwrite it if asked to, which each edge words
+    in its own terms (the `replace` argument of a tool, a command-line flag)."""
+
+    def __init__(self, message: str, *, replaceable: bool = False) -> None:
+        super().__init__(message)
+        self.replaceable = replaceable
 
 
 class Conflict(MemoryMcpError):

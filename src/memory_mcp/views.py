@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from memory_mcp.core.catalog import Entry
-from memory_mcp.core.model import format_time
-from memory_mcp.core.search import Hit
-from memory_mcp.core.service import Page, Saved
-from memory_mcp.core.store import Revision
-from memory_mcp.core.sync import SyncReport
-from memory_mcp.errors import InvalidInput
+from memory_mcp.core import Entry, Hit, InvalidInput, Page, Revision, Saved, SyncReport, format_time
+
+if TYPE_CHECKING:
+    from memory_mcp.supervisor import Supervisor
 
 LIST_FIELDS: Final = (
     "id",
@@ -100,3 +97,23 @@ def check_fields(fields: list[str] | None) -> tuple[str, ...]:
 
 def sync_report(report: SyncReport) -> dict[str, Any]:
     return {**asdict(report), "ok": report.ok}
+
+
+def sync_summary(report: SyncReport) -> str:
+    """One line for the `sync` part of readiness."""
+    return (
+        f"pulled {report.pulled}, pushed {report.pushed}, {len(report.conflicts)} conflicts, "
+        f"{report.ahead} commits waiting to push"
+        + (f"; errors: {'; '.join(report.errors)}" if report.errors else "")
+    )
+
+
+def readiness(supervisor: Supervisor) -> dict[str, Any]:
+    """`/readyz`'s body: ready or not, and each part's state, detail and start-up seconds."""
+    parts: dict[str, Any] = {}
+    for name, status in supervisor.parts.items():
+        part = {k: v for k, v in vars(status).items() if v is not None}
+        if name == "sync" and supervisor.last_sync is not None:
+            part["detail"] = sync_summary(supervisor.last_sync)
+        parts[name] = part
+    return {"ready": supervisor.ready, "parts": parts}

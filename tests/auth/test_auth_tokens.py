@@ -13,6 +13,7 @@ import pytest
 
 from memory_mcp.auth import GitHubToken, ResolvedToken, resolve_github_token
 from memory_mcp.auth.tokens import DEFAULT_MOUNTED_TOKEN, token_sources
+from memory_mcp.config import load_settings
 from memory_mcp.errors import InvalidInput, Unavailable
 
 
@@ -27,19 +28,27 @@ def write(path: Path, text: str) -> None:
 
 
 def test_nothing_configured_resolves_to_none() -> None:
-    assert resolve_github_token() is None
+    assert resolve_github_token(load_settings()) is None
 
 
 def test_order_is_env_then_file_then_mounted(isolated: Path, monkeypatch) -> None:
     stored, mounted = tokens(isolated)
     write(mounted, "mounted-token-0000000000\n")  # Kubernetes secret files often end in a newline
-    assert _found(resolve_github_token()) == ("mounted", str(mounted), "mounted-token-0000000000")
+    assert _found(resolve_github_token(load_settings())) == (
+        "mounted",
+        str(mounted),
+        "mounted-token-0000000000",
+    )
     write(stored, "file-token-11111111111111\n")
-    assert _found(resolve_github_token()) == ("file", str(stored), "file-token-11111111111111")
+    assert _found(resolve_github_token(load_settings())) == ("file", str(stored), "file-token-11111111111111")
     monkeypatch.setenv("MEMORY_MCP_GITHUB_TOKEN", "env-token-2222222222222222")
-    assert _found(resolve_github_token()) == ("env", "MEMORY_MCP_GITHUB_TOKEN", "env-token-2222222222222222")
+    assert _found(resolve_github_token(load_settings())) == (
+        "env",
+        "MEMORY_MCP_GITHUB_TOKEN",
+        "env-token-2222222222222222",
+    )
     monkeypatch.setenv("MEMORY_MCP_GITHUB_TOKEN", "  ")  # a blank manifest entry counts as unset
-    assert _found(resolve_github_token())[0] == "file"
+    assert _found(resolve_github_token(load_settings()))[0] == "file"
 
 
 def _found(resolved: ResolvedToken | None) -> tuple[str, str, str]:
@@ -54,8 +63,8 @@ def test_an_explicit_env_mapping_is_honoured(tmp_path: Path) -> None:
         "MEMORY_MCP_CONFIG_DIR": str(tmp_path / "elsewhere"),
         "MEMORY_MCP_GITHUB_TOKEN_FILE": "/nonexistent",
     }
-    assert _found(resolve_github_token(env))[2] == "from-mapping-333333333333"
-    assert token_sources({})[2] == ("mounted", str(DEFAULT_MOUNTED_TOKEN))
+    assert _found(resolve_github_token(load_settings({}, env)))[2] == "from-mapping-333333333333"
+    assert token_sources(load_settings({}, {}))[2] == ("mounted", str(DEFAULT_MOUNTED_TOKEN))
     assert str(DEFAULT_MOUNTED_TOKEN) == "/var/run/secrets/memory-mcp/github/token"
 
 
@@ -64,7 +73,7 @@ def test_kubernetes_style_symlinked_mount_is_followed(isolated: Path) -> None:
     write(mounted.parent / "..2025_01_01" / "token", "linked-token-44444444444\n")
     (mounted.parent / "..data").symlink_to("..2025_01_01")
     mounted.symlink_to("..data/token")
-    assert _found(resolve_github_token())[2] == "linked-token-44444444444"
+    assert _found(resolve_github_token(load_settings()))[2] == "linked-token-44444444444"
 
 
 def test_a_broken_source_is_an_error_not_a_silent_fallthrough(isolated: Path, token: str) -> None:
@@ -72,11 +81,11 @@ def test_a_broken_source_is_an_error_not_a_silent_fallthrough(isolated: Path, to
     write(mounted, token)
     stored.mkdir(parents=True)  # unreadable as a file (chmod would not stop root)
     with pytest.raises(Unavailable, match="cannot read the GitHub token file"):
-        resolve_github_token()
+        resolve_github_token(load_settings())
     stored.rmdir()
     write(stored, "two words\n")
     with pytest.raises(Unavailable, match="holds no valid token") as caught:
-        resolve_github_token()
+        resolve_github_token(load_settings())
     assert "two words" not in str(caught.value)
 
 
@@ -84,7 +93,7 @@ def test_loose_file_store_permissions_are_warned_about(isolated: Path, token: st
     stored, _ = tokens(isolated)
     write(stored, token)
     stored.chmod(0o644)
-    assert resolve_github_token() is not None
+    assert resolve_github_token(load_settings()) is not None
     assert "readable by other users" in caplog.text
     no_leak(token)
 

@@ -13,27 +13,17 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from memory_mcp import cli
-from memory_mcp.bootstrap import Runtime
-from memory_mcp.config import _ENV_NAMES, ENV_PREFIX, Settings, load_settings
+from memory_mcp.config import ENV_PREFIX, Settings, load_settings, options
 from memory_mcp.server.http_app import build_http_app
 from memory_mcp.server.mcp_app import build_mcp_server
-
-AUTH_ENV = {
-    "MEMORY_MCP_GITHUB_TOKEN",
-    "MEMORY_MCP_GITHUB_TOKEN_FILE",
-    "MEMORY_MCP_GITHUB_CLIENT_ID",
-    "MEMORY_MCP_GITHUB_URL",
-    "MEMORY_MCP_K8S_NAMESPACE",
-    "MEMORY_MCP_CONFIG_DIR",
-}
-"""Read by `memory_mcp.auth` (git credentials), not by the server's settings table."""
+from memory_mcp.supervisor import Supervisor
 
 
 @pytest.fixture(scope="module")
 def app():
     """The real HTTP app, built the way `memory-mcp serve` builds it, but never started."""
-    runtime = Runtime(Settings())
-    return build_http_app(runtime, build_mcp_server(runtime))
+    supervisor = Supervisor(Settings())
+    return build_http_app(supervisor, build_mcp_server(supervisor))
 
 
 def served_paths(app) -> set[str]:
@@ -100,7 +90,7 @@ def test_bind_port_is_the_container_port_the_probes_and_the_service(rendered) ->
 
 
 def test_every_memory_mcp_variable_is_one_the_server_reads(rendered) -> None:
-    known = {ENV_PREFIX + name for name in _ENV_NAMES.values()} | AUTH_ENV
+    known = {option.variable for option in options().values()}
     for where, spec in km.pod_specs(rendered):
         for container in km.containers(spec):
             for entry in container.get("env", []):

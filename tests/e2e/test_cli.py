@@ -71,6 +71,7 @@ def test_errors_have_exit_codes(cli) -> None:
     assert missing.returncode == 3 and missing.stderr.startswith("error: no memory named 'nothing-here'")
     duplicate = cli("remember", "dup", "--content", "second")
     assert duplicate.returncode == 4 and "already exists" in duplicate.stderr
+    assert "use --replace to overwrite it" in duplicate.stderr and "replace=true" not in duplicate.stderr
     invalid = cli("remember", "../x", "--content", "x")
     assert invalid.returncode == 2 and "must not start with '.'" in invalid.stderr
     no_model = cli("list", model=False)

@@ -188,6 +188,13 @@ async def test_bad_input_is_a_tool_error_and_writes_nothing(
         assert (await call(client, "list"))["count"] == 1
 
 
+async def test_a_taken_name_says_how_to_overwrite_in_tool_terms(seeded_server: HttpServer) -> None:
+    async with seeded_server.client() as client:
+        message = await call_error(client, "remember", name="seed", content="again")
+    assert message.startswith("AlreadyExists: ") and "remember with replace=true" in message
+    assert "--replace" not in message
+
+
 async def test_path_collision_is_a_tool_error(start_server) -> None:
     server: HttpServer = start_server()
     async with server.client() as client:

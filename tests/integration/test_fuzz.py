@@ -11,10 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from memory_mcp.bootstrap import build_service
 from memory_mcp.core.embedder import Embedder
 from memory_mcp.core.service import Locator, MemoryService
 from memory_mcp.errors import MemoryMcpError
-from tests.conftest import make_service
+from tests.conftest import settings_at
 
 pieces = st.sampled_from(
     [
@@ -49,7 +50,7 @@ contents = st.one_of(st.text(max_size=200), st.sampled_from(["", " ", "---\nid: 
 
 @pytest.fixture(scope="module")
 def fuzz_service(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> MemoryService:
-    return make_service(tmp_path_factory.mktemp("fuzz"), embedder, snapshots=False)
+    return build_service(settings_at(tmp_path_factory.mktemp("fuzz")), embedder=embedder)
 
 
 def git_state(repo: Path) -> tuple[str, str]:

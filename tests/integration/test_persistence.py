@@ -24,7 +24,7 @@ from memory_mcp.core.model import Memory, Scope
 from memory_mcp.core.service import Locator, MemoryService
 from memory_mcp.core.store import Author, GitStore
 from memory_mcp.errors import Busy
-from tests.conftest import make_service
+from tests.conftest import settings_at
 
 
 class Counting:
@@ -59,12 +59,12 @@ def write_by_hand(repo: Path, memory: Memory, path: str) -> None:
 
 
 def test_clean_restart_loads_the_snapshot(tmp_path: Path, embedder: Embedder, monkeypatch) -> None:
-    first = make_service(tmp_path, embedder)
+    first = build_service(settings_at(tmp_path), embedder=embedder)
     for i in range(30):
         first.remember(name=f"note-{i}", content=f"Observation number {i} about the staging cluster.")
     first.indexer.save_snapshot()
     counting = Counting(monkeypatch, embedder)
-    second = make_service(tmp_path, embedder)
+    second = build_service(settings_at(tmp_path), embedder=embedder)
     assert len(second.catalog) == 30
     assert counting.embedded == [] and counting.blobs == 0, "a restart must neither parse nor embed"
     assert second.recall("staging cluster observation 7", limit=3)[0].entry.memory.name == "note-7"
@@ -72,7 +72,7 @@ def test_clean_restart_loads_the_snapshot(tmp_path: Path, embedder: Embedder, mo
 
 
 def test_catch_up_from_snapshot_is_incremental(tmp_path: Path, embedder: Embedder, monkeypatch) -> None:
-    first = make_service(tmp_path, embedder)
+    first = build_service(settings_at(tmp_path), embedder=embedder)
     for i in range(10):
         first.remember(name=f"n{i}", content=f"Fact {i} about lighthouses.")
     first.indexer.save_snapshot()
@@ -86,7 +86,7 @@ def test_catch_up_from_snapshot_is_incremental(tmp_path: Path, embedder: Embedde
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "pulled changes")
     counting = Counting(monkeypatch, embedder)
-    second = make_service(tmp_path, embedder)
+    second = build_service(settings_at(tmp_path), embedder=embedder)
     assert counting.blobs == 1, "only the added file is read"
     assert len(counting.embedded) == 1
     names = {e.memory.name for e in second.list(limit=100).entries}
@@ -98,11 +98,11 @@ def test_unsaved_writes_are_caught_up_without_embedding(
     tmp_path: Path, embedder: Embedder, monkeypatch
 ) -> None:
     """What a kill -9 leaves: commits newer than the snapshot, vectors in the cache."""
-    first = make_service(tmp_path, embedder)  # saves an empty snapshot at start-up
+    first = build_service(settings_at(tmp_path), embedder=embedder)  # saves an empty snapshot at start-up
     for i in range(8):
         first.remember(name=f"k{i}", content=f"Written before the crash, item {i}.")
     counting = Counting(monkeypatch, embedder)
-    second = make_service(tmp_path, embedder)  # `first` never saved again: as if killed
+    second = build_service(settings_at(tmp_path), embedder=embedder)  # `first` never saved again: as if killed
     assert len(second.catalog) == 8
     assert counting.embedded == [], "vectors of committed memories come from the cache"
 
@@ -111,11 +111,11 @@ def test_a_version_2_snapshot_loads_and_is_saved_in_the_current_layout(
     tmp_path: Path, embedder: Embedder, monkeypatch
 ) -> None:
     """Version 2 kept the keyword index inside catalog.sqlite; upgrading must not re-read git or re-embed."""
-    first = make_service(tmp_path, embedder)
+    first = build_service(settings_at(tmp_path), embedder=embedder)
     for i in range(12):
         first.remember(name=f"v{i}", content=f"Lighthouse keeper log {i}: the lamp was trimmed at dusk.")
     first.indexer.save_snapshot()
-    snapshots = tmp_path / "cache" / "snapshots"
+    snapshots = settings_at(tmp_path).state_dir / "snapshots"
     manifest = json.loads((snapshots / "manifest.json").read_text())
     folder = snapshots / manifest["folder"]
     combined = folder / "combined.sqlite"
@@ -130,7 +130,7 @@ def test_a_version_2_snapshot_loads_and_is_saved_in_the_current_layout(
     (snapshots / "manifest.json").write_text(json.dumps({**manifest, "format": 2}))
 
     counting = Counting(monkeypatch, embedder)
-    second = make_service(tmp_path, embedder)
+    second = build_service(settings_at(tmp_path), embedder=embedder)
     assert counting.embedded == [] and counting.blobs == 0, "a version 2 snapshot loads as it is"
     hits = second.recall("lighthouse keeper log 5", limit=1)
     assert hits[0].entry.memory.name == "v5" and hits[0].match_type == "both"
@@ -143,38 +143,31 @@ def test_a_version_2_snapshot_loads_and_is_saved_in_the_current_layout(
 
 
 def test_damaged_snapshot_is_rebuilt_from_git(tmp_path: Path, embedder: Embedder) -> None:
-    first = make_service(tmp_path, embedder)
+    first = build_service(settings_at(tmp_path), embedder=embedder)
     first.remember(name="survivor", content="Still here after the snapshot was damaged.")
     first.indexer.save_snapshot()
-    snapshots = tmp_path / "cache" / "snapshots"
+    snapshots = settings_at(tmp_path).state_dir / "snapshots"
     for folder in snapshots.iterdir():
         if folder.is_dir():
             (folder / "vectors.hnsw").write_bytes(b"garbage")
-    second = make_service(tmp_path, embedder)
+    second = build_service(settings_at(tmp_path), embedder=embedder)
     assert second.recall("who is still here")[0].entry.memory.name == "survivor"
     (snapshots / "manifest.json").write_text("{not json")
-    third = make_service(tmp_path, embedder)
+    third = build_service(settings_at(tmp_path), embedder=embedder)
     assert [e.memory.name for e in third.list().entries] == ["survivor"]
 
 
 def test_model_change_serves_keywords_then_rebuilds_vectors(
     tmp_path: Path, embedder: Embedder, model_path
 ) -> None:
-    first = make_service(tmp_path, embedder)
+    first = build_service(settings_at(tmp_path), embedder=embedder)
     first.remember(name="volcano", content="Mount Etna erupted again last spring.")
     first.remember(name="bread", content="Sourdough needs a mature starter and a long proof.")
     first.indexer.save_snapshot()
     other = Embedder(model_path, document_prefix="passage: ")  # a different embedding space
     try:
-        store = GitStore(tmp_path / "repo", author=Author("t", "t@x"))
-        indexer = Indexer(
-            store,
-            other,
-            EmbeddingCache(tmp_path / "cache" / "embeddings.sqlite"),
-            snapshots=tmp_path / "cache" / "snapshots",
-        )
-        indexer.open()
-        service = MemoryService(indexer)
+        service = build_service(settings_at(tmp_path), embedder=other)
+        indexer = service.indexer
         assert indexer.pending_vectors == 2
         hits = service.recall("Etna", scope="all")
         assert [h.entry.memory.name for h in hits] == ["volcano"] and hits[0].match_type == "lexical"
@@ -187,7 +180,7 @@ def test_model_change_serves_keywords_then_rebuilds_vectors(
 
 
 def test_uncommitted_files_are_indexed(tmp_path: Path, embedder: Embedder) -> None:
-    first = make_service(tmp_path, embedder)
+    first = build_service(settings_at(tmp_path), embedder=embedder)
     first.remember(name="committed", content="The original committed text about rivers.")
     first.indexer.save_snapshot()
     repo = first.store.root
@@ -200,13 +193,13 @@ def test_uncommitted_files_are_indexed(tmp_path: Path, embedder: Embedder) -> No
         Memory(name="fresh", scope=Scope(), content="A new uncommitted note about deserts."),
         "global/fresh.md",
     )
-    second = make_service(tmp_path, embedder)
+    second = build_service(settings_at(tmp_path), embedder=embedder)
     assert second.read(Locator("committed")).memory.content.startswith("Edited by hand")
     assert second.recall("deserts")[0].entry.memory.name == "fresh"
     second.indexer.save_snapshot()
     git(repo, "checkout", "--", "global/committed.md")
     (repo / "global/fresh.md").unlink()
-    third = make_service(tmp_path, embedder)
+    third = build_service(settings_at(tmp_path), embedder=embedder)
     assert third.read(Locator("committed")).memory.content.startswith("The original committed text")
     assert [e.memory.name for e in third.list().entries] == ["committed"]
 
@@ -307,7 +300,7 @@ def test_writes_go_on_while_a_save_writes_the_catalog_file(
     tmp_path: Path, embedder: Embedder, monkeypatch
 ) -> None:
     """Writers wait only while a save reads the catalog; a change made during the rest is saved next time."""
-    service = make_service(tmp_path, embedder)
+    service = build_service(settings_at(tmp_path), embedder=embedder)
     service.remember(name="before", content="Saved by the first snapshot.")
     writing_file, may_finish = threading.Event(), threading.Event()
     original = snapshot._write_catalog
@@ -333,7 +326,7 @@ def test_writes_go_on_while_a_save_writes_the_catalog_file(
     monkeypatch.setattr(snapshot, "_write_catalog", original)
 
     counting = Counting(monkeypatch, embedder)
-    reloaded = make_service(tmp_path, embedder)
+    reloaded = build_service(settings_at(tmp_path), embedder=embedder)
     assert counting.blobs == 1, "the snapshot holds what was read before the write, and catch-up adds it"
     assert {e.memory.name for e in reloaded.list().entries} == {"before", "during"}
     assert service.indexer.save_snapshot(), "the change made during the save is still unsaved"

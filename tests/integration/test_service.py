@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from memory_mcp.bootstrap import build_service
 from memory_mcp.core import markdown
 from memory_mcp.core.embedder import Embedder
 from memory_mcp.core.model import Memory, Scope
 from memory_mcp.core.service import Locator, MemoryService
 from memory_mcp.errors import AlreadyExists, Conflict, InvalidInput, NotFound
-from tests.conftest import make_service
+from tests.conftest import settings_at
 
 
 def git(repo: Path, *args: str) -> str:
@@ -46,8 +47,9 @@ def test_remember_read_and_commit(service: MemoryService) -> None:
 
 def test_remember_refuses_to_overwrite_unless_asked(service: MemoryService) -> None:
     first = service.remember(name="note", content="first version")
-    with pytest.raises(AlreadyExists, match="replace=true"):
+    with pytest.raises(AlreadyExists, match="already exists") as refused:
         service.remember(name="note", content="second version")
+    assert refused.value.replaceable, "the edges word the way out (replace=true, --replace)"
     assert service.read(Locator("note")).memory.content == "first version"
     replaced = service.remember(name="note", content="second version", replace_existing=True)
     assert replaced.replaced
@@ -329,13 +331,13 @@ def test_unreadable_file_hides_nothing_else(service: MemoryService) -> None:
 def test_restart_uses_cached_vectors(
     tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first = make_service(tmp_path, embedder)
+    first = build_service(settings_at(tmp_path), embedder=embedder)
     for i in range(5):
         first.remember(name=f"n{i}", content=f"note number {i} about restarting")
     calls = []
     original = embedder.embed_documents
     monkeypatch.setattr(embedder, "embed_documents", lambda texts: calls.append(texts) or original(texts))
-    second = make_service(tmp_path, embedder)
+    second = build_service(settings_at(tmp_path), embedder=embedder)
     assert len(second.catalog) == 5
     assert calls == [], "a restart must not re-embed text whose vectors are cached"
     assert second.recall("restarting notes", limit=5)
@@ -344,13 +346,13 @@ def test_restart_uses_cached_vectors(
 
 
 def _remember_many(root: str, model: str, prefix: str, count: int) -> None:
-    service = make_service(Path(root), Embedder(Path(model)))
+    service = build_service(settings_at(Path(root)), embedder=Embedder(Path(model)))
     for i in range(count):
         service.remember(name=f"{prefix}-{i}", content=f"note {i} written by process {prefix}")
 
 
 def test_two_processes_lose_no_write(tmp_path: Path, embedder: Embedder, model_path: Path) -> None:
-    make_service(tmp_path, embedder)  # initialise the repository first
+    build_service(settings_at(tmp_path), embedder=embedder)  # initialise the repository first
     context = multiprocessing.get_context("spawn")
     workers = [
         context.Process(target=_remember_many, args=(str(tmp_path), str(model_path), name, 15))
@@ -361,7 +363,7 @@ def test_two_processes_lose_no_write(tmp_path: Path, embedder: Embedder, model_p
     for worker in workers:
         worker.join(timeout=120)
         assert worker.exitcode == 0
-    service = make_service(tmp_path, embedder)
+    service = build_service(settings_at(tmp_path), embedder=embedder)
     names = {e.memory.name for e in service.list(limit=100).entries}
     assert names == {f"{p}-{i}" for p in ("p", "q") for i in range(15)}
     assert commit_count(service) == 30

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from memory_mcp.bootstrap import build_service
 from memory_mcp.core.embedder import Embedder
 from memory_mcp.core.model import Memory, Scope
 from memory_mcp.migrate.plan import Batch, Candidate
 from memory_mcp.migrate.verify import TOP, first_line, verify
-from tests.conftest import make_service
+from tests.conftest import settings_at
 
 
 def test_first_line_skips_blank_lines() -> None:
@@ -16,7 +17,7 @@ def test_first_line_skips_blank_lines() -> None:
 
 
 def test_memories_outside_the_top_five_are_misses(tmp_path: Path, embedder: Embedder) -> None:
-    service = make_service(tmp_path, embedder)
+    service = build_service(settings_at(tmp_path), embedder=embedder)
     try:
         team = Scope("team")
         memories = [Memory(f"note-{i}", team, f"# Notes\nItem {i} of the weekly list.\n") for i in range(7)]

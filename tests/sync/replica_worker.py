@@ -16,7 +16,7 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
-from memory_mcp.bootstrap import build_replica
+from memory_mcp.bootstrap import build_embedder, build_store, open_service
 from memory_mcp.config import load_settings
 from memory_mcp.core.catalog import Entry
 from memory_mcp.core.model import Memory, Scope, format_time
@@ -89,7 +89,9 @@ def check(service: MemoryService) -> dict[str, Any]:
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    service, syncer = build_replica(load_settings())
+    settings = load_settings()
+    store, syncer = build_store(settings)
+    service = open_service(settings, store, build_embedder(settings))
     assert syncer is not None, "MEMORY_MCP_REMOTE_URL must be set"
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from memory_mcp.config import DEFAULT_BIND, Settings, load_settings, split_bind
+from memory_mcp.cli import _parser, main
+from memory_mcp.config import DEFAULT_BIND, Settings, load_settings, options, split_bind
 from memory_mcp.errors import InvalidInput
 
 
@@ -219,3 +221,60 @@ def test_state_dir_is_per_repository(tmp_path: Path) -> None:
     assert a.state_dir != b.state_dir
     assert a.state_dir == same.state_dir
     assert len(a.state_dir.name) == 16
+
+
+# ---------------------------------------------------------------- the declaration, the CLI and the README
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+COMMAND_FOR = {"repo": ["recall"], "serve": ["serve"], "auth": ["auth", "status"], "login": ["auth", "login"]}
+COMMAND_FOR["logout"] = ["auth", "logout"]
+
+
+def _configuration_rows() -> list[tuple[set[str], set[str]]]:
+    """(flags, variables) of each row of README's configuration table."""
+    section = README.read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    rows = []
+    for line in section.splitlines():
+        cells = line.split("|")
+        if line.startswith("|") and len(cells) > 3 and "MEMORY_MCP_" in cells[2]:
+            flags = set(re.findall(r"`(--[a-z-]+)`", cells[1]))
+            rows.append((flags, set(re.findall(r"MEMORY_MCP_\w+", cells[2]))))
+    return rows
+
+
+def test_readme_configuration_table_matches_the_declaration() -> None:
+    declared = options()
+    rows = _configuration_rows()
+    documented = [variable for _, variables in rows for variable in variables]
+    assert sorted(documented) == sorted(o.variable for o in declared.values()), "one row entry per variable"
+    for name, option in declared.items():
+        (flags,) = [flags for flags, variables in rows if option.variable in variables]
+        if option.flag is not None:
+            assert option.flag in flags, f"{name}: README's row for {option.variable} lacks {option.flag}"
+    for flags, variables in rows:
+        owners = {o.flag for o in declared.values() if o.variable in variables}
+        assert flags <= owners, f"README's row for {sorted(variables)} lists flags of other settings"
+
+
+def test_every_declared_flag_reaches_its_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    for name, option in options().items():
+        assert option.help and option.variable.startswith("MEMORY_MCP_"), name
+        for group in option.commands:
+            with pytest.raises(SystemExit):
+                main([*COMMAND_FOR[group], "--help"])
+            shown = " ".join(capsys.readouterr().out.split())
+            assert option.flag in shown and option.variable in shown, (name, group)
+
+
+def test_a_flag_lands_in_its_setting() -> None:
+    args = _parser().parse_args(
+        ["serve", "--allowed-host", "a.example", "--allowed-host", "b", "--threads", "2"]
+    )
+    settings = load_settings(vars(args), {}, defaults={"log_level": args.quiet_level})
+    assert settings.allowed_hosts == ("a.example", "b") and settings.threads == 2
+    assert settings.log_level == "INFO"
+    quiet = {"log_level": "WARNING"}
+    assert load_settings({}, {}, defaults=quiet).log_level == "WARNING", "a command's own default"
+    assert load_settings({}, {"MEMORY_MCP_LOG_LEVEL": "debug"}, defaults=quiet).log_level == "DEBUG"
+    secret = load_settings({}, {"MEMORY_MCP_GITHUB_TOKEN": "ghp_secret_value_123"})
+    assert secret.github_token == "ghp_secret_value_123" and "ghp_secret" not in repr(secret)

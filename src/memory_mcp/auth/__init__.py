@@ -1,6 +1,6 @@
 """Git credentials for syncing the memory repository with GitHub: `memory-mcp auth` and where tokens live.
 
-A token is looked for in this order, first match wins (`resolve_github_token`):
+A token is looked for in this order, first match wins (`resolve_github_token`, given the settings):
 
 1. the environment variable `MEMORY_MCP_GITHUB_TOKEN` (CI, one-off runs);
 2. the file store written by `memory-mcp auth login --store file`: `<config dir>/github-token`, where the config
@@ -12,6 +12,6 @@ Tokens are `GitHubToken` objects whose repr and str show at most the last 4 char
 deliberate way to the value, so a token never lands in a log line, an error or a traceback by accident.
 """
 
-from memory_mcp.auth.tokens import GIT_USERNAME, GitHubToken, ResolvedToken, resolve_github_token
+from memory_mcp.auth.tokens import GitHubToken, ResolvedToken, resolve_github_token
 
-__all__ = ["GIT_USERNAME", "GitHubToken", "ResolvedToken", "resolve_github_token"]
+__all__ = ["GitHubToken", "ResolvedToken", "resolve_github_token"]

@@ -16,9 +16,9 @@ import time
 from typing import Final
 
 from memory_mcp.auth import device_flow
-from memory_mcp.auth.stores import DEFAULT_NAMESPACE, NAMESPACE_ENV, STORES, open_store
+from memory_mcp.auth.stores import STORES, open_store
 from memory_mcp.auth.tokens import TOKEN_ENV, GitHubToken, resolve_github_token, token_sources
-from memory_mcp.config import Settings
+from memory_mcp.config import Settings, add_flags, options
 from memory_mcp.errors import InvalidInput, MemoryMcpError, NotFound
 
 MAX_STDIN_TOKEN: Final = 64 * 1024
@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add `auth` and its actions to the top-level subcommands. They take `--log-level` but not the repository
     and model flags of the other commands: no auth action touches the repository."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (MEMORY_MCP_LOG_LEVEL)")
+    add_flags(common, "auth")
     auth = sub.add_parser(
         "auth",
         help="GitHub token for git sync: login, status, logout",
@@ -48,15 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="read a personal access token from stdin instead of running the device flow",
     )
-    login.add_argument(
-        "--client-id",
-        help=f"client id of your GitHub OAuth app with device flow enabled ({device_flow.CLIENT_ID_ENV})",
-    )
-    login.add_argument(
-        "--github-url",
-        help=f"GitHub or GitHub Enterprise base URL ({device_flow.GITHUB_URL_ENV}, "
-        f"default {device_flow.DEFAULT_GITHUB_URL})",
-    )
+    add_flags(login, "login")
     _store_arguments(login, STORES)
     login.add_argument("--poll-interval-scale", type=float, default=1.0, help=argparse.SUPPRESS)  # tests only
     login.set_defaults(handler=_login, quiet_level="WARNING")
@@ -78,6 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Remove the stored GitHub token from the file or Kubernetes store.",
     )
     _store_arguments(logout, ("file", "k8s-secret"))
+    add_flags(logout, "logout")
     logout.set_defaults(handler=_logout, quiet_level="WARNING")
 
 
@@ -85,39 +78,32 @@ def _store_arguments(parser: argparse.ArgumentParser, choices: tuple[str, ...]) 
     parser.add_argument(
         "--store", choices=choices, default="file", help="where the token lives (default file)"
     )
-    parser.add_argument(
-        "--namespace",
-        help=f"namespace of the k8s-secret store ({NAMESPACE_ENV}, default {DEFAULT_NAMESPACE})",
-    )
 
 
 def _login(args: argparse.Namespace, settings: Settings) -> int:
-    env = os.environ
-    store = open_store(
-        args.store, namespace=args.namespace, env=env
-    )  # fail before the user approves anything
+    store = open_store(args.store, settings, os.environ)  # fail before the user approves anything
     if args.with_token:
         token = _token_from_stdin()
     else:
-        client_id = args.client_id or env.get(device_flow.CLIENT_ID_ENV) or device_flow.DEFAULT_CLIENT_ID
-        if not client_id:
+        if not settings.github_client_id:
             raise InvalidInput(
                 f"the device flow needs the client id of a GitHub OAuth app with device flow enabled: pass "
-                f"--client-id or set {device_flow.CLIENT_ID_ENV} (or pipe a token into --with-token)"
+                f"--client-id or set {options()['github_client_id'].variable} (or pipe a token into "
+                "--with-token)"
             )
         if args.poll_interval_scale <= 0:
             raise InvalidInput("--poll-interval-scale must be positive")
         scale = args.poll_interval_scale
         token = device_flow.login(
-            args.github_url or env.get(device_flow.GITHUB_URL_ENV) or device_flow.DEFAULT_GITHUB_URL,
-            client_id,
+            settings.github_url,
+            settings.github_client_id,
             announce=_announce,
             sleep=lambda seconds: time.sleep(seconds * scale),
         )
     where = store.save(token)
     if where:
         _say(f"Stored the GitHub token ending in {token.last4 or '(too short to show)'} in {where}.")
-        if env.get(TOKEN_ENV, "").strip():
+        if (settings.github_token or "").strip():
             _say(f"Note: {TOKEN_ENV} is set and takes precedence over stored tokens.")
     return 0
 
@@ -144,9 +130,9 @@ def _announce(code: device_flow.DeviceCode) -> None:
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:
-    resolved = resolve_github_token(os.environ)
+    resolved = resolve_github_token(settings)
     if resolved is None:
-        searched = [location for _, location in token_sources(os.environ)]
+        searched = [location for _, location in token_sources(settings)]
         if args.json:
             print(json.dumps({"found": False, "searched": searched}, indent=2))
         raise NotFound(f"no GitHub token in {', '.join(searched)}; run `memory-mcp auth login`")
@@ -160,11 +146,11 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _logout(args: argparse.Namespace, settings: Settings) -> int:
-    store = open_store(args.store, namespace=args.namespace, env=os.environ)
+    store = open_store(args.store, settings, os.environ)
     removed = store.remove()
     _say(f"Removed the GitHub token from {store.where}." if removed else f"No token stored in {store.where}.")
     try:
-        remaining = resolve_github_token(os.environ)
+        remaining = resolve_github_token(settings)
     except MemoryMcpError:
         remaining = None  # logout worked; a broken other source is for `auth status` to report
     if remaining is not None:

@@ -8,7 +8,6 @@ GitHub Enterprise Server serves the same endpoints under its own base URL.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import time
@@ -21,16 +20,11 @@ from typing import Any, Final
 
 from memory_mcp import __version__
 from memory_mcp.auth.tokens import GitHubToken
-from memory_mcp.config import ENV_PREFIX
+from memory_mcp.config import is_loopback_host
 from memory_mcp.errors import InvalidInput, MemoryMcpError, Unavailable
 
 log = logging.getLogger(__name__)
 
-CLIENT_ID_ENV: Final = ENV_PREFIX + "GITHUB_CLIENT_ID"
-GITHUB_URL_ENV: Final = ENV_PREFIX + "GITHUB_URL"
-DEFAULT_GITHUB_URL: Final = "https://github.com"
-DEFAULT_CLIENT_ID: Final[str | None] = None
-"""None until the project registers a public OAuth app; until then `--client-id` or the variable is required."""
 SCOPE: Final = "repo"
 GRANT_TYPE: Final = "urn:ietf:params:oauth:grant-type:device_code"
 SLOW_DOWN_STEP: Final = 5
@@ -63,7 +57,7 @@ def check_github_url(url: str) -> str:
         raise InvalidInput(
             f"GitHub URL {url!r} must look like https://github.com or https://github.example.com"
         )
-    if parsed.scheme == "http" and not _is_loopback(host):
+    if parsed.scheme == "http" and not is_loopback_host(host):
         raise InvalidInput(f"GitHub URL {url!r} must use https (plain http is allowed only for loopback)")
     return url.strip().rstrip("/")
 
@@ -187,11 +181,3 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
         return None
     return value if isinstance(value, dict) else None
 
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

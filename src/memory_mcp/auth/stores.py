@@ -18,15 +18,13 @@ from pathlib import Path
 from typing import Any, Final, Protocol, TextIO
 
 from memory_mcp.auth.tokens import GitHubToken, file_store_path
-from memory_mcp.config import APP, ENV_PREFIX
+from memory_mcp.config import APP, Settings
 from memory_mcp.errors import Conflict, InvalidInput, NotFound, Unavailable
 from memory_mcp.files import fsync_path, write_atomic
 
 log = logging.getLogger(__name__)
 
 STORES: Final = ("file", "k8s-secret", "stdout")
-NAMESPACE_ENV: Final = ENV_PREFIX + "K8S_NAMESPACE"
-DEFAULT_NAMESPACE: Final = APP
 SECRET_NAME: Final = "memory-mcp-github-token"
 SECRET_KEY: Final = "token"
 MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"
@@ -45,11 +43,13 @@ class TokenStore(Protocol):
     def where(self) -> str: ...
 
 
-def open_store(kind: str, *, namespace: str | None = None, env: Mapping[str, str] = os.environ) -> TokenStore:
+def open_store(kind: str, settings: Settings, kube_env: Mapping[str, str]) -> TokenStore:
+    """The store `kind`; `kube_env` holds the Kubernetes client's own variables (`KUBECONFIG`,
+    `KUBERNETES_SERVICE_HOST`), which choose the cluster the k8s-secret store talks to."""
     if kind == "file":
-        return FileStore(file_store_path(env))
+        return FileStore(file_store_path(settings))
     if kind == "k8s-secret":
-        return SecretStore(namespace or env.get(NAMESPACE_ENV) or DEFAULT_NAMESPACE, env)
+        return SecretStore(settings.k8s_namespace, kube_env)
     if kind == "stdout":
         return StdoutStore(sys.stdout)
     raise InvalidInput(f"unknown token store {kind!r}; choose one of {', '.join(STORES)}")
@@ -122,7 +122,7 @@ class SecretStore:
     is ours by name, as when made by hand with kubectl (docs/operations.md, option C).
     """
 
-    def __init__(self, namespace: str, env: Mapping[str, str] = os.environ) -> None:
+    def __init__(self, namespace: str, env: Mapping[str, str]) -> None:
         if not _DNS_LABEL.fullmatch(namespace):
             raise InvalidInput(f"namespace {namespace!r} is not a valid Kubernetes namespace name")
         self.namespace = namespace

@@ -6,25 +6,17 @@ import hmac
 import logging
 import os
 import stat
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
 
-import platformdirs
-
-from memory_mcp.config import APP, ENV_PREFIX
+from memory_mcp.config import DEFAULT_MOUNTED_TOKEN, Settings, options
 from memory_mcp.errors import InvalidInput, Unavailable
 
 log = logging.getLogger(__name__)
 
-TOKEN_ENV: Final = ENV_PREFIX + "GITHUB_TOKEN"
-TOKEN_FILE_ENV: Final = ENV_PREFIX + "GITHUB_TOKEN_FILE"
-CONFIG_DIR_ENV: Final = ENV_PREFIX + "CONFIG_DIR"
-DEFAULT_MOUNTED_TOKEN: Final = Path("/var/run/secrets/memory-mcp/github/token")
+TOKEN_ENV: Final = options()["github_token"].variable
 FILE_STORE_NAME: Final = "github-token"
-GIT_USERNAME: Final = "x-access-token"
-"""The HTTPS user name GitHub accepts with any token (OAuth, fine-grained or classic PAT) as the password."""
 MAX_TOKEN_FILE: Final = 64 * 1024
 
 Source = Literal["env", "file", "mounted"]
@@ -87,31 +79,24 @@ class ResolvedToken:
         return f"{kinds[self.source]} {self.location}"
 
 
-def config_dir(env: Mapping[str, str] = os.environ) -> Path:
-    """`MEMORY_MCP_CONFIG_DIR`, else the platformdirs user config dir (`~/.config/memory-mcp`)."""
-    explicit = env.get(CONFIG_DIR_ENV)
-    return Path(explicit).expanduser() if explicit else platformdirs.user_config_path(APP)
+def file_store_path(settings: Settings) -> Path:
+    return settings.config_dir / FILE_STORE_NAME
 
 
-def file_store_path(env: Mapping[str, str] = os.environ) -> Path:
-    return config_dir(env) / FILE_STORE_NAME
+def mounted_token_path(settings: Settings) -> Path:
+    return settings.github_token_file or DEFAULT_MOUNTED_TOKEN
 
 
-def mounted_token_path(env: Mapping[str, str] = os.environ) -> Path:
-    explicit = env.get(TOKEN_FILE_ENV)
-    return Path(explicit).expanduser() if explicit else DEFAULT_MOUNTED_TOKEN
-
-
-def token_sources(env: Mapping[str, str] = os.environ) -> list[tuple[Source, str]]:
+def token_sources(settings: Settings) -> list[tuple[Source, str]]:
     """Every place looked at, in resolution order (for `auth status` to list when nothing is found)."""
     return [
         ("env", TOKEN_ENV),
-        ("file", str(file_store_path(env))),
-        ("mounted", str(mounted_token_path(env))),
+        ("file", str(file_store_path(settings))),
+        ("mounted", str(mounted_token_path(settings))),
     ]
 
 
-def resolve_github_token(env: Mapping[str, str] = os.environ) -> ResolvedToken | None:
+def resolve_github_token(settings: Settings) -> ResolvedToken | None:
     """The token git sync should use: env `MEMORY_MCP_GITHUB_TOKEN`, then the file store, then the mounted
     secret file; None when there is none.
 
@@ -119,16 +104,16 @@ def resolve_github_token(env: Mapping[str, str] = os.environ) -> ResolvedToken |
     cannot be read or holds no valid token raises `Unavailable` rather than falling through, so a broken
     higher-priority source is fixed instead of silently shadowed by a lower one.
     """
-    from_env = env.get(TOKEN_ENV, "")
+    from_env = settings.github_token or ""
     if from_env.strip():
         try:
             return ResolvedToken(GitHubToken(from_env), "env", TOKEN_ENV)
         except InvalidInput as exc:
             raise InvalidInput(f"{TOKEN_ENV}: {exc}") from None
-    stored = file_store_path(env)
+    stored = file_store_path(settings)
     if (token := _read_token_file(stored, check_private=True)) is not None:
         return ResolvedToken(token, "file", str(stored))
-    mounted = mounted_token_path(env)
+    mounted = mounted_token_path(settings)
     if (token := _read_token_file(mounted, check_private=False)) is not None:
         return ResolvedToken(token, "mounted", str(mounted))
     return None

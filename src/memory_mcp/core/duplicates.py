@@ -10,11 +10,12 @@ commit. Nothing is deleted: forget the copies you do not want afterwards.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from memory_mcp.core import markdown
 from memory_mcp.core.catalog import Catalog, Entry
-from memory_mcp.core.service import MemoryService
+from memory_mcp.core.indexer import Indexer
+from memory_mcp.core.store import Author
 
 
 @dataclass(frozen=True)
@@ -51,12 +52,11 @@ def find(catalog: Catalog) -> list[Duplicate]:
     return out
 
 
-def repair(service: MemoryService, *, actor: str | None = None) -> Repaired:
+def repair(indexer: Indexer, author: Author) -> Repaired:
     """Give every memory that shares its id (and loses by the rule above) a fresh id, in one commit."""
-    indexer = service.indexer
     with indexer.committing():
         with indexer.viewing:
-            duplicates = find(service.catalog)
+            duplicates = find(indexer.catalog)
         if not duplicates:
             return Repaired(None, ())
         renamed = [(entry, str(uuid.uuid4())) for d in duplicates for entry in d.others]
@@ -65,8 +65,7 @@ def repair(service: MemoryService, *, actor: str | None = None) -> Repaired:
         message = f"chore: give {len(renamed)} memories that shared an id a new id\n\n" + "".join(
             f"{entry.path}: {entry.memory.id} -> {new}\n" for entry, new in renamed
         )
-        store = service.store
-        author = store.author if not actor else replace(store.author, name=actor)
+        store = indexer.store
         commit = store.commit(writes, [], message, author)
         items = [(memory, path, writes[path]) for memory, path in fresh]
         # The memories that keep their ids are indexed again, so lookups by id find them, not a renamed copy.

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
 import numpy as np
 
@@ -71,6 +71,26 @@ class ModelInfo:
     document_prefix: str
     threads: int
     """CPU threads llama.cpp computes embeddings with."""
+
+
+class EmbeddingModel(Protocol):
+    """The port the indexer and the service embed through: `Embedder` (llama.cpp) is the real adapter and
+    `memory_mcp.core.hashing_embedder.HashingEmbedder` the deterministic one for tests of the service's rules."""
+
+    info: ModelInfo
+
+    @property
+    def queue_depth(self) -> int:
+        """Requests waiting for the model."""
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """One unit vector for a search query."""
+
+    def embed_documents(self, texts: list[str]) -> list[np.ndarray]:
+        """For each text, an array of unit vectors, one per chunk (row 0 is the text's start)."""
+
+    def close(self) -> None:
+        """Release the model; later calls raise `Unavailable`."""
 
 
 def file_sha256(path: Path) -> str:

@@ -8,6 +8,7 @@ import logging
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -20,6 +21,22 @@ def cache_key(model_identity: str, prefix: str, text: str) -> bytes:
         digest.update(part.encode("utf-8", "surrogatepass"))
         digest.update(b"\x00")
     return digest.digest()
+
+
+class VectorCache(Protocol):
+    """The port for stored chunk vectors by cache key; `EmbeddingCache` is its adapter."""
+
+    def get_many(self, keys: list[bytes]) -> dict[bytes, np.ndarray]:
+        """The stored arrays among `keys` (missing keys are absent from the answer)."""
+
+    def put_many(self, items: dict[bytes, np.ndarray]) -> None:
+        """Store arrays by key; a failure is a later miss, never an error."""
+
+    def clear(self) -> None:
+        """Forget every stored array."""
+
+    def close(self) -> None:
+        """Release the storage."""
 
 
 class EmbeddingCache:

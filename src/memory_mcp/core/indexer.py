@@ -20,10 +20,10 @@ import numpy as np
 
 from memory_mcp.core import markdown, snapshot
 from memory_mcp.core.catalog import Catalog, Entry
-from memory_mcp.core.embedder import Embedder
-from memory_mcp.core.embedding_cache import EmbeddingCache, cache_key
+from memory_mcp.core.embedder import EmbeddingModel
+from memory_mcp.core.embedding_cache import VectorCache, cache_key
 from memory_mcp.core.model import Memory
-from memory_mcp.core.store import Change, GitStore
+from memory_mcp.core.store import Change, Store
 from memory_mcp.errors import InvalidInput
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ Progress = Callable[[int, int], None]
 
 class Indexer:
     def __init__(
-        self, store: GitStore, embedder: Embedder, cache: EmbeddingCache, snapshots: Path | None = None
+        self, store: Store, embedder: EmbeddingModel, cache: VectorCache, snapshots: Path | None = None
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -82,7 +82,7 @@ class Indexer:
                 continue
             vectors = self.vectors([memory])[0]
             with self.viewing:
-                self.catalog.put(memory, path, GitStore.blob_id(data), vectors, dirty=True)
+                self.catalog.put(memory, path, self.store.blob_id(data), vectors, dirty=True)
             self._unsaved = True
 
     # ------------------------------------------------------------- catch-up
@@ -157,7 +157,7 @@ class Indexer:
         with self.viewing:
             if gone is not None:
                 self.catalog.remove(gone)
-            entry = self.catalog.put(memory, path, GitStore.blob_id(data), vectors)
+            entry = self.catalog.put(memory, path, self.store.blob_id(data), vectors)
             self.catalog.commit = commit
         self._unsaved = True
         return entry
@@ -165,7 +165,7 @@ class Indexer:
     def record_many(self, commit: str, items: list[tuple[Memory, str, bytes, np.ndarray]]) -> list[Entry]:
         """Reflect this process's own commit that wrote all these files; hold `committing`."""
         with self.viewing:
-            entries = [self.catalog.put(m, path, GitStore.blob_id(data), v) for m, path, data, v in items]
+            entries = [self.catalog.put(m, path, self.store.blob_id(data), v) for m, path, data, v in items]
             self.catalog.commit = commit
         self._unsaved = True
         return entries

@@ -14,12 +14,14 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Final
 
 import numpy as np
 
-from memory_mcp.core import markdown
+from memory_mcp.core import duplicates, markdown
 from memory_mcp.core.catalog import Catalog, Entry
+from memory_mcp.core.duplicates import Duplicate, Repaired
 from memory_mcp.core.indexer import EMBED_BATCH, Indexer, Progress
 from memory_mcp.core.model import (
     FULL_ACCESS,
@@ -77,6 +79,31 @@ class Page:
 
 
 @dataclass(frozen=True)
+class Stats:
+    memories: int
+    chunks: int
+    """Chunk vectors in the vector index."""
+    queue_depth: int
+    """Requests waiting for the model."""
+    pending_vectors: int
+    """Memories waiting for vectors after a model change (found by keywords only meanwhile)."""
+
+
+@dataclass(frozen=True)
+class Reindexed:
+    memories: int
+    unreadable: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Repository:
+    root: Path
+    branch: str
+    head: str | None
+    """None before the first commit."""
+
+
+@dataclass(frozen=True)
 class Locator:
     """Which memory a call means: by id, or by name within a scope (default global)."""
 
@@ -89,24 +116,82 @@ class Locator:
 
 
 class MemoryService:
-    def __init__(self, indexer: Indexer) -> None:
+    def __init__(self, indexer: Indexer, *, owns_embedder: bool = True) -> None:
         self.indexer = indexer
         self.store = indexer.store
         self.embedder = indexer.embedder
+        self._owns_embedder = owns_embedder
 
     @property
     def catalog(self) -> Catalog:
         return self.indexer.catalog
 
     def close(self) -> None:
-        """Save derived state if it changed, then release the model and the cache."""
+        """Save derived state if it changed, then release the cache and the model (unless it was lent)."""
         self.indexer.save_snapshot()
-        self.embedder.close()
+        if self._owns_embedder:
+            self.embedder.close()
         self.indexer.cache.close()
+
+    # ------------------------------------------------------------- upkeep
+
+    def stats(self) -> Stats:
+        """Sizes for metrics, read without waiting for writers."""
+        return Stats(
+            memories=len(self.catalog),
+            chunks=len(self.catalog.vectors),
+            queue_depth=self.embedder.queue_depth,
+            pending_vectors=self.indexer.pending_vectors,
+        )
+
+    def refresh(self) -> None:
+        """Catch up with commits that moved the branch behind this process's back (a pull, another process)."""
+        self.indexer.ensure_fresh()
+
+    def fill_vectors(self, progress: Progress | None = None) -> int:
+        """Embed the memories a model change left without vectors (keyword search finds them meanwhile);
+        returns how many waited. Raises `Unavailable` if the model is closed under it (shutting down)."""
+        waiting = self.indexer.pending_vectors
+        if waiting:
+            self.indexer.fill_vectors(progress)
+        return waiting
+
+    def save_snapshot(self) -> bool:
+        """Persist the derived state if it changed since the last save; False when there was nothing to do."""
+        return self.indexer.save_snapshot()
+
+    def reindex(self, progress: Progress | None = None, *, reembed: bool = False) -> Reindexed:
+        """Drop the derived state and rebuild it from git; `reembed` also ignores cached vectors."""
+        count = self.indexer.rebuild(progress, reembed=reembed)
+        return Reindexed(count, self.unreadable())
+
+    def unreadable(self) -> dict[str, str]:
+        """Memory files that could not be parsed, path → reason; writes never overwrite them."""
+        with self.indexer.viewing:
+            return dict(sorted(self.catalog.problems.items()))
+
+    def duplicate_ids(self) -> list[Duplicate]:
+        """Ids that several memories share (older versions' merges could leave them), each with the memory
+        that keeps the id under `repair_duplicate_ids`' rule; empty for a healthy repository."""
+        self.indexer.ensure_fresh()
+        with self.indexer.viewing:
+            return duplicates.find(self.catalog)
+
+    def repair_duplicate_ids(self, *, actor: str | None = None) -> Repaired:
+        """Give every memory that shares its id, except the newest (`updated_at`; on a tie the first path),
+        a fresh id, in one commit; nothing is deleted. `commit` is None when there was nothing to repair."""
+        return duplicates.repair(self.indexer, self._author(actor))
+
+    def repository(self) -> Repository:
+        """Where the memories live and which commit the service reflects."""
+        return Repository(self.store.root, self.store.branch, self.store.head())
 
     # ------------------------------------------------------------- reading
 
     def read(self, where: Locator, *, access: Access = FULL_ACCESS) -> Entry:
+        """The memory `where` names, as of the branch tip (catching up first). Raises `NotFound` when there is
+        none, or when `access` may not see its scope (a hidden memory looks absent), `InvalidInput` for a bad
+        name or scope."""
         self.indexer.ensure_fresh()
         with self.indexer.viewing:
             return self._locate(where, access)
@@ -121,6 +206,13 @@ class MemoryService:
         min_score: float | None = None,
         access: Access = FULL_ACCESS,
     ) -> list[Hit]:
+        """Up to `limit` memories best matching `query`, by meaning and by keywords fused, best first.
+
+        `scope` omitted: global memories only; a path: that scope, everything below it, and global; `all`:
+        everything. Only memories with every tag in `tags` and a scope `access` may read count, filtered
+        before the limit. Hits with a cosine similarity under `min_score` are dropped. Raises `InvalidInput`
+        for an empty or too long query, a bad limit, scope or tag, or a `min_score` outside [-1, 1].
+        """
         query = validate_query(query)
         limit = validate_limit(limit)
         scopes = ScopeFilter.parse(scope, default_all=False)
@@ -144,7 +236,10 @@ class MemoryService:
         cursor: str | None = None,
         access: Access = FULL_ACCESS,
     ) -> Page:
-        """Memories in (scope, name) order; an omitted scope means all, a path means that subtree only."""
+        """A page of at most `limit` memories in (scope, name) order, after `cursor` (a `next_cursor` from an
+        earlier page); `next_cursor` is None on the last page. An omitted scope or `all` means everything,
+        `global` the global memories, a path that subtree only (not global). Raises `InvalidInput` for a cursor
+        not made by `list`, a bad limit, scope or tag."""
         limit = validate_limit(limit, maximum=MAX_LIMIT)
         scopes = ScopeFilter.parse(scope, default_all=True)
         scopes = replace(scopes, include_global=scopes.root is None or scopes.root.is_global)
@@ -162,6 +257,8 @@ class MemoryService:
             return Page(page, None)
 
     def history(self, where: Locator, *, limit: int = 20, access: Access = FULL_ACCESS) -> list[Revision]:
+        """The last `limit` commits that changed the memory, newest first, following moves by id and ending
+        at its creation. Raises as `read` does."""
         limit = validate_limit(limit)
         entry = self.read(where, access=access)
         return self.store.history(entry.path, entry.memory.id, self._blob_memory_id, limit)
@@ -201,6 +298,14 @@ class MemoryService:
         actor: str | None = None,
         access: Access = FULL_ACCESS,
     ) -> Saved:
+        """Store a new memory in one commit (authored by `actor` if given) and return it with its
+        near-duplicates (cosine similarity of at least NEAR_DUPLICATE).
+
+        A taken (scope, name) raises `AlreadyExists` (marked replaceable) unless `replace_existing`, which
+        overwrites it keeping its id and creation time. Raises `InvalidInput` for a bad name, scope, content,
+        tags or source, `Conflict` when the file is unreadable or another memory's path, `Forbidden` when
+        `access` may not write the scope. Nothing is written when it raises.
+        """
         memory = Memory(
             name=validate_name(name),
             scope=Scope.parse(scope),
@@ -216,8 +321,8 @@ class MemoryService:
                 if not replace_existing:
                     raise AlreadyExists(
                         f"a memory named {memory.name!r} already exists in scope {str(memory.scope)!r} "
-                        f"(version {existing.version[:12]}); use edit to change it, remember with "
-                        "replace=true to overwrite it, or choose another name"
+                        f"(version {existing.version[:12]})",
+                        replaceable=True,
                     )
                 memory = replace(memory, id=existing.memory.id, created_at=existing.memory.created_at)
             path = memory_path(memory.scope, memory.name)
@@ -307,6 +412,12 @@ class MemoryService:
         actor: str | None = None,
         access: Access = FULL_ACCESS,
     ) -> Saved:
+        """Replace the content and/or the tags of a memory in one commit, keeping id, name, scope and creation
+        time; the result lists near-duplicates of the new text.
+
+        With `expected_version`, a memory no longer at that version raises `Conflict` and nothing is
+        written. Raises `InvalidInput` when neither is given or one breaks its rule, and as `read` does.
+        """
         if content is None and tags is None:
             raise InvalidInput("edit needs content and/or tags to change")
         new_content = validate_content(content) if content is not None else None
@@ -330,6 +441,11 @@ class MemoryService:
         actor: str | None = None,
         access: Access = FULL_ACCESS,
     ) -> Saved:
+        """Rename a memory and/or move it to another scope in one commit, keeping its id and creation time.
+
+        Raises `InvalidInput` when neither target is given or nothing would change, `AlreadyExists` when the
+        target (scope, name) is taken, `Conflict` as `edit` does with `expected_version`, and as `read` does.
+        """
         if to_scope is None and new_name is None:
             raise InvalidInput("move needs to_scope and/or new_name")
         target_scope = Scope.parse(to_scope) if to_scope is not None else None
@@ -351,6 +467,8 @@ class MemoryService:
         actor: str | None = None,
         access: Access = FULL_ACCESS,
     ) -> Saved:
+        """Delete a memory in one commit; its versions stay in the repository's history. Raises `Conflict` as
+        `edit` does with `expected_version`, `Forbidden` when `access` may not write, and as `read` does."""
         with self.indexer.committing():
             entry = self._locate(where, access)
             access.check_write(entry.memory.scope)

@@ -14,11 +14,11 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Final
+from typing import Final, Protocol
 
 import pygit2
 from pygit2.enums import FileMode, Option, SortMode
@@ -85,6 +85,45 @@ def memory_path(scope: Scope, name: str) -> str:
 
 def is_memory_path(path: str) -> bool:
     return path.endswith(SUFFIX) and path.split("/", 1)[0] in (GLOBAL_DIR, PROJECTS_DIR)
+
+
+class Store(Protocol):
+    """The port the indexer and the service write and read memories through; `GitStore` is its adapter."""
+
+    root: Path
+    branch: str
+    author: Author
+
+    def head(self) -> str | None:
+        """The branch tip's commit id, or None before the first commit."""
+
+    def changes(self, old: str | None, new: str | None) -> list[Change]:
+        """Memory files that differ between two commits."""
+
+    def blob(self, blob_id: str) -> bytes:
+        """A stored file's bytes by blob id."""
+
+    def blob_at(self, commit: str | None, path: str) -> str | None:
+        """The blob id of `path` at `commit` (None: absent)."""
+
+    def blob_id(self, data: bytes) -> str:
+        """The blob id `data` gets when committed: a memory's version."""
+
+    def uncommitted_files(self) -> list[tuple[str, bytes]]:
+        """Memory files whose work-tree bytes differ from the branch tip."""
+
+    def history(
+        self, path: str, memory_id: str, parse_id: Callable[[str], str | None], limit: int
+    ) -> list[Revision]:
+        """The commits that changed one memory, newest first, following moves."""
+
+    def write_lock(self) -> AbstractContextManager[None]:
+        """The repository's cross-process write lock."""
+
+    def commit(
+        self, writes: dict[str, bytes], deletes: list[str], message: str, author: Author | None = None
+    ) -> str:
+        """Commit file changes on the branch (hold `write_lock`); returns the commit id."""
 
 
 class GitStore:

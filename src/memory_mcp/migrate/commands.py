@@ -18,9 +18,7 @@ from typing import Any, Final
 
 from memory_mcp.bootstrap import build_service
 from memory_mcp.config import Settings
-from memory_mcp.core.indexer import Progress
-from memory_mcp.core.model import Scope
-from memory_mcp.core.service import MemoryService
+from memory_mcp.core import MemoryService, Progress, Scope
 from memory_mcp.errors import InvalidInput
 from memory_mcp.migrate import jsonl, reference, serena, server_memory, verify
 from memory_mcp.migrate.plan import Batch, Owns, apply, classify, same_id, same_source, view

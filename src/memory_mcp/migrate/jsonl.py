@@ -13,9 +13,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, TextIO
 
-from memory_mcp.core.model import (
+from memory_mcp.core import (
     MAX_LIMIT,
     Memory,
+    MemoryService,
     Scope,
     format_time,
     validate_content,
@@ -23,7 +24,6 @@ from memory_mcp.core.model import (
     validate_source,
     validate_tags,
 )
-from memory_mcp.core.service import MemoryService
 from memory_mcp.errors import InvalidInput
 from memory_mcp.migrate.names import display
 from memory_mcp.migrate.plan import Batch, Candidate

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from memory_mcp.core.model import ALL, GLOBAL, MAX_NAME_PARTS, MAX_PART_CHARS, MAX_SOURCE_CHARS, Scope
+from memory_mcp.core import ALL, GLOBAL, MAX_NAME_PARTS, MAX_PART_CHARS, MAX_SOURCE_CHARS, Scope
 
 _INVALID: Final = re.compile(r"[^A-Za-z0-9_.-]+")
 _DASHES: Final = re.compile(r"-{2,}")

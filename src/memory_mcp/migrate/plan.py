@@ -12,10 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from memory_mcp.core.catalog import Entry
-from memory_mcp.core.indexer import Progress
-from memory_mcp.core.model import Memory, Scope
-from memory_mcp.core.service import Locator, MemoryService
+from memory_mcp.core import Entry, Locator, Memory, MemoryService, Progress, Scope
 from memory_mcp.errors import AlreadyExists, NotFound
 
 Owns = Callable[[Memory, Memory], bool]

@@ -12,9 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from memory_mcp.core import duplicates
-from memory_mcp.core.model import MAX_LIMIT, Scope, validate_name
-from memory_mcp.core.service import MemoryService
+from memory_mcp.core import MAX_LIMIT, MemoryService, Scope, validate_name
 from memory_mcp.errors import InvalidInput
 from memory_mcp.migrate.names import display
 
@@ -30,9 +28,10 @@ def check_path(path: Path) -> Path:
 def summarise(service: MemoryService) -> dict[str, Any]:
     """Memories per scope, unreadable files with reasons, names that only other writers accept, and ids
     held by several memories (`memory-mcp repair --duplicate-ids` fixes those)."""
-    root = service.store.root
-    if service.store.head() is None:
-        branch = service.store.branch
+    repository = service.repository()
+    root = repository.root
+    if repository.head is None:
+        branch = repository.branch
         raise InvalidInput(f"{display(root)} has no commits on branch {branch!r}; name its branch (--branch)")
     scopes: Counter[str] = Counter()
     refused: list[dict[str, str]] = []
@@ -50,17 +49,16 @@ def summarise(service: MemoryService) -> dict[str, Any]:
         if page.next_cursor is None:
             break
         cursor = page.next_cursor
-    with service.indexer.viewing:
-        shared = duplicates.find(service.catalog)
     return {
         "path": display(root),
-        "branch": service.store.branch,
-        "commit": service.store.head(),
+        "branch": repository.branch,
+        "commit": repository.head,
         "memories": sum(scopes.values()),
         "scopes": dict(sorted(scopes.items())),
-        "unreadable": dict(sorted(service.catalog.problems.items())),
+        "unreadable": service.unreadable(),
         "nonconforming": refused,
         "duplicate_ids": [
-            {"id": d.id, "keeps": d.keeps.path, "others": [e.path for e in d.others]} for d in shared
+            {"id": d.id, "keeps": d.keeps.path, "others": [e.path for e in d.others]}
+            for d in service.duplicate_ids()
         ],
     }

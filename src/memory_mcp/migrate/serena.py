@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
-from memory_mcp.core.model import MAX_CONTENT_BYTES, Memory, Scope, validate_content
+from memory_mcp.core import MAX_CONTENT_BYTES, Memory, Scope, validate_content
 from memory_mcp.errors import InvalidInput
 from memory_mcp.migrate.names import (
     Wanted,

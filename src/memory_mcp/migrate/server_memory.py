@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from memory_mcp.core.model import MAX_TAG_CHARS, Memory, Scope, validate_content
+from memory_mcp.core import MAX_TAG_CHARS, Memory, Scope, validate_content
 from memory_mcp.errors import InvalidInput
 from memory_mcp.migrate.names import Wanted, display, normalise_name, printable, source_text, unique_names
 from memory_mcp.migrate.plan import Batch, Candidate, Skipped

@@ -13,9 +13,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Final
 
-from memory_mcp.core.indexer import Progress
-from memory_mcp.core.model import MAX_QUERY_CHARS, Scope
-from memory_mcp.core.service import Locator, MemoryService
+from memory_mcp.core import MAX_QUERY_CHARS, Locator, MemoryService, Progress, Scope
 from memory_mcp.errors import NotFound
 from memory_mcp.migrate import jsonl, serena, server_memory
 from memory_mcp.migrate.plan import Batch, Candidate

@@ -4,11 +4,8 @@ tool call is self-contained."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Callable
-from typing import Any, Final
+from typing import Final
 
-import anyio
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
@@ -16,18 +13,16 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from memory_mcp import __version__
-from memory_mcp.bootstrap import Runtime
+from memory_mcp import __version__, views
 from memory_mcp.config import Settings
 from memory_mcp.errors import InvalidInput
 from memory_mcp.metrics import CONTENT_TYPE
 from memory_mcp.server.tokens import TokenVerifier, load_tokens
+from memory_mcp.supervisor import Supervisor
 
 MAX_BODY_BYTES: Final = 8 * 1024 * 1024
 """A 1 MiB memory can grow several-fold once JSON-escaped."""
 LOOPBACK_HOSTS: Final = ("127.0.0.1", "localhost", "[::1]")
-
-Lifespan = Callable[[Starlette], contextlib.AbstractAsyncContextManager[Any]]
 
 
 def transport_security(settings: Settings) -> TransportSecuritySettings:
@@ -60,19 +55,20 @@ def http_auth(settings: Settings) -> tuple[TokenVerifier | None, AuthSettings | 
     return verifier, AuthSettings(issuer_url=base, resource_server_url=f"{base}/mcp")
 
 
-def build_http_app(runtime: Runtime, server: MCPServer) -> Starlette:
+def build_http_app(supervisor: Supervisor, server: MCPServer) -> Starlette:
+    """The Starlette app; its lifespan is the MCP server's, which starts and stops `supervisor`."""
     @server.custom_route("/healthz", methods=["GET"])
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
     @server.custom_route("/readyz", methods=["GET"])
     async def readyz(_: Request) -> Response:
-        body = runtime.readiness()
+        body = views.readiness(supervisor)
         return JSONResponse(body, status_code=200 if body["ready"] else 503)
 
     @server.custom_route("/metrics", methods=["GET"])
     async def metrics(_: Request) -> Response:
-        return Response(runtime.metrics.render(), media_type=CONTENT_TYPE)
+        return Response(supervisor.metrics.render(), media_type=CONTENT_TYPE)
 
     @server.custom_route("/version", methods=["GET"])
     async def version(_: Request) -> Response:
@@ -83,26 +79,7 @@ def build_http_app(runtime: Runtime, server: MCPServer) -> Starlette:
         json_response=True,
         stateless_http=True,
         max_request_body_size=MAX_BODY_BYTES,
-        transport_security=transport_security(runtime.settings),
-        host=runtime.settings.host,
+        transport_security=transport_security(supervisor.settings),
+        host=supervisor.settings.host,
     )
-    app.router.lifespan_context = _closing(app.router.lifespan_context, runtime)
     return app
-
-
-def _closing(lifespan: Lifespan, runtime: Runtime) -> Lifespan:
-    """The app's lifespan, then closing the runtime (saving the snapshot, freeing the model).
-
-    It must happen here: on SIGTERM, uvicorn shuts down gracefully, then raises the signal again, which
-    ends the process before `uvicorn.run` returns to any `finally`.
-    """
-
-    @contextlib.asynccontextmanager
-    async def closing(app: Starlette) -> AsyncIterator[Any]:
-        try:
-            async with lifespan(app) as state:
-                yield state
-        finally:
-            await anyio.to_thread.run_sync(runtime.close)
-
-    return closing

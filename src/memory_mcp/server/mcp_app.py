@@ -8,9 +8,9 @@ from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 
 from memory_mcp import __version__
-from memory_mcp.bootstrap import Runtime
 from memory_mcp.server.tokens import TokenVerifier
 from memory_mcp.server.tools import Tools
+from memory_mcp.supervisor import Supervisor
 
 INSTRUCTIONS: Final = """\
 Long-term memory that survives across sessions. Before starting work, `recall` what you know about the task
@@ -21,17 +21,21 @@ git commit: `history` shows and restores past versions."""
 
 
 def build_mcp_server(
-    runtime: Runtime, verifier: TokenVerifier | None = None, auth: AuthSettings | None = None
+    supervisor: Supervisor, verifier: TokenVerifier | None = None, auth: AuthSettings | None = None
 ) -> MCPServer:
-    """The server with every tool; with `verifier` and `auth`, HTTP callers must present a bearer token."""
+    """The server with every tool; with `verifier` and `auth`, HTTP callers must present a bearer token.
+
+    Its lifespan is the supervisor's, so stdio and HTTP start and stop the parts the same way.
+    """
     server = MCPServer(
         name="memory-mcp",
         title="memory-mcp",
         version=__version__,
         instructions=INSTRUCTIONS,
-        log_level=runtime.settings.log_level,  # type: ignore[arg-type]
+        log_level=supervisor.settings.log_level,  # type: ignore[arg-type]
         token_verifier=verifier,
         auth=auth,
+        lifespan=supervisor.lifespan,
     )
-    Tools(runtime).register(server)
+    Tools(supervisor).register(server)
     return server

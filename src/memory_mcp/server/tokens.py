@@ -23,7 +23,7 @@ from typing import Final
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import AccessToken
 
-from memory_mcp.core.model import FULL_ACCESS, Access, Scope
+from memory_mcp.core import FULL_ACCESS, Access, Scope
 from memory_mcp.errors import InvalidInput, MemoryMcpError
 
 READ: Final = "memory:read"

@@ -16,11 +16,10 @@ from mcp_types import ToolAnnotations
 from pydantic import Field
 
 from memory_mcp import views
-from memory_mcp.bootstrap import Runtime
-from memory_mcp.core.model import MAX_CONTENT_BYTES, MAX_LIMIT, MAX_QUERY_CHARS
-from memory_mcp.core.service import Locator, MemoryService
-from memory_mcp.errors import MemoryMcpError
+from memory_mcp.core import MAX_CONTENT_BYTES, MAX_LIMIT, MAX_QUERY_CHARS, Locator, MemoryService
+from memory_mcp.errors import AlreadyExists, MemoryMcpError
 from memory_mcp.server.tokens import caller
+from memory_mcp.supervisor import Supervisor
 
 T = TypeVar("T")
 START_TIMEOUT: Final = 120.0
@@ -56,28 +55,36 @@ def _who() -> dict[str, Any]:
     return {"access": access, "actor": actor}
 
 
-class Tools:
-    """Binds the tools to a runtime; `register` adds them to an MCP server."""
+def _error_text(exc: MemoryMcpError) -> str:
+    """The tool error an agent sees: the kind, the service's message, and the next step in tool terms."""
+    text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, AlreadyExists) and exc.replaceable:
+        text += "; use edit to change it, remember with replace=true to overwrite it, or choose another name"
+    return text
 
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
+
+class Tools:
+    """Binds the tools to a supervisor; `register` adds them to an MCP server."""
+
+    def __init__(self, supervisor: Supervisor) -> None:
+        self._supervisor = supervisor
 
     async def _run(self, tool: str, call: Callable[[MemoryService], T]) -> T:
         started = time.perf_counter()
         outcome = "ok"
         try:
-            service = self._runtime.service  # started: no thread hop just to learn that
+            service = self._supervisor.service  # started: no thread hop just to learn that
             if service is None:
-                service = await anyio.to_thread.run_sync(self._runtime.wait, START_TIMEOUT)
+                service = await anyio.to_thread.run_sync(self._supervisor.wait, START_TIMEOUT)
             return await anyio.to_thread.run_sync(call, service)
         except MemoryMcpError as exc:
             outcome = type(exc).__name__
-            raise ToolError(f"{type(exc).__name__}: {exc}") from exc
+            raise ToolError(_error_text(exc)) from exc
         except BaseException:
             outcome = "crash"
             raise
         finally:
-            self._runtime.metrics.observe_tool(tool, outcome, time.perf_counter() - started)
+            self._supervisor.metrics.observe_tool(tool, outcome, time.perf_counter() - started)
 
     def register(self, server: MCPServer) -> None:
         write = ToolAnnotations(
@@ -314,5 +321,5 @@ class Tools:
         """Sync the memory repository with its git remote now (it also syncs by itself after writes and
         periodically). Returns what was pulled and pushed, conflicts and how they were resolved (the newer
         version wins; the other stays in history), and errors (e.g. the remote is unreachable)."""
-        report = await self._run("sync", lambda _: self._runtime.sync(pull=pull, push=push))
+        report = await self._run("sync", lambda _: self._supervisor.sync(pull=pull, push=push))
         return views.sync_report(report)

@@ -1,0 +1,246 @@
+"""A server's life: start-up in the background, the loops that keep it current, readiness, and shutdown.
+
+One named thread per loop:
+
+- `memory-mcp-start` opens (or clones) the repository, integrates the remote, loads the model and the index
+  (catching up with every commit since the snapshot), then gives vectors to memories a model change left
+  without them; a client's handshake never waits for any of it, tool calls wait in `wait`.
+- `memory-mcp-snapshot` saves the index snapshot right away, then every `SNAPSHOT_INTERVAL` seconds.
+- `memory-mcp-sync` (with a remote) pushes soon after writes, pulls periodically and backs off while the
+  remote fails.
+
+Both transports start and stop it the same way: `lifespan` is the MCP server's lifespan, which stdio and
+streamable HTTP each enter once. Stopping there matters for HTTP: on SIGTERM uvicorn shuts down gracefully,
+then raises the signal again, which ends the process before `uvicorn.run` returns to any `finally`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Final, Literal, TypeVar
+
+import anyio.to_thread
+
+from memory_mcp.bootstrap import build_embedder, build_store, open_service
+from memory_mcp.config import Settings
+from memory_mcp.core import MemoryMcpError, MemoryService, Unavailable
+from memory_mcp.core.store import Store
+from memory_mcp.core.backoff import Backoff
+from memory_mcp.core.sync import Syncer, SyncReport
+from memory_mcp.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_INTERVAL: Final = 30.0
+"""Seconds between snapshot saves while writes happen; a crash loses at most this much catch-up work."""
+PARTS: Final = ("repo", "model", "index", "sync")
+
+State = Literal["pending", "ready", "rebuilding", "failed"]
+T = TypeVar("T")
+
+
+@dataclass
+class PartStatus:
+    state: State = "pending"
+    detail: str = ""
+    seconds: float | None = None
+
+
+@dataclass
+class Supervisor:
+    """A server's parts, started in the background; `/readyz`, `/metrics` and every tool call consult it."""
+
+    settings: Settings
+    metrics: Metrics = field(default_factory=Metrics)
+    parts: dict[str, PartStatus] = field(default_factory=lambda: {name: PartStatus() for name in PARTS})
+    syncer: Syncer | None = None
+    last_sync: SyncReport | None = None
+    """The latest sync's report, for readiness (the HTTP edge words it)."""
+    _service: MemoryService | None = None
+    _error: MemoryMcpError | None = None
+    _done: threading.Event = field(default_factory=threading.Event)
+    _stopping: threading.Event = field(default_factory=threading.Event)
+    _sync_wanted: threading.Event = field(default_factory=threading.Event)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _: object = None) -> AsyncIterator[None]:
+        """Start on entry, stop (saving the snapshot, freeing the model) on exit: the one start/stop path."""
+        self.start()
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(self.close)
+
+    def start(self) -> None:
+        _spawn("memory-mcp-start", self._start)
+
+    def _start(self) -> None:
+        try:
+            store, self.syncer = self._step("repo", self._open_repo, lambda pair: str(pair[0].root))
+            self._first_sync()
+            embedder = self._step(
+                "model", lambda: build_embedder(self.settings, self.metrics), lambda e: e.info.name
+            )
+            service = self._step(
+                "index",
+                lambda: open_service(self.settings, store, embedder),
+                lambda s: f"{s.stats().memories} memories",
+            )
+            self._watch(service)
+            self._service = service
+        except MemoryMcpError as exc:
+            self._error = exc
+        except Exception as exc:  # noqa: BLE001 - any start-up crash must surface as "not ready", not hang
+            log.exception("start-up failed")
+            self._error = Unavailable(f"start-up failed: {exc}")
+        finally:
+            self._done.set()
+        if self._service is None:
+            return
+        service = self._service
+        if self.syncer is not None:
+            _spawn("memory-mcp-sync", self._sync_loop)
+        if self._fill_vectors(service):
+            _spawn("memory-mcp-snapshot", lambda: self._snapshot_loop(service))
+
+    def _open_repo(self) -> tuple[Store, Syncer | None]:
+        """Clone or open; an empty data dir whose remote is unreachable waits for it, with backoff."""
+        backoff = Backoff()
+        while True:
+            try:
+                return build_store(self.settings, self._committed)
+            except Unavailable as exc:
+                if self.settings.remote_url is None or self._stopping.is_set():
+                    raise
+                self.parts["repo"].detail = f"waiting for the remote: {exc}"
+                self._stopping.wait(backoff.failed())
+
+    def _committed(self, seconds: float) -> None:
+        self.metrics.observe_commit(seconds)
+        self._sync_wanted.set()
+
+    def _first_sync(self) -> None:
+        """Integrate the remote before serving; a remote that is down is reported, not fatal."""
+        if self.syncer is None:
+            self.parts["sync"].state, self.parts["sync"].detail = "ready", "no remote configured"
+            return
+        self.sync()
+
+    def _step(self, part: str, build: Callable[[], T], describe: Callable[[T], str]) -> T:
+        status = self.parts[part]
+        started = time.perf_counter()
+        try:
+            value = build()
+        except Exception as exc:
+            status.state, status.detail = "failed", str(exc)
+            log.error("%s failed: %s", part, exc)
+            raise
+        status.state, status.detail = "ready", describe(value)
+        status.seconds = round(time.perf_counter() - started, 3)
+        return value
+
+    def _watch(self, service: MemoryService) -> None:
+        self.metrics.watch(
+            memories=lambda: service.stats().memories,
+            chunks=lambda: service.stats().chunks,
+            queue=lambda: service.stats().queue_depth,
+            pending=lambda: service.stats().pending_vectors,
+        )
+
+    def _fill_vectors(self, service: MemoryService) -> bool:
+        """Vectors for memories that lack them (the model changed); False if stopped meanwhile."""
+        status = self.parts["index"]
+        if not service.stats().pending_vectors:
+            return True
+        status.state = "rebuilding"
+
+        def report(done: int, total: int) -> None:
+            status.detail = f"embedding with the new model: {done}/{total}; keyword search covers the rest"
+
+        try:
+            service.fill_vectors(report)
+            status.state, status.detail = "ready", f"{service.stats().memories} memories"
+        except MemoryMcpError as exc:  # the model closed under us: shutting down
+            log.info("stopped filling vectors: %s", exc)
+            return False
+        return True
+
+    # ------------------------------------------------------------------ loops
+
+    def _snapshot_loop(self, service: MemoryService) -> None:
+        """Save right away (start-up may have caught up with many commits), then every SNAPSHOT_INTERVAL."""
+        while True:
+            try:
+                service.save_snapshot()
+            except OSError as exc:
+                log.warning("could not save the index snapshot (will retry): %s", exc)
+            if self._stopping.wait(SNAPSHOT_INTERVAL):
+                return
+
+    def sync(self, *, pull: bool = True, push: bool = True) -> SyncReport:
+        """Sync now (the `sync` tool, and the background loop); the index follows what was pulled."""
+        if self.syncer is None:
+            raise Unavailable("no git remote is configured (--remote-url / MEMORY_MCP_REMOTE_URL)")
+        report = self.syncer.sync(pull=pull, push=push)
+        self.metrics.observe_sync(report.ok, report.ahead)
+        self.parts["sync"].state = "ready" if report.ok else "failed"
+        self.last_sync = report
+        if self._service is not None and (report.pulled or report.conflicts):
+            self._service.refresh()
+        return report
+
+    def _sync_loop(self) -> None:
+        """Push soon after writes (debounced), pull periodically, back off while the remote fails."""
+        backoff = Backoff()
+        wait = self.settings.pull_interval
+        while not self._stopping.is_set():
+            if self._sync_wanted.wait(wait):
+                self._stopping.wait(self.settings.push_delay)  # gather a burst of writes into one push
+                self._sync_wanted.clear()
+            if self._stopping.is_set():
+                return
+            try:
+                report: SyncReport | None = self.sync()
+            except MemoryMcpError as exc:
+                log.warning("sync failed: %s", exc)
+                report = None
+            if report is not None and report.ok:
+                backoff.succeeded()
+                wait = self.settings.pull_interval
+            else:
+                wait = min(backoff.failed(), self.settings.pull_interval)
+
+    # ------------------------------------------------------------------ readiness
+
+    @property
+    def ready(self) -> bool:
+        return self._service is not None
+
+    @property
+    def service(self) -> MemoryService | None:
+        """The service if start-up has finished, without waiting (see `wait`)."""
+        return self._service
+
+    def wait(self, timeout: float) -> MemoryService:
+        """The service once started; raises `Unavailable` if start-up failed or takes longer than `timeout`."""
+        if not self._done.wait(timeout):
+            raise Unavailable(
+                "memory-mcp is still starting (loading the model and index); retry in a few seconds"
+            )
+        if self._service is None:
+            raise self._error or Unavailable("start-up failed")
+        return self._service
+
+    def close(self) -> None:
+        self._stopping.set()
+        if self._service is not None:
+            self._service.close()
+
+
+def _spawn(name: str, target: Callable[[], None]) -> None:
+    threading.Thread(target=target, name=name, daemon=True).start()
