@@ -243,6 +243,8 @@ def _sync(args: argparse.Namespace, settings: Settings) -> int:
         print(f"pulled {report.pulled}, pushed {report.pushed}, {report.ahead} waiting to push")
         for conflict in report.conflicts:
             print(f"  conflict: {conflict.name!r} in {conflict.scope!r}: {conflict.resolution}")
+        for refused in report.refused:
+            print(f"  refused: {refused}", file=sys.stderr)
         for error in report.errors:
             print(f"  error: {error}", file=sys.stderr)
     return 0 if report.ok else 1

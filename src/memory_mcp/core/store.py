@@ -24,7 +24,8 @@ import pygit2
 from pygit2.enums import FileMode, Option, SortMode
 
 from memory_mcp.core.merge import File, NewFile
-from memory_mcp.core.model import Scope
+from memory_mcp.core.markdown import MAX_FRONTMATTER_BYTES
+from memory_mcp.core.model import MAX_CONTENT_BYTES, Scope
 from memory_mcp.errors import Conflict, InvalidInput, Unavailable
 from memory_mcp.files import write_atomic
 
@@ -39,6 +40,8 @@ STALE_LOCK_WAIT: Final = 2.0
 INDEX_REFRESHED: Final = "index-stat-refreshed"
 BULK_FILES: Final = 32
 """Above this many files in one commit, flush the disk once at the end instead of once per file and object."""
+MAX_FILE_BYTES: Final = MAX_CONTENT_BYTES + MAX_FRONTMATTER_BYTES
+"""The largest memory file; anything bigger that arrives from a remote stays out of the work tree."""
 MOVE_JOURNAL: Final = "move-branch"
 """Names the two commits of a `move_branch` in progress: a leftover one means a crash between moving the
 branch and rewriting the work tree, finished when the repository is next opened."""
@@ -487,11 +490,12 @@ class GitStore:
 
     # ---------------------------------------------------------------- moving the branch (sync)
 
-    def move_branch(self, old: str | None, new: str, message: str) -> None:
+    def move_branch(self, old: str | None, new: str, message: str) -> list[str]:
         """Point the branch at `new` (which contains `old`) and bring the work tree along; hold `write_lock()`.
 
         The branch is the durability point; the work tree follows it. A journal naming both commits is
         written first, so a crash in between is finished by the next `GitStore` opened on this repository.
+        Returns why files were kept out of the work tree (unsafe paths, files larger than any memory).
         """
         if self.head() != old:
             raise Conflict("the branch moved during the sync; retry it")
@@ -499,8 +503,9 @@ class GitStore:
         write_atomic(journal, f"{old or '-'} {new}\n".encode())
         self._clear_stale_lock(self._git_dir / f"{self.ref}.lock")
         self._repo.create_reference(self.ref, new, force=True, message=message)
-        self._follow(old, new)
+        refused = self._follow(old, new)
         journal.unlink()
+        return refused
 
     def _finish_interrupted_move(self) -> None:
         """Rewrite the work-tree files a killed `move_branch` left behind (no-op without a journal)."""
@@ -518,15 +523,18 @@ class GitStore:
                 self._follow(None if old == "-" else old, new)
             journal.unlink()
 
-    def _follow(self, old: str | None, new: str) -> None:
+    def _follow(self, old: str | None, new: str) -> list[str]:
         """Rewrite the memory files that changed from `old` to `new`, sparing files edited by hand.
 
         A file is rewritten only if it holds `old`'s version (or is missing), so running this twice is
-        harmless: that is what makes crash recovery a plain re-run.
+        harmless: that is what makes crash recovery a plain re-run. A path that could leave the repository
+        (or hide a file) and a file larger than any memory may be are never written; they stay in git only,
+        and the reasons are returned.
         """
         changes = self.changes(old, new)
         bulk = len(changes) > BULK_FILES
         in_step: set[str] = set()
+        refused: list[str] = []
         for change in changes:
             try:
                 self._check_path(change.path)
@@ -541,13 +549,18 @@ class GitStore:
                 elif change.new_blob is None:
                     self._delete_file(change.path)
                 else:
-                    self._write_file(change.path, self.blob(change.new_blob), durable=not bulk)
+                    data = self.blob(change.new_blob)
+                    if len(data) > MAX_FILE_BYTES:
+                        raise InvalidInput(f"{len(data)} bytes, more than a memory file may hold")
+                    self._write_file(change.path, data, durable=not bulk)
                     in_step.add(change.path)
             except (InvalidInput, OSError) as exc:
-                log.error("could not update work-tree file %s: %s", change.path, exc)
+                log.error("not writing work-tree file %r: %s", change.path, exc)
+                refused.append(f"{change.path!r} not written to the work tree: {exc}")
         if bulk:
             os.sync()
         self._update_index(changes, in_step)
+        return refused
 
     def _update_index(self, changes: list[Change], in_step: set[str]) -> None:
         """Keep `git status` quiet for humans, touching only the changed entries; best effort.

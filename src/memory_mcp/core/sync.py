@@ -61,6 +61,8 @@ class SyncReport:
     """Local commits the remote does not have yet (the push backlog)."""
     behind: int = 0
     """Remote commits not integrated yet."""
+    refused: tuple[str, ...] = ()
+    """Pulled files kept out of the work tree (unsafe paths, oversized files): they stay in git only."""
 
     @property
     def ok(self) -> bool:
@@ -160,7 +162,7 @@ class Syncer:
             return
         label = f"{REMOTE}/{store.branch}"
         if local is None or store.contains(remote, local):
-            store.move_branch(local, remote, f"sync: fast-forward to {label}")
+            run.refused += store.move_branch(local, remote, f"sync: fast-forward to {label}")
         else:
             base = store.merge_base(local, remote)
             if base is None and not allow_unrelated:
@@ -171,7 +173,7 @@ class Syncer:
                 )
             merged = merge(*store.merge_inputs(base, local, remote), self._load)
             commit = store.merge_commit(local, remote, merged.changes, _merge_message(label, merged.conflicts))
-            store.move_branch(local, commit, f"sync: merge {label}")
+            run.refused += store.move_branch(local, commit, f"sync: merge {label}")
             run.conflicts.extend(merged.conflicts)
             for conflict in merged.conflicts:
                 log.warning("sync conflict on %s: %s", conflict.path, conflict.resolution)
@@ -224,6 +226,7 @@ class Syncer:
             remote_head=remote,
             ahead=self.store.count(local, remote),
             behind=self.store.count(remote, local),
+            refused=tuple(run.refused),
         )
 
 
@@ -235,6 +238,7 @@ class _Run:
     pushed: int = 0
     conflicts: list[SyncConflict] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
     rejection: str = ""
     """Why the remote last refused a push (it moved meanwhile, or a hook declined)."""
 
