@@ -100,14 +100,15 @@ def test_duplicate_ids_are_reported_and_repaired(cli: Run, tmp_path: Path) -> No
     edited = rust_file(shared, "old-name", "  type: Root", "The edited text at the old name.\n")
     files = {
         "global/moved-name.md": moved,
-        "global/old-name.md": edited.replace("updated_at: 2025-03-02T11:30:00Z", "updated_at: 2025-03-05T09:00:00Z"),
+        "global/old-name.md": edited.replace("2025-03-02T11:30:00Z", "2025-03-05T09:00:00Z"),
     }
     for path, text in files.items():
         (repo / path).parent.mkdir(parents=True, exist_ok=True)
         (repo / path).write_text(text)
     subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
     subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
-    subprocess.run(["git", "-C", str(repo), "-c", "user.name=r", "-c", "user.email=r@x", "commit", "-qm", "r"], check=True)
+    author = ["-c", "user.name=r", "-c", "user.email=r@x"]
+    subprocess.run(["git", "-C", str(repo), *author, "commit", "-qm", "r"], check=True)
 
     report = run_json(cli, "import", "reference", str(repo))
     assert report["duplicate_ids"] == [

@@ -43,15 +43,18 @@ def by_id(service: MemoryService, memory_id: str) -> Entry:
 def run(service: MemoryService, syncer: Syncer, command: dict[str, Any]) -> dict[str, Any]:
     op = command["op"]
     if op == "remember":
-        return {"writes": [written(service.remember(name=command["name"], content=command["content"]).entry)]}
+        saved = service.remember(name=command["name"], content=command["content"])
+        return {"writes": [written(saved.entry)]}
     if op == "replace":
         name = by_id(service, command["id"]).memory.name
         saved = service.remember(name=name, content=command["content"], replace_existing=True)
         return {"writes": [written(saved.entry)]}
     if op == "edit":
-        return {"writes": [written(service.edit(Locator(id=command["id"]), content=command["content"]).entry)]}
+        saved = service.edit(Locator(id=command["id"]), content=command["content"])
+        return {"writes": [written(saved.entry)]}
     if op == "move":
-        return {"writes": [written(service.move(Locator(id=command["id"]), new_name=command["name"]).entry)]}
+        saved = service.move(Locator(id=command["id"]), new_name=command["name"])
+        return {"writes": [written(saved.entry)]}
     if op == "forget":
         return {"forgot": service.forget(Locator(id=command["id"])).entry.memory.id}
     if op == "import":

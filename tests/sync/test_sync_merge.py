@@ -218,7 +218,9 @@ def ids_by_path(rep: Replica) -> dict[str, str]:
 
 def move(rep: Replica, old: str, new: str, content: str, minutes: int) -> str:
     """Rename a memory (same id), as `move` does: one commit writes the new path and deletes the old."""
-    memory = Memory(name=new, scope=Scope(), content=content, id=f"id-{old}", created_at=T0, updated_at=at(minutes))
+    memory = Memory(
+        name=new, scope=Scope(), content=content, id=f"id-{old}", created_at=T0, updated_at=at(minutes)
+    )
     writes = {memory_path(Scope(), new): markdown.render(memory)}
     return rep.commit(writes, [memory_path(Scope(), old)], f"move {old} to {new}")
 
@@ -234,7 +236,8 @@ def test_move_on_one_replica_and_edit_on_another_give_one_memory(replica: Make, 
     report = b.syncer.sync()
     assert report.ok
     (conflict,) = report.conflicts
-    assert (conflict.id, conflict.resolution, conflict.path) == ("id-notes", COMBINED, "global/moved-notes.md")
+    expected = ("id-notes", COMBINED, "global/moved-notes.md")
+    assert (conflict.id, conflict.resolution, conflict.path) == expected
     converge(a, b)
     for rep in (a, b):
         assert ids_by_path(rep) == {"global/moved-notes.md": "id-notes"}, "one id, one path"

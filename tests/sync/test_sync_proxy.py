@@ -22,7 +22,10 @@ from tests.sync.conftest import Replica, assert_healthy
 from tests.sync.git_http import TOKEN, GitHttpServer, self_signed, serve
 
 Make = Callable[..., Replica]
-PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy", "ALL_PROXY")
+PROXY_VARIABLES = (
+    *("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY"),
+    *("http_proxy", "https_proxy", "no_proxy", "all_proxy"),
+)
 
 
 class Proxy:
@@ -69,7 +72,8 @@ class Proxy:
             upstream = socket.create_connection((host, int(port)))
             path = "/" + target.split("://", 1)[1].split("/", 1)[1]
             kept = [h for h in lines[1:] if not h.lower().startswith("proxy-")]
-            forward = "\r\n".join([f"{method} {path} {version}", *kept]).encode("latin-1") + b"\r\n\r\n" + rest
+            request = "\r\n".join([f"{method} {path} {version}", *kept]).encode("latin-1")
+            forward = request + b"\r\n\r\n" + rest
         upstream.sendall(forward)
         threading.Thread(target=_pipe, args=(upstream, client), daemon=True).start()
         _pipe(client, upstream)

@@ -103,7 +103,8 @@ def test_clone_push_and_pull_over_ssh(replica: Make, ssh_remote: SshServer, remo
 def test_an_unknown_host_key_is_refused(replica: Make, ssh_remote: SshServer, tmp_path: Path) -> None:
     empty = tmp_path / "empty_known_hosts"
     empty.write_text("")
-    with pytest.raises(Unavailable, match="host key of 127.0.0.1 is unknown or has changed; refusing to connect"):
+    refused = "host key of 127.0.0.1 is unknown or has changed; refusing to connect"
+    with pytest.raises(Unavailable, match=refused):
         replica("a", ssh_remote.url, ssh_remote.credentials(empty))
     assert "Accepted publickey" not in ssh_remote.log.read_text(), "no credentials were sent"
 

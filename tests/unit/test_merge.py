@@ -64,7 +64,8 @@ def load(path: str, file: File) -> Memory | None:
 def region(base: Tree, local: Tree, remote: Tree) -> tuple[Tree, Tree, Tree]:
     """What the store hands over: only the paths where the three sides are not all equal."""
     paths = {p for t in (base, local, remote) for p in t if not base.get(p) == local.get(p) == remote.get(p)}
-    return tuple({p: t[p] for p in paths if p in t} for t in (base, local, remote))  # type: ignore[return-value]
+    picked = tuple({p: t[p] for p in paths if p in t} for t in (base, local, remote))
+    return picked  # type: ignore[return-value]
 
 
 def merged_tree(local: Tree, result: Merged) -> dict[str, Memory]:
@@ -160,7 +161,8 @@ def test_two_memories_for_one_path_keep_the_newer_and_report_the_other() -> None
     memories, result = run(tree(), tree(mine), tree(theirs))
     assert [m.id for m in memories.values()] == ["b"]
     (conflict,) = result.conflicts
-    assert (conflict.id, conflict.kept, conflict.other_version) == ("a", "remote", tree(mine)["global/fresh.md"].blob)
+    lost = tree(mine)["global/fresh.md"].blob
+    assert (conflict.id, conflict.kept, conflict.other_version) == ("a", "remote", lost)
 
 
 def test_a_move_onto_a_name_the_other_side_created_keeps_one_memory_per_path() -> None:

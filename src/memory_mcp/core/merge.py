@@ -191,7 +191,8 @@ def _merge_one(
     location, moved_twice = _part(base, local, remote, newer, lambda m: (m.scope, m.name))
     body, edited_twice = _part(base, local, remote, newer, lambda m: (m.content, m.tags, m.source))
     if location is body:
-        conflicts.append(_conflict(location, _kept(location.side), location.side, older.file.blob, older.path))
+        side = location.side
+        conflicts.append(_conflict(location, _kept(side), side, older.file.blob, older.path))
         return location
     return _combine(location, body, older if moved_twice or edited_twice else None, conflicts)
 
@@ -237,7 +238,8 @@ def _newer(local: _Version, remote: _Version) -> _Version:
 def _rank(version: _Version) -> tuple[bool, float, int, str]:
     """Order of the memories contending for one path (greatest wins), as `_newer` decides."""
     moment = version.memory.updated_at.timestamp() if version.memory is not None else 0.0
-    return (version.memory is not None, moment, {LOCAL: 0, BOTH: 1, REMOTE: 2}[version.side], version.file.blob)
+    side = {LOCAL: 0, BOTH: 1, REMOTE: 2}[version.side]
+    return (version.memory is not None, moment, side, version.file.blob)
 
 
 def _kept(side: str) -> str:

@@ -161,7 +161,7 @@ class GitStore:
 
     @property
     def repository(self) -> pygit2.Repository:
-        """This thread's libgit2 repository, for remote operations (`core.transport`); keep it in this thread."""
+        """This thread's libgit2 repository, for remote operations (`core.transport`); keep it here."""
         return self._repo
 
     @property
@@ -230,11 +230,18 @@ class GitStore:
 
     @staticmethod
     def _blob_at(tree: pygit2.Tree, path: str) -> str | None:
+        """The blob id of the regular file at `path`, None when there is none (or a link, or a folder)."""
+        file = GitStore._file_at(tree, path)
+        regular = file is not None and file.mode in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE)
+        return file.blob if regular else None  # type: ignore[union-attr]
+
+    @staticmethod
+    def _file_at(tree: pygit2.Tree, path: str) -> File | None:
         try:
             entry = tree[path]
         except KeyError:
             return None
-        return str(entry.id) if entry.filemode in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE) else None
+        return None if entry.filemode == FileMode.TREE else File(str(entry.id), int(entry.filemode))
 
     def blob(self, blob_id: str) -> bytes:
         return self._repo[blob_id].peel(pygit2.Blob).data
@@ -375,8 +382,8 @@ class GitStore:
         return str(commit)
 
     def _build_tree(self, tree: pygit2.Tree | None, changes: dict[str, _TreeEntry | None]) -> pygit2.Oid:
-        """A new tree equal to `tree` with `changes` (path → (blob, mode), None = delete) applied; empty dirs
-        pruned. A file never replaces a folder, nor a folder a file."""
+        """A new tree equal to `tree` with `changes` (path → (blob, mode), None = delete) applied; empty
+        dirs pruned. A file never replaces a folder, nor a folder a file."""
         builder = self._repo.TreeBuilder(tree) if tree is not None else self._repo.TreeBuilder()
         nested: dict[str, dict[str, _TreeEntry | None]] = {}
         for path, blob in changes.items():
@@ -446,17 +453,10 @@ class GitStore:
             for delta in trees[0].diff_to_tree(side).deltas:
                 paths.update((delta.old_file.path, delta.new_file.path))
         base_files, local_files, remote_files = (
-            {path: file for path in paths if (file := self._file_at(tree, path)) is not None} for tree in trees
+            {path: file for path in paths if (file := self._file_at(tree, path)) is not None}
+            for tree in trees
         )
         return base_files, local_files, remote_files
-
-    @staticmethod
-    def _file_at(tree: pygit2.Tree, path: str) -> File | None:
-        try:
-            entry = tree[path]
-        except KeyError:
-            return None
-        return None if entry.filemode == FileMode.TREE else File(str(entry.id), int(entry.filemode))
 
     def merge_commit(
         self, local: str, remote: str, changes: dict[str, File | NewFile | None], message: str
@@ -483,7 +483,8 @@ class GitStore:
         """Commit an empty first commit at a fixed time by a fixed author, so that every replica that starts
         from an empty remote makes the very same commit and their histories are related."""
         signature = pygit2.Signature("memory-mcp", "memory-mcp@localhost", when, 0)
-        root = self._repo.create_commit(None, signature, signature, message, self._repo.TreeBuilder().write(), [])
+        empty = self._repo.TreeBuilder().write()
+        root = self._repo.create_commit(None, signature, signature, message, empty, [])
         with self.write_lock():
             if self.head() is None:
                 self.move_branch(None, str(root), "sync: start the shared history")

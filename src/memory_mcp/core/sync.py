@@ -172,7 +172,8 @@ class Syncer:
                     "or sync with allow_unrelated to merge both histories"
                 )
             merged = merge(*store.merge_inputs(base, local, remote), self._load)
-            commit = store.merge_commit(local, remote, merged.changes, _merge_message(label, merged.conflicts))
+            message = _merge_message(label, merged.conflicts)
+            commit = store.merge_commit(local, remote, merged.changes, message)
             run.refused += store.move_branch(local, commit, f"sync: merge {label}")
             run.conflicts.extend(merged.conflicts)
             for conflict in merged.conflicts:

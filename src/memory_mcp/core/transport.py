@@ -81,12 +81,13 @@ def proxy_for(url: str) -> str | None:
 
 
 class Remote:
-    """The `origin` remote of one store's repository. Use it from one thread at a time (under the sync lock)."""
+    """The `origin` remote of one store's repository; one thread at a time (under the sync lock)."""
 
     def __init__(self, store: GitStore, url: str, credentials: Credentials = Credentials()) -> None:
         if urlsplit(url).password is not None:
             raise InvalidInput(
-                f"the remote URL {safe_url(url)} must not carry a password or token; supply the token separately"
+                f"the remote URL {safe_url(url)} must not carry a password or token; "
+                "supply the token separately"
             )
         self.store = store
         self.url = url
@@ -164,8 +165,8 @@ def _explain(exc: Exception, callbacks: _Callbacks, ssh: bool) -> str:
         return text
     if ssh:
         return (
-            f"the SSH host key of {callbacks.untrusted} is unknown or has changed; refusing to connect. If the "
-            "key is right, add it to the known_hosts file (MEMORY_MCP_SSH_KNOWN_HOSTS, default "
+            f"the SSH host key of {callbacks.untrusted} is unknown or has changed; refusing to connect. "
+            "If the key is right, add it to the known_hosts file (MEMORY_MCP_SSH_KNOWN_HOSTS, default "
             "~/.ssh/known_hosts), having checked its fingerprint"
         )
     return f"the TLS certificate of {callbacks.untrusted} is not trusted; refusing to connect ({text})"

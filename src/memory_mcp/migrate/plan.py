@@ -117,7 +117,7 @@ def apply(service: MemoryService, plan: Plan, progress: Progress | None = None) 
     memories = [c.memory for c in plan.create + plan.replace]
     if not memories:
         return None
-    # Exactly the plan: a memory someone else creates or changes meanwhile refuses the batch, never overwritten.
+    # Exactly the plan: a memory created or changed by someone else meanwhile refuses the batch.
     expected: dict[tuple[Scope, str], str | None] = {c.memory.key: None for c in plan.create}
     expected.update(plan.versions)
     return service.save_many(memories, message=plan.message(), expected=expected, progress=progress).commit
