@@ -13,8 +13,9 @@ and hold the newest write to it (newest `updated_at`: its content if that write 
 if it was a move), unless a write killed in flight may have come later.
 
 `MEMORY_MCP_REPLICA_SEED` replays a run (the seed is printed, and named in every failure);
-`MEMORY_MCP_REPLICA_OPS` sets its length. The default is CI's small run; a soak:
-`MEMORY_MCP_REPLICA_OPS=1500 .venv/bin/python -m pytest -s tests/sync/test_replicas_random.py`.
+`MEMORY_MCP_REPLICA_OPS` sets its length. The default is CI's small run; a soak (no per-test timeout):
+
+    MEMORY_MCP_REPLICA_OPS=1500 .venv/bin/python -m pytest -s -o timeout=0 tests/sync/test_replicas_random.py
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@
   (every message is scrubbed).
 - SSH host keys are checked against a known_hosts file (`~/.ssh/known_hosts`, or the one configured): an
   unknown or changed key refuses the connection.
-- HTTP(S) remotes go through the proxy named by `HTTPS_PROXY` / `HTTP_PROXY` unless `NO_PROXY` exempts
-  the host (the environment variables curl and git honour).
+- HTTPS remotes go through the proxy named by `HTTPS_PROXY` unless `NO_PROXY` exempts the host (the
+  environment variables curl and git honour).
 """
 
 from __future__ import annotations
@@ -67,9 +67,13 @@ def safe_url(url: str) -> str:
 
 
 def proxy_for(url: str) -> str | None:
-    """The proxy URL the environment names for this remote, None for a direct connection (or SSH)."""
+    """The proxy URL the environment names for this HTTPS remote, None for a direct connection.
+
+    Only HTTPS goes through a proxy (a CONNECT tunnel): libgit2 sends a plain-HTTP remote's requests
+    straight to the server even when given a proxy (libgit2 issue #5650), and does not proxy SSH.
+    """
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if parts.scheme != "https" or not parts.hostname:
         return None
     proxies = urllib.request.getproxies_environment()
     if parts.scheme not in proxies:
