@@ -34,7 +34,7 @@ OWNERS = {
     "sqlite3": {"core/embedding_cache.py", "core/lexical_index.py", "core/snapshot.py"},
     "kubernetes": {"auth/stores.py"},
     "starlette": {"server/http_app.py"},
-    "uvicorn": {"cli.py"},
+    "uvicorn": {"server/http_serve.py"},
 }
 COMPOSITION = {"bootstrap.py", "supervisor.py"}
 """The modules that build and run the core's parts, so the only ones outside it that may name them."""

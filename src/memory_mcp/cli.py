@@ -12,12 +12,12 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Final
 
 from memory_mcp import __version__, views
 from memory_mcp.auth import commands as auth_commands
-from memory_mcp.bootstrap import build_service
+from memory_mcp.command import handler, progress
 from memory_mcp.config import Settings, add_flags, load_settings
 from memory_mcp.core import Locator, MemoryService
 from memory_mcp.errors import (
@@ -73,23 +73,15 @@ def _configure_logging(level: str) -> None:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
-
     from memory_mcp.server.http_app import build_http_app, http_auth
+    from memory_mcp.server.http_serve import serve
     from memory_mcp.server.mcp_app import build_mcp_server
 
     verifier, auth = http_auth(settings)  # before anything starts: a refusal must not leave work behind
     supervisor = Supervisor(settings)
     app = build_http_app(supervisor, build_mcp_server(supervisor, verifier, auth))
     logging.getLogger(__name__).info("serving MCP on http://%s/mcp", settings.bind)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        access_log=settings.log_level == "DEBUG",
-        lifespan="on",
-    )
+    serve(app, settings)
     return 0
 
 
@@ -101,21 +93,6 @@ def _stdio(args: argparse.Namespace, settings: Settings) -> int:
 
 
 # ------------------------------------------------------------------ memory commands
-
-
-def _with_service(action: Callable[[MemoryService, argparse.Namespace], Any], show: Callable[[Any], str]):
-    """A handler that builds the service, runs `action`, and prints JSON or the human form."""
-
-    def handler(args: argparse.Namespace, settings: Settings) -> int:
-        service = build_service(settings, _progress if args.progress else None)
-        try:
-            result = action(service, args)
-        finally:
-            service.close()
-        print(json.dumps(result, indent=2, ensure_ascii=False) if args.json else show(result))
-        return 0
-
-    return handler
 
 
 def _remember(service: MemoryService, args: argparse.Namespace) -> dict[str, Any]:
@@ -194,13 +171,31 @@ def _show_page(page: dict[str, Any]) -> str:
     return "\n".join(rows) or "no memories"
 
 
+def _changes(service: MemoryService, args: argparse.Namespace) -> dict[str, Any]:
+    return views.changes(
+        service.changes(since=args.since, cursor=args.cursor, scope=args.scope, limit=args.limit)
+    )
+
+
+def _show_changes(result: dict[str, Any]) -> str:
+    rows = []
+    for c in result["changes"]:
+        moved = f" (from {c['from_name']} [{c['from_scope']}])" if "from_name" in c else ""
+        rows.append(f"{c['time']} {c['kind']:9} {c['name']} [{c['scope']}]{moved} by {c['author']}")
+        rows.append(f"    {c['snippet']}")
+    if result["next_cursor"]:
+        rows.append(f"(more: --cursor {result['next_cursor']})")
+    rows.append(f"(next time: --cursor {result['cursor']})")
+    return "\n".join(rows)
+
+
 def _forget(service: MemoryService, args: argparse.Namespace) -> dict[str, Any]:
     return views.saved(service.forget(Locator(args.name, args.scope, args.id)), "deleted")
 
 
 def _reindex(service: MemoryService, args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
-    done = service.reindex(_progress if args.progress else None, reembed=args.reembed)
+    done = service.reindex(progress("indexing") if args.progress else None, reembed=args.reembed)
     seconds = round(time.perf_counter() - started, 3)
     return {"memories": done.memories, "seconds": seconds, "unreadable": done.unreadable}
 
@@ -250,12 +245,6 @@ def _sync(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if report.ok else 1
 
 
-def _progress(done: int, total: int) -> None:
-    if total < 100:  # small catch-ups finish before anyone could read a progress line
-        return
-    print(f"\rindexing {done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True)
-
-
 # ------------------------------------------------------------------ parser
 
 
@@ -298,7 +287,7 @@ def _parser() -> argparse.ArgumentParser:
 
     def memory_command(name: str, help_text: str, action, show) -> argparse.ArgumentParser:
         command = sub.add_parser(name, parents=[common, output], help=help_text, description=help_text)
-        command.set_defaults(handler=_with_service(action, show), quiet_level="WARNING")
+        command.set_defaults(handler=handler(action, show), quiet_level="WARNING")
         return command
 
     remember = memory_command("remember", "store a new memory", _remember, _show_saved)
@@ -329,6 +318,17 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--limit", type=int, default=50)
     listing.add_argument("--cursor", help="continue after a previous page")
     listing.add_argument("--fields", help=f"comma-separated, from: {','.join(views.LIST_FIELDS)}")
+
+    changed = memory_command(
+        "changes",
+        "memories created, edited, moved or forgotten since a time or commit",
+        _changes,
+        _show_changes,
+    )
+    changed.add_argument("--since", help="a time (2026-01-31T09:00:00Z) or a commit id; default: all history")
+    changed.add_argument("--cursor", help="continue a previous answer (its next page, or what came after it)")
+    changed.add_argument("--scope", help="omitted or all: everything; global; or a path (that subtree)")
+    changed.add_argument("--limit", type=int, default=50)
 
     forget = memory_command("forget", "delete a memory (history keeps it)", _forget, _show_saved)
     forget.add_argument("name", nargs="?")

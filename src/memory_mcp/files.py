@@ -1,10 +1,14 @@
 """Crash-safe file writes, shared by everything that persists: a reader sees the old bytes or the new ones,
-never a torn file, and `durable` writes survive power loss once this returns."""
+never a torn file, and `durable` writes survive power loss once this returns. And the one OS file lock
+that serialises writers across processes."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -34,5 +38,17 @@ def fsync_path(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive OS lock on `path` (created 0600 if missing) until the block ends; the kernel releases
+    it when the descriptor closes, also when the process dies, so a crash never leaves a stale lock."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
     finally:
         os.close(fd)

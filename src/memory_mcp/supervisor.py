@@ -81,14 +81,14 @@ class Supervisor:
 
     def _start(self) -> None:
         try:
-            store, self.syncer = self._step("repo", self._open_repo, lambda pair: str(pair[0].root))
+            store, self.syncer = self._step("repo", self._open_repo, lambda _: "open")
             self._first_sync()
             embedder = self._step(
                 "model", lambda: build_embedder(self.settings, self.metrics), lambda e: e.info.name
             )
             service = self._step(
                 "index",
-                lambda: open_service(self.settings, store, embedder),
+                lambda: open_service(self.settings, store, embedder, background_embedding=True),
                 lambda s: f"{s.stats().memories} memories",
             )
             self._watch(service)
@@ -105,7 +105,7 @@ class Supervisor:
         service = self._service
         if self.syncer is not None:
             _spawn("memory-mcp-sync", self._sync_loop)
-        if self._fill_vectors(service):
+        if self._fill_vectors(service, rebuilding=True):
             _spawn("memory-mcp-snapshot", lambda: self._snapshot_loop(service))
 
     def _open_repo(self) -> tuple[Store, Syncer | None]:
@@ -152,15 +152,22 @@ class Supervisor:
             pending=lambda: service.stats().pending_vectors,
         )
 
-    def _fill_vectors(self, service: MemoryService) -> bool:
-        """Vectors for memories that lack them (the model changed); False if stopped meanwhile."""
+    def _fill_vectors(self, service: MemoryService, *, rebuilding: bool = False) -> bool:
+        """Vectors for memories that lack them (after a model change, or large memories committed before
+        being embedded; `rebuilding` at start-up); False if stopped meanwhile."""
         status = self.parts["index"]
         if not service.stats().pending_vectors:
             return True
-        status.state = "rebuilding"
+        if rebuilding:
+            status.state = "rebuilding"
 
         def report(done: int, total: int) -> None:
-            status.detail = f"embedding with the new model: {done}/{total}; keyword search covers the rest"
+            status.detail = (
+                f"embedding in the background (a model change, or large memories): {done}/{total}; "
+                "keyword search covers the rest"
+            )
+
+        report(0, service.stats().pending_vectors)
 
         try:
             service.fill_vectors(report)
@@ -173,14 +180,16 @@ class Supervisor:
     # ------------------------------------------------------------------ loops
 
     def _snapshot_loop(self, service: MemoryService) -> None:
-        """Save right away (start-up may have caught up with many commits), then every SNAPSHOT_INTERVAL."""
-        while True:
+        """Save right away (start-up may have caught up with many commits), then every SNAPSHOT_INTERVAL;
+        large memories committed without vectors are embedded as soon as they arrive."""
+        while not self._stopping.is_set():
+            if not self._fill_vectors(service):
+                return
             try:
                 service.save_snapshot()
             except OSError as exc:
                 log.warning("could not save the index snapshot (will retry): %s", exc)
-            if self._stopping.wait(SNAPSHOT_INTERVAL):
-                return
+            service.wait_for_backlog(SNAPSHOT_INTERVAL)
 
     def sync(self, *, pull: bool = True, push: bool = True) -> SyncReport:
         """Sync now (the `sync` tool, and the background loop); the index follows what was pulled."""

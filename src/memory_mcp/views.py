@@ -2,10 +2,34 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
-from memory_mcp.core import Entry, Hit, InvalidInput, Page, Revision, Saved, SyncReport, format_time
+from memory_mcp.core import (
+    ChangePage,
+    Entry,
+    Hit,
+    InvalidInput,
+    MemoryChange,
+    Page,
+    Revision,
+    Saved,
+    SyncReport,
+    format_time,
+)
+from memory_mcp.view_types import (
+    Brief,
+    Changes,
+    ChangeView,
+    HitView,
+    ListedMemory,
+    MemoryPage,
+    MemoryView,
+    RevisionView,
+    SavedMemory,
+    SyncResult,
+)
 
 if TYPE_CHECKING:
     from memory_mcp.supervisor import Supervisor
@@ -42,20 +66,37 @@ def memory(entry: Entry, fields: tuple[str, ...] = LIST_FIELDS) -> dict[str, Any
     return {name: every[name] for name in fields}
 
 
-def brief(entry: Entry) -> dict[str, Any]:
-    return memory(entry, ("id", "name", "scope", "version"))
+def full(entry: Entry) -> MemoryView:
+    return cast(MemoryView, memory(entry))
 
 
-def saved(result: Saved, action: str) -> dict[str, Any]:
-    out: dict[str, Any] = {"status": action, "commit": result.commit, **brief(result.entry)}
+def brief(entry: Entry) -> Brief:
+    return cast(Brief, memory(entry, ("id", "name", "scope", "version")))
+
+
+def saved(result: Saved, action: str) -> SavedMemory:
+    out = cast(SavedMemory, {"status": action, "commit": result.commit, **brief(result.entry)})
     if result.similar:
         out["similar"] = [{**brief(s.entry), "similarity": s.similarity} for s in result.similar]
         out["hint"] = "similar memories exist; consider merging them with edit, or forget the duplicate"
+    if result.embedding_later:
+        out["indexing"] = "large memory: found by keywords now, by meaning once embedded in the background"
     return out
 
 
-def hit(found: Hit) -> dict[str, Any]:
-    return {
+def history(revisions: list[Revision]) -> History:
+    out: History = {"versions": [revision(r) for r in revisions], "count": len(revisions)}
+    if revisions and revisions[0].blob is None:
+        out["forgotten"] = True
+        out["hint"] = (
+            "this memory was forgotten; to restore it, call history with version set to the entry before "
+            "the deletion, then remember its name, scope, tags and content again"
+        )
+    return out
+
+
+def hit(found: Hit) -> HitView:
+    return {  # type: ignore[typeddict-item]  # the memory fields come from `memory`
         **memory(found.entry, ("id", "name", "scope", "tags", "updated_at", "version", "content_length")),
         "score": found.score,
         "match_type": found.match_type,
@@ -64,15 +105,15 @@ def hit(found: Hit) -> dict[str, Any]:
     }
 
 
-def page(result: Page, fields: tuple[str, ...]) -> dict[str, Any]:
+def page(result: Page, fields: tuple[str, ...]) -> MemoryPage:
     return {
-        "memories": [memory(entry, fields) for entry in result.entries],
+        "memories": [cast(ListedMemory, memory(entry, fields)) for entry in result.entries],
         "count": len(result.entries),
         "next_cursor": result.next_cursor,
     }
 
 
-def revision(rev: Revision) -> dict[str, Any]:
+def revision(rev: Revision) -> RevisionView:
     return {
         "commit": rev.commit,
         "time": format_time(rev.time),
@@ -81,6 +122,33 @@ def revision(rev: Revision) -> dict[str, Any]:
         "path": rev.path,
         "version": rev.blob,
         "deleted": rev.blob is None,
+    }
+
+
+def change(found: MemoryChange) -> ChangeView:
+    m = found.memory
+    out: ChangeView = {
+        "kind": found.kind,
+        "id": m.id,
+        "name": m.name,
+        "scope": str(m.scope),
+        "time": format_time(found.commit.time),
+        "author": found.commit.author,
+        "commit": found.commit.commit,
+        "version": found.version,
+        "snippet": found.snippet,
+    }
+    if found.moved_from is not None:
+        out |= {"from_name": found.moved_from.name, "from_scope": str(found.moved_from.scope)}
+    return out
+
+
+def changes(result: ChangePage) -> Changes:
+    return {
+        "changes": [change(c) for c in result.changes],
+        "count": len(result.changes),
+        "next_cursor": result.next_cursor,
+        "cursor": result.cursor,
     }
 
 
@@ -95,8 +163,8 @@ def check_fields(fields: list[str] | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(fields))
 
 
-def sync_report(report: SyncReport) -> dict[str, Any]:
-    return {**asdict(report), "ok": report.ok}
+def sync_report(report: SyncReport) -> SyncResult:
+    return cast(SyncResult, {**asdict(report), "ok": report.ok})
 
 
 def sync_summary(report: SyncReport) -> str:
@@ -112,8 +180,20 @@ def readiness(supervisor: Supervisor) -> dict[str, Any]:
     """`/readyz`'s body: ready or not, and each part's state, detail and start-up seconds."""
     parts: dict[str, Any] = {}
     for name, status in supervisor.parts.items():
-        part = {k: v for k, v in vars(status).items() if v is not None}
+        part = {k: _no_paths(v) for k, v in vars(status).items() if v is not None}
         if name == "sync" and supervisor.last_sync is not None:
-            part["detail"] = sync_summary(supervisor.last_sync)
+            part["detail"] = _no_paths(sync_summary(supervisor.last_sync))
         parts[name] = part
-    return {"ready": supervisor.ready, "parts": parts}
+    body: dict[str, Any] = {"ready": supervisor.ready, "parts": parts}
+    if supervisor.service is not None:
+        body["vectors_pending"] = supervisor.service.stats().pending_vectors
+        body["problems"] = len(supervisor.service.unreadable())
+    return body
+
+
+_ABSOLUTE_PATH: Final = re.compile(r"(?<![\w.:/])/[^\s'\"]+")
+
+
+def _no_paths(value: object) -> object:
+    """`/readyz` is open to probes without a token: absolute paths in details are replaced."""
+    return _ABSOLUTE_PATH.sub("<path>", value) if isinstance(value, str) else value

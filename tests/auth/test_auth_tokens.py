@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from memory_mcp.auth import GitHubToken, ResolvedToken, resolve_github_token
-from memory_mcp.auth.tokens import DEFAULT_MOUNTED_TOKEN, token_sources
+from memory_mcp.auth.github_token import DEFAULT_MOUNTED_TOKEN, token_sources
 from memory_mcp.config import load_settings
 from memory_mcp.errors import InvalidInput, Unavailable
 

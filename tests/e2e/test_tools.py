@@ -14,7 +14,7 @@ from tests.e2e.conftest import HttpServer, call, call_error, server_env
 
 pytestmark = pytest.mark.anyio
 
-EXPECTED_TOOLS = {"remember", "recall", "read", "edit", "forget", "list", "move", "history", "sync"}
+EXPECTED_TOOLS = {"remember", "recall", "read", "edit", "forget", "list", "move", "history", "changes", "sync"}
 
 
 @pytest.fixture(params=["http", "stdio"])
@@ -35,7 +35,7 @@ async def test_tool_listing_is_self_describing(connect: Callable[[], Client]) ->
         for name, schema in tool.input_schema["properties"].items():
             assert schema.get("description"), f"{tool.name}.{name} has no description"
     read_only = {name for name, tool in tools.items() if tool.annotations.read_only_hint}
-    assert read_only == {"recall", "read", "list", "history"}
+    assert read_only == {"recall", "read", "list", "history", "changes"}
     assert tools["forget"].annotations.destructive_hint is True
     assert tools["remember"].input_schema["required"] == ["name", "content"]
 
@@ -191,7 +191,7 @@ async def test_bad_input_is_a_tool_error_and_writes_nothing(
 async def test_a_taken_name_says_how_to_overwrite_in_tool_terms(seeded_server: HttpServer) -> None:
     async with seeded_server.client() as client:
         message = await call_error(client, "remember", name="seed", content="again")
-    assert message.startswith("AlreadyExists: ") and "remember with replace=true" in message
+    assert "AlreadyExists: " in message and "remember with replace=true" in message
     assert "--replace" not in message
 
 

@@ -336,7 +336,9 @@ def test_restart_uses_cached_vectors(
         first.remember(name=f"n{i}", content=f"note number {i} about restarting")
     calls = []
     original = embedder.embed_documents
-    monkeypatch.setattr(embedder, "embed_documents", lambda texts: calls.append(texts) or original(texts))
+    monkeypatch.setattr(
+        embedder, "embed_documents", lambda texts, **kw: calls.append(texts) or original(texts, **kw)
+    )
     second = build_service(settings_at(tmp_path), embedder=embedder)
     assert len(second.catalog) == 5
     assert calls == [], "a restart must not re-embed text whose vectors are cached"

@@ -350,7 +350,7 @@ def test_unsafe_paths_and_oversized_files_pulled_are_reported_not_written(
     refused = sorted(report.refused)
     assert len(refused) == 2, refused
     assert refused[0].startswith("'global/.hidden.md' not written") and "unsafe path" in refused[0]
-    assert refused[1].startswith("'global/huge.md' not written") and "more than a memory file" in refused[1]
+    assert refused[1].startswith("'global/huge.md' not written") and "too large" in refused[1]
     assert not (a.root / "global" / ".hidden.md").exists() and not (a.root / "global" / "huge.md").exists()
     assert (a.root / "global" / "next.md").read_text() == "written by another tool"
     git(a.root, "fsck", "--strict", "--no-dangling")

@@ -398,7 +398,7 @@ def _check_consistent(catalog: Catalog) -> None:
     entries = list(catalog.entries())
     assert len(catalog) == len(entries)
     labels = [label for entry in entries for label in entry.labels]
-    assert len(catalog.vectors) == len(labels) == len(set(labels))
+    assert len(catalog.vector_index) == len(labels) == len(set(labels))
     for entry in entries:
         assert catalog.by_path(entry.path) is entry
         assert catalog.by_id(entry.memory.id) is entry
@@ -436,7 +436,7 @@ def test_catalog_put_replaces_same_path() -> None:
     assert catalog.by_path("global/a.md") is new and new.version == "v2"
     assert catalog.by_doc(old.doc) is None
     assert all(catalog.by_label(label) is None for label in old.labels)
-    assert len(catalog.vectors) == 1
+    assert len(catalog.vector_index) == 1
     assert list(catalog.lexical.search("elephant", 100)) == []
     assert [doc for doc, _ in catalog.lexical.search("giraffe", 100)] == [new.doc]
     _check_consistent(catalog)
@@ -498,7 +498,7 @@ def test_catalog_problems() -> None:
     catalog.mark_problem("global/a.md", "bad yaml")
     assert catalog.by_path("global/a.md") is None
     assert catalog.problems == {"global/a.md": "bad yaml"}
-    assert len(catalog.vectors) == 0
+    assert len(catalog.vector_index) == 0
     catalog.put(_mem("a"), "global/a.md", "v2", _unit(rng, 1))
     assert catalog.problems == {}
     _check_consistent(catalog)
@@ -563,7 +563,7 @@ def test_rank_scores_are_each_memorys_best_chunk_similarity() -> None:
     assert len(hits) == 30
     assert {len(hit.entry.labels) for hit in hits} == {1, 2, 3}
     for hit in hits:
-        exact = catalog.vectors.vectors(hit.entry.labels) @ query_vector
+        exact = catalog.vector_index.vectors(hit.entry.labels) @ query_vector
         assert hit.score == pytest.approx(float(exact.max()), abs=1e-4)
 
 

@@ -12,6 +12,6 @@ Tokens are `GitHubToken` objects whose repr and str show at most the last 4 char
 deliberate way to the value, so a token never lands in a log line, an error or a traceback by accident.
 """
 
-from memory_mcp.auth.tokens import GitHubToken, ResolvedToken, resolve_github_token
+from memory_mcp.auth.github_token import GitHubToken, ResolvedToken, resolve_github_token
 
 __all__ = ["GitHubToken", "ResolvedToken", "resolve_github_token"]

@@ -17,7 +17,7 @@ from typing import Final
 
 from memory_mcp.auth import device_flow
 from memory_mcp.auth.stores import STORES, open_store
-from memory_mcp.auth.tokens import TOKEN_ENV, GitHubToken, resolve_github_token, token_sources
+from memory_mcp.auth.github_token import TOKEN_ENV, GitHubToken, resolve_github_token, token_sources
 from memory_mcp.config import Settings, add_flags, options
 from memory_mcp.errors import InvalidInput, MemoryMcpError, NotFound
 

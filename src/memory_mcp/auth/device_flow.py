@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from memory_mcp import __version__
-from memory_mcp.auth.tokens import GitHubToken
+from memory_mcp.auth.github_token import GitHubToken
 from memory_mcp.config import is_loopback_host
 from memory_mcp.errors import InvalidInput, MemoryMcpError, Unavailable
 

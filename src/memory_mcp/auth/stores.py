@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final, Protocol, TextIO
 
-from memory_mcp.auth.tokens import GitHubToken, file_store_path
+from memory_mcp.auth.github_token import GitHubToken, file_store_path
 from memory_mcp.config import APP, Settings
 from memory_mcp.errors import Conflict, InvalidInput, NotFound, Unavailable
 from memory_mcp.files import fsync_path, write_atomic

@@ -6,10 +6,14 @@ composition root (`memory_mcp.bootstrap`) and the supervisor reach the adapters 
 
     MemoryMcpError
     ├── InvalidInput, NotFound, AlreadyExists, Conflict, Forbidden   the caller's to fix
-    └── Busy, Unavailable                                             retry later
+    ├── Busy, Unavailable                                             retry later
+    └── Cancelled                                                     the caller left; nothing was written
 """
 
+from memory_mcp.core.briefing import DEFAULT_BUDGET, HANDOFF_NAME, HANDOFF_TAG, PINNED, BriefItem, Briefing
+from memory_mcp.core.cancellation import cancellable
 from memory_mcp.core.catalog import Entry
+from memory_mcp.core.changes import ChangePage, MemoryChange, Touched, opening
 from memory_mcp.core.duplicates import Duplicate, Repaired
 from memory_mcp.core.embedder import default_threads
 from memory_mcp.core.indexer import Progress
@@ -24,6 +28,7 @@ from memory_mcp.core.model import (
     MAX_QUERY_CHARS,
     MAX_SOURCE_CHARS,
     MAX_TAG_CHARS,
+    MAX_TAGS,
     Access,
     Memory,
     Scope,
@@ -51,6 +56,7 @@ from memory_mcp.core.sync import SyncReport
 from memory_mcp.errors import (
     AlreadyExists,
     Busy,
+    Cancelled,
     Conflict,
     Forbidden,
     InvalidInput,
@@ -61,8 +67,11 @@ from memory_mcp.errors import (
 
 __all__ = [
     "ALL",
+    "DEFAULT_BUDGET",
     "FULL_ACCESS",
     "GLOBAL",
+    "HANDOFF_NAME",
+    "HANDOFF_TAG",
     "MAX_CONTENT_BYTES",
     "MAX_LIMIT",
     "MAX_NAME_PARTS",
@@ -70,9 +79,15 @@ __all__ = [
     "MAX_QUERY_CHARS",
     "MAX_SOURCE_CHARS",
     "MAX_TAG_CHARS",
+    "MAX_TAGS",
+    "PINNED",
     "Access",
     "AlreadyExists",
+    "BriefItem",
+    "Briefing",
     "Busy",
+    "Cancelled",
+    "ChangePage",
     "Conflict",
     "Duplicate",
     "Entry",
@@ -82,6 +97,7 @@ __all__ = [
     "InvalidInput",
     "Locator",
     "Memory",
+    "MemoryChange",
     "MemoryMcpError",
     "MemoryService",
     "NotFound",
@@ -95,11 +111,14 @@ __all__ = [
     "Scope",
     "Similar",
     "Stats",
+    "Touched",
     "SyncConflict",
     "SyncReport",
     "Unavailable",
+    "cancellable",
     "default_threads",
     "format_time",
+    "opening",
     "validate_content",
     "validate_name",
     "validate_source",

@@ -11,6 +11,7 @@ import numpy as np
 
 from memory_mcp.core.lexical_index import LexicalIndex
 from memory_mcp.core.model import Memory, Scope
+from memory_mcp.core.store import memory_path
 from memory_mcp.core.vector_index import VectorIndex
 
 
@@ -36,13 +37,17 @@ class Catalog:
     """Lookups by id, (scope, name), path, and chunk label; the two indexes; the commit they reflect."""
 
     def __init__(
-        self, dimensions: int, vectors: VectorIndex | None = None, lexical: LexicalIndex | None = None
+        self, dimensions: int, vector_index: VectorIndex | None = None, lexical: LexicalIndex | None = None
     ) -> None:
-        self.vectors = vectors or VectorIndex(dimensions)
+        self.vector_index = vector_index or VectorIndex(dimensions)
         self.lexical = lexical or LexicalIndex()
         self.commit: str | None = None
         self.problems: dict[str, str] = {}
         """Memory files that could not be read, path → reason; they are never overwritten."""
+        self.anomalies: dict[str, str] = {}
+        """Readable files that clash with another (same id, or same scope and name) or lie outside their
+        scope's folder, path → reason. Until repaired, the file at its scope and name's own path wins a
+        clash, then the path that sorts first; the loser is reachable by path only (list, recall)."""
         self._by_path: dict[str, Entry] = {}
         self._by_id: dict[str, Entry] = {}
         self._by_key: dict[tuple[Scope, str], Entry] = {}
@@ -102,7 +107,7 @@ class Catalog:
         """Give an entry its chunk vectors."""
         entry.labels = list(range(self._next_label, self._next_label + len(vectors)))
         self._next_label += len(vectors)
-        self.vectors.add(entry.labels, vectors)
+        self.vector_index.add(entry.labels, vectors)
         for label in entry.labels:
             self._label_entry[label] = entry
 
@@ -113,15 +118,36 @@ class Catalog:
         path, memory = entry.path, entry.memory
         self._by_path[path] = entry
         self._by_doc[entry.doc] = entry
-        self._by_id[memory.id] = entry
-        self._by_key[memory.key] = entry
+        if path != memory_path(memory.scope, memory.name):
+            self.anomalies[path] = (
+                f"claims scope {str(memory.scope)!r} and name {memory.name!r}, whose file would be "
+                f"{memory_path(memory.scope, memory.name)}; move it there or fix its frontmatter"
+            )
+        self._claim(self._by_id, memory.id, entry, f"id {memory.id!r}")
+        self._claim(self._by_key, memory.key, entry, f"name {memory.name!r} in scope {str(memory.scope)!r}")
         self._sorted = None
+
+    def _claim(self, lookup: dict, key: object, entry: Entry, what: str) -> None:
+        """Give `key` to `entry` unless another file holds it and wins (see `anomalies`)."""
+        other = lookup.get(key)
+        if other is None or other is entry:
+            lookup[key] = entry
+            return
+        winner, loser = sorted((other, entry), key=_precedence)
+        lookup[key] = winner
+        self.anomalies[loser.path] = f"{what} is also used by {winner.path}, which wins; give this file its own"
+
+    def _relink(self) -> None:
+        """After a file left, one it shadowed takes its id or name back (rare: only with anomalies)."""
+        for path in list(self.anomalies):
+            del self.anomalies[path]
+            self._link(self._by_path[path])
 
     def remove(self, path: str) -> Entry | None:
         entry = self._by_path.pop(path, None)
         if entry is None:
             return None
-        self.vectors.remove(entry.labels)
+        self.vector_index.remove(entry.labels)
         self.lexical.remove(entry.doc, *_lexical_fields(entry.memory))
         del self._by_doc[entry.doc]
         for label in entry.labels:
@@ -130,6 +156,9 @@ class Catalog:
             del self._by_id[entry.memory.id]
         if self._by_key.get(entry.memory.key) is entry:
             del self._by_key[entry.memory.key]
+        self.anomalies.pop(path, None)
+        if self.anomalies:
+            self._relink()
         self._sorted = None
         return entry
 
@@ -147,21 +176,28 @@ class Catalog:
     def restore(
         cls,
         dimensions: int,
-        vectors: VectorIndex | None,
+        vector_index: VectorIndex | None,
         lexical: LexicalIndex,
         entries: list[Entry],
         counters: tuple[int, int],
     ) -> Catalog:
-        """Rebuild the lookups around saved indexes. Without `vectors` (another model), entries wait for new ones."""
-        catalog = cls(dimensions, vectors, lexical)
+        """Rebuild the lookups around saved indexes. Without `vector_index` (another model), entries wait for
+        new vectors."""
+        catalog = cls(dimensions, vector_index, lexical)
         catalog._next_doc, catalog._next_label = counters
         for entry in entries:
-            if vectors is None:
+            if vector_index is None:
                 entry.labels = []
             catalog._link(entry)
             for label in entry.labels:
                 catalog._label_entry[label] = entry
         return catalog
+
+
+def _precedence(entry: Entry) -> tuple[bool, str]:
+    """The file at its own scope and name's path first, then by path."""
+    memory = entry.memory
+    return (entry.path != memory_path(memory.scope, memory.name), entry.path)
 
 
 def _lexical_fields(memory: Memory) -> tuple[str, str, str]:

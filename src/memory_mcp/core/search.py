@@ -83,7 +83,7 @@ def _semantic(
 
     found: dict[int, float] = {}
     only = None if allowed is None else label_allowed  # no filter: no Python call per visited graph node
-    for label, similarity in catalog.vectors.search(vector, depth, only):
+    for label, similarity in catalog.vector_index.search(vector, depth, only):
         entry = catalog.by_label(label)
         if entry is not None:
             found.setdefault(entry.doc, similarity)
@@ -96,7 +96,7 @@ def _similarity(catalog: Catalog, entry: Entry, vector: np.ndarray, found: float
         return found, 0
     if not entry.labels:  # still waiting for vectors after a model change: found by keywords alone
         return 0.0, 0
-    similarities = catalog.vectors.vectors(entry.labels) @ vector
+    similarities = catalog.vector_index.vectors(entry.labels) @ vector
     best = int(similarities.argmax())
     return float(similarities[best]), best
 

@@ -4,23 +4,35 @@ Ordering is the whole point of this module. Text is embedded with no lock held; 
 writer lock and the repository's OS lock, the catalog catches up with whatever other processes committed,
 the preconditions are checked against that fresh state, the change is committed, and the catalog follows.
 Every edge (MCP tools, CLI) calls these methods from worker threads: they block.
+
+It stays one file (about 540 lines) because it is one concern: the use cases read best with every lock's
+extent in view. What they return is in `results`, the preconditions they check in `checks`, list cursors in
+`cursor`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Final
 
 import numpy as np
 
-from memory_mcp.core import duplicates, markdown
+from memory_mcp.core import briefing, changes, duplicates, markdown
+from memory_mcp.core import cursor as cursor_
 from memory_mcp.core.catalog import Catalog, Entry
+from memory_mcp.core.checks import (
+    check_free,
+    check_planned,
+    check_target,
+    check_version,
+    locate,
+    path_visible,
+    recall_filter,
+    validate_memory,
+    visible,
+)
 from memory_mcp.core.duplicates import Duplicate, Repaired
 from memory_mcp.core.indexer import EMBED_BATCH, Indexer, Progress
 from memory_mcp.core.model import (
@@ -37,6 +49,16 @@ from memory_mcp.core.model import (
     validate_source,
     validate_tags,
 )
+from memory_mcp.core.results import (
+    Imported,
+    Locator,
+    Page,
+    Reindexed,
+    Repository,
+    Saved,
+    Similar,
+    Stats,
+)
 from memory_mcp.core.search import Hit, rank
 from memory_mcp.core.store import Author, Revision, memory_path
 from memory_mcp.errors import AlreadyExists, Conflict, InvalidInput, NotFound
@@ -48,89 +70,29 @@ NEAR_DUPLICATE: Final = 0.80
 OPTIMISTIC_RETRIES: Final = 3
 
 
-@dataclass(frozen=True)
-class Similar:
-    entry: Entry
-    similarity: float
-
-
-@dataclass(frozen=True)
-class Saved:
-    entry: Entry
-    commit: str
-    replaced: bool = False
-    similar: tuple[Similar, ...] = ()
-
-
-@dataclass(frozen=True)
-class Imported:
-    """The result of `save_many`: one commit for the whole batch (None when nothing changed)."""
-
-    commit: str | None
-    created: list[Entry]
-    replaced: list[Entry]
-    unchanged: list[Entry]
-
-
-@dataclass(frozen=True)
-class Page:
-    entries: list[Entry]
-    next_cursor: str | None
-
-
-@dataclass(frozen=True)
-class Stats:
-    memories: int
-    chunks: int
-    """Chunk vectors in the vector index."""
-    queue_depth: int
-    """Requests waiting for the model."""
-    pending_vectors: int
-    """Memories waiting for vectors after a model change (found by keywords only meanwhile)."""
-
-
-@dataclass(frozen=True)
-class Reindexed:
-    memories: int
-    unreadable: dict[str, str]
-
-
-@dataclass(frozen=True)
-class Repository:
-    root: Path
-    branch: str
-    head: str | None
-    """None before the first commit."""
-
-
-@dataclass(frozen=True)
-class Locator:
-    """Which memory a call means: by id, or by name within a scope (default global)."""
-
-    name: str | None = None
-    scope: str | None = None
-    id: str | None = None
-
-    def describe(self) -> str:
-        return f"id {self.id!r}" if self.id else f"{self.name!r} in scope {self.scope or 'global'!r}"
-
-
 class MemoryService:
-    def __init__(self, indexer: Indexer, *, owns_embedder: bool = True) -> None:
+    def __init__(
+        self, indexer: Indexer, *, owns_embedder: bool = True, background_embedding: bool = False
+    ) -> None:
+        """`background_embedding`: a server, whose maintenance thread embeds large memories after their
+        commit; one-shot commands embed before committing, as they have no later."""
         self.indexer = indexer
         self.store = indexer.store
         self.embedder = indexer.embedder
         self._owns_embedder = owns_embedder
+        self._background = background_embedding
 
     @property
     def catalog(self) -> Catalog:
         return self.indexer.catalog
 
     def close(self) -> None:
-        """Save derived state if it changed, then release the cache and the model (unless it was lent)."""
-        self.indexer.save_snapshot()
+        """Stop the model unless it was lent (refusing its queued work, so nothing waits for it), save
+        derived state if it changed, release the cache; wakes the background embedding to see the stop."""
         if self._owns_embedder:
             self.embedder.close()
+        self.indexer.save_snapshot()
+        self.indexer.backlog.set()
         self.indexer.cache.close()
 
     # ------------------------------------------------------------- upkeep
@@ -139,7 +101,7 @@ class MemoryService:
         """Sizes for metrics, read without waiting for writers."""
         return Stats(
             memories=len(self.catalog),
-            chunks=len(self.catalog.vectors),
+            chunks=len(self.catalog.vector_index),
             queue_depth=self.embedder.queue_depth,
             pending_vectors=self.indexer.pending_vectors,
         )
@@ -149,12 +111,18 @@ class MemoryService:
         self.indexer.ensure_fresh()
 
     def fill_vectors(self, progress: Progress | None = None) -> int:
-        """Embed the memories a model change left without vectors (keyword search finds them meanwhile);
-        returns how many waited. Raises `Unavailable` if the model is closed under it (shutting down)."""
+        """Embed the memories waiting for vectors (after a model change, or large memories committed before
+        being embedded), behind every other use of the model; keyword search finds them meanwhile. Returns
+        how many waited. Raises `Unavailable` if the model is closed under it (shutting down)."""
         waiting = self.indexer.pending_vectors
         if waiting:
             self.indexer.fill_vectors(progress)
         return waiting
+
+    def wait_for_backlog(self, timeout: float) -> None:
+        """Until a memory is committed without vectors (or the service closes), at most `timeout` seconds."""
+        self.indexer.backlog.wait(timeout)
+        self.indexer.backlog.clear()
 
     def save_snapshot(self) -> bool:
         """Persist the derived state if it changed since the last save; False when there was nothing to do."""
@@ -166,9 +134,10 @@ class MemoryService:
         return Reindexed(count, self.unreadable())
 
     def unreadable(self) -> dict[str, str]:
-        """Memory files that could not be parsed, path → reason; writes never overwrite them."""
+        """Memory files that could not be parsed (writes never overwrite them), or that clash with another file
+        or lie outside their scope's folder (see `Catalog.anomalies` for which one wins), path → reason."""
         with self.indexer.viewing:
-            return dict(sorted(self.catalog.problems.items()))
+            return dict(sorted({**self.catalog.anomalies, **self.catalog.problems}.items()))
 
     def duplicate_ids(self) -> list[Duplicate]:
         """Ids that several memories share (older versions' merges could leave them), each with the memory
@@ -194,7 +163,7 @@ class MemoryService:
         name or scope."""
         self.indexer.ensure_fresh()
         with self.indexer.viewing:
-            return self._locate(where, access)
+            return locate(self.catalog, where, access)
 
     def recall(
         self,
@@ -222,7 +191,7 @@ class MemoryService:
         # Embedding first, searching after: the model uses every core, and a keyword search run beside it
         # would slow it by more than the search takes.
         vector = self.embedder.embed_query(query)
-        allowed = _filter(scopes, wanted, access)
+        allowed = recall_filter(scopes, wanted, access)
         self.indexer.ensure_fresh()
         with self.indexer.viewing:
             return rank(self.catalog, query, vector, allowed, limit, min_score)
@@ -241,48 +210,147 @@ class MemoryService:
         `global` the global memories, a path that subtree only (not global). Raises `InvalidInput` for a cursor
         not made by `list`, a bad limit, scope or tag."""
         limit = validate_limit(limit, maximum=MAX_LIMIT)
-        scopes = ScopeFilter.parse(scope, default_all=True)
-        scopes = replace(scopes, include_global=scopes.root is None or scopes.root.is_global)
+        scopes = _subtree(scope)
         wanted = set(validate_tags(tags))
-        after = _decode_cursor(cursor)
+        after = cursor_.decode(cursor)
         self.indexer.ensure_fresh()
         with self.indexer.viewing:
             page: list[Entry] = []
             for entry in self.catalog.sorted_after(after):
                 scope_ = entry.memory.scope
-                if scopes.matches(scope_) and access.can_read(scope_) and wanted.issubset(entry.memory.tags):
+                if scopes.matches(scope_) and visible(entry, access) and wanted.issubset(entry.memory.tags):
                     if len(page) == limit:
-                        return Page(page, _encode_cursor(page[-1].sort_key))
+                        return Page(page, cursor_.encode(page[-1].sort_key))
                     page.append(entry)
             return Page(page, None)
 
     def history(self, where: Locator, *, limit: int = 20, access: Access = FULL_ACCESS) -> list[Revision]:
-        """The last `limit` commits that changed the memory, newest first, following moves by id and ending
-        at its creation. Raises as `read` does."""
+        """The last `limit` commits that changed the memory, newest first, following moves by id (within the
+        scopes `access` may see) and ending at its creation. A forgotten memory has a history too (its newest
+        entry is the deletion), by id or by name and scope. Raises `NotFound` when there is none."""
         limit = validate_limit(limit)
-        entry = self.read(where, access=access)
-        return self.store.history(entry.path, entry.memory.id, self._blob_memory_id, limit)
+        self.indexer.ensure_fresh()
+        with self.indexer.viewing:
+            try:
+                entry = locate(self.catalog, where, access)
+                path, memory_id = entry.path, entry.memory.id
+            except NotFound:
+                path, memory_id = self._forgotten(where, access)
+        revisions = self.store.history(path, memory_id, self._blob_memory_id, limit)
+        if not revisions:
+            raise NotFound(f"{where.describe()} has no history; use list or recall to find memories")
+        for position, revision in enumerate(revisions):
+            if not path_visible(revision.path, access):
+                return revisions[:position]  # moved in from a scope this caller may not see: stop there
+        return revisions
+
+    def _forgotten(self, where: Locator, access: Access) -> tuple[str, str | None]:
+        """Where a memory that is no longer in the catalog last lived, for its history."""
+        if where.id:
+            found = self.store.deleted_path(where.id, self._blob_memory_id)
+            if found is None or not path_visible(found, access):
+                raise NotFound(f"no memory has or had id {where.id!r}; use list or recall to find memories")
+            return found, where.id
+        scope = Scope.parse(where.scope)
+        path = memory_path(scope, validate_name(where.name or ""))
+        if not access.can_read(scope) or self.store.blob_at(self.catalog.commit, path) is not None:
+            raise NotFound(f"no memory named {where.name!r} in scope {str(scope)!r}; use list or recall")
+        return path, None
 
     def content_at(
         self, where: Locator, version: str, *, access: Access = FULL_ACCESS
     ) -> tuple[Revision, Memory]:
-        """The memory as it was at one of its history commits (`version` = commit id or a prefix of it)."""
-        if not version or len(version) < 4 or not all(c in "0123456789abcdef" for c in version.lower()):
+        """The memory as it was at one entry of its history: `version` is that entry's `version` (the file
+        version every tool uses) or its `commit`, or a prefix of either."""
+        version = version.lower() if isinstance(version, str) else ""
+        if len(version) < 4 or not all(c in "0123456789abcdef" for c in version):
             raise InvalidInput(
-                "version must be a commit id (or a prefix of at least 4 hex digits) from history"
+                "version must be a `version` or `commit` from history (or a prefix of at least 4 hex digits)"
             )
         for revision in self.history(where, limit=MAX_LIMIT, access=access):
-            if revision.commit.startswith(version.lower()):
+            if revision.commit.startswith(version) or (revision.blob or "-").startswith(version):
                 if revision.blob is None:
-                    raise NotFound(f"the memory was deleted in commit {revision.commit[:12]}")
+                    raise NotFound(
+                        f"the memory was deleted in commit {revision.commit[:12]}; pick the entry before it"
+                    )
                 return revision, markdown.parse(self.store.blob(revision.blob))
-        raise NotFound(f"commit {version!r} is not among the last {MAX_LIMIT} versions of {where.describe()}")
+        raise NotFound(f"{version!r} is not among the last {MAX_LIMIT} versions of {where.describe()}")
 
-    def _blob_memory_id(self, blob: str) -> str | None:
+    def changes(
+        self,
+        *,
+        since: str | None = None,
+        cursor: str | None = None,
+        scope: str | None = None,
+        limit: int = 50,
+        access: Access = FULL_ACCESS,
+    ) -> changes.ChangePage:
+        """Memories created, edited, moved or forgotten since a time, a commit or a previous answer's
+        cursor, newest first, in the scopes `access` may see (a scope path narrows to that subtree)."""
+        limit = validate_limit(limit, maximum=MAX_LIMIT)
+        scopes = _subtree(scope)
+        return changes.feed(
+            self.store,
+            self._blob_memory,
+            since=since,
+            cursor=cursor,
+            scopes=scopes,
+            access=access,
+            limit=limit,
+        )
+
+    def briefing(
+        self, scope: str | None, *, budget: int = briefing.DEFAULT_BUDGET, access: Access = FULL_ACCESS
+    ) -> briefing.Briefing:
+        """A session's starting point in `scope` (that scope, below it, and global, as `recall` searches):
+        pinned memories, then the most recently updated, within `budget` tokens."""
+        budget = briefing.validate_budget(budget)
+        allowed = recall_filter(ScopeFilter.parse(scope, default_all=False), set(), access)
+        self.indexer.ensure_fresh()
+        with self.indexer.viewing:
+            entries = [e for e in self.catalog.entries() if allowed is None or allowed(e)]
+        return briefing.select(entries, budget)
+
+    def handoff(self, scope: str | None, *, access: Access = FULL_ACCESS) -> Entry | None:
+        """The scope's session-handoff memory, if an agent has left one."""
         try:
-            return markdown.parse(self.store.blob(blob)).id
+            return self.read(Locator(briefing.HANDOFF_NAME, scope), access=access)
+        except NotFound:
+            return None
+
+    def touched(self, old: str | None, new: str | None) -> list[changes.Touched]:
+        """The memories that differ between two commits (to tell watching clients what changed)."""
+        return changes.touched(self.store, self._blob_memory, old, new)
+
+    def suggest(
+        self, argument: str, prefix: str, *, scope: str | None = None, access: Access = FULL_ACCESS
+    ) -> list[str]:
+        """Completions for a scope path or (within `scope`) a memory name that start with `prefix`."""
+        if argument == "scope":
+            wanted = None
+        else:
+            try:
+                wanted = Scope.parse(scope)
+            except InvalidInput:
+                return []
+        self.indexer.ensure_fresh()
+        with self.indexer.viewing:
+            found = {
+                str(e.memory.scope) if wanted is None else e.memory.name
+                for e in self.catalog.entries()
+                if access.can_read(e.memory.scope) and (wanted is None or e.memory.scope == wanted)
+            }
+        return sorted(value for value in found if value.startswith(prefix))
+
+    def _blob_memory(self, blob: str) -> Memory | None:
+        try:
+            return markdown.parse(self.store.blob(blob))
         except InvalidInput:
             return None
+
+    def _blob_memory_id(self, blob: str) -> str | None:
+        memory = self._blob_memory(blob)
+        return None if memory is None else memory.id
 
     # ------------------------------------------------------------- writing
 
@@ -314,7 +382,7 @@ class MemoryService:
             source=validate_source(source),
         )
         access.check_write(memory.scope)
-        vectors = self.indexer.vectors([memory])[0]
+        vectors = self._vectors(memory)
         with self.indexer.committing():
             existing = self.catalog.by_key(*memory.key)
             if existing is not None:
@@ -326,9 +394,9 @@ class MemoryService:
                     )
                 memory = replace(memory, id=existing.memory.id, created_at=existing.memory.created_at)
             path = memory_path(memory.scope, memory.name)
-            self._check_free(path, memory.key)
+            check_free(self.catalog, path, memory.key, access)
             entry, commit = self._commit(memory, path, vectors, _message("save", memory), actor)
-            return Saved(entry, commit, existing is not None, self._similar(entry, vectors[0]))
+            return self._saved(entry, commit, vectors, access, replaced=existing is not None)
 
     def save_many(
         self,
@@ -348,7 +416,7 @@ class MemoryService:
         each memory must still be at to be replaced, or None where it must not exist yet; a memory that
         differs from that plan refuses the whole batch, so none is overwritten by a plan made before it."""
         for memory in memories:
-            _validate(memory)
+            validate_memory(memory)
             access.check_write(memory.scope)
         keys = [m.key for m in memories]
         if len(set(keys)) != len(keys):
@@ -386,7 +454,7 @@ class MemoryService:
                     plan.unchanged.append(existing)
                     continue
             if expected is not None:
-                _check_planned(memory, existing, expected.get(memory.key))
+                check_planned(memory, existing, expected.get(memory.key))
             elif existing is not None and not replace_existing:
                 raise AlreadyExists(f"{memory.name!r} already exists in scope {str(memory.scope)!r}")
             if existing is not None:
@@ -398,7 +466,7 @@ class MemoryService:
                     f"{str(other.scope)!r}; two memories never share an id"
                 )
             path = memory_path(memory.scope, memory.name)
-            self._check_free(path, memory.key)
+            check_free(self.catalog, path, memory.key)
             plan.changes.append((memory, path, rows, existing))
         return plan
 
@@ -470,9 +538,9 @@ class MemoryService:
         """Delete a memory in one commit; its versions stay in the repository's history. Raises `Conflict` as
         `edit` does with `expected_version`, `Forbidden` when `access` may not write, and as `read` does."""
         with self.indexer.committing():
-            entry = self._locate(where, access)
+            entry = locate(self.catalog, where, access)
             access.check_write(entry.memory.scope)
-            _check_version(entry, expected_version)
+            check_version(entry, expected_version)
             message = _message("delete", entry.memory)
             commit = self.store.commit({}, [entry.path], message, self._author(actor))
             self.indexer.record_delete(commit, entry.path)
@@ -491,27 +559,27 @@ class MemoryService:
         for _ in range(OPTIMISTIC_RETRIES):
             seen = self.read(where, access=access)
             access.check_write(seen.memory.scope)
-            _check_version(seen, expected_version)
+            check_version(seen, expected_version)
             memory = change(seen.memory)
             access.check_write(memory.scope)
-            vectors = self.indexer.vectors([memory])[0]
+            vectors = self._vectors(memory)
             with self.indexer.committing():
-                current = self._locate(where, access)
+                current = locate(self.catalog, where, access)
                 if current.version != seen.version:
                     continue  # changed while we embedded: start again from the new version
                 path = memory_path(memory.scope, memory.name)
                 if path != current.path or memory.key != current.memory.key:
-                    self._check_target(memory, path)
+                    check_target(self.catalog, memory, path, access)
                 message = _message(verb, memory, current.memory)
                 entry, commit = self._commit(memory, path, vectors, message, actor, old=current)
-                return Saved(entry, commit, similar=self._similar(entry, vectors[0]))
+                return self._saved(entry, commit, vectors, access)
         raise Conflict(f"{where.describe()} kept changing while being updated; retry")
 
     def _commit(
         self,
         memory: Memory,
         path: str,
-        vectors: np.ndarray,
+        vectors: np.ndarray | None,
         message: str,
         actor: str | None,
         old: Entry | None = None,
@@ -524,59 +592,27 @@ class MemoryService:
     def _author(self, actor: str | None) -> Author:
         return self.store.author if not actor else Author(actor, self.store.author.email)
 
-    # ------------------------------------------------------------- checks
+    def _vectors(self, memory: Memory) -> np.ndarray | None:
+        if self._background:
+            return self.indexer.vectors_or_later(memory)
+        return self.indexer.vectors([memory])[0]
 
-    def _locate(self, where: Locator, access: Access = FULL_ACCESS) -> Entry:
-        """The memory meant, as long as `access` may see it (one it may not see is reported as missing)."""
-        if where.id:
-            entry = self.catalog.by_id(where.id)
-            if entry is None or not access.can_read(entry.memory.scope):
-                raise NotFound(f"no memory has id {where.id!r}; use list or recall to find it")
-            return entry
-        if not where.name:
-            raise InvalidInput("give the memory's name (and scope), or its id")
-        scope = Scope.parse(where.scope)
-        entry = self.catalog.by_key(scope, validate_name(where.name))
-        if entry is None or not access.can_read(scope):
-            raise NotFound(self._not_found_message(where.name, scope, access))
-        return entry
+    def _saved(
+        self, entry: Entry, commit: str, vectors: np.ndarray | None, access: Access, replaced: bool = False
+    ) -> Saved:
+        if vectors is None:
+            return Saved(entry, commit, replaced, embedding_later=True)
+        return Saved(entry, commit, replaced, self._similar(entry, vectors[0], access))
 
-    def _not_found_message(self, name: str, scope: Scope, access: Access) -> str:
-        elsewhere = sorted(
-            str(e.memory.scope)
-            for e in self.catalog.entries()
-            if e.memory.name == name and access.can_read(e.memory.scope)
-        )
-        hint = f" It exists in scope(s): {', '.join(elsewhere[:5])}." if elsewhere else ""
-        return f"no memory named {name!r} in scope {str(scope)!r}.{hint} Use list or recall to find memories."
+    def _similar(self, entry: Entry, vector: np.ndarray, access: Access) -> tuple[Similar, ...]:
+        """Near-duplicates the caller may see (others would be an oracle for what it may not read)."""
 
-    def _check_target(self, memory: Memory, path: str) -> None:
-        taken = self.catalog.by_key(memory.scope, memory.name)
-        if taken is not None:
-            raise AlreadyExists(
-                f"a memory named {memory.name!r} already exists in scope {str(memory.scope)!r}; "
-                "forget or move it first, or choose another name"
-            )
-        self._check_free(path, memory.key)
+        def wanted(label: int) -> bool:
+            other = self.catalog.by_label(label)
+            return label not in entry.labels and other is not None and visible(other, access)
 
-    def _check_free(self, path: str, key: tuple[Scope, str]) -> None:
-        """Two different (scope, name) pairs may map to one file (scope `a` + name `b/c` vs `a/b` + `c`)."""
-        if path in self.catalog.problems:
-            raise Conflict(
-                f"the file {path} exists but cannot be read ({self.catalog.problems[path]}); "
-                "it is left untouched; choose another name or repair the file"
-            )
-        holder = self.catalog.by_path(path)
-        if holder is not None and holder.memory.key != key:
-            other = holder.memory
-            raise Conflict(
-                f"this name and scope would share the file {path} with memory {other.name!r} in scope "
-                f"{str(other.scope)!r}; choose a different name or scope"
-            )
-
-    def _similar(self, entry: Entry, vector: np.ndarray) -> tuple[Similar, ...]:
         with self.indexer.viewing:
-            hits = self.catalog.vectors.search(vector, 6, lambda label: label not in entry.labels)
+            hits = self.catalog.vector_index.search(vector, 6, wanted)
         found: dict[int, Similar] = {}
         for label, similarity in hits:  # entries are immutable once built: safe outside the lock
             other = self.catalog.by_label(label)
@@ -591,55 +627,10 @@ class _Plan:
     unchanged: list[Entry]
 
 
-def _validate(memory: Memory) -> None:
-    """The rules `remember` applies to its arguments, for memories built by importers."""
-    validate_name(memory.name)
-    Scope.parse(memory.scope.path or None)
-    validate_content(memory.content)
-    if validate_tags(list(memory.tags)) != memory.tags:
-        raise InvalidInput(f"tags of {memory.name!r} must be trimmed and unique")
-    if validate_source(memory.source) != memory.source:
-        raise InvalidInput(f"source of {memory.name!r} must be a trimmed single line")
-
-
-def _filter(scopes: ScopeFilter, tags: set[str], access: Access) -> Callable[[Entry], bool] | None:
-    """The recall filter, or None when it would let everything through (the fast path)."""
-    if scopes.root is None and not tags and access.scopes is None:
-        return None
-
-    def allowed(entry: Entry) -> bool:
-        scope = entry.memory.scope
-        return scopes.matches(scope) and access.can_read(scope) and tags.issubset(entry.memory.tags)
-
-    return allowed
-
-
-def _check_planned(memory: Memory, existing: Entry | None, planned: str | None) -> None:
-    """The memory is where the batch's plan saw it: at the version planned, or absent when planned so."""
-    found = None if existing is None else existing.version
-    if found == planned:
-        return
-    where = f"{memory.name!r} in scope {str(memory.scope)!r}"
-    if planned is None:
-        raise AlreadyExists(
-            f"{where} was created by someone else after the import was planned; nothing was imported; "
-            "plan again"
-        )
-    raise Conflict(
-        f"{where} changed (or was deleted) after the import was planned; nothing was imported; plan again"
-    )
-
-
-def _check_version(entry: Entry, expected: str | None) -> None:
-    if expected is None:
-        return
-    if len(expected) < 7:
-        raise InvalidInput("expected_version must be the version from read/remember (at least 7 hex digits)")
-    if not entry.version.startswith(expected.lower()):
-        raise Conflict(
-            f"memory {entry.memory.name!r} is at version {entry.version[:12]}, not {expected[:12]!r}: it changed "
-            "since you read it; read it again and reapply your change"
-        )
+def _subtree(scope: str | None) -> ScopeFilter:
+    """Omitted or `all`: everything; a path: that subtree only (global only for `global` itself)."""
+    scopes = ScopeFilter.parse(scope, default_all=True)
+    return replace(scopes, include_global=scopes.root is None or scopes.root.is_global)
 
 
 def _message(verb: str, memory: Memory, old: Memory | None = None) -> str:
@@ -650,20 +641,3 @@ def _message(verb: str, memory: Memory, old: Memory | None = None) -> str:
         subject = f"chore: {verb} memory '{memory.name}'"
         body = f"scope: {memory.scope}\nid: {memory.id}"
     return f"{subject}\n\n{body}\n"
-
-
-def _encode_cursor(key: tuple[str, str]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str | None) -> tuple[str, str] | None:
-    if not cursor:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        scope, name = json.loads(raw)
-        if isinstance(scope, str) and isinstance(name, str):
-            return (scope, name)
-    except (ValueError, TypeError, binascii.Error):
-        pass
-    raise InvalidInput("cursor is not one returned by list; omit it to start from the first page")

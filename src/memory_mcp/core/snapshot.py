@@ -9,10 +9,8 @@ Snapshots are derived data: any doubt (format, damage) means "no snapshot" and a
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
-import os
 import shutil
 import sqlite3
 import time
@@ -27,7 +25,7 @@ from memory_mcp.core.catalog import Catalog, Entry
 from memory_mcp.core.lexical_index import LexicalIndex
 from memory_mcp.core.model import Memory, Scope
 from memory_mcp.core.vector_index import VectorIndex
-from memory_mcp.files import fsync_path, write_atomic
+from memory_mcp.files import fsync_path, locked, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +55,7 @@ def save(catalog: Catalog, directory: Path, model: str, still: AbstractContextMa
     of a 1.2-1.5 s save, where they used to wait for all of it).
     """
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with _locked(directory):
+    with locked(directory / "snapshot.lock"):
         folder = directory / f".tmp-{uuid.uuid4().hex}"
         folder.mkdir()
         try:
@@ -68,9 +66,9 @@ def save(catalog: Catalog, directory: Path, model: str, still: AbstractContextMa
                     "counters": catalog.counters,
                     "problems": dict(catalog.problems),
                 }
-                dimensions = catalog.vectors.dimensions
+                dimensions = catalog.vector_index.dimensions
                 catalog.lexical.save(folder / "lexical.sqlite")
-                catalog.vectors.save(str(folder / "vectors.hnsw"))
+                catalog.vector_index.save(str(folder / "vectors.hnsw"))
             _write_catalog(rows, meta, folder / "catalog.sqlite")
             for name in _FILES:
                 fsync_path(folder / name)
@@ -105,16 +103,16 @@ def load(directory: Path, model: str, dimensions: int) -> Loaded | None:
             return None
         folder = directory / manifest["folder"]
         same_model = manifest["model"] == model and manifest["dimensions"] == dimensions
-        vectors = None
+        vector_index = None
         with closing(sqlite3.connect(f"file:{folder / 'catalog.sqlite'}?mode=ro", uri=True)) as db:
             entries, meta = _read_catalog(db)
             if same_model:
                 labels = {label for entry in entries for label in entry.labels}
-                vectors = VectorIndex.load(str(folder / "vectors.hnsw"), dimensions, labels)
+                vector_index = VectorIndex.load(str(folder / "vectors.hnsw"), dimensions, labels)
         # Version 2 kept the keyword index in the catalog file (its other tables are dropped once loaded).
         lexical_file = "lexical.sqlite" if manifest["format"] == FORMAT else "catalog.sqlite"
         lexical = LexicalIndex.load(folder / lexical_file)
-        catalog = Catalog.restore(dimensions, vectors, lexical, entries, tuple(meta["counters"]))
+        catalog = Catalog.restore(dimensions, vector_index, lexical, entries, tuple(meta["counters"]))
         catalog.commit = meta["commit"]
         catalog.problems = dict(meta["problems"])
         dirty = [entry.path for entry in entries if entry.dirty]
@@ -187,20 +185,6 @@ def _read_catalog(db: sqlite3.Connection) -> tuple[list[Entry], dict]:
         )
         entries.append(Entry(doc, memory, path, version, json.loads(labels), bool(dirty)))
     return entries, meta
-
-
-class _locked:
-    """The snapshot folder's lock: one writer at a time across processes."""
-
-    def __init__(self, directory: Path) -> None:
-        self._path = directory / "snapshot.lock"
-
-    def __enter__(self) -> None:
-        self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-
-    def __exit__(self, *_: object) -> None:
-        os.close(self._fd)
 
 
 def _prune(directory: Path, keep: str) -> None:

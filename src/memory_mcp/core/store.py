@@ -4,11 +4,13 @@ It maps (scope, name) to a file path, writes files atomically, commits every cha
 from HEAD's tree, never from the possibly stale on-disk index), serialises writers across processes with an
 OS lock, and answers "what changed between two commits" so indexes can catch up. A memory exists once
 its commit exists.
+
+It stays one file (over 500 lines) on purpose: it is the one owner of pygit2, so every libgit2 object,
+thread rule and crash-safety step of the repository is in one place.
 """
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import threading
@@ -23,11 +25,11 @@ from typing import Final, Protocol
 import pygit2
 from pygit2.enums import FileMode, Option, SortMode
 
+from memory_mcp.core.markdown import MAX_FILE_BYTES
 from memory_mcp.core.merge import File, NewFile
-from memory_mcp.core.markdown import MAX_FRONTMATTER_BYTES
-from memory_mcp.core.model import MAX_CONTENT_BYTES, Scope
+from memory_mcp.core.model import Scope
 from memory_mcp.errors import Conflict, InvalidInput, Unavailable
-from memory_mcp.files import write_atomic
+from memory_mcp.files import locked, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +42,6 @@ STALE_LOCK_WAIT: Final = 2.0
 INDEX_REFRESHED: Final = "index-stat-refreshed"
 BULK_FILES: Final = 32
 """Above this many files in one commit, flush the disk once at the end instead of once per file and object."""
-MAX_FILE_BYTES: Final = MAX_CONTENT_BYTES + MAX_FRONTMATTER_BYTES
-"""The largest memory file; anything bigger that arrives from a remote stays out of the work tree."""
 MOVE_JOURNAL: Final = "move-branch"
 """Names the two commits of a `move_branch` in progress: a leftover one means a crash between moving the
 branch and rewriting the work tree, finished when the repository is next opened."""
@@ -68,6 +68,16 @@ class Change:
 
 
 @dataclass(frozen=True)
+class Commit:
+    """One commit of the repository's history: who made it and when."""
+
+    commit: str
+    time: datetime
+    author: str
+    message: str
+
+
+@dataclass(frozen=True)
 class Revision:
     """One commit that changed a memory, with the file's blob at that commit (its `version`)."""
 
@@ -79,6 +89,10 @@ class Revision:
     blob: str | None
 
 
+DELETION_SCAN: Final = 10_000
+"""Commits searched for the deletion of a forgotten memory asked for by id."""
+
+
 def memory_path(scope: Scope, name: str) -> str:
     """The repo-relative file path of a memory: `global/<name>.md` or `projects/<scope>/<name>.md`."""
     parts = (GLOBAL_DIR,) if scope.is_global else (PROJECTS_DIR, *scope.path.split("/"))
@@ -88,6 +102,12 @@ def memory_path(scope: Scope, name: str) -> str:
 
 def is_memory_path(path: str) -> bool:
     return path.endswith(SUFFIX) and path.split("/", 1)[0] in (GLOBAL_DIR, PROJECTS_DIR)
+
+
+def is_safe_memory_path(path: str) -> bool:
+    """A memory path this server may write: relative, no empty or dot-led part (`global/..md` is not)."""
+    parts = path.split("/")
+    return is_memory_path(path) and not path.startswith("/") and all(p and not p.startswith(".") for p in parts)
 
 
 class Store(Protocol):
@@ -106,6 +126,9 @@ class Store(Protocol):
     def blob(self, blob_id: str) -> bytes:
         """A stored file's bytes by blob id."""
 
+    def blob_size(self, blob_id: str) -> int:
+        """A stored file's size, without loading it."""
+
     def blob_at(self, commit: str | None, path: str) -> str | None:
         """The blob id of `path` at `commit` (None: absent)."""
 
@@ -116,9 +139,12 @@ class Store(Protocol):
         """Memory files whose work-tree bytes differ from the branch tip."""
 
     def history(
-        self, path: str, memory_id: str, parse_id: Callable[[str], str | None], limit: int
+        self, path: str, memory_id: str | None, parse_id: Callable[[str], str | None], limit: int
     ) -> list[Revision]:
         """The commits that changed one memory, newest first, following moves."""
+
+    def deleted_path(self, memory_id: str, parse_id: Callable[[str], str | None]) -> str | None:
+        """Where a forgotten memory was when it was last deleted."""
 
     def write_lock(self) -> AbstractContextManager[None]:
         """The repository's cross-process write lock."""
@@ -246,6 +272,10 @@ class GitStore:
     def blob(self, blob_id: str) -> bytes:
         return self._repo[blob_id].peel(pygit2.Blob).data
 
+    def blob_size(self, blob_id: str) -> int:
+        """A blob's size, read from its header without loading it."""
+        return self._repo.odb.read_header(blob_id)[1]
+
     def blob_at(self, commit: str | None, path: str) -> str | None:
         return None if commit is None else self._blob_at(self._tree(commit), path)
 
@@ -263,10 +293,11 @@ class GitStore:
 
     # ---------------------------------------------------------------- history
 
-    def history(self, path: str, memory_id: str, parse_id, limit: int) -> list[Revision]:
+    def history(self, path: str, memory_id: str | None, parse_id, limit: int) -> list[Revision]:
         """The commits that changed this memory, newest first, following moves by memory id.
 
-        `parse_id(blob_id)` returns the memory id stored in a blob, used to recognise a move.
+        `parse_id(blob_id)` returns the memory id stored in a blob, used to recognise a move; without
+        `memory_id` (a forgotten memory known by its path), the id of the newest version found is used.
         """
         head = self.head()
         if head is None:
@@ -282,6 +313,8 @@ class GitStore:
             if here == before:
                 continue
             out.append(self._revision(commit, path, here))
+            if memory_id is None:
+                memory_id = parse_id(here or before)
             if len(out) >= limit:
                 break
             if before is None:
@@ -290,6 +323,60 @@ class GitStore:
                     break
                 path = moved_from
         return out
+
+    def deleted_path(self, memory_id: str, parse_id, max_commits: int = DELETION_SCAN) -> str | None:
+        """Where the memory with this id was when it was last deleted, searching the newest `max_commits`
+        commits of the branch whose message names the id (as every commit this server makes does), so a
+        search costs a string test per commit, not a diff."""
+        head = self.head()
+        if head is None:
+            return None
+        walker = self._repo.walk(head, SortMode.TOPOLOGICAL | SortMode.TIME)
+        walker.simplify_first_parent()
+        for _, commit in zip(range(max_commits), walker, strict=False):
+            if not commit.parents:
+                return None
+            if memory_id not in commit.message:
+                continue
+            for delta in commit.parents[0].tree.diff_to_tree(commit.tree).deltas:
+                gone = delta.old_file.path
+                if delta.status == pygit2.enums.DeltaStatus.DELETED and is_memory_path(gone):
+                    if parse_id(str(delta.old_file.id)) == memory_id:
+                        return gone
+        return None
+
+    def log(
+        self, tip: str, *, since: str | None = None, after: datetime | None = None
+    ) -> Iterator[tuple[Commit, list[Change]]]:
+        """Non-merge commits from `tip` back, newest first, each with the memory files it changed.
+
+        `since` excludes that commit and its ancestors (what a reader had seen); `after` skips commits
+        older than that time. Merges are skipped: a sync's merge only picks one side's blob of each file,
+        so every change appears once, in the commit of the author who made it.
+        """
+        walker = self._repo.walk(tip, SortMode.TOPOLOGICAL | SortMode.TIME)
+        if since is not None:
+            walker.hide(pygit2.Oid(hex=since))
+        for commit in walker:
+            moment = datetime.fromtimestamp(commit.commit_time, UTC)
+            if len(commit.parents) > 1 or (after is not None and moment < after):
+                continue
+            parent = str(commit.parents[0].id) if commit.parents else None
+            author = f"{commit.author.name} <{commit.author.email}>"
+            info = Commit(str(commit.id), moment, author, commit.message.strip())
+            yield info, self.changes(parent, str(commit.id))
+
+    def resolve_commit(self, commit: str) -> str | None:
+        """The full id of the branch's commit `commit` names (an id or a unique prefix), else None."""
+        try:
+            found = self._repo.revparse_single(commit).peel(pygit2.Commit)
+        except (KeyError, ValueError, pygit2.GitError):
+            return None
+        head = self.head()
+        full = str(found.id)
+        if head is None or not (full == head or self._repo.descendant_of(head, full)):
+            return None
+        return full
 
     def _moved_from(self, parent_tree, tree, memory_id: str, parse_id) -> str | None:
         if parent_tree is None:
@@ -317,23 +404,14 @@ class GitStore:
     @contextmanager
     def write_lock(self) -> Iterator[None]:
         """Hold the repository's OS-level write lock (shared by every process on this repo)."""
-        with self._flock("write.lock"):
+        with locked(self._state / "write.lock"):
             yield
 
     @contextmanager
     def sync_lock(self) -> Iterator[None]:
         """Serialise syncs with the remote across processes; take it before `write_lock()`, not inside."""
-        with self._flock("sync.lock"):
+        with locked(self._state / "sync.lock"):
             yield
-
-    @contextmanager
-    def _flock(self, name: str) -> Iterator[None]:
-        fd = os.open(self._state / name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # closing releases the lock, also when the process dies
 
     def commit(
         self, writes: dict[str, bytes], deletes: list[str], message: str, author: Author | None = None
@@ -549,11 +627,10 @@ class GitStore:
                     )
                 elif change.new_blob is None:
                     self._delete_file(change.path)
+                elif self.blob_size(change.new_blob) > MAX_FILE_BYTES:
+                    raise InvalidInput(f"its version is {self.blob_size(change.new_blob)} bytes, too large")
                 else:
-                    data = self.blob(change.new_blob)
-                    if len(data) > MAX_FILE_BYTES:
-                        raise InvalidInput(f"{len(data)} bytes, more than a memory file may hold")
-                    self._write_file(change.path, data, durable=not bulk)
+                    self._write_file(change.path, self.blob(change.new_blob), durable=not bulk)
                     in_step.add(change.path)
             except (InvalidInput, OSError) as exc:
                 log.error("not writing work-tree file %r: %s", change.path, exc)
@@ -618,22 +695,32 @@ class GitStore:
         return data is not None and self.blob_id(data) == blob
 
     def _read_file(self, path: str) -> bytes | None:
-        """A work-tree file's bytes; None when it is missing or a symbolic link."""
+        """A work-tree file's bytes; None when it is missing or any part of its path is a symbolic link
+        (each folder is opened relative to the one before, refusing links, so a scope folder replaced by a
+        link to somewhere else is never read through)."""
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+        *folders, name = path.split("/")
         try:
-            fd = os.open(self.root / path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            fd = os.open(self.root, flags | os.O_DIRECTORY)
         except OSError:
             return None
-        with os.fdopen(fd, "rb") as handle:
+        try:
+            for folder in folders:
+                inner = os.open(folder, flags | os.O_DIRECTORY, dir_fd=fd)
+                os.close(fd)
+                fd = inner
+            file_fd = os.open(name, flags, dir_fd=fd)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        with os.fdopen(file_fd, "rb") as handle:
             return handle.read()
 
     def _check_path(self, path: str) -> None:
         """Refuse anything that could leave the repo or reach `.git`: absolute paths, dot-parts, symlinks on the way."""
         pure = PurePosixPath(path)
-        if (
-            pure.is_absolute()
-            or not is_memory_path(path)
-            or any(not p or p.startswith(".") for p in path.split("/"))
-        ):
+        if not is_safe_memory_path(path):
             raise InvalidInput(f"refusing unsafe path {path!r}")
         current = self.root
         for part in pure.parts:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Final
 
 from memory_mcp.core import markdown
+from memory_mcp.core.markdown import MAX_FILE_BYTES
 from memory_mcp.core.merge import BLOB_MODE, File, SyncConflict, merge
 from memory_mcp.core.model import Memory
 from memory_mcp.core.store import Author, GitStore, is_memory_path
@@ -102,7 +103,6 @@ class Syncer:
 
     def __init__(self, store: GitStore, remote_url: str, credentials: Credentials = Credentials()) -> None:
         self.store = store
-        self.url = remote_url
         with store.sync_lock():
             self._remote = Remote(store, remote_url, credentials)
 
@@ -184,6 +184,8 @@ class Syncer:
         """The memory a pulled file holds, for the merge; None when it is not one or does not parse."""
         if file.mode not in (BLOB_MODE, _EXECUTABLE) or not is_memory_path(path):
             return None
+        if self.store.blob_size(file.blob) > MAX_FILE_BYTES:
+            return None  # never read whole: no memory is this large
         try:
             return markdown.parse(self.store.blob(file.blob))
         except InvalidInput:

@@ -8,25 +8,17 @@ progress on stderr for long runs, and raises the usual errors, which the CLI map
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
-from memory_mcp.bootstrap import build_service
-from memory_mcp.config import Settings
-from memory_mcp.core import MemoryService, Progress, Scope
+from memory_mcp.command import Action, handler, progress
+from memory_mcp.core import MemoryService, Scope
 from memory_mcp.errors import InvalidInput
 from memory_mcp.migrate import jsonl, reference, serena, server_memory, verify
 from memory_mcp.migrate.plan import Batch, Owns, apply, classify, same_id, same_source, view
-
-PROGRESS_FROM: Final = 100
-"""Runs shorter than this many steps finish before anyone could read a progress line."""
-
-Action = Callable[[MemoryService, argparse.Namespace], dict[str, Any] | None]
 
 
 def register(
@@ -36,7 +28,7 @@ def register(
 
     def command(into: argparse._SubParsersAction, name: str, help_text: str, action: Action, show, **kw):
         parser = into.add_parser(name, parents=[common, output], help=help_text, description=help_text)
-        parser.set_defaults(handler=_handler(action, show, **kw), quiet_level="WARNING")
+        parser.set_defaults(handler=handler(action, show, **kw), quiet_level="WARNING")
         return parser
 
     imports = sub.add_parser(
@@ -110,40 +102,13 @@ def _dry_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="show what would change; write nothing")
 
 
-def _handler(action: Action, show: Callable[[dict[str, Any]], str], repo: Callable | None = None):
-    """Build the service (for `repo(args)` instead of the configured repository if given), run, print."""
-
-    def handler(args: argparse.Namespace, settings: Settings) -> int:
-        if repo is not None:
-            settings = replace(settings, repo_path=repo(args))
-        service = build_service(settings, _progress("indexing") if args.progress else None)
-        try:
-            result = action(service, args)
-        finally:
-            service.close()
-        if result is None:
-            return 0
-        print(json.dumps(result, indent=2, ensure_ascii=False) if args.json else show(result))
-        return 0 if result.get("ok", True) else 1
-
-    return handler
-
-
-def _progress(label: str) -> Progress:
-    def report(done: int, total: int) -> None:
-        if total >= PROGRESS_FROM:
-            print(f"\r{label} {done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True)
-
-    return report
-
-
 # ------------------------------------------------------------------ imports
 
 
 def _importer(read: Callable[[argparse.Namespace], Batch], owns: Owns) -> Action:
     def action(service: MemoryService, args: argparse.Namespace) -> dict[str, Any]:
         plan = classify(service, read(args), owns)
-        progress = _progress("embedding") if args.progress else None
+        progress = progress("embedding") if args.progress else None
         commit = None if args.dry_run else apply(service, plan, progress)
         return view(plan, commit=commit, dry_run=args.dry_run)
 
@@ -241,7 +206,7 @@ def _show_export(result: dict[str, Any]) -> str:
 
 def _verify(service: MemoryService, args: argparse.Namespace) -> dict[str, Any]:
     batches = verify.read_sources(args.sources, args.scope)
-    return verify.verify(service, batches, _progress("verifying") if args.progress else None)
+    return verify.verify(service, batches, progress("verifying") if args.progress else None)
 
 
 def _show_verify(result: dict[str, Any]) -> str:

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Final
 
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 
 from memory_mcp import __version__
-from memory_mcp.server.tokens import TokenVerifier
+from memory_mcp.server.bearer_tokens import TokenVerifier
+from memory_mcp.server.notifications import Notifier
+from memory_mcp.server.prompts import Prompts
+from memory_mcp.server.resources import Resources, id_uri, name_uri
 from memory_mcp.server.tools import Tools
 from memory_mcp.supervisor import Supervisor
 
 INSTRUCTIONS: Final = """\
-Long-term memory that survives across sessions. Before starting work, `recall` what you know about the task
-(scope = the project path, e.g. 'org/project', searches that project and global memories). Save durable facts,
-decisions and lessons with `remember` (global for cross-project knowledge, a project scope otherwise); update
-them with `edit` rather than creating near-duplicates (remember reports similar memories). Every change is a
-git commit: `history` shows and restores past versions."""
+Long-term memory shared across sessions and agents. At the start, get the `session-start` prompt (or `recall`
+with scope = the project path, e.g. 'org/project', which also searches global memories); a handoff's
+`changes` cursor shows what other agents changed since. Save durable facts, decisions and lessons with
+`remember` (global for cross-project knowledge, else the project scope), tag the essentials `pinned`, and
+update with `edit` rather than adding near-duplicates. Before ending, follow `save-handoff`. Memories are also
+resources: memory://<scope>/<name> (percent-encoded) or memory://~id/<id>. Every change is a git commit:
+`history` shows past versions."""
 
 
 def build_mcp_server(
@@ -27,6 +34,13 @@ def build_mcp_server(
 
     Its lifespan is the supervisor's, so stdio and HTTP start and stop the parts the same way.
     """
+    notifier = Notifier(supervisor, lambda memory: (name_uri(memory), id_uri(memory)))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: object) -> AsyncIterator[None]:
+        async with supervisor.lifespan(app), notifier.running(app):
+            yield
+
     server = MCPServer(
         name="memory-mcp",
         title="memory-mcp",
@@ -35,7 +49,11 @@ def build_mcp_server(
         log_level=supervisor.settings.log_level,  # type: ignore[arg-type]
         token_verifier=verifier,
         auth=auth,
-        lifespan=supervisor.lifespan,
+        lifespan=lifespan,
+        subscriptions=notifier.bus,
+        middleware=[notifier.middleware],
+        tools=Tools(supervisor).tools(),
     )
-    Tools(supervisor).register(server)
+    Prompts(supervisor).register(server)
+    Resources(supervisor, notifier).register(server)
     return server

@@ -7,7 +7,7 @@
     scopes = ["proj-a", "global"]   # optional: scope subtrees it may see ("global" = the global memories)
 
 Plugged into the MCP SDK as its `TokenVerifier`, so the SDK's bearer middleware guards `/mcp` and answers
-401 with protected-resource metadata; the tools read the verified token back to build an `Access`.
+401 (`WWW-Authenticate: Bearer`, no OAuth metadata: there is no authorization server); the tools read the verified token back to build an `Access`.
 """
 
 from __future__ import annotations
