@@ -50,6 +50,11 @@ def make_rust_repo(root: Path) -> Path:
             "  type: Project\n  name: webapp",
             f"Webapp note {i}: the edge cache key includes the locale.\n",
         )
+    return committed(repo, files)
+
+
+def committed(repo: Path, files: dict[str, str]) -> Path:
+    """A new repository at `repo` whose one commit holds these files, as another tool would write them."""
     for path, text in files.items():
         (repo / path).parent.mkdir(parents=True, exist_ok=True)
         (repo / path).write_text(text)
@@ -94,7 +99,6 @@ def test_folders_that_are_not_repositories_are_left_alone(cli: Run, tmp_path: Pa
 
 def test_duplicate_ids_are_reported_and_repaired(cli: Run, tmp_path: Path) -> None:
     """Older merges could leave one id at two paths (a move on one replica, an edit on another)."""
-    repo = tmp_path / "dup-repo"
     shared = "11111111-2222-4333-8444-555555555555"
     moved = rust_file(shared, "moved-name", "  type: Root", "The old text at the new name.\n")
     edited = rust_file(shared, "old-name", "  type: Root", "The edited text at the old name.\n")
@@ -102,13 +106,7 @@ def test_duplicate_ids_are_reported_and_repaired(cli: Run, tmp_path: Path) -> No
         "global/moved-name.md": moved,
         "global/old-name.md": edited.replace("2025-03-02T11:30:00Z", "2025-03-05T09:00:00Z"),
     }
-    for path, text in files.items():
-        (repo / path).parent.mkdir(parents=True, exist_ok=True)
-        (repo / path).write_text(text)
-    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
-    subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
-    author = ["-c", "user.name=r", "-c", "user.email=r@x"]
-    subprocess.run(["git", "-C", str(repo), *author, "commit", "-qm", "r"], check=True)
+    repo = committed(tmp_path / "dup-repo", files)
 
     report = run_json(cli, "import", "reference", str(repo))
     assert report["duplicate_ids"] == [
