@@ -191,6 +191,14 @@ class Settings:
     push_delay: float = setting(
         2.0, env="PUSH_DELAY", help="seconds from a write to its push", parse=_seconds
     )
+    ssh_key: Path | None = setting(
+        env="SSH_KEY", help="private key (no passphrase) for SSH remotes; default: the SSH agent", parse=_path
+    )
+    ssh_known_hosts: Path | None = setting(
+        env="SSH_KNOWN_HOSTS",
+        help="known_hosts file SSH host keys are checked against; default ~/.ssh/known_hosts",
+        parse=_path,
+    )
     tokens_file: Path | None = setting(
         env="TOKENS_FILE",
         flag="--tokens-file",

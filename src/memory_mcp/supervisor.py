@@ -32,7 +32,8 @@ from memory_mcp.core import MemoryMcpError, MemoryService, Unavailable
 from memory_mcp.core.download import ProgressReport
 from memory_mcp.core.embedder import EmbeddingModel
 from memory_mcp.core.store import Store
-from memory_mcp.core.sync import Backoff, Syncer, SyncReport
+from memory_mcp.core.backoff import Backoff
+from memory_mcp.core.sync import Syncer, SyncReport
 from memory_mcp.metrics import Metrics
 from memory_mcp.progress import DownloadMeter
 
