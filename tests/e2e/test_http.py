@@ -17,7 +17,10 @@ pytestmark = pytest.mark.anyio
 
 
 def post_initialize(url: str, host: str | None = None, origin: str | None = None) -> int:
-    body = b'{"jsonrpc":"2.0","id":1,"method":"ping"}'
+    body = (
+        b'{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25",'
+        b'"capabilities":{},"clientInfo":{"name":"probe","version":"1"}}}'
+    )
     request = urllib.request.Request(url, data=body, method="POST")
     request.add_header("Content-Type", "application/json")
     request.add_header("Accept", "application/json, text/event-stream")

@@ -51,7 +51,10 @@ def client(server: HttpServer, token: str | None) -> Client:
 
 
 def status_of(server: HttpServer, token: str | None) -> int:
-    body = b'{"jsonrpc":"2.0","id":1,"method":"ping"}'
+    body = (
+        b'{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25",'
+        b'"capabilities":{},"clientInfo":{"name":"probe","version":"1"}}}'
+    )
     request = urllib.request.Request(f"{server.url}/mcp", data=body, method="POST")
     request.add_header("Content-Type", "application/json")
     request.add_header("Accept", "application/json, text/event-stream")

@@ -124,7 +124,9 @@ async def test_tokens_decide_what_resources_prompts_and_changes_show(
         for i in range(101)
     ]
     (tmp_path / "bulk.jsonl").write_text("\n".join(lines) + "\n")
-    imported = run_cli(server_env(tmp_path, model_path), "import", "jsonl", str(tmp_path / "bulk.jsonl"))
+    imported = run_cli(
+        server_env(tmp_path, model_path), "import", "jsonl", str(tmp_path / "bulk.jsonl"), "--no-progress"
+    )
     assert imported.returncode == 0, imported.stderr
     server: HttpServer = start_server("--tokens-file", str(tokens_file))
     async with client(server, WRITER) as writer:
