@@ -5,7 +5,7 @@ writer lock and the repository's OS lock, the catalog catches up with whatever o
 the preconditions are checked against that fresh state, the change is committed, and the catalog follows.
 Every edge (MCP tools, CLI) calls these methods from worker threads: they block.
 
-It stays one file (about 540 lines) because it is one concern: the use cases read best with every lock's
+It stays one file, over 400 lines, because it is one concern: the use cases read best with every lock's
 extent in view. What they return is in `results`, the preconditions they check in `checks`, list cursors in
 `cursor`.
 """

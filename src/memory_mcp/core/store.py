@@ -5,7 +5,7 @@ from HEAD's tree, never from the possibly stale on-disk index), serialises write
 OS lock, and answers "what changed between two commits" so indexes can catch up. A memory exists once
 its commit exists.
 
-It stays one file (over 500 lines) on purpose: it is the one owner of pygit2, so every libgit2 object,
+It stays one file, over 400 lines, on purpose: it is the one owner of pygit2, so every libgit2 object,
 thread rule and crash-safety step of the repository is in one place.
 """
 
