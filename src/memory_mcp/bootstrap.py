@@ -17,7 +17,8 @@ from memory_mcp.core.embedding_cache import EmbeddingCache
 from memory_mcp.core.indexer import Indexer, Progress
 from memory_mcp.core.service import MemoryService
 from memory_mcp.core.store import Author, GitStore, Store
-from memory_mcp.core.sync import Credentials, Syncer, clone_or_open
+from memory_mcp.core.sync import Syncer, clone_or_open
+from memory_mcp.core.transport import Credentials
 from memory_mcp.metrics import Metrics
 from memory_mcp.progress import DownloadMeter
 
@@ -65,7 +66,11 @@ def build_store(
     author = Author(settings.author_name, settings.author_email)
     if settings.remote_url is None:
         return GitStore(settings.repo_path, branch=settings.branch, author=author, on_commit=on_commit), None
-    credentials = Credentials(token_provider=lambda: _git_token(settings))
+    credentials = Credentials(
+        token_provider=lambda: _git_token(settings),
+        ssh_key=settings.ssh_key,
+        known_hosts=settings.ssh_known_hosts,
+    )
     return clone_or_open(
         settings.repo_path,
         remote_url=settings.remote_url,

@@ -30,8 +30,10 @@ from memory_mcp.bootstrap import build_embedder, build_store, open_service
 from memory_mcp.config import Settings
 from memory_mcp.core import MemoryMcpError, MemoryService, Unavailable
 from memory_mcp.core.download import ProgressReport
+from memory_mcp.core.embedder import EmbeddingModel
 from memory_mcp.core.store import Store
-from memory_mcp.core.sync import Backoff, Syncer, SyncReport
+from memory_mcp.core.backoff import Backoff
+from memory_mcp.core.sync import Syncer, SyncReport
 from memory_mcp.metrics import Metrics
 from memory_mcp.progress import DownloadMeter
 
@@ -62,6 +64,8 @@ class Supervisor:
     syncer: Syncer | None = None
     last_sync: SyncReport | None = None
     """The latest sync's report, for readiness (the HTTP edge words it)."""
+    embedder: EmbeddingModel | None = None
+    """A model lent instead of the one `settings` names (the UI bench lends the hashing fake); its caller closes it."""
     _service: MemoryService | None = None
     _error: MemoryMcpError | None = None
     _done: threading.Event = field(default_factory=threading.Event)
@@ -84,14 +88,17 @@ class Supervisor:
         try:
             store, self.syncer = self._step("repo", self._open_repo, lambda _: "open")
             self._first_sync()
+            lent = self.embedder
             embedder = self._step(
                 "model",
-                lambda: build_embedder(self.settings, self.metrics, self._downloading()),
+                lambda: lent or build_embedder(self.settings, self.metrics, self._downloading()),
                 lambda e: e.info.name,
             )
             service = self._step(
                 "index",
-                lambda: open_service(self.settings, store, embedder, background_embedding=True),
+                lambda: open_service(
+                    self.settings, store, embedder, owns_embedder=lent is None, background_embedding=True
+                ),
                 lambda s: f"{s.stats().memories} memories",
             )
             self._watch(service)

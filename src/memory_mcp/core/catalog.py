@@ -4,6 +4,7 @@ lexical index, always changed together so they never disagree. Rebuildable from 
 from __future__ import annotations
 
 import bisect
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -32,6 +33,11 @@ class Entry:
     def sort_key(self) -> tuple[str, str]:
         return (self.memory.scope.path, self.memory.name)
 
+    @property
+    def recency_key(self) -> tuple[float, str, str]:
+        """Newest `updated_at` first, then (scope, name): a total order, so a cursor resumes exactly."""
+        return (-self.memory.updated_at.timestamp(), *self.sort_key)
+
 
 class Catalog:
     """Lookups by id, (scope, name), path, and chunk label; the two indexes; the commit they reflect."""
@@ -56,6 +62,8 @@ class Catalog:
         self._next_doc = 1
         self._next_label = 1
         self._sorted: list[tuple[tuple[str, str], Entry]] | None = None
+        self._recent: list[tuple[tuple[float, str, str], Entry]] | None = None
+        self._counts: dict[str, int] | None = None
 
     def __len__(self) -> int:
         return len(self._by_path)
@@ -86,6 +94,19 @@ class Catalog:
             self._sorted = sorted(((e.sort_key, e) for e in self._by_path.values()), key=lambda pair: pair[0])
         start = 0 if key is None else bisect.bisect_right(self._sorted, key, key=lambda pair: pair[0])
         return (entry for _, entry in self._sorted[start:])
+
+    def scope_counts(self) -> dict[str, int]:
+        """Memories per scope path ('' = global), counted once per change."""
+        if self._counts is None:
+            self._counts = dict(Counter(entry.memory.scope.path for entry in self._by_path.values()))
+        return self._counts
+
+    def recent_after(self, key: tuple[float, str, str] | None) -> Iterator[Entry]:
+        """Entries newest first (`Entry.recency_key`), starting after `key`; sorted once per change."""
+        if self._recent is None:
+            self._recent = sorted(((e.recency_key, e) for e in self._by_path.values()), key=lambda pair: pair[0])
+        start = 0 if key is None else bisect.bisect_right(self._recent, key, key=lambda pair: pair[0])
+        return (entry for _, entry in self._recent[start:])
 
     # ---------------------------------------------------------------- changes
 
@@ -125,7 +146,7 @@ class Catalog:
             )
         self._claim(self._by_id, memory.id, entry, f"id {memory.id!r}")
         self._claim(self._by_key, memory.key, entry, f"name {memory.name!r} in scope {str(memory.scope)!r}")
-        self._sorted = None
+        self._sorted = self._recent = self._counts = None
 
     def _claim(self, lookup: dict, key: object, entry: Entry, what: str) -> None:
         """Give `key` to `entry` unless another file holds it and wins (see `anomalies`)."""
@@ -159,7 +180,7 @@ class Catalog:
         self.anomalies.pop(path, None)
         if self.anomalies:
             self._relink()
-        self._sorted = None
+        self._sorted = self._recent = self._counts = None
         return entry
 
     def mark_problem(self, path: str, reason: str) -> None:

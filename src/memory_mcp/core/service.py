@@ -1,4 +1,4 @@
-"""The use cases: remember, recall, read, edit, forget, list, move, history, reindex.
+"""The use cases: remember, recall, read, edit, restore, forget, list, recent, scope_counts, move, history.
 
 Ordering is the whole point of this module. Text is embedded with no lock held; then, under the indexer's
 writer lock and the repository's OS lock, the catalog catches up with whatever other processes committed,
@@ -13,17 +13,18 @@ extent in view. What they return is in `results`, the preconditions they check i
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Final
 
 import numpy as np
 
-from memory_mcp.core import briefing, changes, markdown
+from memory_mcp.core import briefing, changes, duplicates, markdown
 from memory_mcp.core import cursor as cursor_
 from memory_mcp.core.catalog import Catalog, Entry
 from memory_mcp.core.checks import (
     check_free,
+    check_planned,
     check_target,
     check_version,
     locate,
@@ -32,6 +33,7 @@ from memory_mcp.core.checks import (
     validate_memory,
     visible,
 )
+from memory_mcp.core.duplicates import Duplicate, Repaired
 from memory_mcp.core.indexer import EMBED_BATCH, Indexer, Progress
 from memory_mcp.core.model import (
     FULL_ACCESS,
@@ -138,6 +140,18 @@ class MemoryService:
         with self.indexer.viewing:
             return dict(sorted({**self.catalog.anomalies, **self.catalog.problems}.items()))
 
+    def duplicate_ids(self) -> list[Duplicate]:
+        """Ids that several memories share (older versions' merges could leave them), each with the memory
+        that keeps the id under `repair_duplicate_ids`' rule; empty for a healthy repository."""
+        self.indexer.ensure_fresh()
+        with self.indexer.viewing:
+            return duplicates.find(self.catalog)
+
+    def repair_duplicate_ids(self, *, actor: str | None = None) -> Repaired:
+        """Give every memory that shares its id, except the newest (`updated_at`; on a tie the first path),
+        a fresh id, in one commit; nothing is deleted. `commit` is None when there was nothing to repair."""
+        return duplicates.repair(self.indexer, self._author(actor))
+
     def repository(self) -> Repository:
         """Where the memories live and which commit the service reflects."""
         return Repository(self.store.root, self.store.branch, self.store.head())
@@ -197,19 +211,53 @@ class MemoryService:
         `global` the global memories, a path that subtree only (not global). Raises `InvalidInput` for a cursor
         not made by `list`, a bad limit, scope or tag."""
         limit = validate_limit(limit, maximum=MAX_LIMIT)
-        scopes = _subtree(scope)
-        wanted = set(validate_tags(tags))
+        keep = _listed(scope, tags, access)
         after = cursor_.decode(cursor)
+        subtree = ScopeFilter.parse(scope, default_all=True).root
+        if subtree is not None and not subtree.is_global and (after is None or after < (subtree.path, "")):
+            after = (subtree.path, "")  # a subtree is one run of the (scope, name) order: start there
         self.indexer.ensure_fresh()
         with self.indexer.viewing:
             page: list[Entry] = []
             for entry in self.catalog.sorted_after(after):
-                scope_ = entry.memory.scope
-                if scopes.matches(scope_) and visible(entry, access) and wanted.issubset(entry.memory.tags):
+                if subtree is not None and entry.memory.scope.path > subtree.path + "0":
+                    break  # "0" sorts right after "/": nothing beyond can be in the subtree
+                if keep(entry):
                     if len(page) == limit:
                         return Page(page, cursor_.encode(page[-1].sort_key))
                     page.append(entry)
             return Page(page, None)
+
+    def recent(
+        self,
+        *,
+        scope: str | None = None,
+        tags: list[str] | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        access: Access = FULL_ACCESS,
+    ) -> Page:
+        """Like `list`, but newest `updated_at` first (ties by scope and name), with cursors of its own."""
+        limit = validate_limit(limit, maximum=MAX_LIMIT)
+        keep = _listed(scope, tags, access)
+        after = cursor_.decode_recent(cursor)
+        self.indexer.ensure_fresh()
+        with self.indexer.viewing:
+            page: list[Entry] = []
+            for entry in self.catalog.recent_after(after):
+                if keep(entry):
+                    if len(page) == limit:
+                        return Page(page, cursor_.encode(page[-1].recency_key))
+                    page.append(entry)
+            return Page(page, None)
+
+    def scope_counts(self, *, access: Access = FULL_ACCESS) -> dict[Scope, int]:
+        """How many memories each scope the caller may see holds (its own, not its sub-scopes')."""
+        self.indexer.ensure_fresh()
+        with self.indexer.viewing:
+            counts = self.catalog.scope_counts()
+        scopes = {path: Scope(path) for path in counts}
+        return {scopes[path]: count for path, count in counts.items() if access.can_read(scopes[path])}
 
     def history(self, where: Locator, *, limit: int = 20, access: Access = FULL_ACCESS) -> list[Revision]:
         """The last `limit` commits that changed the memory, newest first, following moves by id (within the
@@ -262,6 +310,32 @@ class MemoryService:
                     )
                 return revision, markdown.parse(self.store.blob(revision.blob))
         raise NotFound(f"{version!r} is not among the last {MAX_LIMIT} versions of {where.describe()}")
+
+    def versions(
+        self,
+        where: Locator,
+        wanted: list[str],
+        *,
+        newest: int = 0,
+        limit: int = MAX_LIMIT,
+        access: Access = FULL_ACCESS,
+    ) -> tuple[list[Revision], dict[str, Memory]]:
+        """The memory's history (as `history`) and, from that one walk, the memory at each `wanted` commit (an
+        id or a prefix of at least 4 hex digits, the key it is returned under) and at the `newest` few
+        revisions (keyed by commit id). A wanted commit that is not in the history or deleted the memory is
+        left out. Raises `InvalidInput` for a malformed commit, otherwise as `history` does."""
+        keys = [version.lower() for version in wanted]
+        if not all(len(key) >= 4 and all(c in "0123456789abcdef" for c in key) for key in keys):
+            raise InvalidInput("a version must be a commit id (or a prefix of at least 4 hex digits) from history")
+        revisions = self.history(where, limit=limit, access=access)
+        picks = [(rev.commit, rev) for rev in revisions[:newest]]
+        for key in keys:
+            found = next((rev for rev in revisions if rev.commit.startswith(key)), None)
+            if found is not None:
+                picks.append((key, found))
+        return revisions, {
+            key: markdown.parse(self.store.blob(rev.blob)) for key, rev in picks if rev.blob is not None
+        }
 
     def changes(
         self,
@@ -391,12 +465,17 @@ class MemoryService:
         *,
         message: str,
         replace_existing: bool = False,
+        expected: Mapping[tuple[Scope, str], str | None] | None = None,
         actor: str | None = None,
         progress: Progress | None = None,
         access: Access = FULL_ACCESS,
     ) -> Imported:
         """Write many memories in one commit (imports, bulk loads). Memories whose name and scope exist are
-        replaced when `replace_existing` (keeping id and creation time), skipped when identical, else refused."""
+        replaced when `replace_existing` (keeping id and creation time), skipped when identical, else refused.
+
+        `expected` (a plan made earlier, e.g. by an importer's dry run) names, per (scope, name), the version
+        each memory must still be at to be replaced, or None where it must not exist yet; a memory that
+        differs from that plan refuses the whole batch, so none is overwritten by a plan made before it."""
         for memory in memories:
             validate_memory(memory)
             access.check_write(memory.scope)
@@ -409,7 +488,7 @@ class MemoryService:
             if progress:
                 progress(min(start + EMBED_BATCH, len(memories)), len(memories))
         with self.indexer.committing():
-            plan = self._plan(memories, vectors, replace_existing)
+            plan = self._plan(memories, vectors, replace_existing, expected)
             writes = {path: markdown.render(memory) for memory, path, _, _ in plan.changes}
             if not writes:
                 return Imported(None, [], [], plan.unchanged)
@@ -420,7 +499,13 @@ class MemoryService:
         replaced = [e for e, (_, _, _, old) in zip(entries, plan.changes, strict=True) if old is not None]
         return Imported(commit, created, replaced, plan.unchanged)
 
-    def _plan(self, memories: list[Memory], vectors: list[np.ndarray], replace_existing: bool) -> _Plan:
+    def _plan(
+        self,
+        memories: list[Memory],
+        vectors: list[np.ndarray],
+        replace_existing: bool,
+        expected: Mapping[tuple[Scope, str], str | None] | None,
+    ) -> _Plan:
         plan = _Plan([], [])
         for memory, rows in zip(memories, vectors, strict=True):
             existing = self.catalog.by_key(*memory.key)
@@ -429,9 +514,18 @@ class MemoryService:
                 if (same.content, same.tags, same.source) == (memory.content, memory.tags, memory.source):
                     plan.unchanged.append(existing)
                     continue
-                if not replace_existing:
-                    raise AlreadyExists(f"{memory.name!r} already exists in scope {str(memory.scope)!r}")
-                memory = replace(memory, id=same.id, created_at=same.created_at)
+            if expected is not None:
+                check_planned(memory, existing, expected.get(memory.key))
+            elif existing is not None and not replace_existing:
+                raise AlreadyExists(f"{memory.name!r} already exists in scope {str(memory.scope)!r}")
+            if existing is not None:
+                memory = replace(memory, id=existing.memory.id, created_at=existing.memory.created_at)
+            elif (holder := self.catalog.by_id(memory.id)) is not None:
+                other = holder.memory
+                raise AlreadyExists(
+                    f"id {memory.id} of {memory.name!r} already belongs to memory {other.name!r} in scope "
+                    f"{str(other.scope)!r}; two memories never share an id"
+                )
             path = memory_path(memory.scope, memory.name)
             check_free(self.catalog, path, memory.key)
             plan.changes.append((memory, path, rows, existing))
@@ -493,6 +587,28 @@ class MemoryService:
             return moved
 
         return self._update(where, expected_version, change, "move", actor, access)
+
+    def restore(
+        self,
+        where: Locator,
+        version: str,
+        *,
+        expected_version: str | None = None,
+        actor: str | None = None,
+        access: Access = FULL_ACCESS,
+    ) -> Saved:
+        """Put the content and tags of an old version (a commit from `history`) back, as a new commit;
+        name, scope and id stay as they are now."""
+        revision, old = self.content_at(where, version, access=access)
+
+        def change(current: Memory) -> Memory:
+            if (current.content, current.tags) == (old.content, old.tags):
+                raise InvalidInput(
+                    f"{current.name!r} already has the content and tags of version {revision.commit[:12]}"
+                )
+            return current.revised(content=old.content, tags=old.tags)
+
+        return self._update(where, expected_version, change, f"restore:{revision.commit[:12]}", actor, access)
 
     def forget(
         self,
@@ -606,8 +722,22 @@ def _subtree(scope: str | None) -> ScopeFilter:
     return replace(scopes, include_global=scopes.root is None or scopes.root.is_global)
 
 
+def _listed(scope: str | None, tags: list[str] | None, access: Access) -> Callable[[Entry], bool]:
+    """Which memories a listing (`list`, `recent`) shows: `_subtree(scope)`, visible, with every tag."""
+    scopes = _subtree(scope)
+    wanted = set(validate_tags(tags))
+
+    def keep(entry: Entry) -> bool:
+        return scopes.matches(entry.memory.scope) and visible(entry, access) and wanted.issubset(entry.memory.tags)
+
+    return keep
+
+
 def _message(verb: str, memory: Memory, old: Memory | None = None) -> str:
-    if verb == "move" and old is not None:
+    if verb.startswith("restore:"):
+        subject = f"chore: restore memory '{memory.name}' to {verb.partition(':')[2]}"
+        body = f"scope: {memory.scope}\nid: {memory.id}"
+    elif verb == "move" and old is not None:
         subject = f"chore: move memory '{old.name}' → '{memory.name}'"
         body = f"from scope: {old.scope}\nto scope: {memory.scope}\nid: {memory.id}"
     else:

@@ -19,6 +19,7 @@ from memory_mcp.config import Settings
 from memory_mcp.errors import InvalidInput
 from memory_mcp.metrics import CONTENT_TYPE
 from memory_mcp.server.bearer_tokens import TokenVerifier, load_tokens
+from memory_mcp.server.ui import ui_routes
 from memory_mcp.server.http_guard import HttpGuard
 from memory_mcp.supervisor import Supervisor
 
@@ -63,7 +64,9 @@ def http_auth(settings: Settings) -> tuple[TokenVerifier | None, AuthSettings | 
     return verifier, AuthSettings(issuer_url=f"http://{settings.bind}", resource_server_url=None)
 
 
-def build_http_app(supervisor: Supervisor, server: MCPServer) -> Starlette:
+def build_http_app(
+    supervisor: Supervisor, server: MCPServer, verifier: TokenVerifier | None = None
+) -> Starlette:
     """The Starlette app; its lifespan is the MCP server's, which starts and stops `supervisor`."""
     @server.custom_route("/healthz", methods=["GET"])
     async def healthz(_: Request) -> Response:
@@ -102,6 +105,7 @@ def build_http_app(supervisor: Supervisor, server: MCPServer) -> Starlette:
         transport_security=transport_security(supervisor.settings),
         host=supervisor.settings.host,
     )
+    app.router.routes.extend(ui_routes(supervisor, verifier, [*LOOPBACK_HOSTS, *supervisor.settings.allowed_hosts]))
     app.add_middleware(
         HttpGuard, allowed_hosts=[*LOOPBACK_HOSTS, *supervisor.settings.allowed_hosts], max_body=MAX_BODY_BYTES
     )

@@ -67,4 +67,5 @@ def serve(app: Any, settings: Settings) -> None:
         timeout_keep_alive=IDLE_TIMEOUT,
         limit_concurrency=MAX_CONCURRENCY,
         timeout_graceful_shutdown=GRACEFUL_STOP,
+        proxy_headers=False,  # which proxies to believe is the web UI's `--trusted-proxy` decision
     )
