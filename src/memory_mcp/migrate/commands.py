@@ -108,8 +108,8 @@ def _dry_run(parser: argparse.ArgumentParser) -> None:
 def _importer(read: Callable[[argparse.Namespace], Batch], owns: Owns) -> Action:
     def action(service: MemoryService, args: argparse.Namespace) -> dict[str, Any]:
         plan = classify(service, read(args), owns)
-        progress = progress("embedding") if args.progress else None
-        commit = None if args.dry_run else apply(service, plan, progress)
+        shown = progress("embedding") if args.progress else None
+        commit = None if args.dry_run else apply(service, plan, shown)
         return view(plan, commit=commit, dry_run=args.dry_run)
 
     return action
