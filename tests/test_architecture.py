@@ -26,8 +26,8 @@ FORBIDDEN = (
     "memory_mcp.metrics",
 )
 OWNERS = {
-    # sync.py goes once the store makes every commit, merges included (issue 17): then {"core/store.py"}.
-    "pygit2": {"core/store.py", "core/sync.py"},
+    # The store makes every commit (merges included); transport talks to remotes (fetch, push, proxies).
+    "pygit2": {"core/store.py", "core/transport.py"},
     "llama_cpp": {"core/embedder.py"},
     "hnswlib": {"core/vector_index.py"},
     # The derived state: the vector cache, the keyword index and the snapshot files that hold both.

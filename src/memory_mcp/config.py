@@ -129,8 +129,16 @@ class Settings:
         parse=_path,
     )
     model: Path | None = setting(
-        env="MODEL", flag="--model", commands=("repo",), help="GGUF embedding model file", parse=_path
+        env="MODEL",
+        flag="--model",
+        commands=("repo",),
+        help="GGUF embedding model file; default: the pinned model, from the cache dir or downloaded once",
+        parse=_path,
     )
+    model_url: str | None = setting(
+        env="MODEL_URL", help="where to download the default model instead (a mirror); needs MODEL_SHA256"
+    )
+    model_sha256: str | None = setting(env="MODEL_SHA256", help="the hex sha256 the downloaded model must have")
     bind: str = setting(
         DEFAULT_BIND,
         env="BIND",
@@ -182,6 +190,14 @@ class Settings:
     pull_interval: float = setting(60.0, env="PULL_INTERVAL", help="seconds between pulls", parse=_seconds)
     push_delay: float = setting(
         2.0, env="PUSH_DELAY", help="seconds from a write to its push", parse=_seconds
+    )
+    ssh_key: Path | None = setting(
+        env="SSH_KEY", help="private key (no passphrase) for SSH remotes; default: the SSH agent", parse=_path
+    )
+    ssh_known_hosts: Path | None = setting(
+        env="SSH_KNOWN_HOSTS",
+        help="known_hosts file SSH host keys are checked against; default ~/.ssh/known_hosts",
+        parse=_path,
     )
     tokens_file: Path | None = setting(
         env="TOKENS_FILE",

@@ -29,10 +29,13 @@ import anyio.to_thread
 from memory_mcp.bootstrap import build_embedder, build_store, open_service
 from memory_mcp.config import Settings
 from memory_mcp.core import MemoryMcpError, MemoryService, Unavailable
+from memory_mcp.core.download import ProgressReport
 from memory_mcp.core.embedder import EmbeddingModel
 from memory_mcp.core.store import Store
-from memory_mcp.core.sync import Backoff, Syncer, SyncReport
+from memory_mcp.core.backoff import Backoff
+from memory_mcp.core.sync import Syncer, SyncReport
 from memory_mcp.metrics import Metrics
+from memory_mcp.progress import DownloadMeter
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +90,9 @@ class Supervisor:
             self._first_sync()
             lent = self.embedder
             embedder = self._step(
-                "model", lambda: lent or build_embedder(self.settings, self.metrics), lambda e: e.info.name
+                "model",
+                lambda: lent or build_embedder(self.settings, self.metrics, self._downloading()),
+                lambda e: e.info.name,
             )
             service = self._step(
                 "index",
@@ -112,6 +117,17 @@ class Supervisor:
             _spawn("memory-mcp-sync", self._sync_loop)
         if self._fill_vectors(service, rebuilding=True):
             _spawn("memory-mcp-snapshot", lambda: self._snapshot_loop(service))
+
+    def _downloading(self) -> ProgressReport:
+        """Default-model download progress: on stderr, and as the model part's detail in `/readyz`."""
+        meter = DownloadMeter()
+
+        def report(done: int, total: int | None) -> None:
+            amount = f"{min(100, done * 100 // total)}%" if total else f"{done / 1e6:.1f} MB"
+            self.parts["model"].detail = f"downloading {amount}"
+            meter(done, total)
+
+        return report
 
     def _open_repo(self) -> tuple[Store, Syncer | None]:
         """Clone or open; an empty data dir whose remote is unreachable waits for it, with backoff."""

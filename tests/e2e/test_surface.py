@@ -17,10 +17,11 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
-from mcp_types import ResourceTemplateReference
+from mcp_types import PromptReference, ResourceTemplateReference
 
 from tests.e2e.conftest import HttpServer, call, call_error, run_cli, server_env
 from tests.e2e.test_http_auth import PROJECT_A, READER, WRITER, client, tokens_file  # noqa: F401 - fixture
+from tests.e2e.test_tools import connect  # noqa: F401 - the fixture: each test over HTTP and over stdio
 
 pytestmark = pytest.mark.anyio
 
@@ -30,15 +31,7 @@ NOTIFY_TIMEOUT = 20.0
 """The watch loop looks every second; the rest is slack for a machine busy with other tests."""
 
 
-@pytest.fixture(params=["http", "stdio"])
-def connect(request: pytest.FixtureRequest, start_server, stdio_client) -> Callable[[], Client]:
-    if request.param == "http":
-        server: HttpServer = start_server()
-        return server.client
-    return stdio_client
-
-
-async def test_resources_prompts_and_changes(connect: Callable[[], Client]) -> None:
+async def test_resources_prompts_and_changes(connect: Callable[[], Client]) -> None:  # noqa: F811
     async with connect() as mcp:
         tips = "Prefer spawn_blocking for CPU-bound work in async Rust."
         await call(
@@ -73,6 +66,8 @@ async def test_resources_prompts_and_changes(connect: Callable[[], Client]) -> N
             TEMPLATE, {"name": "name", "value": "rust/"}, context_arguments={"scope": "org/backend"}
         )
         assert names.completion.values == ["rust/async-tips"]
+        prompt_scope = await mcp.complete(PromptReference(name="session-start"), {"name": "scope", "value": "org"})
+        assert prompt_scope.completion.values == ["org/backend"]
 
         assert {p.name for p in (await mcp.list_prompts()).prompts} == {"session-start", "save-handoff"}
         start = (await mcp.get_prompt("session-start", {"scope": "org/backend"})).messages[0].content.text

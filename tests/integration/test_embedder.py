@@ -16,9 +16,22 @@ from memory_mcp.core.embedder import DOCUMENT_TOKENS, Embedder, _family_prefixes
 from memory_mcp.errors import Cancelled, Unavailable
 
 
-def test_reproduces_reference_embeddings(embedder: Embedder, model_path: Path) -> None:
-    reference = json.loads(model_path.with_name("all-MiniLM-L6-v2.reference-embeddings.json").read_text())
-    vectors = embedder.embed_documents(reference["sentences"])
+@pytest.fixture(scope="module")
+def source_embedder(source_model_path: Path, model_path: Path, embedder: Embedder):
+    """The test model itself, even when the suite runs with the derived one: these facts are its own."""
+    if source_model_path == model_path:
+        yield embedder
+        return
+    loaded = Embedder(source_model_path)
+    yield loaded
+    loaded.close()
+
+
+def test_reproduces_reference_embeddings(source_embedder: Embedder, source_model_path: Path) -> None:
+    reference = json.loads(
+        source_model_path.with_name("all-MiniLM-L6-v2.reference-embeddings.json").read_text()
+    )
+    vectors = source_embedder.embed_documents(reference["sentences"])
     for sentence, rows, expected in zip(
         reference["sentences"], vectors, reference["embeddings"], strict=True
     ):
@@ -27,12 +40,12 @@ def test_reproduces_reference_embeddings(embedder: Embedder, model_path: Path) -
         assert cosine >= 0.995, f"{sentence!r}: cosine {cosine:.4f}"
 
 
-def test_model_facts_come_from_the_file(embedder: Embedder, model_path: Path) -> None:
-    info = embedder.info
+def test_model_facts_come_from_the_file(source_embedder: Embedder) -> None:
+    info = source_embedder.info
     assert info.dimensions == 384
     assert info.pooling == "mean"
     assert info.context == 512
-    assert len(info.identity) == 64 and info.identity == embedder.info.identity
+    assert len(info.identity) == 64
     assert info.query_prefix == "" and info.document_prefix == ""
 
 
@@ -63,7 +76,8 @@ def test_long_text_is_chunked_not_truncated(embedder: Embedder) -> None:
     query = embedder.embed_query("where is the satellite launch code kept")
     similarities = rows @ query
     assert int(similarities.argmax()) == rows.shape[0] - 1, "only the last chunk mentions the launch code"
-    assert similarities.max() - similarities[0] > 0.2
+    # A fifth of the way from this model's unrelated-text similarity to 1 (0.2 for MiniLM, 0.1 for BGE-like).
+    assert similarities.max() - similarities[0] > 0.2 * (1 - embedder.info.unrelated_similarity)
 
 
 def test_batch_equals_single(embedder: Embedder) -> None:

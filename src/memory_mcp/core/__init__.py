@@ -14,6 +14,7 @@ from memory_mcp.core.briefing import DEFAULT_BUDGET, HANDOFF_NAME, HANDOFF_TAG, 
 from memory_mcp.core.cancellation import cancellable
 from memory_mcp.core.catalog import Entry
 from memory_mcp.core.changes import ChangePage, MemoryChange, Touched, opening
+from memory_mcp.core.duplicates import Duplicate, Repaired
 from memory_mcp.core.embedder import default_threads
 from memory_mcp.core.indexer import Progress
 from memory_mcp.core.model import (
@@ -50,7 +51,8 @@ from memory_mcp.core.service import (
     Stats,
 )
 from memory_mcp.core.store import Revision
-from memory_mcp.core.sync import SyncConflict, SyncReport
+from memory_mcp.core.merge import SyncConflict
+from memory_mcp.core.sync import SyncReport
 from memory_mcp.errors import (
     AlreadyExists,
     Busy,
@@ -87,6 +89,7 @@ __all__ = [
     "Cancelled",
     "ChangePage",
     "Conflict",
+    "Duplicate",
     "Entry",
     "Forbidden",
     "Hit",
@@ -101,6 +104,7 @@ __all__ = [
     "Page",
     "Progress",
     "Reindexed",
+    "Repaired",
     "Repository",
     "Revision",
     "Saved",

@@ -122,3 +122,19 @@ def check_version(entry: Entry, expected: str | None) -> None:
             f"memory {entry.memory.name!r} is at version {entry.version[:12]}, not {expected[:12]!r}: it changed "
             "since you read it; read it again and reapply your change"
         )
+
+
+def check_planned(memory: Memory, existing: Entry | None, planned: str | None) -> None:
+    """The memory is where a batch's plan saw it: at the version planned, or absent when planned so."""
+    found = None if existing is None else existing.version
+    if found == planned:
+        return
+    where = f"{memory.name!r} in scope {str(memory.scope)!r}"
+    if planned is None:
+        raise AlreadyExists(
+            f"{where} was created by someone else after the import was planned; nothing was imported; "
+            "plan again"
+        )
+    raise Conflict(
+        f"{where} changed (or was deleted) after the import was planned; nothing was imported; plan again"
+    )

@@ -9,7 +9,6 @@ OpenMP keeps a thread team per calling thread, and two teams on the same cores r
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -18,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final, Protocol
 
@@ -26,6 +25,7 @@ import numpy as np
 
 from memory_mcp.core import cancellation
 from memory_mcp.errors import Busy, Cancelled, Unavailable
+from memory_mcp.files import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +50,22 @@ _FAMILY_PREFIXES: Final = (
     ("nomic", ("search_query: ", "search_document: ")),
 )
 _POOLING_NAMES: Final = {0: "none", 1: "mean", 2: "cls", 3: "last", 4: "rank"}
+UNRELATED: Final = (
+    "The train to the airport leaves every twenty minutes.",
+    "Photosynthesis turns sunlight into chemical energy.",
+    "Her grandmother knitted a red wool scarf.",
+    "The quarterly tax return is due in April.",
+    "Volcanoes release ash and sulphur dioxide.",
+    "He tuned the guitar before the concert.",
+    "Bake the bread at 220 degrees for half an hour.",
+    "The database index speeds up lookups by key.",
+)
+"""Sentences about unrelated things: their mean similarity is where this model's scale starts."""
 
 MODEL_HELP: Final = (
     "Provide a GGUF embedding model with --model PATH or the MEMORY_MCP_MODEL environment variable "
-    "(for example bge-small-en-v1.5-q8_0.gguf or all-MiniLM-L6-v2-q8_0.gguf)."
+    "(for example bge-small-en-v1.5-q8_0.gguf or all-MiniLM-L6-v2-q8_0.gguf), or leave both unset for the "
+    "pinned default."
 )
 
 
@@ -74,6 +86,9 @@ class ModelInfo:
     document_prefix: str
     threads: int
     """CPU threads llama.cpp computes embeddings with."""
+    unrelated_similarity: float = 0.0
+    """Mean cosine between unrelated documents (`UNRELATED`), measured at load: models differ widely (MiniLM
+    about 0.03, BGE about 0.5), so similarity thresholds are placed relative to it."""
 
 
 class EmbeddingModel(Protocol):
@@ -99,13 +114,6 @@ class EmbeddingModel(Protocol):
     def close(self) -> None:
         """Release the model; later calls raise `Unavailable`."""
 
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(eq=False)  # a request is itself, whatever its texts: it is removed from the queue by identity
@@ -162,6 +170,7 @@ class Embedder:
         started = time.perf_counter()
         self._llm = _load(model_path, threads)
         self.info = self._describe(model_path, query_prefix, document_prefix)
+        self.info = replace(self.info, unrelated_similarity=self._unrelated_similarity())
         self._observer = observer
         self._queue_limit = queue_limit
         self._ready = threading.Condition()
@@ -197,6 +206,13 @@ class Embedder:
             document_prefix=family_document if document_prefix is None else document_prefix,
             threads=int(llama_cpp.llama_n_threads_batch(self._llm.ctx)),
         )
+
+    def _unrelated_similarity(self) -> float:
+        """Measured before the worker starts, on this thread (one model call, a few milliseconds)."""
+        vectors = self._embed_chunks([self.info.document_prefix + text for text in UNRELATED])
+        similarities = vectors @ vectors.T
+        off_diagonal = similarities[~np.eye(len(UNRELATED), dtype=bool)]
+        return round(float(off_diagonal.mean()), 4)
 
     def close(self) -> None:
         """Refuse queued work, finish the model call under way (one bounded call), stop the worker and free

@@ -5,7 +5,7 @@ from HEAD's tree, never from the possibly stale on-disk index), serialises write
 OS lock, and answers "what changed between two commits" so indexes can catch up. A memory exists once
 its commit exists.
 
-It stays one file (over 500 lines) on purpose: it is the one owner of pygit2, so every libgit2 object,
+It stays one file, over 400 lines, on purpose: it is the one owner of pygit2, so every libgit2 object,
 thread rule and crash-safety step of the repository is in one place.
 """
 
@@ -26,6 +26,7 @@ import pygit2
 from pygit2.enums import FileMode, Option, SortMode
 
 from memory_mcp.core.markdown import MAX_FILE_BYTES
+from memory_mcp.core.merge import File, NewFile
 from memory_mcp.core.model import Scope
 from memory_mcp.errors import Conflict, InvalidInput, Unavailable
 from memory_mcp.files import locked, write_atomic
@@ -46,6 +47,9 @@ MOVE_JOURNAL: Final = "move-branch"
 branch and rewriting the work tree, finished when the repository is next opened."""
 
 pygit2.option(Option.ENABLE_FSYNC_GITDIR, 1)
+
+_TreeEntry = tuple[pygit2.Oid, int]
+"""A tree entry to write: (object id, file mode)."""
 
 
 @dataclass(frozen=True)
@@ -183,8 +187,13 @@ class GitStore:
 
     @property
     def repository(self) -> pygit2.Repository:
-        """This thread's libgit2 repository, for remote operations (`core.sync`); keep it in this thread."""
+        """This thread's libgit2 repository, for remote operations (`core.transport`); keep it here."""
         return self._repo
+
+    @property
+    def private_dir(self) -> Path:
+        """memory-mcp's own folder inside `.git` (locks, journals, scratch files)."""
+        return self._state
 
     @property
     def ref(self) -> str:
@@ -247,11 +256,18 @@ class GitStore:
 
     @staticmethod
     def _blob_at(tree: pygit2.Tree, path: str) -> str | None:
+        """The blob id of the regular file at `path`, None when there is none (or a link, or a folder)."""
+        file = GitStore._file_at(tree, path)
+        regular = file is not None and file.mode in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE)
+        return file.blob if regular else None  # type: ignore[union-attr]
+
+    @staticmethod
+    def _file_at(tree: pygit2.Tree, path: str) -> File | None:
         try:
             entry = tree[path]
         except KeyError:
             return None
-        return str(entry.id) if entry.filemode in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE) else None
+        return None if entry.filemode == FileMode.TREE else File(str(entry.id), int(entry.filemode))
 
     def blob(self, blob_id: str) -> bytes:
         return self._repo[blob_id].peel(pygit2.Blob).data
@@ -437,8 +453,8 @@ class GitStore:
         if bulk:  # process-wide switch; safe because the caller holds the write lock
             pygit2.option(Option.ENABLE_FSYNC_GITDIR, 0)
         try:
-            blobs = {path: self._repo.create_blob(data) for path, data in writes.items()}
-            changes: dict[str, pygit2.Oid | None] = {**{p: None for p in deletes}, **blobs}
+            blobs = {path: (self._repo.create_blob(data), FileMode.BLOB) for path, data in writes.items()}
+            changes: dict[str, _TreeEntry | None] = {**{p: None for p in deletes}, **blobs}
             tree_id = self._build_tree(root, changes)
             signature = pygit2.Signature(author.name, author.email)
             committer = pygit2.Signature(self.author.name, self.author.email)
@@ -450,19 +466,23 @@ class GitStore:
                 os.sync()  # every object on disk before the branch points at them
         return str(commit)
 
-    def _build_tree(self, tree: pygit2.Tree | None, changes: dict[str, pygit2.Oid | None]) -> pygit2.Oid:
-        """A new tree equal to `tree` with `changes` (path → blob, None = delete) applied; empty dirs pruned."""
+    def _build_tree(self, tree: pygit2.Tree | None, changes: dict[str, _TreeEntry | None]) -> pygit2.Oid:
+        """A new tree equal to `tree` with `changes` (path → (blob, mode), None = delete) applied; empty
+        dirs pruned. A file never replaces a folder, nor a folder a file."""
         builder = self._repo.TreeBuilder(tree) if tree is not None else self._repo.TreeBuilder()
-        nested: dict[str, dict[str, pygit2.Oid | None]] = {}
+        nested: dict[str, dict[str, _TreeEntry | None]] = {}
         for path, blob in changes.items():
             head, _, rest = path.partition("/")
+            existing = builder.get(head)
             if rest:
                 nested.setdefault(head, {})[rest] = blob
             elif blob is None:
-                if builder.get(head) is not None:
+                if existing is not None:
                     builder.remove(head)
+            elif existing is not None and existing.filemode == FileMode.TREE:
+                raise Conflict(f"'{head}' is a folder in the repository where a file is needed")
             else:
-                builder.insert(head, blob, FileMode.BLOB)
+                builder.insert(head, *blob)
         for name, sub_changes in nested.items():
             existing = builder.get(name)
             if existing is not None and existing.filemode != FileMode.TREE:
@@ -485,13 +505,83 @@ class GitStore:
             log.warning("removing stale lock file %s", lock.name)
             lock.unlink(missing_ok=True)
 
+    # ---------------------------------------------------------------- merging (sync)
+
+    def merge_base(self, one: str, other: str) -> str | None:
+        base = self._repo.merge_base(one, other)
+        return None if base is None else str(base)
+
+    def contains(self, commit: str, other: str) -> bool:
+        """Whether `commit` is `other` or descends from it."""
+        return commit == other or self._repo.descendant_of(commit, other)
+
+    def count(self, include: str | None, exclude: str | None) -> int:
+        """Commits reachable from `include` but not from `exclude`."""
+        if include is None:
+            return 0
+        if exclude is None:
+            return sum(1 for _ in self._repo.walk(include))
+        return self._repo.ahead_behind(include, exclude)[0]
+
+    def reference(self, name: str) -> str | None:
+        """The commit a reference (such as a remote-tracking branch) points at, None when it is absent."""
+        ref = self._repo.references.get(name)
+        return None if ref is None else str(ref.resolve().target)
+
+    def merge_inputs(
+        self, base: str | None, local: str, remote: str
+    ) -> tuple[dict[str, File], dict[str, File], dict[str, File]]:
+        """The files of the three commits at every path where they are not all equal (what `merge` needs)."""
+        trees = [self._tree(commit) for commit in (base, local, remote)]
+        paths: set[str] = set()
+        for side in trees[1:]:
+            for delta in trees[0].diff_to_tree(side).deltas:
+                paths.update((delta.old_file.path, delta.new_file.path))
+        base_files, local_files, remote_files = (
+            {path: file for path in paths if (file := self._file_at(tree, path)) is not None}
+            for tree in trees
+        )
+        return base_files, local_files, remote_files
+
+    def merge_commit(
+        self, local: str, remote: str, changes: dict[str, File | NewFile | None], message: str
+    ) -> str:
+        """A commit whose parents are both tips and whose tree is `local`'s plus `changes`; the branch is not
+        moved (`move_branch` does that)."""
+        entries: dict[str, _TreeEntry | None] = {}
+        for path, file in changes.items():
+            if file is None:
+                entries[path] = None
+            elif isinstance(file, NewFile):
+                entries[path] = (self._repo.create_blob(file.data), file.mode)
+            else:
+                entries[path] = (pygit2.Oid(hex=file.blob), file.mode)
+        try:
+            tree = self._build_tree(self._tree(local), entries)
+        except Conflict as exc:
+            raise Conflict(f"cannot merge: {exc} (a file on one side and a folder on the other)") from None
+        author = pygit2.Signature(self.author.name, self.author.email)
+        parents = [pygit2.Oid(hex=local), pygit2.Oid(hex=remote)]
+        return str(self._repo.create_commit(None, author, author, message, tree, parents))
+
+    def start_history(self, message: str, when: int) -> None:
+        """Commit an empty first commit at a fixed time by a fixed author, so that every replica that starts
+        from an empty remote makes the very same commit and their histories are related."""
+        signature = pygit2.Signature("memory-mcp", "memory-mcp@localhost", when, 0)
+        empty = self._repo.TreeBuilder().write()
+        root = self._repo.create_commit(None, signature, signature, message, empty, [])
+        with self.write_lock():
+            if self.head() is None:
+                self.move_branch(None, str(root), "sync: start the shared history")
+
     # ---------------------------------------------------------------- moving the branch (sync)
 
-    def move_branch(self, old: str | None, new: str, message: str) -> None:
+    def move_branch(self, old: str | None, new: str, message: str) -> list[str]:
         """Point the branch at `new` (which contains `old`) and bring the work tree along; hold `write_lock()`.
 
         The branch is the durability point; the work tree follows it. A journal naming both commits is
         written first, so a crash in between is finished by the next `GitStore` opened on this repository.
+        Returns why files were kept out of the work tree (unsafe paths, files larger than any memory).
         """
         if self.head() != old:
             raise Conflict("the branch moved during the sync; retry it")
@@ -499,8 +589,9 @@ class GitStore:
         write_atomic(journal, f"{old or '-'} {new}\n".encode())
         self._clear_stale_lock(self._git_dir / f"{self.ref}.lock")
         self._repo.create_reference(self.ref, new, force=True, message=message)
-        self._follow(old, new)
+        refused = self._follow(old, new)
         journal.unlink()
+        return refused
 
     def _finish_interrupted_move(self) -> None:
         """Rewrite the work-tree files a killed `move_branch` left behind (no-op without a journal)."""
@@ -518,15 +609,18 @@ class GitStore:
                 self._follow(None if old == "-" else old, new)
             journal.unlink()
 
-    def _follow(self, old: str | None, new: str) -> None:
+    def _follow(self, old: str | None, new: str) -> list[str]:
         """Rewrite the memory files that changed from `old` to `new`, sparing files edited by hand.
 
         A file is rewritten only if it holds `old`'s version (or is missing), so running this twice is
-        harmless: that is what makes crash recovery a plain re-run.
+        harmless: that is what makes crash recovery a plain re-run. A path that could leave the repository
+        (or hide a file) and a file larger than any memory may be are never written; they stay in git only,
+        and the reasons are returned.
         """
         changes = self.changes(old, new)
         bulk = len(changes) > BULK_FILES
         in_step: set[str] = set()
+        refused: list[str] = []
         for change in changes:
             try:
                 self._check_path(change.path)
@@ -546,10 +640,12 @@ class GitStore:
                     self._write_file(change.path, self.blob(change.new_blob), durable=not bulk)
                     in_step.add(change.path)
             except (InvalidInput, OSError) as exc:
-                log.error("could not update work-tree file %s: %s", change.path, exc)
+                log.error("not writing work-tree file %r: %s", change.path, exc)
+                refused.append(f"{change.path!r} not written to the work tree: {exc}")
         if bulk:
             os.sync()
         self._update_index(changes, in_step)
+        return refused
 
     def _update_index(self, changes: list[Change], in_step: set[str]) -> None:
         """Keep `git status` quiet for humans, touching only the changed entries; best effort.

@@ -1,5 +1,5 @@
 """Memories as MCP resources: listing (paginated, only what the caller's token may see), reading, the two
-URI templates, completion of their arguments, and (legacy) subscriptions.
+URI templates, completion of their arguments (and of the prompts' scope), and (legacy) subscriptions.
 
 URIs: `memory://{scope}/{name}`, scope and name percent-encoded as RFC 6570 expands them (`/` is `%2F`;
 global memories use `global`), and `memory://~id/{id}`: `~` may not appear in a scope, so the two never
@@ -48,6 +48,8 @@ BY_NAME: Final = "memory://{scope}/{name}"
 BY_ID: Final = "memory://~id/{id}"
 MIME: Final = "text/markdown"
 MAX_COMPLETIONS: Final = 100
+PROMPTS: Final = ("session-start", "save-handoff")
+"""Prompts whose `scope` argument completes like the template's."""
 FRONTMATTER: Final = ("id", "name", "scope", "tags", "source", "created_at", "updated_at", "version")
 
 
@@ -140,8 +142,9 @@ class Resources:
 
     async def complete(self, ctx: ServerRequestContext, params: CompleteRequestParams) -> CompleteResult:
         argument = params.argument.name
-        known = getattr(params.ref, "uri", None) == BY_NAME and argument in ("scope", "name")
-        if not known:
+        template = getattr(params.ref, "uri", None) == BY_NAME and argument in ("scope", "name")
+        prompt = getattr(params.ref, "name", None) in PROMPTS and argument == "scope"
+        if not (template or prompt):
             return CompleteResult(completion=Completion(values=[]))
         given = (params.context.arguments or {}) if params.context else {}
         prefix, scope, access = params.argument.value, given.get("scope"), caller()[0]

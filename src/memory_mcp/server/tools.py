@@ -412,8 +412,9 @@ class Tools:
         push: Annotated[bool, Field(description="Push local commits to the remote")] = True,
     ) -> SyncResult:
         """Sync the memory repository with its git remote now (it also syncs by itself after writes and
-        periodically). Returns what was pulled and pushed, conflicts and how they were resolved (the newer
-        version wins; the other stays in history), and errors (e.g. the remote is unreachable)."""
+        periodically). Returns what was pulled and pushed, conflicts and how they were resolved (memories
+        match by id: a move and an edit combine, otherwise the newer version wins; the other stays in
+        history), pulled files kept out of the work tree, and errors (e.g. the remote is unreachable)."""
         access = caller()[0]
 
         def call(_: MemoryService) -> SyncReport:
