@@ -64,6 +64,7 @@
         default = build.${system}.memory-mcp;
         model = build.${system}.model;
         image = build.${system}.image;
+        standalone = build.${system}.standalone;
       });
 
       apps = forAllSystems (

@@ -18,11 +18,13 @@
   imageSettings,
 }:
 let
-  # The suite's two tests that are about the MiniLM test model itself (its reference embeddings file, which
-  # lives outside the repository, and its mean pooling without prefixes); every other test takes any model.
+  # The suite's tests that are about the MiniLM test model itself (its reference embeddings file, which lives
+  # outside the repository, its mean pooling without prefixes, and the second model derived from it); every
+  # other test takes any model.
   modelSpecificTests = [
     "tests/integration/test_embedder.py::test_reproduces_reference_embeddings"
     "tests/integration/test_embedder.py::test_model_facts_come_from_the_file"
+    "tests/integration/test_second_model.py"
   ];
 
   expectedImage = writeText "memory-mcp-image-expected.json" (

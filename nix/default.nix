@@ -37,6 +37,11 @@ let
     settings = imageSettings;
     inherit (python) version;
   };
+
+  standalone = pkgs.callPackage ./standalone.nix {
+    inherit root model;
+    inherit (python) testVenv version;
+  };
 in
 {
   inherit
@@ -44,6 +49,7 @@ in
     memory-mcp
     image
     imageSettings
+    standalone
     ;
   inherit (python) venv testVenv pythonSet;
   # The Python side (package sets and virtualenvs), for the packaging tests and `nix repl`.

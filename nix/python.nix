@@ -1,14 +1,14 @@
 # memory-mcp's Python environments, built by uv2nix from uv.lock: the same pins the non-Nix set-up installs.
 #
 # Every locked package comes from its locked wheel (manylinux wheels are patched by autoPatchelf), except the
-# two that PyPI ships as source only. llama-cpp-python and hnswlib are taken prebuilt from nixpkgs, built for
-# the same Python; their dependency metadata still comes from uv.lock. Both nixpkgs builds are portable:
-# llama-cpp-python builds llama.cpp with GGML_NATIVE=off, hnswlib gets an AVX2/FMA/F16C baseline on x86-64
-# (below), and nixpkgs' compiler wrapper strips any -march=native (NIX_ENFORCE_NO_NATIVE, on by default) from
-# both. No AMX code is compiled, so the segfault of a -march=native llama.cpp on AMX CPUs with Q8_0 models
-# (see README) cannot happen here.
-# Their versions follow the nixpkgs pin rather than uv.lock (hnswlib 0.8.0 is the same; llama-cpp-python is
-# whatever 0.3.x the pin has): memory-mcp only uses llama-cpp-python APIs that 0.3.x has had throughout.
+# two that PyPI ships as source only: llama-cpp-python and hnswlib are built from their locked sdists (version
+# and hash from uv.lock) with the portable flags scripts/dev.py uses (native-build.nix). No -march=native and
+# no AMX code, so the segfault of a -march=native llama.cpp on AMX CPUs with Q8_0 models (see README) cannot
+# happen here, and the image embeds as fast as the build bench/ measures.
+#
+# The build systems come from pyproject-build-systems' wheel overlay: its sdist overlay (`default`) would
+# build trove-classifiers, calver, libcst and others from source, against uv.lock's setuptools and packaging
+# rather than the versions the build-system set pins for them.
 {
   lib,
   pkgs,
@@ -23,26 +23,38 @@ let
 
   workspace = uv2nix.lib.workspace.loadWorkspace { workspaceRoot = root; };
 
-  hacks = pkgs.callPackage pyproject-nix.build.hacks { };
+  nativeBuild = import ./native-build.nix { cpu = pkgs.stdenv.hostPlatform.parsed.cpu.name; };
 
-  sourceOnlyFromNixpkgs = _final: prev: {
-    llama-cpp-python = hacks.nixpkgsPrebuilt {
-      from = python.pkgs.llama-cpp-python;
-      prev = prev.llama-cpp-python;
-    };
-    hnswlib = hacks.nixpkgsPrebuilt {
-      # On x86-64, the llama.cpp build's baseline (AVX2, FMA, F16C): without it hnswlib's distance loops are
-      # SSE2 only, and a recall's graph search took 30-40% longer.
-      from = python.pkgs.hnswlib.overrideAttrs (
-        old:
-        lib.optionalAttrs pkgs.stdenv.hostPlatform.isx86_64 {
-          env = (old.env or { }) // {
-            NIX_CFLAGS_COMPILE = "-mavx2 -mfma -mf16c";
-          };
-        }
-      );
-      prev = prev.hnswlib;
-    };
+  # The sdists' build systems (uv.lock records only runtime dependencies) and the portable flags.
+  sourceBuilds = final: prev: {
+    llama-cpp-python = prev.llama-cpp-python.overrideAttrs (old: {
+      nativeBuildInputs =
+        old.nativeBuildInputs
+        ++ [
+          pkgs.cmake
+          pkgs.ninja
+        ]
+        ++ final.resolveBuildSystem {
+          scikit-build-core = [ ];
+        };
+      # scikit-build-core runs CMake and Ninja itself; their setup hooks must not take over the phases.
+      dontUseCmakeConfigure = true;
+      dontUseNinjaBuild = true;
+      dontUseNinjaInstall = true;
+      dontUseNinjaCheck = true;
+      env = (old.env or { }) // nativeBuild.llama-cpp-python;
+    });
+    hnswlib = prev.hnswlib.overrideAttrs (old: {
+      nativeBuildInputs =
+        old.nativeBuildInputs
+        ++ final.resolveBuildSystem {
+          setuptools = [ ];
+          wheel = [ ];
+          pybind11 = [ ];
+          numpy = [ ];
+        };
+      env = (old.env or { }) // nativeBuild.hnswlib;
+    });
   };
 
   # Only what hatchling needs for the wheel: edits to tests, docs or Nix files do not rebuild the application.
@@ -67,9 +79,9 @@ let
     }).overrideScope
       (
         lib.composeManyExtensions [
-          pyproject-build-systems.overlays.default
+          pyproject-build-systems.overlays.wheel
           (workspace.mkPyprojectOverlay { sourcePreference = "wheel"; })
-          sourceOnlyFromNixpkgs
+          sourceBuilds
           appFixups
         ]
       );

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build the single-file `memory-mcp` executable with PyInstaller, into dist/memory-mcp.
 
-    python3 scripts/build-standalone.py [--python PATH] [--dist DIR]
+    python3 scripts/build-standalone.py [--python PATH] [--dist DIR] [--model FILE | --no-model]
 
 Standard library only. By default it uses the development environment (`.venv`, brought up to date first by
 `scripts/dev.py setup`), so the executable holds exactly the versions pinned in uv.lock
@@ -12,6 +12,11 @@ the version pinned below is installed.
 
 The result runs on Linux machines of the same architecture whose glibc is at least as new as the build
 machine's (build on the oldest system you support). It unpacks itself into a temporary folder at each start.
+
+It carries an embedding model, so that it serves with no configuration and no download: the pinned default
+(fetched into the cache dir first, as `memory-mcp model fetch` does), or `--model FILE`. The model is appended
+after PyInstaller's archive, not inside it, so it is not unpacked at every start: the first start copies it
+once into the cache dir, and every later one mmaps that copy (see src/memory_mcp/core/bundled_model.py).
 
 Progress goes to stderr; the last stdout line is the executable's path.
 """
@@ -46,9 +51,11 @@ def run(*cmd: str | Path, env: dict[str, str] | None = None) -> None:
         die(f"command failed ({result.returncode}): {' '.join(map(str, cmd))}")
 
 
-def probe(python: Path, code: str) -> str | None:
+def probe(python: Path, code: str, *args: str | Path) -> str | None:
     """Run `code` in `python`; its stdout, or None when it fails."""
-    result = subprocess.run([python, "-c", code], stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    result = subprocess.run(
+        [python, "-c", code, *args], stdin=subprocess.DEVNULL, capture_output=True, text=True
+    )
     return result.stdout.strip() if result.returncode == 0 else None
 
 
@@ -83,17 +90,43 @@ def build(python: Path, dist: Path, work: Path) -> Path:
     return exe
 
 
+def default_model(python: Path) -> Path:
+    """The pinned default model, from the cache dir or downloaded once."""
+    fetched = subprocess.run([python, "-m", "memory_mcp.cli", "model", "fetch"], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, text=True)
+    if fetched.returncode != 0:
+        die("could not fetch the default model to bundle; pass --model FILE (or --no-model)")
+    return Path(fetched.stdout.strip().splitlines()[-1])
+
+
+def bundle_model(python: Path, exe: Path, model: Path) -> None:
+    code = "import sys; from pathlib import Path; from memory_mcp.core.bundled_model import append; " \
+           "print(append(Path(sys.argv[1]), Path(sys.argv[2])).sha256)"
+    digest = probe(python, code, exe, model)
+    if digest is None:
+        die(f"could not append {model} to {exe}")
+    log(f"bundled {model.name} (sha256 {digest})")
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--python", type=Path,
                         help="interpreter with memory-mcp installed, used as it is (default: .venv, set up by dev.py)")
     parser.add_argument("--dist", type=Path, default=ROOT / "dist", help="output folder (default: dist/)")
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "pyinstaller", help="PyInstaller work folder")
+    models = parser.add_mutually_exclusive_group()
+    models.add_argument("--model", type=Path, help="GGUF model to bundle (default: the pinned default model)")
+    models.add_argument("--no-model", action="store_true", help="bundle no model (downloaded on first use)")
     args = parser.parse_args(argv)
     python = (args.python or VENV_PYTHON).absolute()
     ensure_environment(python, default=args.python is None)
+    model = None if args.no_model else (args.model or default_model(python)).absolute()
+    if model is not None and not model.is_file():
+        die(f"no model file at {model}")
     started = time.monotonic()
     exe = build(python, args.dist.absolute(), args.work.absolute())
+    if model is not None:
+        bundle_model(python, exe, model)
     seconds = time.monotonic() - started
     log(f"built {exe}: {exe.stat().st_size / 2**20:.1f} MiB in {seconds:.0f} s")
     version = subprocess.run([exe, "--version"], stdin=subprocess.DEVNULL, capture_output=True, text=True)

@@ -12,7 +12,8 @@ exact versions in uv.lock (with the `test` extra) plus the project itself, edita
 Environment:
     MEMORY_MCP_WHEELS  a folder of prebuilt wheels, preferred over building sdists (but hnswlib,
                        which builds in seconds, is always built with our flags).
-    CMAKE_ARGS         flags for a llama-cpp-python source build; default: portable ones.
+    CMAKE_ARGS         flags for a llama-cpp-python source build; default: the portable ones in
+                       packaging/native-build.json (which the Nix build reads too).
 
 Setup prints to stderr only and reads no stdin: both belong to the command that follows.
 `test` exits with pytest's status, so "no tests ran" (5) fails like any other failure.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -37,17 +39,12 @@ REQUIREMENTS = VENV / ".dev-requirements.txt"
 UV_CONFIG = VENV / ".dev-uv.toml"
 UV_VERSION = "0.13.9"
 
-# A default llama.cpp build uses -march=native, which on CPUs with AMX segfaults on the first
-# embedding with a Q8_0 model; these flags build a portable AVX2 library instead.
-SAFE_CMAKE_ARGS = (
-    "-DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON"
-    " -DGGML_F16C=ON -DGGML_BMI2=ON -DLLAMA_OPENSSL=OFF"
-)
-
-
-# The same x86-64 baseline for hnswlib. Its build offers -march=native or nothing (SSE2 only), and with SSE2
-# alone its distance loops made a recall's graph search take 30-40% longer (0.27 -> 0.17 ms at 10k memories).
-HNSWLIB_CXXFLAGS = "-mavx2 -mfma -mf16c"
+# The source builds' environment per CPU architecture, shared with nix/native-build.nix. A default
+# llama.cpp build uses -march=native, which on CPUs with AMX segfaults on the first embedding with a Q8_0
+# model; these flags build a portable library instead (AVX2/FMA/F16C on x86-64, ggml's armv8 defaults on
+# aarch64). hnswlib gets the same x86-64 baseline: its build offers -march=native or nothing (SSE2 only), and
+# with SSE2 alone its distance loops made a recall's graph search take 30-40% longer (0.27 -> 0.17 ms at 10k).
+NATIVE_BUILD = ROOT / "packaging" / "native-build.json"
 
 
 def log(message: str) -> None:
@@ -67,15 +64,23 @@ def run(*cmd: str | Path) -> None:
         die(f"command failed ({result.returncode}): {' '.join(map(str, cmd))}")
 
 
+def portable_build_variables(machine: str) -> dict[str, dict[str, str]]:
+    """packaging/native-build.json's environment for the sdists that compile native code, per package."""
+    flags = json.loads(NATIVE_BUILD.read_text())
+    if machine not in flags:
+        die(f"no portable build flags for CPU {machine!r} in {NATIVE_BUILD} (known: {', '.join(flags)})")
+    return flags[machine]
+
+
 def build_variables() -> dict[str, dict[str, str]]:
-    """Environment for the sdists that compile native code, per package.
+    """Environment for the sdists that compile native code, per package, for this machine.
 
     A CMAKE_ARGS the user set wins over the portable default.
     """
-    return {
-        "llama-cpp-python": {"CMAKE_ARGS": os.environ.get("CMAKE_ARGS", SAFE_CMAKE_ARGS)},
-        "hnswlib": {"HNSWLIB_NO_NATIVE": "1", "CXXFLAGS": HNSWLIB_CXXFLAGS},
-    }
+    variables = portable_build_variables(platform.machine())
+    if "CMAKE_ARGS" in os.environ:
+        variables["llama-cpp-python"]["CMAKE_ARGS"] = os.environ["CMAKE_ARGS"]
+    return variables
 
 
 def wheels_dir() -> Path | None:
@@ -93,7 +98,7 @@ def wheels_dir() -> Path | None:
 def setup_fingerprint() -> str:
     """Hash of everything that decides what setup installs, so an unchanged setup is skipped."""
     digest = hashlib.sha256()
-    for name in ("uv.lock", "pyproject.toml", "scripts/dev.py"):
+    for name in ("uv.lock", "pyproject.toml", "scripts/dev.py", "packaging/native-build.json"):
         digest.update((ROOT / name).read_bytes())
     digest.update(json.dumps(build_variables(), sort_keys=True).encode())
     return digest.hexdigest()
@@ -161,7 +166,8 @@ def install_locked() -> None:
     sources = []
     wheels = wheels_dir()
     if wheels:
-        log(f"preferring prebuilt wheels in {wheels} (hnswlib always builds, with {HNSWLIB_CXXFLAGS})")
+        hnswlib = build_variables()["hnswlib"]
+        log(f"preferring prebuilt wheels in {wheels} (hnswlib always builds, with {hnswlib})")
         sources = ["--find-links", str(wheels), "--no-binary", "hnswlib"]
     else:
         cmake_args = build_variables()["llama-cpp-python"]["CMAKE_ARGS"]

@@ -14,11 +14,13 @@ from memory_mcp.core.embedder import Embedder
 from memory_mcp.core.service import MemoryService
 
 MODEL_ENV = "MEMORY_MCP_TEST_MODEL"
+VARIANT_ENV = "MEMORY_MCP_TEST_MODEL_VARIANT"
+"""`derived`: run the suite with a second model made from the test model (tests/derived_model.py)."""
 
 
 @pytest.fixture(scope="session")
-def model_path() -> Path:
-    """The real embedding model; a run without it fails loudly rather than skipping."""
+def source_model_path() -> Path:
+    """The GGUF file MEMORY_MCP_TEST_MODEL names; a run without it fails loudly rather than skipping."""
     value = os.environ.get(MODEL_ENV)
     if not value:
         pytest.fail(
@@ -28,6 +30,22 @@ def model_path() -> Path:
     if not path.is_file():
         pytest.fail(f"{MODEL_ENV}={value} is not a file")
     return path
+
+
+@pytest.fixture(scope="session")
+def derived_model_path(source_model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.derived_model import derive
+
+    return derive(source_model_path, tmp_path_factory.mktemp("derived-model") / "bge-derived.gguf")
+
+
+@pytest.fixture(scope="session")
+def model_path(request: pytest.FixtureRequest) -> Path:
+    """The model the suite runs with: the test model, or the second one derived from it."""
+    variant = os.environ.get(VARIANT_ENV, "")
+    if variant not in ("", "derived"):
+        pytest.fail(f"{VARIANT_ENV} must be empty or 'derived', not {variant!r}")
+    return request.getfixturevalue("derived_model_path" if variant else "source_model_path")
 
 
 @pytest.fixture(scope="session")

@@ -26,15 +26,21 @@ FORBIDDEN = (
     "memory_mcp.metrics",
 )
 OWNERS = {
-    # sync.py goes once the store makes every commit, merges included (issue 17): then {"core/store.py"}.
-    "pygit2": {"core/store.py", "core/sync.py"},
+    # The store makes every commit (merges included); transport talks to remotes (fetch, push, proxies).
+    "pygit2": {"core/store.py", "core/transport.py"},
     "llama_cpp": {"core/embedder.py"},
     "hnswlib": {"core/vector_index.py"},
     # The derived state: the vector cache, the keyword index and the snapshot files that hold both.
     "sqlite3": {"core/embedding_cache.py", "core/lexical_index.py", "core/snapshot.py"},
     "kubernetes": {"auth/stores.py"},
-    "starlette": {"server/http_app.py"},
-    "uvicorn": {"cli.py"},
+    # The HTTP edge: the app that mounts everything, and the web UI's request handling.
+    "starlette": {
+        "server/http_app.py",
+        *(f"server/ui/{m}.py" for m in ("__init__", "app", "guard", "limits", "pages", "actions")),
+    },
+    "jinja2": {"server/ui/app.py"},
+    "markdown_it": {"server/ui/render.py"},
+    "uvicorn": {"server/http_serve.py"},
 }
 COMPOSITION = {"bootstrap.py", "supervisor.py"}
 """The modules that build and run the core's parts, so the only ones outside it that may name them."""

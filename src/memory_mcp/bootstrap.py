@@ -10,14 +10,17 @@ from typing import Final
 
 from memory_mcp.auth import resolve_github_token
 from memory_mcp.config import Settings
-from memory_mcp.core.embedder import MODEL_HELP, Embedder, EmbeddingModel
+from memory_mcp.core.default_model import ModelCache, default_cache
+from memory_mcp.core.download import ProgressReport
+from memory_mcp.core.embedder import Embedder, EmbeddingModel
 from memory_mcp.core.embedding_cache import EmbeddingCache
 from memory_mcp.core.indexer import Indexer, Progress
 from memory_mcp.core.service import MemoryService
 from memory_mcp.core.store import Author, GitStore, Store
-from memory_mcp.core.sync import Credentials, Syncer, clone_or_open
-from memory_mcp.errors import Unavailable
+from memory_mcp.core.sync import Syncer, clone_or_open
+from memory_mcp.core.transport import Credentials
 from memory_mcp.metrics import Metrics
+from memory_mcp.progress import DownloadMeter
 
 CACHE_FILE: Final = "embeddings.sqlite"
 SNAPSHOT_DIR: Final = "snapshots"
@@ -43,15 +46,17 @@ def open_service(
     progress: Progress | None = None,
     *,
     owns_embedder: bool = True,
+    background_embedding: bool = False,
 ) -> MemoryService:
-    """The service over a store and a model, its index loaded and caught up with the repository."""
+    """The service over a store and a model, its index loaded and caught up with the repository
+    (`background_embedding`: see `MemoryService`)."""
     state = settings.state_dir
     indexer = Indexer(store, embedder, EmbeddingCache(state / CACHE_FILE), snapshots=state / SNAPSHOT_DIR)
     indexer.open(progress)
     # The catalog lives as long as the process: exempt it from the cyclic collector, whose every full
     # collection rescanned it (0.3 s at 100k memories: a pause for whichever request set it off).
     gc.freeze()
-    return MemoryService(indexer, owns_embedder=owns_embedder)
+    return MemoryService(indexer, owns_embedder=owns_embedder, background_embedding=background_embedding)
 
 
 def build_store(
@@ -61,7 +66,11 @@ def build_store(
     author = Author(settings.author_name, settings.author_email)
     if settings.remote_url is None:
         return GitStore(settings.repo_path, branch=settings.branch, author=author, on_commit=on_commit), None
-    credentials = Credentials(token_provider=lambda: _git_token(settings))
+    credentials = Credentials(
+        token_provider=lambda: _git_token(settings),
+        ssh_key=settings.ssh_key,
+        known_hosts=settings.ssh_known_hosts,
+    )
     return clone_or_open(
         settings.repo_path,
         remote_url=settings.remote_url,
@@ -77,12 +86,19 @@ def _git_token(settings: Settings) -> str | None:
     return resolved.token.reveal() if resolved else None
 
 
-def build_embedder(settings: Settings, metrics: Metrics | None = None) -> Embedder:
-    """The configured GGUF model, loaded; `metrics` hears about every model call."""
-    if settings.model is None:
-        raise Unavailable(f"no embedding model configured. {MODEL_HELP}")
+def default_model(settings: Settings) -> ModelCache:
+    """The pinned default model's place in this cache dir (used when no model file is configured)."""
+    return default_cache(settings.cache_dir, settings.model_url, settings.model_sha256)
+
+
+def build_embedder(
+    settings: Settings, metrics: Metrics | None = None, download: ProgressReport | None = None
+) -> Embedder:
+    """The configured GGUF model, or the default one (fetched first if need be, reporting to `download`),
+    loaded; `metrics` hears about every model call."""
+    model = settings.model or default_model(settings).ensure(download or DownloadMeter())
     return Embedder(
-        settings.model,
+        model,
         threads=settings.threads,
         query_prefix=settings.query_prefix,
         document_prefix=settings.document_prefix,

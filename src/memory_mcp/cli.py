@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, Final
 
-from memory_mcp import __version__, views
+from memory_mcp import __version__, model_commands, views
 from memory_mcp.auth import commands as auth_commands
 from memory_mcp.command import handler, progress
 from memory_mcp.config import Settings, add_flags, load_settings
@@ -73,23 +73,15 @@ def _configure_logging(level: str) -> None:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
-
     from memory_mcp.server.http_app import build_http_app, http_auth
+    from memory_mcp.server.http_serve import serve
     from memory_mcp.server.mcp_app import build_mcp_server
 
     verifier, auth = http_auth(settings)  # before anything starts: a refusal must not leave work behind
     supervisor = Supervisor(settings)
-    app = build_http_app(supervisor, build_mcp_server(supervisor, verifier, auth))
-    logging.getLogger(__name__).info("serving MCP on http://%s/mcp", settings.bind)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        access_log=settings.log_level == "DEBUG",
-        lifespan="on",
-    )
+    app = build_http_app(supervisor, build_mcp_server(supervisor, verifier, auth), verifier)
+    logging.getLogger(__name__).info("serving MCP on http://%s/mcp, the web UI on /ui", settings.bind)
+    serve(app, settings)
     return 0
 
 
@@ -214,6 +206,24 @@ def _show_reindex(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _repair(service: MemoryService, args: argparse.Namespace) -> dict[str, Any]:
+    if not args.duplicate_ids:
+        raise InvalidInput("say what to repair: --duplicate-ids")
+    repaired = service.repair_duplicate_ids()
+    return {
+        "commit": repaired.commit,
+        "new_ids": [{"path": e.path, "old_id": e.memory.id, "new_id": new} for e, new in repaired.renamed],
+    }
+
+
+def _show_repair(result: dict[str, Any]) -> str:
+    if result["commit"] is None:
+        return "no memories share an id"
+    lines = [f"gave {len(result['new_ids'])} memories a new id (commit {result['commit'][:12]})"]
+    lines += [f"  {r['path']}: {r['old_id']} -> {r['new_id']}" for r in result["new_ids"]]
+    return "\n".join(lines)
+
+
 def _sync(args: argparse.Namespace, settings: Settings) -> int:
     from memory_mcp.bootstrap import build_store
 
@@ -228,6 +238,8 @@ def _sync(args: argparse.Namespace, settings: Settings) -> int:
         print(f"pulled {report.pulled}, pushed {report.pushed}, {report.ahead} waiting to push")
         for conflict in report.conflicts:
             print(f"  conflict: {conflict.name!r} in {conflict.scope!r}: {conflict.resolution}")
+        for refused in report.refused:
+            print(f"  refused: {refused}", file=sys.stderr)
         for error in report.errors:
             print(f"  error: {error}", file=sys.stderr)
     return 0 if report.ok else 1
@@ -329,8 +341,17 @@ def _parser() -> argparse.ArgumentParser:
     reindex.add_argument(
         "--reembed", action="store_true", help="ignore cached vectors and embed everything again"
     )
+    repair = memory_command(
+        "repair", "fix what older versions left in the repository", _repair, _show_repair
+    )
+    repair.add_argument(
+        "--duplicate-ids",
+        action="store_true",
+        help="memories sharing an id: the newest keeps it, the others get new ids (nothing is deleted)",
+    )
     auth_commands.register(sub)
     migrate_commands.register(sub, common, output)
+    model_commands.register(sub)
     return parser
 
 

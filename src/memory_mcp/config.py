@@ -54,6 +54,13 @@ def _hosts(_: str, raw: Any) -> tuple[str, ...]:
     return tuple(item.strip() for item in items if item.strip())
 
 
+def _networks(_: str, raw: Any) -> tuple[str, ...]:
+    try:
+        return tuple(str(ipaddress.ip_network(item)) for item in _hosts(_, raw))
+    except ValueError as exc:
+        raise InvalidInput(f"trusted proxy {exc}; give IP addresses or networks like 10.0.0.0/8") from exc
+
+
 def _threads(_: str, raw: Any) -> int:
     try:
         threads = int(raw)
@@ -122,8 +129,16 @@ class Settings:
         parse=_path,
     )
     model: Path | None = setting(
-        env="MODEL", flag="--model", commands=("repo",), help="GGUF embedding model file", parse=_path
+        env="MODEL",
+        flag="--model",
+        commands=("repo",),
+        help="GGUF embedding model file; default: the pinned model, from the cache dir or downloaded once",
+        parse=_path,
     )
+    model_url: str | None = setting(
+        env="MODEL_URL", help="where to download the default model instead (a mirror); needs MODEL_SHA256"
+    )
+    model_sha256: str | None = setting(env="MODEL_SHA256", help="the hex sha256 the downloaded model must have")
     bind: str = setting(
         DEFAULT_BIND,
         env="BIND",
@@ -176,6 +191,14 @@ class Settings:
     push_delay: float = setting(
         2.0, env="PUSH_DELAY", help="seconds from a write to its push", parse=_seconds
     )
+    ssh_key: Path | None = setting(
+        env="SSH_KEY", help="private key (no passphrase) for SSH remotes; default: the SSH agent", parse=_path
+    )
+    ssh_known_hosts: Path | None = setting(
+        env="SSH_KNOWN_HOSTS",
+        help="known_hosts file SSH host keys are checked against; default ~/.ssh/known_hosts",
+        parse=_path,
+    )
     tokens_file: Path | None = setting(
         env="TOKENS_FILE",
         flag="--tokens-file",
@@ -191,6 +214,16 @@ class Settings:
         action="store_true",
         help="serve beyond loopback without tokens (only behind an authenticating gateway)",
         parse=_switch,
+    )
+    trusted_proxies: tuple[str, ...] = setting(
+        (),
+        env="TRUSTED_PROXY",
+        flag="--trusted-proxy",
+        commands=("serve",),
+        action="append",
+        help="reverse proxy address or network whose X-Forwarded-Proto/-For/-Prefix the web UI believes, "
+        "repeatable; the variable is comma-separated",
+        parse=_networks,
     )
     github_token: str | None = setting(
         env="GITHUB_TOKEN", secret=True, help="the git token; wins over stored ones"

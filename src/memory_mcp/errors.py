@@ -7,6 +7,7 @@ MemoryMcpError
 ├── Conflict          the memory changed since `expected_version`, or two memories would share a file
 ├── Forbidden         the caller's token may not do this (read-only, or another scope)
 ├── Busy              too much work queued; retry later
+├── Cancelled         the caller cancelled or went away before the work was done
 └── Unavailable       a part (model, repository) is not ready or not configured
 """
 
@@ -42,6 +43,10 @@ class Forbidden(MemoryMcpError):
 
 class Busy(MemoryMcpError):
     """A bounded queue is full."""
+
+
+class Cancelled(MemoryMcpError):
+    """The caller cancelled the request or disconnected; its remaining work was dropped."""
 
 
 class Unavailable(MemoryMcpError):

@@ -62,7 +62,7 @@ class Metrics:
             "memory_mcp_embedding_queue_depth", "Requests waiting for the model", registry=r
         )
         self.vectors_pending = Gauge(
-            "memory_mcp_vectors_pending", "Memories waiting for vectors after a model change", registry=r
+            "memory_mcp_vectors_pending", "Memories waiting for vectors (a model change, or large memories embedded in the background)", registry=r
         )
 
     def observe_embedding(self, chunks: int, seconds: float) -> None:

@@ -29,9 +29,13 @@ import anyio.to_thread
 from memory_mcp.bootstrap import build_embedder, build_store, open_service
 from memory_mcp.config import Settings
 from memory_mcp.core import MemoryMcpError, MemoryService, Unavailable
+from memory_mcp.core.download import ProgressReport
+from memory_mcp.core.embedder import EmbeddingModel
 from memory_mcp.core.store import Store
-from memory_mcp.core.sync import Backoff, Syncer, SyncReport
+from memory_mcp.core.backoff import Backoff
+from memory_mcp.core.sync import Syncer, SyncReport
 from memory_mcp.metrics import Metrics
+from memory_mcp.progress import DownloadMeter
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +64,8 @@ class Supervisor:
     syncer: Syncer | None = None
     last_sync: SyncReport | None = None
     """The latest sync's report, for readiness (the HTTP edge words it)."""
+    embedder: EmbeddingModel | None = None
+    """A model lent instead of the one `settings` names (the UI bench lends the hashing fake); its caller closes it."""
     _service: MemoryService | None = None
     _error: MemoryMcpError | None = None
     _done: threading.Event = field(default_factory=threading.Event)
@@ -80,14 +86,19 @@ class Supervisor:
 
     def _start(self) -> None:
         try:
-            store, self.syncer = self._step("repo", self._open_repo, lambda pair: str(pair[0].root))
+            store, self.syncer = self._step("repo", self._open_repo, lambda _: "open")
             self._first_sync()
+            lent = self.embedder
             embedder = self._step(
-                "model", lambda: build_embedder(self.settings, self.metrics), lambda e: e.info.name
+                "model",
+                lambda: lent or build_embedder(self.settings, self.metrics, self._downloading()),
+                lambda e: e.info.name,
             )
             service = self._step(
                 "index",
-                lambda: open_service(self.settings, store, embedder),
+                lambda: open_service(
+                    self.settings, store, embedder, owns_embedder=lent is None, background_embedding=True
+                ),
                 lambda s: f"{s.stats().memories} memories",
             )
             self._watch(service)
@@ -104,8 +115,19 @@ class Supervisor:
         service = self._service
         if self.syncer is not None:
             _spawn("memory-mcp-sync", self._sync_loop)
-        if self._fill_vectors(service):
+        if self._fill_vectors(service, rebuilding=True):
             _spawn("memory-mcp-snapshot", lambda: self._snapshot_loop(service))
+
+    def _downloading(self) -> ProgressReport:
+        """Default-model download progress: on stderr, and as the model part's detail in `/readyz`."""
+        meter = DownloadMeter()
+
+        def report(done: int, total: int | None) -> None:
+            amount = f"{min(100, done * 100 // total)}%" if total else f"{done / 1e6:.1f} MB"
+            self.parts["model"].detail = f"downloading {amount}"
+            meter(done, total)
+
+        return report
 
     def _open_repo(self) -> tuple[Store, Syncer | None]:
         """Clone or open; an empty data dir whose remote is unreachable waits for it, with backoff."""
@@ -151,15 +173,22 @@ class Supervisor:
             pending=lambda: service.stats().pending_vectors,
         )
 
-    def _fill_vectors(self, service: MemoryService) -> bool:
-        """Vectors for memories that lack them (the model changed); False if stopped meanwhile."""
+    def _fill_vectors(self, service: MemoryService, *, rebuilding: bool = False) -> bool:
+        """Vectors for memories that lack them (after a model change, or large memories committed before
+        being embedded; `rebuilding` at start-up); False if stopped meanwhile."""
         status = self.parts["index"]
         if not service.stats().pending_vectors:
             return True
-        status.state = "rebuilding"
+        if rebuilding:
+            status.state = "rebuilding"
 
         def report(done: int, total: int) -> None:
-            status.detail = f"embedding with the new model: {done}/{total}; keyword search covers the rest"
+            status.detail = (
+                f"embedding in the background (a model change, or large memories): {done}/{total}; "
+                "keyword search covers the rest"
+            )
+
+        report(0, service.stats().pending_vectors)
 
         try:
             service.fill_vectors(report)
@@ -172,14 +201,16 @@ class Supervisor:
     # ------------------------------------------------------------------ loops
 
     def _snapshot_loop(self, service: MemoryService) -> None:
-        """Save right away (start-up may have caught up with many commits), then every SNAPSHOT_INTERVAL."""
-        while True:
+        """Save right away (start-up may have caught up with many commits), then every SNAPSHOT_INTERVAL;
+        large memories committed without vectors are embedded as soon as they arrive."""
+        while not self._stopping.is_set():
+            if not self._fill_vectors(service):
+                return
             try:
                 service.save_snapshot()
             except OSError as exc:
                 log.warning("could not save the index snapshot (will retry): %s", exc)
-            if self._stopping.wait(SNAPSHOT_INTERVAL):
-                return
+            service.wait_for_backlog(SNAPSHOT_INTERVAL)
 
     def sync(self, *, pull: bool = True, push: bool = True) -> SyncReport:
         """Sync now (the `sync` tool, and the background loop); the index follows what was pulled."""

@@ -28,6 +28,7 @@ class SavedMemory(Brief):
     commit: str
     similar: NotRequired[list[SimilarMemory]]
     hint: NotRequired[str]
+    indexing: NotRequired[str]
 
 
 class MemoryView(TypedDict):
@@ -101,6 +102,8 @@ class History(TypedDict):
 
     versions: NotRequired[list[RevisionView]]
     count: NotRequired[int]
+    forgotten: NotRequired[bool]
+    hint: NotRequired[str]
     commit: NotRequired[str]
     time: NotRequired[str]
     author: NotRequired[str]
@@ -138,12 +141,17 @@ class Changes(TypedDict):
 
 class ConflictView(TypedDict):
     path: str
+    id: str | None
     scope: str | None
     name: str | None
     resolution: str
+    """`kept-local`, `kept-remote`, `kept-change-over-delete` or `combined` (a move and an edit joined)."""
     kept: str
-    kept_version: str
+    """`local`, `remote` or `both`."""
+    kept_version: str | None
+    """None: this memory lost a path to another one and is kept in history only."""
     other_version: str | None
+    other_path: str | None
 
 
 class SyncResult(TypedDict):
@@ -155,6 +163,8 @@ class SyncResult(TypedDict):
     remote_head: str | None
     ahead: int
     behind: int
+    refused: list[str]
+    """Pulled files kept out of the work tree (unsafe paths, oversized files); they stay in git."""
     ok: bool
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -78,6 +79,19 @@ def saved(result: Saved, action: str) -> SavedMemory:
     if result.similar:
         out["similar"] = [{**brief(s.entry), "similarity": s.similarity} for s in result.similar]
         out["hint"] = "similar memories exist; consider merging them with edit, or forget the duplicate"
+    if result.embedding_later:
+        out["indexing"] = "large memory: found by keywords now, by meaning once embedded in the background"
+    return out
+
+
+def history(revisions: list[Revision]) -> History:
+    out: History = {"versions": [revision(r) for r in revisions], "count": len(revisions)}
+    if revisions and revisions[0].blob is None:
+        out["forgotten"] = True
+        out["hint"] = (
+            "this memory was forgotten; to restore it, call history with version set to the entry before "
+            "the deletion, then remember its name, scope, tags and content again"
+        )
     return out
 
 
@@ -166,8 +180,20 @@ def readiness(supervisor: Supervisor) -> dict[str, Any]:
     """`/readyz`'s body: ready or not, and each part's state, detail and start-up seconds."""
     parts: dict[str, Any] = {}
     for name, status in supervisor.parts.items():
-        part = {k: v for k, v in vars(status).items() if v is not None}
+        part = {k: _no_paths(v) for k, v in vars(status).items() if v is not None}
         if name == "sync" and supervisor.last_sync is not None:
-            part["detail"] = sync_summary(supervisor.last_sync)
+            part["detail"] = _no_paths(sync_summary(supervisor.last_sync))
         parts[name] = part
-    return {"ready": supervisor.ready, "parts": parts}
+    body: dict[str, Any] = {"ready": supervisor.ready, "parts": parts}
+    if supervisor.service is not None:
+        body["vectors_pending"] = supervisor.service.stats().pending_vectors
+        body["problems"] = len(supervisor.service.unreadable())
+    return body
+
+
+_ABSOLUTE_PATH: Final = re.compile(r"(?<![\w.:/])/[^\s'\"]+")
+
+
+def _no_paths(value: object) -> object:
+    """`/readyz` is open to probes without a token: absolute paths in details are replaced."""
+    return _ABSOLUTE_PATH.sub("<path>", value) if isinstance(value, str) else value

@@ -44,7 +44,7 @@ def probes(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def test_the_http_app_serves_the_probe_endpoints(app) -> None:
     assert {"/healthz", "/readyz", "/mcp"} <= served_paths(app)
-    client = TestClient(app)
+    client = TestClient(app, base_url="http://10.1.2.3:8080")  # a kubelet probes the pod IP
     assert client.get("/healthz").status_code == 200
     # Not started (no repository, no model): not ready, as a pod is until start-up is done.
     assert client.get("/readyz").status_code == 503

@@ -16,15 +16,14 @@ def cli(tmp_path: Path, model_path: Path):
     env = server_env(tmp_path, model_path)
     env.pop("MEMORY_MCP_LOG_LEVEL")
 
-    def run(*args: str, stdin: str | None = None, model: bool = True) -> subprocess.CompletedProcess[str]:
-        run_env = dict(env) if model else {k: v for k, v in env.items() if k != "MEMORY_MCP_MODEL"}
-        return run_cli(run_env, *args, stdin=stdin)
+    def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return run_cli(env, *args, stdin=stdin)
 
     return run
 
 
 def test_every_command_has_help(cli) -> None:
-    for command in ("serve", "stdio", "remember", "recall", "read", "list", "forget", "reindex"):
+    for command in ("serve", "stdio", "remember", "recall", "read", "list", "forget", "reindex", "model"):
         shown = cli(command, "--help")
         assert shown.returncode == 0 and "usage: memory-mcp" in shown.stdout, command
     assert "--json" in cli("recall", "--help").stdout
@@ -74,7 +73,7 @@ def test_errors_have_exit_codes(cli) -> None:
     assert "use --replace to overwrite it" in duplicate.stderr and "replace=true" not in duplicate.stderr
     invalid = cli("remember", "../x", "--content", "x")
     assert invalid.returncode == 2 and "must not start with '.'" in invalid.stderr
-    no_model = cli("list", model=False)
-    assert no_model.returncode == 5 and "MEMORY_MCP_MODEL" in no_model.stderr
+    missing_model = cli("list", "--model", "/nonexistent/model.gguf")
+    assert missing_model.returncode == 5 and "MEMORY_MCP_MODEL" in missing_model.stderr
     bad_bind = cli("serve", "--bind", "nonsense")
     assert bad_bind.returncode == 2 and "bind address" in bad_bind.stderr

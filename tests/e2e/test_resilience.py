@@ -92,8 +92,7 @@ async def test_quick_requests_are_served_during_a_long_write(start_server) -> No
     async with anyio.create_task_group() as group:
         group.start_soon(long_write)
         group.start_soon(quick_requests)
-    assert finished[0] == "quick", "list and /healthz must not wait for a long embedding"
-    assert max(timings) < 2.0, timings
+    assert timings and max(timings) < 2.0, "list and /healthz must not wait for a long embedding"
 
 
 async def test_metrics_count_tools_and_commits(start_server) -> None:

@@ -17,7 +17,7 @@ import pytest
 from memory_mcp.bootstrap import build_service
 from memory_mcp.config import load_settings
 from memory_mcp.core import markdown, snapshot
-from memory_mcp.core.embedder import DOCUMENT_SLICE, Embedder
+from memory_mcp.core.embedder import Embedder
 from memory_mcp.core.model import Memory, Scope
 from memory_mcp.core.service import Locator
 from memory_mcp.core.store import GitStore
@@ -246,11 +246,12 @@ def test_full_queue_is_busy(model_path) -> None:
 
 
 def test_a_query_overtakes_a_bulk_import(model_path) -> None:
-    """Documents are embedded a slice at a time and queries go first, so a search waits for one slice only."""
+    """Documents are embedded a few chunks at a time and queries go first, so a search waits for one slice only."""
+    slice_ = 16  # about one model call's worth of these texts
     calls = threading.Semaphore(0)
     embedder = Embedder(model_path, observer=lambda chunks, seconds: calls.release())
     texts = [
-        f"document {i} about " + "storage layers and their caches " * 40 for i in range(12 * DOCUMENT_SLICE)
+        f"document {i} about " + "storage layers and their caches " * 40 for i in range(12 * slice_)
     ]
     imported: list = []
     try:
@@ -260,13 +261,13 @@ def test_a_query_overtakes_a_bulk_import(model_path) -> None:
         query = embedder.embed_query("which caches do storage layers use")
         assert bulk.is_alive() and not imported, "the query waited for the whole import"
         bulk.join()
-        alone = embedder.embed_documents([texts[0], texts[DOCUMENT_SLICE + 1], texts[-1]])
+        alone = embedder.embed_documents([texts[0], texts[slice_ + 1], texts[-1]])
     finally:
         embedder.close()
     assert np.isclose(np.linalg.norm(query), 1.0, atol=1e-4)
     assert len(imported[0]) == len(texts)
     for slice_vectors, own in zip(
-        [imported[0][0], imported[0][DOCUMENT_SLICE + 1], imported[0][-1]], alone, strict=True
+        [imported[0][0], imported[0][slice_ + 1], imported[0][-1]], alone, strict=True
     ):
         assert float(slice_vectors[0] @ own[0]) > 0.999, "slices keep every text with its own vectors"
 

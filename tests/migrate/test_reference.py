@@ -50,6 +50,11 @@ def make_rust_repo(root: Path) -> Path:
             "  type: Project\n  name: webapp",
             f"Webapp note {i}: the edge cache key includes the locale.\n",
         )
+    return committed(repo, files)
+
+
+def committed(repo: Path, files: dict[str, str]) -> Path:
+    """A new repository at `repo` whose one commit holds these files, as another tool would write them."""
     for path, text in files.items():
         (repo / path).parent.mkdir(parents=True, exist_ok=True)
         (repo / path).write_text(text)
@@ -90,3 +95,31 @@ def test_folders_that_are_not_repositories_are_left_alone(cli: Run, tmp_path: Pa
     subprocess.run(["git", "init", "-q", "-b", "trunk", str(plain)], check=True)
     empty = cli("import", "reference", str(plain))
     assert empty.returncode == 2 and "no commits on branch 'main'" in empty.stderr
+
+
+def test_duplicate_ids_are_reported_and_repaired(cli: Run, tmp_path: Path) -> None:
+    """Older merges could leave one id at two paths (a move on one replica, an edit on another)."""
+    shared = "11111111-2222-4333-8444-555555555555"
+    moved = rust_file(shared, "moved-name", "  type: Root", "The old text at the new name.\n")
+    edited = rust_file(shared, "old-name", "  type: Root", "The edited text at the old name.\n")
+    files = {
+        "global/moved-name.md": moved,
+        "global/old-name.md": edited.replace("2025-03-02T11:30:00Z", "2025-03-05T09:00:00Z"),
+    }
+    repo = committed(tmp_path / "dup-repo", files)
+
+    report = run_json(cli, "import", "reference", str(repo))
+    assert report["duplicate_ids"] == [
+        {"id": shared, "keeps": "global/old-name.md", "others": ["global/moved-name.md"]}
+    ], "the newer updated_at keeps the id"
+    assert "repair --duplicate-ids" in cli("import", "reference", str(repo)).stdout
+
+    repaired = run_json(cli, "repair", "--duplicate-ids", repo=repo)
+    (change,) = repaired["new_ids"]
+    assert (change["path"], change["old_id"]) == ("global/moved-name.md", shared)
+    assert commits(repo) == 2, "one repair commit"
+    assert run_json(cli, "read", "--id", shared, repo=repo)["name"] == "old-name"
+    assert run_json(cli, "read", "--id", change["new_id"], repo=repo)["name"] == "moved-name"
+    assert run_json(cli, "import", "reference", str(repo))["duplicate_ids"] == []
+    again = run_json(cli, "repair", "--duplicate-ids", repo=repo)
+    assert again == {"commit": None, "new_ids": []} and commits(repo) == 2

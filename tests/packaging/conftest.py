@@ -6,6 +6,7 @@ fail, never skip, without it: a packaging change that nobody can check is not ch
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -54,3 +55,12 @@ class NixEval:
 @pytest.fixture(scope="session")
 def nix_eval(nix_instantiate: str) -> NixEval:
     return NixEval(nix_instantiate)
+
+
+@pytest.fixture(scope="session")
+def dev():
+    """scripts/dev.py as a module (it is a script, not part of the package)."""
+    spec = importlib.util.spec_from_file_location("dev_script", ROOT / "scripts" / "dev.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -57,10 +57,10 @@ let
         pkgs = self;
         fetchurl =
           args:
-          if builtins.attrNames args == [ "hash" "name" "url" ] then
+          if builtins.attrNames args == [ "name" "sha256" "url" ] then
             standIn "fetchurl:${args.name}"
           else
-            throw "fetchurl takes name, url and hash, not ${toString (builtins.attrNames args)}";
+            throw "fetchurl takes name, url and sha256, not ${toString (builtins.attrNames args)}";
         callPackage =
           fn: args:
           let
@@ -155,6 +155,7 @@ in
     };
     devShell = described built.devShell;
     image = described built.image;
+    standalone = described built.standalone;
     # (not the version label: the version comes from uv2nix's reading of pyproject.toml, which needs the input)
     imageSettings = {
       inherit (built.imageSettings.config) Entrypoint Env User;

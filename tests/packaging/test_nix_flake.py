@@ -6,7 +6,6 @@ workflow fetches; everything here runs with Debian's nix-bin and no network.
 
 from __future__ import annotations
 
-import base64
 import re
 import shutil
 import subprocess
@@ -14,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from memory_mcp.core.default_model import builtin_pin
 
 SYSTEMS = ["x86_64-linux", "aarch64-linux"]
 REQUIRED = [
@@ -29,6 +30,8 @@ REQUIRED = [
     "nix/shell.nix",
     "nix/systems.nix",
     "nix/check-image.py",
+    "nix/standalone.nix",
+    "nix/native-build.nix",
 ]
 SKIP_DIRS = {".git", ".venv", "node_modules", "build", "dist", "result", ".hypothesis", ".pytest_cache"}
 OFFLINE = Path(__file__).with_name("offline-flake.nix")
@@ -80,7 +83,7 @@ def test_flake_outputs_have_the_promised_names_for_both_systems(flake: dict[str,
     for output in ("packages", "apps", "devShells", "checks", "formatter"):
         assert sorted(flake[output]) == sorted(SYSTEMS), output
     for system in SYSTEMS:
-        assert set(flake["packages"][system]) == {"memory-mcp", "default", "model", "image"}
+        assert set(flake["packages"][system]) == {"memory-mcp", "default", "model", "image", "standalone"}
         assert set(flake["apps"][system]) == {"memory-mcp", "default"}
         assert set(flake["devShells"][system]) == {"default"}
         assert {"tests", "zero-config", "image"} <= set(flake["checks"][system])
@@ -91,6 +94,7 @@ def test_outputs_are_wired_to_the_right_files(flake: dict[str, Any]) -> None:
         packages = flake["packages"][system]
         assert packages["memory-mcp"]["file"] == packages["default"]["file"] == "package.nix"
         assert packages["image"]["file"] == "image.nix"
+        assert packages["standalone"]["file"] == "standalone.nix"
         assert packages["model"]["file"] == "fetchurl:bge-small-en-v1.5-q8_0.gguf"
         assert flake["devShells"][system]["default"]["file"] == "shell.nix"
         assert flake["formatter"][system]["file"] == "nixfmt-tree"
@@ -124,6 +128,7 @@ def test_every_call_gets_exactly_the_arguments_its_file_takes(flake: dict[str, A
     assert set(wiring["memory-mcp"]["args"]) == {"venv", "model", "version"}
     assert "makeBinaryWrapper" in wiring["memory-mcp"]["fromNixpkgs"]  # a compiled wrapper: no shell needed
     assert set(wiring["image"]["args"]) == {"settings", "version"}
+    assert set(wiring["standalone"]["args"]) == {"root", "model", "testVenv", "version"}
     assert {"imageSettings", "image", "model", "app", "testVenv", "root"} <= set(wiring["checks"]["args"])
     assert {"tests", "zero-config", "image"} <= set(wiring["checks"]["attributes"])
     assert {"uv", "kubectl", "kustomize", "skopeo"} <= set(wiring["devShell"]["fromNixpkgs"])
@@ -194,10 +199,14 @@ def test_image_contract(nix_eval) -> None:
 
 def test_model_is_pinned_to_the_reference_file(nix_eval) -> None:
     model = nix_eval("import ./nix/model.nix")
-    assert model["url"] == MODEL_URL
-    algorithm, _, digest = model["hash"].partition("-")
-    assert algorithm == "sha256" and base64.b64decode(digest).hex() == MODEL_SHA256
-    assert model["name"] == "bge-small-en-v1.5-q8_0.gguf"
+    assert model == {"name": "bge-small-en-v1.5-q8_0.gguf", "url": MODEL_URL, "sha256": MODEL_SHA256}
+
+
+def test_nix_and_python_read_one_model_pin(nix_eval) -> None:
+    """The file the image bakes in is the file a non-Nix first start downloads."""
+    pin = builtin_pin()
+    assert nix_eval("import ./nix/model.nix") == {"name": pin.name, "url": pin.url, "sha256": pin.sha256}
+    assert nix_eval("builtins.fromJSON (builtins.readFile ./src/memory_mcp/default-model.json)") == vars(pin)
 
 
 def test_the_program_defaults_to_the_baked_in_model(repo_root: Path) -> None:

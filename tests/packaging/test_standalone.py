@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -22,6 +23,8 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from memory_mcp import __version__
+from memory_mcp.core.bundled_model import read as read_bundle
+from memory_mcp.files import file_sha256
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = ROOT / "scripts" / "build-standalone.py"
@@ -32,7 +35,8 @@ TROUBLE = ("Traceback", "Exception ignored", "Segmentation fault", "Failed to ex
 
 
 @pytest.fixture(scope="session")
-def standalone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def standalone(tmp_path_factory: pytest.TempPathFactory, model_path: Path) -> Path:
+    """The executable, carrying the suite's model as its default (the real one cannot be downloaded here)."""
     given = os.environ.get(STANDALONE_ENV)
     if given:
         exe = Path(given).resolve()
@@ -50,6 +54,8 @@ def standalone(tmp_path_factory: pytest.TempPathFactory) -> Path:
             out / "dist",
             "--work",
             out / "work",
+            "--model",
+            model_path,
         ],
         cwd=ROOT,
         stdin=subprocess.DEVNULL,
@@ -64,15 +70,15 @@ def standalone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return exe
 
 
-def bare_env(root: Path, model: Path) -> dict[str, str]:
-    """Only what a user's shell would give: no virtualenv, PYTHONPATH or LLAMA_CPP_LIB_PATH leaks in."""
+def bare_env(root: Path) -> dict[str, str]:
+    """Only what a user's shell would give: no virtualenv, PYTHONPATH or LLAMA_CPP_LIB_PATH leaks in, and no
+    model configured: the executable serves with the one it carries."""
     return {
         "PATH": "/usr/bin:/bin",
         "HOME": str(root / "home"),
         "LANG": "C.UTF-8",
         "MEMORY_MCP_REPO_PATH": str(root / "repo"),
         "MEMORY_MCP_CACHE_DIR": str(root / "cache"),
-        "MEMORY_MCP_MODEL": str(model),
     }
 
 
@@ -105,8 +111,8 @@ def assert_clean(stderr: str) -> None:
 
 
 @pytest.mark.timeout(BUILD_TIMEOUT + 120)
-def test_version(standalone: Path, tmp_path: Path, model_path: Path) -> None:
-    result = run(standalone, bare_env(tmp_path, model_path), "--version")
+def test_version(standalone: Path, tmp_path: Path) -> None:
+    result = run(standalone, bare_env(tmp_path), "--version")
     assert result.returncode == 0, result.stderr
     # The distribution metadata is bundled: a missing copy would print the source-tree fallback 0.0.0.
     assert result.stdout.strip() == f"memory-mcp {__version__}" != "memory-mcp 0.0.0"
@@ -116,9 +122,9 @@ def test_version(standalone: Path, tmp_path: Path, model_path: Path) -> None:
 @pytest.mark.timeout(BUILD_TIMEOUT + 120)
 @pytest.mark.anyio
 async def test_stdio_round_trip(
-    standalone: Path, tmp_path: Path, model_path: Path, capfd: pytest.CaptureFixture[str]
+    standalone: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    env = bare_env(tmp_path, model_path)
+    env = bare_env(tmp_path)
     async with Client(StdioServerParameters(command=str(standalone), args=["stdio"], env=env)) as client:
         saved = await client.call_tool(
             "remember",
@@ -141,8 +147,8 @@ async def test_stdio_round_trip(
 
 
 @pytest.mark.timeout(BUILD_TIMEOUT + 120)
-def test_cli_commands_share_the_repository(standalone: Path, tmp_path: Path, model_path: Path) -> None:
-    env = bare_env(tmp_path, model_path)
+def test_cli_commands_share_the_repository(standalone: Path, tmp_path: Path) -> None:
+    env = bare_env(tmp_path)
     saved = run(
         standalone,
         env,
@@ -171,12 +177,12 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def http_server(standalone: Path, tmp_path: Path, model_path: Path) -> Iterator[tuple[str, Path]]:
+def http_server(standalone: Path, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     port = free_port()
     log = tmp_path / "serve.log"
     process = subprocess.Popen(
         [standalone, "serve", "--bind", f"127.0.0.1:{port}"],
-        env=bare_env(tmp_path, model_path),
+        env=bare_env(tmp_path),
         stdin=subprocess.DEVNULL,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
@@ -212,3 +218,27 @@ def test_http_server_becomes_ready(http_server: tuple[str, Path]) -> None:
     assert status == 200, f"/readyz answered {status}:\n{log.read_text()}"
     with urllib.request.urlopen(f"{url}/version", timeout=5) as response:
         assert __version__ in response.read().decode()
+
+
+@pytest.mark.timeout(BUILD_TIMEOUT + 120)
+def test_the_bundled_model_is_copied_once_then_used_in_place(
+    standalone: Path, tmp_path: Path, model_path: Path
+) -> None:
+    bundle = read_bundle(standalone)
+    assert bundle is not None and bundle.sha256 == file_sha256(model_path)
+    env = bare_env(tmp_path)
+    first = run(standalone, env, "model", "status", "--json")
+    assert json.loads(first.stdout)["state"] == "absent"
+    started = time.monotonic()
+    fetched = run(standalone, env, "model", "fetch")
+    first_seconds = time.monotonic() - started
+    assert fetched.returncode == 0, fetched.stderr
+    copy = Path(fetched.stdout.strip())
+    assert copy == tmp_path / "cache" / "models" / bundle.sha256 / model_path.name
+    assert copy.read_bytes() == model_path.read_bytes() and stat.S_IMODE(copy.stat().st_mode) == 0o444
+    started = time.monotonic()
+    again = run(standalone, env, "model", "fetch")
+    later_seconds = time.monotonic() - started
+    assert Path(again.stdout.strip()) == copy and again.stderr == ""
+    print(f"first start copies the model: {first_seconds:.2f} s; later starts: {later_seconds:.2f} s")
+    assert run(standalone, env, "model", "verify").returncode == 0

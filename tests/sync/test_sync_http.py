@@ -1,116 +1,29 @@
-"""The credential path end to end: a loopback HTTP server runs `git http-backend` behind HTTP Basic auth that
-accepts only user `x-access-token` with the test token, as GitHub does."""
+"""The credential path end to end, over git's smart HTTP on loopback (`tests.sync.git_http`)."""
 
 from __future__ import annotations
 
 import base64
 import logging
-import os
-import subprocess
-import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pygit2
 import pytest
 from pygit2.enums import CredentialType
 
-from memory_mcp.core.sync import Credentials, Syncer, _Callbacks
+from memory_mcp.core.sync import Syncer
+from memory_mcp.core.transport import Credentials, _Callbacks
 from memory_mcp.errors import Unavailable
 from tests.sync.conftest import Replica, assert_healthy, git
+from tests.sync.git_http import TOKEN, GitHttpServer, serve
 
-TOKEN = "ghs_TestToken0123456789abcdefSECRET"
-BACKEND = Path(subprocess.check_output(["git", "--exec-path"], text=True).strip()) / "git-http-backend"
 Make = Callable[..., Replica]
-
-
-@dataclass
-class GitHttpServer:
-    url: str
-    refused: list[str] = field(default_factory=list)
-    """Paths requested with wrong or missing credentials (each one answered 401)."""
-
-
-def _handler(project_root: Path, server: GitHttpServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self._serve()
-
-        def do_POST(self) -> None:
-            self._serve()
-
-        def _serve(self) -> None:
-            expected = "Basic " + base64.b64encode(f"x-access-token:{TOKEN}".encode()).decode()
-            if self.headers.get("Authorization") != expected:
-                server.refused.append(self.path)
-                self.send_response(401)
-                self.send_header("WWW-Authenticate", 'Basic realm="git"')
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            path, _, query = self.path.partition("?")
-            env = {
-                "PATH": os.environ["PATH"],
-                "GIT_PROJECT_ROOT": str(project_root),
-                "GIT_HTTP_EXPORT_ALL": "1",
-                "REQUEST_METHOD": self.command,
-                "PATH_INFO": path,
-                "QUERY_STRING": query,
-                "CONTENT_TYPE": self.headers.get("Content-Type", ""),
-                "REMOTE_USER": "x-access-token",
-                "REMOTE_ADDR": "127.0.0.1",
-                "GIT_CONFIG_NOSYSTEM": "1",
-                "HOME": str(project_root),
-            }
-            if self.headers.get("Content-Encoding"):
-                env["HTTP_CONTENT_ENCODING"] = self.headers["Content-Encoding"]
-            result = subprocess.run(
-                [str(BACKEND)], input=self._body(), env=env, capture_output=True, check=False
-            )
-            head, _, body = result.stdout.partition(b"\r\n\r\n")
-            status, headers = 200, []
-            for line in head.decode().split("\r\n"):
-                name, _, value = line.partition(": ")
-                if name.lower() == "status":
-                    status = int(value.split()[0])
-                elif name:
-                    headers.append((name, value))
-            self.send_response(status)
-            for name, value in headers:
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def _body(self) -> bytes:
-            if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
-                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            chunks = []
-            while size := int(self.rfile.readline().split(b";")[0].strip(), 16):
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-            self.rfile.readline()
-            return b"".join(chunks)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    return Handler
 
 
 @pytest.fixture
 def http_remote(remote: Path) -> Iterator[GitHttpServer]:
-    git(remote, "config", "http.receivepack", "true")
-    server = GitHttpServer(url="")
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(remote.parent, server))
-    server.url = f"http://127.0.0.1:{httpd.server_address[1]}/{remote.name}"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    httpd.shutdown()
-    httpd.server_close()
+    with serve(remote) as server:
+        yield server
 
 
 def token(value: str | None) -> Credentials:

@@ -7,8 +7,12 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from memory_mcp.core.sync import KEPT_CHANGE, KEPT_LOCAL, KEPT_REMOTE, SyncReport
-from tests.sync.conftest import Replica, assert_healthy, git
+from memory_mcp.core import markdown
+from memory_mcp.core.merge import COMBINED, KEPT_CHANGE, KEPT_LOCAL, KEPT_REMOTE
+from memory_mcp.core.model import Memory, Scope
+from memory_mcp.core.store import memory_path
+from memory_mcp.core.sync import SyncReport
+from tests.sync.conftest import T0, Replica, assert_healthy, at, git
 
 Make = Callable[..., Replica]
 
@@ -204,3 +208,74 @@ def test_concurrent_replicas_lose_no_acknowledged_write(replica: Make, remote: P
                 assert content in history, f"{content!r} was acknowledged and must stay in history"
         assert_healthy(rep.root)
     assert_healthy(remote)
+
+
+def ids_by_path(rep: Replica) -> dict[str, str]:
+    return {
+        path: markdown.parse(rep.store.blob(blob)).id for path, blob in rep.store.files(rep.store.head())
+    }
+
+
+def move(rep: Replica, old: str, new: str, content: str, minutes: int) -> str:
+    """Rename a memory (same id), as `move` does: one commit writes the new path and deletes the old."""
+    memory = Memory(
+        name=new, scope=Scope(), content=content, id=f"id-{old}", created_at=T0, updated_at=at(minutes)
+    )
+    writes = {memory_path(Scope(), new): markdown.render(memory)}
+    return rep.commit(writes, [memory_path(Scope(), old)], f"move {old} to {new}")
+
+
+def test_move_on_one_replica_and_edit_on_another_give_one_memory(replica: Make, remote: Path) -> None:
+    a, b = replica("a"), replica("b")
+    a.write("notes", "base", 0)
+    a.syncer.sync()
+    b.syncer.sync()
+    move(a, "notes", "moved-notes", "base", 5)
+    b.write("notes", "b's edit", 9, memory_id="id-notes")
+    a.syncer.sync()
+    report = b.syncer.sync()
+    assert report.ok
+    (conflict,) = report.conflicts
+    expected = ("id-notes", COMBINED, "global/moved-notes.md")
+    assert (conflict.id, conflict.resolution, conflict.path) == expected
+    converge(a, b)
+    for rep in (a, b):
+        assert ids_by_path(rep) == {"global/moved-notes.md": "id-notes"}, "one id, one path"
+        assert rep.content("moved-notes") == "b's edit"
+        assert_healthy(rep.root)
+
+
+def test_renames_on_both_replicas_keep_the_newer_and_the_other_stays_in_history(
+    replica: Make, remote: Path
+) -> None:
+    a, b = replica("a"), replica("b")
+    a.write("notes", "base", 0)
+    a.syncer.sync()
+    b.syncer.sync()
+    move(a, "notes", "name-a", "base", 3)
+    move(b, "notes", "name-b", "base", 7)
+    loser = a.store.blob_at(a.store.head(), "global/name-a.md")
+    a.syncer.sync()
+    (conflict,) = b.syncer.sync().conflicts
+    assert (conflict.resolution, conflict.other_path, conflict.other_version) == (
+        KEPT_LOCAL,
+        "global/name-a.md",
+        loser,
+    )
+    converge(a, b)
+    assert ids_by_path(a) == ids_by_path(b) == {"global/name-b.md": "id-notes"}
+    assert loser in reachable_blobs(remote)
+
+
+def test_move_on_one_replica_and_forget_on_another_keep_the_moved_memory(replica: Make) -> None:
+    a, b = replica("a"), replica("b")
+    a.write("notes", "base", 0)
+    a.syncer.sync()
+    b.syncer.sync()
+    move(a, "notes", "kept", "base", 3)
+    b.delete("notes")
+    a.syncer.sync()
+    (conflict,) = b.syncer.sync().conflicts
+    assert conflict.resolution == KEPT_CHANGE and conflict.path == "global/kept.md"
+    converge(a, b)
+    assert ids_by_path(a) == ids_by_path(b) == {"global/kept.md": "id-notes"}

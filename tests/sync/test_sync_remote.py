@@ -12,7 +12,8 @@ import pytest
 
 from memory_mcp.core import store as store_module
 from memory_mcp.core.store import Author, GitStore
-from memory_mcp.core.sync import ROOT_MESSAGE, Backoff, Syncer, clone_or_open
+from memory_mcp.core.backoff import Backoff
+from memory_mcp.core.sync import ROOT_MESSAGE, Syncer, clone_or_open
 from memory_mcp.errors import Conflict, InvalidInput, Unavailable
 from tests.sync.conftest import Replica, assert_healthy, git
 
@@ -324,3 +325,32 @@ def test_backoff_doubles_up_to_a_cap_and_resets() -> None:
         assert ceiling / 2 <= delay <= ceiling
     backoff.succeeded()
     assert backoff.failed() <= 1
+
+
+# ---------------------------------------------------------------- hostile remotes
+
+
+def test_unsafe_paths_and_oversized_files_pulled_are_reported_not_written(
+    replica: Make, remote: Path, tmp_path: Path
+) -> None:
+    a = replica("a")
+    a.write("fine", "an ordinary memory", 1)
+    assert a.syncer.sync().ok
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", str(remote), str(other))
+    (other / "global" / ".hidden.md").write_text("a dot file among the memories")
+    (other / "global" / "huge.md").write_bytes(b"x" * (2 * 1024 * 1024))
+    (other / "global" / "next.md").write_text("written by another tool")
+    git(other, "add", "-A")
+    git(other, "commit", "-q", "-m", "hostile")
+    git(other, "push", "-q", "origin", "main")
+
+    report = a.syncer.sync()
+    assert report.ok and report.pulled == 1
+    refused = sorted(report.refused)
+    assert len(refused) == 2, refused
+    assert refused[0].startswith("'global/.hidden.md' not written") and "unsafe path" in refused[0]
+    assert refused[1].startswith("'global/huge.md' not written") and "too large" in refused[1]
+    assert not (a.root / "global" / ".hidden.md").exists() and not (a.root / "global" / "huge.md").exists()
+    assert (a.root / "global" / "next.md").read_text() == "written by another tool"
+    git(a.root, "fsck", "--strict", "--no-dangling")

@@ -6,12 +6,15 @@ composition root (`memory_mcp.bootstrap`) and the supervisor reach the adapters 
 
     MemoryMcpError
     ├── InvalidInput, NotFound, AlreadyExists, Conflict, Forbidden   the caller's to fix
-    └── Busy, Unavailable                                             retry later
+    ├── Busy, Unavailable                                             retry later
+    └── Cancelled                                                     the caller left; nothing was written
 """
 
 from memory_mcp.core.briefing import DEFAULT_BUDGET, HANDOFF_NAME, HANDOFF_TAG, PINNED, BriefItem, Briefing
+from memory_mcp.core.cancellation import cancellable
 from memory_mcp.core.catalog import Entry
 from memory_mcp.core.changes import ChangePage, MemoryChange, Touched, opening
+from memory_mcp.core.duplicates import Duplicate, Repaired
 from memory_mcp.core.embedder import default_threads
 from memory_mcp.core.indexer import Progress
 from memory_mcp.core.model import (
@@ -25,6 +28,7 @@ from memory_mcp.core.model import (
     MAX_QUERY_CHARS,
     MAX_SOURCE_CHARS,
     MAX_TAG_CHARS,
+    MAX_TAGS,
     Access,
     Memory,
     Scope,
@@ -47,10 +51,12 @@ from memory_mcp.core.service import (
     Stats,
 )
 from memory_mcp.core.store import Revision
-from memory_mcp.core.sync import SyncConflict, SyncReport
+from memory_mcp.core.merge import SyncConflict
+from memory_mcp.core.sync import SyncReport
 from memory_mcp.errors import (
     AlreadyExists,
     Busy,
+    Cancelled,
     Conflict,
     Forbidden,
     InvalidInput,
@@ -73,14 +79,17 @@ __all__ = [
     "MAX_QUERY_CHARS",
     "MAX_SOURCE_CHARS",
     "MAX_TAG_CHARS",
+    "MAX_TAGS",
     "PINNED",
     "Access",
     "AlreadyExists",
     "BriefItem",
     "Briefing",
     "Busy",
+    "Cancelled",
     "ChangePage",
     "Conflict",
+    "Duplicate",
     "Entry",
     "Forbidden",
     "Hit",
@@ -95,6 +104,7 @@ __all__ = [
     "Page",
     "Progress",
     "Reindexed",
+    "Repaired",
     "Repository",
     "Revision",
     "Saved",
@@ -105,6 +115,7 @@ __all__ = [
     "SyncConflict",
     "SyncReport",
     "Unavailable",
+    "cancellable",
     "default_threads",
     "format_time",
     "opening",

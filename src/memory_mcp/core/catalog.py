@@ -4,6 +4,7 @@ lexical index, always changed together so they never disagree. Rebuildable from 
 from __future__ import annotations
 
 import bisect
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -11,6 +12,7 @@ import numpy as np
 
 from memory_mcp.core.lexical_index import LexicalIndex
 from memory_mcp.core.model import Memory, Scope
+from memory_mcp.core.store import memory_path
 from memory_mcp.core.vector_index import VectorIndex
 
 
@@ -31,6 +33,11 @@ class Entry:
     def sort_key(self) -> tuple[str, str]:
         return (self.memory.scope.path, self.memory.name)
 
+    @property
+    def recency_key(self) -> tuple[float, str, str]:
+        """Newest `updated_at` first, then (scope, name): a total order, so a cursor resumes exactly."""
+        return (-self.memory.updated_at.timestamp(), *self.sort_key)
+
 
 class Catalog:
     """Lookups by id, (scope, name), path, and chunk label; the two indexes; the commit they reflect."""
@@ -43,6 +50,10 @@ class Catalog:
         self.commit: str | None = None
         self.problems: dict[str, str] = {}
         """Memory files that could not be read, path → reason; they are never overwritten."""
+        self.anomalies: dict[str, str] = {}
+        """Readable files that clash with another (same id, or same scope and name) or lie outside their
+        scope's folder, path → reason. Until repaired, the file at its scope and name's own path wins a
+        clash, then the path that sorts first; the loser is reachable by path only (list, recall)."""
         self._by_path: dict[str, Entry] = {}
         self._by_id: dict[str, Entry] = {}
         self._by_key: dict[tuple[Scope, str], Entry] = {}
@@ -51,6 +62,8 @@ class Catalog:
         self._next_doc = 1
         self._next_label = 1
         self._sorted: list[tuple[tuple[str, str], Entry]] | None = None
+        self._recent: list[tuple[tuple[float, str, str], Entry]] | None = None
+        self._counts: dict[str, int] | None = None
 
     def __len__(self) -> int:
         return len(self._by_path)
@@ -81,6 +94,19 @@ class Catalog:
             self._sorted = sorted(((e.sort_key, e) for e in self._by_path.values()), key=lambda pair: pair[0])
         start = 0 if key is None else bisect.bisect_right(self._sorted, key, key=lambda pair: pair[0])
         return (entry for _, entry in self._sorted[start:])
+
+    def scope_counts(self) -> dict[str, int]:
+        """Memories per scope path ('' = global), counted once per change."""
+        if self._counts is None:
+            self._counts = dict(Counter(entry.memory.scope.path for entry in self._by_path.values()))
+        return self._counts
+
+    def recent_after(self, key: tuple[float, str, str] | None) -> Iterator[Entry]:
+        """Entries newest first (`Entry.recency_key`), starting after `key`; sorted once per change."""
+        if self._recent is None:
+            self._recent = sorted(((e.recency_key, e) for e in self._by_path.values()), key=lambda pair: pair[0])
+        start = 0 if key is None else bisect.bisect_right(self._recent, key, key=lambda pair: pair[0])
+        return (entry for _, entry in self._recent[start:])
 
     # ---------------------------------------------------------------- changes
 
@@ -113,9 +139,30 @@ class Catalog:
         path, memory = entry.path, entry.memory
         self._by_path[path] = entry
         self._by_doc[entry.doc] = entry
-        self._by_id[memory.id] = entry
-        self._by_key[memory.key] = entry
-        self._sorted = None
+        if path != memory_path(memory.scope, memory.name):
+            self.anomalies[path] = (
+                f"claims scope {str(memory.scope)!r} and name {memory.name!r}, whose file would be "
+                f"{memory_path(memory.scope, memory.name)}; move it there or fix its frontmatter"
+            )
+        self._claim(self._by_id, memory.id, entry, f"id {memory.id!r}")
+        self._claim(self._by_key, memory.key, entry, f"name {memory.name!r} in scope {str(memory.scope)!r}")
+        self._sorted = self._recent = self._counts = None
+
+    def _claim(self, lookup: dict, key: object, entry: Entry, what: str) -> None:
+        """Give `key` to `entry` unless another file holds it and wins (see `anomalies`)."""
+        other = lookup.get(key)
+        if other is None or other is entry:
+            lookup[key] = entry
+            return
+        winner, loser = sorted((other, entry), key=_precedence)
+        lookup[key] = winner
+        self.anomalies[loser.path] = f"{what} is also used by {winner.path}, which wins; give this file its own"
+
+    def _relink(self) -> None:
+        """After a file left, one it shadowed takes its id or name back (rare: only with anomalies)."""
+        for path in list(self.anomalies):
+            del self.anomalies[path]
+            self._link(self._by_path[path])
 
     def remove(self, path: str) -> Entry | None:
         entry = self._by_path.pop(path, None)
@@ -130,7 +177,10 @@ class Catalog:
             del self._by_id[entry.memory.id]
         if self._by_key.get(entry.memory.key) is entry:
             del self._by_key[entry.memory.key]
-        self._sorted = None
+        self.anomalies.pop(path, None)
+        if self.anomalies:
+            self._relink()
+        self._sorted = self._recent = self._counts = None
         return entry
 
     def mark_problem(self, path: str, reason: str) -> None:
@@ -163,6 +213,12 @@ class Catalog:
             for label in entry.labels:
                 catalog._label_entry[label] = entry
         return catalog
+
+
+def _precedence(entry: Entry) -> tuple[bool, str]:
+    """The file at its own scope and name's path first, then by path."""
+    memory = entry.memory
+    return (entry.path != memory_path(memory.scope, memory.name), entry.path)
 
 
 def _lexical_fields(memory: Memory) -> tuple[str, str, str]:

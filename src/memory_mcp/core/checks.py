@@ -19,6 +19,7 @@ from memory_mcp.core.model import (
     validate_tags,
 )
 from memory_mcp.core.results import Locator
+from memory_mcp.core.store import memory_path
 from memory_mcp.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 
 
@@ -26,16 +27,28 @@ def locate(catalog: Catalog, where: Locator, access: Access = FULL_ACCESS) -> En
     """The memory meant, as long as `access` may see it (one it may not see is reported as missing)."""
     if where.id:
         entry = catalog.by_id(where.id)
-        if entry is None or not access.can_read(entry.memory.scope):
+        if entry is None or not visible(entry, access):
             raise NotFound(f"no memory has id {where.id!r}; use list or recall to find it")
         return entry
     if not where.name:
         raise InvalidInput("give the memory's name (and scope), or its id")
     scope = Scope.parse(where.scope)
     entry = catalog.by_key(scope, validate_name(where.name))
-    if entry is None or not access.can_read(scope):
+    if entry is None or not visible(entry, access):
         raise NotFound(_not_found_message(catalog, where.name, scope, access))
     return entry
+
+
+def visible(entry: Entry, access: Access) -> bool:
+    """By the memory's scope and by its file's folder: a file claiming a scope it does not live in gives no
+    rights over the folder it does live in."""
+    return access.can_read(entry.memory.scope) and path_visible(entry.path, access)
+
+
+def path_visible(path: str, access: Access) -> bool:
+    if access.scopes is None:
+        return True
+    return any(path.startswith(memory_path(root, "-").removesuffix("-.md")) for root in access.scopes)
 
 def _not_found_message(catalog: Catalog, name: str, scope: Scope, access: Access) -> str:
     elsewhere = sorted(
@@ -46,7 +59,7 @@ def _not_found_message(catalog: Catalog, name: str, scope: Scope, access: Access
     hint = f" It exists in scope(s): {', '.join(elsewhere[:5])}." if elsewhere else ""
     return f"no memory named {name!r} in scope {str(scope)!r}.{hint} Use list or recall to find memories."
 
-def check_target(catalog: Catalog, memory: Memory, path: str) -> None:
+def check_target(catalog: Catalog, memory: Memory, path: str, access: Access = FULL_ACCESS) -> None:
     """A move or rename may land only on a free (scope, name) whose file is free too."""
     taken = catalog.by_key(memory.scope, memory.name)
     if taken is not None:
@@ -54,9 +67,9 @@ def check_target(catalog: Catalog, memory: Memory, path: str) -> None:
             f"a memory named {memory.name!r} already exists in scope {str(memory.scope)!r}; "
             "forget or move it first, or choose another name"
         )
-    check_free(catalog, path, memory.key)
+    check_free(catalog, path, memory.key, access)
 
-def check_free(catalog: Catalog, path: str, key: tuple[Scope, str]) -> None:
+def check_free(catalog: Catalog, path: str, key: tuple[Scope, str], access: Access = FULL_ACCESS) -> None:
     """Two different (scope, name) pairs may map to one file (scope `a` + name `b/c` vs `a/b` + `c`)."""
     if path in catalog.problems:
         raise Conflict(
@@ -66,6 +79,11 @@ def check_free(catalog: Catalog, path: str, key: tuple[Scope, str]) -> None:
     holder = catalog.by_path(path)
     if holder is not None and holder.memory.key != key:
         other = holder.memory
+        if not visible(holder, access):  # naming it would tell the caller what it may not read
+            raise Conflict(
+                f"this name and scope would share the file {path} with another memory; "
+                "choose a different name or scope"
+            )
         raise Conflict(
             f"this name and scope would share the file {path} with memory {other.name!r} in scope "
             f"{str(other.scope)!r}; choose a different name or scope"
@@ -89,8 +107,7 @@ def recall_filter(scopes: ScopeFilter, tags: set[str], access: Access) -> Callab
         return None
 
     def allowed(entry: Entry) -> bool:
-        scope = entry.memory.scope
-        return scopes.matches(scope) and access.can_read(scope) and tags.issubset(entry.memory.tags)
+        return scopes.matches(entry.memory.scope) and visible(entry, access) and tags.issubset(entry.memory.tags)
 
     return allowed
 
@@ -105,3 +122,19 @@ def check_version(entry: Entry, expected: str | None) -> None:
             f"memory {entry.memory.name!r} is at version {entry.version[:12]}, not {expected[:12]!r}: it changed "
             "since you read it; read it again and reapply your change"
         )
+
+
+def check_planned(memory: Memory, existing: Entry | None, planned: str | None) -> None:
+    """The memory is where a batch's plan saw it: at the version planned, or absent when planned so."""
+    found = None if existing is None else existing.version
+    if found == planned:
+        return
+    where = f"{memory.name!r} in scope {str(memory.scope)!r}"
+    if planned is None:
+        raise AlreadyExists(
+            f"{where} was created by someone else after the import was planned; nothing was imported; "
+            "plan again"
+        )
+    raise Conflict(
+        f"{where} changed (or was deleted) after the import was planned; nothing was imported; plan again"
+    )

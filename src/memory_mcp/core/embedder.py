@@ -9,7 +9,6 @@ OpenMP keeps a thread team per calling thread, and two teams on the same cores r
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -18,13 +17,15 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final, Protocol
 
 import numpy as np
 
-from memory_mcp.errors import Busy, Unavailable
+from memory_mcp.core import cancellation
+from memory_mcp.errors import Busy, Cancelled, Unavailable
+from memory_mcp.files import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +34,12 @@ CHUNK_OVERLAP: Final = 32
 QUEUE_LIMIT: Final = 256
 """Requests waiting for the model before new ones are refused with `Busy`."""
 MAX_BATCH_TEXTS: Final = 256
-"""Queries gathered into one model call."""
-DOCUMENT_SLICE: Final = 16
-"""Document texts per model call (about 0.4 s with MiniLM on 2 cores): a query arriving during a bulk import
-waits for one slice, not for the whole import."""
+"""Query chunks gathered into one model call."""
+DOCUMENT_TOKENS: Final = 2048
+"""Document tokens per model call (four full chunks; about 0.4 s with MiniLM on 2 cores): a query arriving
+during document work waits for one such call, not for the documents."""
+CLOSE_WAIT: Final = 3.0
+"""Seconds `close` waits for the model call under way (about 0.4 s normally) before giving up on it."""
 MAX_CONTEXT: Final = 512
 """Chunk length cap: attention cost grows with the square of it, and most embedding models train at 512."""
 
@@ -47,10 +50,22 @@ _FAMILY_PREFIXES: Final = (
     ("nomic", ("search_query: ", "search_document: ")),
 )
 _POOLING_NAMES: Final = {0: "none", 1: "mean", 2: "cls", 3: "last", 4: "rank"}
+UNRELATED: Final = (
+    "The train to the airport leaves every twenty minutes.",
+    "Photosynthesis turns sunlight into chemical energy.",
+    "Her grandmother knitted a red wool scarf.",
+    "The quarterly tax return is due in April.",
+    "Volcanoes release ash and sulphur dioxide.",
+    "He tuned the guitar before the concert.",
+    "Bake the bread at 220 degrees for half an hour.",
+    "The database index speeds up lookups by key.",
+)
+"""Sentences about unrelated things: their mean similarity is where this model's scale starts."""
 
 MODEL_HELP: Final = (
     "Provide a GGUF embedding model with --model PATH or the MEMORY_MCP_MODEL environment variable "
-    "(for example bge-small-en-v1.5-q8_0.gguf or all-MiniLM-L6-v2-q8_0.gguf)."
+    "(for example bge-small-en-v1.5-q8_0.gguf or all-MiniLM-L6-v2-q8_0.gguf), or leave both unset for the "
+    "pinned default."
 )
 
 
@@ -71,6 +86,9 @@ class ModelInfo:
     document_prefix: str
     threads: int
     """CPU threads llama.cpp computes embeddings with."""
+    unrelated_similarity: float = 0.0
+    """Mean cosine between unrelated documents (`UNRELATED`), measured at load: models differ widely (MiniLM
+    about 0.03, BGE about 0.5), so similarity thresholds are placed relative to it."""
 
 
 class EmbeddingModel(Protocol):
@@ -86,40 +104,55 @@ class EmbeddingModel(Protocol):
     def embed_query(self, text: str) -> np.ndarray:
         """One unit vector for a search query."""
 
-    def embed_documents(self, texts: list[str]) -> list[np.ndarray]:
-        """For each text, an array of unit vectors, one per chunk (row 0 is the text's start)."""
+    def embed_documents(self, texts: list[str], *, background: bool = False) -> list[np.ndarray]:
+        """For each text, an array of unit vectors, one per chunk (row 0 is the text's start); `background`
+        work waits behind every other."""
+
+    def chunk_count(self, text: str) -> int:
+        """How many chunks (model inputs) a document text becomes: the cost of embedding it."""
 
     def close(self) -> None:
         """Release the model; later calls raise `Unavailable`."""
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 @dataclass(eq=False)  # a request is itself, whatever its texts: it is removed from the queue by identity
 class _Request:
-    """Texts to embed (each with its prefix), answered through `future` with one array per text."""
+    """Texts to embed, already cut into chunks; answered through `future` with one array per text."""
 
-    items: list[tuple[str, str]]
+    chunks: list[str]
+    """Every chunk of every text, with its prefix, in order."""
+    tokens: list[int]
+    """Tokens per chunk: what a model call costs."""
+    counts: list[int]
+    """Chunks per text."""
+    kind: str = "document"
+    """`query` (answered with one pooled vector), `document`, or `background` (after every other kind)."""
+    cancel: threading.Event | None = None
     future: Future = field(default_factory=Future)
-    pooled: bool = False
-    """A query: answer with one vector (the mean of its chunks) instead of a list of chunk arrays."""
-    done: list[np.ndarray] = field(default_factory=list)
-    """Arrays of the items embedded so far (documents are embedded a slice at a time)."""
+    rows: list[np.ndarray] = field(default_factory=list)
+    """Vectors of the chunks embedded so far (documents are embedded a few chunks per model call)."""
+    taken: int = 0
+    """Chunks handed to the model so far."""
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel is not None and self.cancel.is_set()
+
+
+_Slice = tuple[_Request, int, int]
+"""A request and the range of its chunks that one model call embeds."""
 
 
 class Embedder:
     """Loads the model once and owns it from a single worker thread.
 
     Requests that arrive while the model is busy are embedded together in the worker's next model call
-    (batching is where a CPU model gains throughput). Queries go first and documents are embedded a slice at a
-    time, so a search is not stuck behind a bulk import. A bounded queue refuses work with `Busy` instead of
-    growing without limit.
+    (batching is where a CPU model gains throughput). Every model call is bounded by tokens, not texts:
+    queries go first, then documents a few chunks at a time, then background work (large memories embedded
+    after their commit), so a search waits for at most one bounded call, however large the documents. A
+    request whose caller cancelled is dropped. A bounded queue refuses work with `Busy` instead of growing
+    without limit.
     """
 
     def __init__(
@@ -137,11 +170,11 @@ class Embedder:
         started = time.perf_counter()
         self._llm = _load(model_path, threads)
         self.info = self._describe(model_path, query_prefix, document_prefix)
+        self.info = replace(self.info, unrelated_similarity=self._unrelated_similarity())
         self._observer = observer
         self._queue_limit = queue_limit
         self._ready = threading.Condition()
-        self._queries: deque[_Request] = deque()
-        self._documents: deque[_Request] = deque()
+        self._queues: dict[str, deque[_Request]] = {kind: deque() for kind in _KINDS}
         self._closing = False
         self._worker = threading.Thread(target=self._serve, name="embedder", daemon=True)
         self._worker.start()
@@ -174,33 +207,61 @@ class Embedder:
             threads=int(llama_cpp.llama_n_threads_batch(self._llm.ctx)),
         )
 
+    def _unrelated_similarity(self) -> float:
+        """Measured before the worker starts, on this thread (one model call, a few milliseconds)."""
+        vectors = self._embed_chunks([self.info.document_prefix + text for text in UNRELATED])
+        similarities = vectors @ vectors.T
+        off_diagonal = similarities[~np.eye(len(UNRELATED), dtype=bool)]
+        return round(float(off_diagonal.mean()), 4)
+
     def close(self) -> None:
-        """Finish queued work, stop the worker and free llama.cpp's memory now rather than at interpreter exit
-        (where it can fail)."""
+        """Refuse queued work, finish the model call under way (one bounded call), stop the worker and free
+        llama.cpp's memory now rather than at interpreter exit (where it can fail)."""
         if self._worker.is_alive():
             with self._ready:
                 self._closing = True
+                dropped = [request for queue in self._queues.values() for request in queue]
+                for queue in self._queues.values():
+                    queue.clear()
                 self._ready.notify()
-            self._worker.join()
+            _fail(dropped, Unavailable("the server is shutting down; retry once it is back"))
+            self._worker.join(CLOSE_WAIT)
+            if self._worker.is_alive():  # a model call on a starved CPU: let the process end without it
+                log.warning("the embedding model is still busy; stopping without waiting for it")
+                return
             self._llm.close()
 
     @property
     def queue_depth(self) -> int:
-        return len(self._queries) + len(self._documents)
+        return sum(len(queue) for queue in self._queues.values())
 
     # ------------------------------------------------------------------ public
 
     def embed_query(self, text: str) -> np.ndarray:
         """One normalised vector for a search query (long queries are averaged over their chunks)."""
-        return self._submit(_Request([(self.info.query_prefix, text)], pooled=True)).result()
+        return self._submit(self._request(self.info.query_prefix, [text], "query")).result()
 
-    def embed_documents(self, texts: list[str]) -> list[np.ndarray]:
-        """For each text, an array of normalised vectors, one per chunk (row 0 is the text's start)."""
+    def embed_documents(self, texts: list[str], *, background: bool = False) -> list[np.ndarray]:
+        """For each text, an array of normalised vectors, one per chunk (row 0 is the text's start).
+
+        `background` work waits behind every query and foreground document."""
         if not texts:
             return []
-        return self._submit(_Request([(self.info.document_prefix, text) for text in texts])).result()
+        kind = "background" if background else "document"
+        return self._submit(self._request(self.info.document_prefix, texts, kind)).result()
+
+    def chunk_count(self, text: str) -> int:
+        """How many chunks (model inputs) a document text becomes: the cost of embedding it."""
+        return len(self._chunk(self.info.document_prefix, text))
 
     # ----------------------------------------------------------------- worker
+
+    def _request(self, prefix: str, texts: list[str], kind: str) -> _Request:
+        """Chunked in the caller's thread: tokenizing reads only the vocabulary, never the model's context."""
+        per_text = [self._chunk(prefix, text) for text in texts]
+        chunks = [chunk for pieces in per_text for chunk, _ in pieces]
+        tokens = [count for pieces in per_text for _, count in pieces]
+        return _Request(chunks, tokens, [len(p) for p in per_text], kind, cancellation.current())
 
     def _submit(self, request: _Request) -> Future:
         with self._ready:
@@ -210,89 +271,118 @@ class Embedder:
                 raise Busy(
                     f"the embedding queue is full ({self._queue_limit} requests waiting); retry shortly"
                 )
-            (self._queries if request.pooled else self._documents).append(request)
+            self._queues[request.kind].append(request)
             self._ready.notify()
         return request.future
 
     def _serve(self) -> None:
         while True:
             with self._ready:
-                while not (self._queries or self._documents or self._closing):
+                while not (self.queue_depth or self._closing):
                     self._ready.wait()
-                work = self._next_work()
-            if not work:
-                return
-            self._answer(work)
+                if self._closing:
+                    return
+                work, dropped = self._next_work()
+            _fail(dropped, Cancelled("the request was cancelled or its client went away"))
+            if work:
+                self._answer(work)
 
-    def _next_work(self) -> list[tuple[_Request, list[tuple[str, str]]]]:
-        """Every waiting query, then document texts from the oldest requests up to DOCUMENT_SLICE (hold
-        `_ready`). Each pair is a request and the items of it that this model call embeds."""
-        work = []
+    def _next_work(self) -> tuple[list[_Slice], list[_Request]]:
+        """The chunks of the next model call (hold `_ready`): every waiting query; or, with none waiting,
+        chunks from the oldest documents, then background work, up to DOCUMENT_TOKENS (at least one chunk).
+        Also the cancelled requests, taken out of the queues."""
+        work: list[_Slice] = []
+        dropped = [r for queue in self._queues.values() for r in queue if r.cancelled]
+        for request in dropped:
+            self._queues[request.kind].remove(request)
+        queries = self._queues["query"]
         texts = 0
-        while self._queries and texts < MAX_BATCH_TEXTS:
-            query = self._queries.popleft()
-            work.append((query, query.items))
-            texts += len(query.items)
-        budget = DOCUMENT_SLICE
-        for request in self._documents:
-            if budget == 0:
-                break
-            start = len(request.done)
-            items = request.items[start : start + budget]
-            work.append((request, items))
-            budget -= len(items)
-        return work
+        while queries and texts < MAX_BATCH_TEXTS:
+            query = queries.popleft()
+            work.append((query, 0, len(query.chunks)))
+            texts += len(query.chunks)
+        if work:  # a call of queries alone is the shortest: documents wait for the next one
+            return work, dropped
+        budget = DOCUMENT_TOKENS
+        for kind in ("document", "background"):
+            for request in self._queues[kind]:
+                start = end = request.taken
+                first = not work  # the call's first chunk goes whatever its size
+                while end < len(request.chunks) and (request.tokens[end] <= budget or first and end == start):
+                    budget -= request.tokens[end]
+                    end += 1
+                if end > start:
+                    work.append((request, start, end))
+                    request.taken = end
+                if end < len(request.chunks):
+                    return work, dropped
+        return work, dropped
 
-    def _answer(self, work: list[tuple[_Request, list[tuple[str, str]]]]) -> None:
+    def _answer(self, work: list[_Slice]) -> None:
         started = time.perf_counter()
+        flat = [chunk for request, start, end in work for chunk in request.chunks[start:end]]
         try:
-            chunked = [[self._chunk(prefix, text) for prefix, text in items] for _, items in work]
-            flat = [chunk for per_request in chunked for chunks in per_request for chunk in chunks]
             vectors = self._embed_chunks(flat)
         except Exception as exc:  # noqa: BLE001 - every waiting caller must hear about a model failure
-            self._finish([request for request, _ in work], exc)
+            requests = list(dict.fromkeys(request for request, _, _ in work))
+            with self._ready:
+                self._unqueue(requests)
+            _fail(requests, exc)
             return
-        start, finished = 0, []
-        for (request, _), per_request in zip(work, chunked, strict=True):
-            for chunks in per_request:
-                request.done.append(vectors[start : start + len(chunks)])
-                start += len(chunks)
-            if len(request.done) == len(request.items):
+        position, finished = 0, []
+        for request, start, end in work:
+            request.rows.append(vectors[position : position + end - start])
+            position += end - start
+            if end == len(request.chunks):
                 finished.append(request)
-        self._finish(finished)
+        with self._ready:
+            self._unqueue(finished)
+        for request in finished:
+            if not request.future.done():  # a shutdown may have refused it meanwhile
+                request.future.set_result(_result(request))
         if self._observer is not None:
             self._observer(len(flat), time.perf_counter() - started)
 
-    def _finish(self, requests: list[_Request], error: Exception | None = None) -> None:
-        with self._ready:
-            for request in requests:
-                if not request.pooled:
-                    self._documents.remove(request)
+    def _unqueue(self, requests: list[_Request]) -> None:
         for request in requests:
-            if error is not None:
-                request.future.set_exception(error)
-            elif request.pooled:
-                request.future.set_result(_pool(request.done[0]))
-            else:
-                request.future.set_result(request.done)
+            queue = self._queues[request.kind]
+            if request in queue:
+                queue.remove(request)
 
-    def _chunk(self, prefix: str, text: str) -> list[str]:
-        """The text with its prefix, split into windows that fit the context."""
+    def _chunk(self, prefix: str, text: str) -> list[tuple[str, int]]:
+        """The text with its prefix, split into windows that fit the context, each with its token count."""
         budget = self.info.context - 2 - len(prefix.encode()) - 8
-        if len(text.encode("utf-8")) <= budget:  # a token is at least one byte: it fits without tokenizing
-            return [prefix + text]
         tokens = self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
         if len(tokens) <= budget:
-            return [prefix + text]
+            return [(prefix + text, len(tokens) + 2)]
         step = budget - CHUNK_OVERLAP
         windows = [tokens[i : i + budget] for i in range(0, len(tokens) - CHUNK_OVERLAP, step)]
-        return [prefix + self._llm.detokenize(w).decode("utf-8", "replace").strip() for w in windows]
+        return [
+            (prefix + self._llm.detokenize(w).decode("utf-8", "replace").strip(), len(w) + 2) for w in windows
+        ]
 
     def _embed_chunks(self, chunks: list[str]) -> np.ndarray:
         raw = self._llm.embed(chunks, normalize=False, truncate=True)
         if self.info.pooling == "none":  # one vector per token: mean-pool them ourselves
             return _normalise(np.vstack([np.asarray(r, dtype=np.float32).mean(axis=0) for r in raw]))
         return _normalise(np.asarray(raw, dtype=np.float32))
+
+
+_KINDS: Final = ("query", "document", "background")
+
+
+def _result(request: _Request) -> np.ndarray | list[np.ndarray]:
+    rows = np.vstack(request.rows)
+    if request.kind == "query":
+        return _pool(rows)
+    bounds = np.cumsum(request.counts)[:-1]
+    return list(np.split(rows, bounds))
+
+
+def _fail(requests: list[_Request], error: Exception) -> None:
+    for request in requests:
+        if not request.future.done():
+            request.future.set_exception(error)
 
 
 def _load(model_path: Path, threads: int | None):

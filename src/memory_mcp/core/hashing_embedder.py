@@ -47,9 +47,12 @@ class HashingEmbedder:
         self._check_open()
         return self._vector(text)
 
-    def embed_documents(self, texts: list[str]) -> list[np.ndarray]:
+    def embed_documents(self, texts: list[str], *, background: bool = False) -> list[np.ndarray]:
         self._check_open()
         return [self._vector(text)[np.newaxis, :] for text in texts]
+
+    def chunk_count(self, text: str) -> int:
+        return 1
 
     def close(self) -> None:
         self._closed = True

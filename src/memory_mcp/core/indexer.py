@@ -18,17 +18,20 @@ from typing import Final
 
 import numpy as np
 
-from memory_mcp.core import markdown, snapshot
+from memory_mcp.core import cancellation, markdown, snapshot
 from memory_mcp.core.catalog import Catalog, Entry
 from memory_mcp.core.embedder import EmbeddingModel
 from memory_mcp.core.embedding_cache import VectorCache, cache_key
 from memory_mcp.core.model import Memory
-from memory_mcp.core.store import Change, Store
+from memory_mcp.core.store import Change, Store, is_safe_memory_path
 from memory_mcp.errors import InvalidInput
 
 log = logging.getLogger(__name__)
 
 EMBED_BATCH: Final = 64
+DEFER_CHUNKS: Final = 8
+"""A memory of more chunks than this (about 2 s of model time) is committed first, found by keywords at
+once, and embedded in the background: one write cannot hold the model, or its caller, for minutes."""
 
 Progress = Callable[[int, int], None]
 
@@ -45,6 +48,8 @@ class Indexer:
         self.viewing = threading.Lock()
         self._snapshots = snapshots
         self._unsaved = False
+        self.backlog = threading.Event()
+        """Set when a memory was committed without vectors: wakes the background embedding."""
 
     # ------------------------------------------------------------- start-up
 
@@ -128,6 +133,10 @@ class Indexer:
 
     def _parse_blob(self, path: str, blob: str) -> Memory | None:
         try:
+            if not is_safe_memory_path(path):  # pulled or pushed by hand: it could never be changed
+                raise InvalidInput("its path has a part that starts with '.'; rename the file")
+            if self.store.blob_size(blob) > markdown.MAX_FILE_BYTES:  # checked before loading it
+                raise InvalidInput(f"file is {self.store.blob_size(blob)} bytes, larger than a memory may be")
             return markdown.parse(self.store.blob(blob))
         except InvalidInput as exc:
             log.warning("skipping unreadable memory file %s: %s", path, exc)
@@ -141,6 +150,7 @@ class Indexer:
     def committing(self) -> Iterator[None]:
         """This process's writer lock, then the repository's OS lock, then catch up: checks see the latest."""
         with self.writing, self.store.write_lock():
+            cancellation.check()  # the caller may have gone while this waited for the locks
             self.catch_up()
             yield
 
@@ -150,16 +160,19 @@ class Indexer:
         memory: Memory,
         path: str,
         data: bytes,
-        vectors: np.ndarray,
+        vectors: np.ndarray | None,
         gone: str | None = None,
     ) -> Entry:
-        """Reflect this process's own commit that wrote `path` (and removed `gone`); hold `committing`."""
+        """Reflect this process's own commit that wrote `path` (and removed `gone`); hold `committing`.
+        Without `vectors`, the memory joins the background embedding's backlog."""
         with self.viewing:
             if gone is not None:
                 self.catalog.remove(gone)
             entry = self.catalog.put(memory, path, self.store.blob_id(data), vectors)
             self.catalog.commit = commit
         self._unsaved = True
+        if vectors is None:
+            self.backlog.set()
         return entry
 
     def record_many(self, commit: str, items: list[tuple[Memory, str, bytes, np.ndarray]]) -> list[Entry]:
@@ -178,22 +191,32 @@ class Indexer:
 
     # ------------------------------------------------------------- vectors
 
-    def vectors(self, memories: list[Memory]) -> list[np.ndarray]:
+    def vectors(self, memories: list[Memory], *, background: bool = False) -> list[np.ndarray]:
         """Each memory's chunk vectors (one array per memory, a row per chunk), from the cache where possible.
 
         "Vectors" means these arrays throughout; the structure that searches them is the catalog's
-        `vector_index`."""
+        `vector_index`. `background` work waits behind every other use of the model."""
         info = self.embedder.info
         texts = [m.embedding_text() for m in memories]
         keys = [cache_key(info.identity, info.document_prefix, text) for text in texts]
         found = self.cache.get_many(keys)
         missing = [i for i, key in enumerate(keys) if key not in found]
         if missing:
-            computed = self.embedder.embed_documents([texts[i] for i in missing])
+            computed = self.embedder.embed_documents([texts[i] for i in missing], background=background)
             fresh = {keys[i]: rows for i, rows in zip(missing, computed, strict=True)}
             self.cache.put_many(fresh)
             found.update(fresh)
         return [found[key] for key in keys]
+
+    def vectors_or_later(self, memory: Memory) -> np.ndarray | None:
+        """The memory's vectors now, or None when it is too large to embed before committing (see
+        DEFER_CHUNKS) and not cached: `fill_vectors` embeds it after the commit."""
+        info = self.embedder.info
+        text = memory.embedding_text()
+        key = cache_key(info.identity, info.document_prefix, text)
+        if key not in self.cache.get_many([key]) and self.embedder.chunk_count(text) > DEFER_CHUNKS:
+            return None
+        return self.vectors([memory])[0]
 
     @property
     def pending_vectors(self) -> int:
@@ -202,12 +225,12 @@ class Indexer:
             return len(self.catalog.waiting_for_vectors())
 
     def fill_vectors(self, progress: Progress | None = None) -> None:
-        """Embed every memory that waits for vectors, in batches, while searches go on."""
+        """Embed every memory that waits for vectors, in batches, behind every other use of the model."""
         with self.viewing:
             waiting = self.catalog.waiting_for_vectors()
         for start in range(0, len(waiting), EMBED_BATCH):
             batch = waiting[start : start + EMBED_BATCH]
-            rows = self.vectors([entry.memory for entry in batch])
+            rows = self.vectors([entry.memory for entry in batch], background=True)
             with self.writing, self.viewing:
                 for entry, vectors in zip(batch, rows, strict=True):
                     if not entry.labels and self.catalog.by_path(entry.path) is entry:

@@ -22,6 +22,8 @@ _DUMPER: Final = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 """libyaml's safe loader and dumper when PyYAML has them (about ten times faster), else the Python ones."""
 MAX_FRONTMATTER_BYTES: Final = 64 * 1024
 """Frontmatter is a few hundred bytes; anything bigger is garbage or an attack (YAML bombs)."""
+MAX_FILE_BYTES: Final = MAX_CONTENT_BYTES + MAX_FRONTMATTER_BYTES
+"""The largest memory file: larger ones are reported, never parsed or written into the work tree."""
 
 
 def render(memory: Memory) -> bytes:
@@ -47,7 +49,7 @@ def render(memory: Memory) -> bytes:
 
 def parse(data: bytes) -> Memory:
     """Parse a memory file; raise `InvalidInput` saying what is wrong with it."""
-    if len(data) > MAX_CONTENT_BYTES + MAX_FRONTMATTER_BYTES:
+    if len(data) > MAX_FILE_BYTES:
         raise InvalidInput("file is larger than a memory may be")
     try:
         text = data.decode("utf-8")

@@ -162,9 +162,13 @@ def validate_tags(tags: list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
     """Return tags trimmed and de-duplicated (order kept), or raise on a bad tag."""
     if tags is None:
         return ()
-    if isinstance(tags, str) or not all(isinstance(t, str) for t in tags):
+    if isinstance(tags, str) or not isinstance(tags, list | tuple):
         raise InvalidInput("tags must be a list of strings, e.g. ['rust', 'async']")
-    cleaned: list[str] = []
+    if len(tags) > MAX_TAGS:  # before any per-tag work
+        raise InvalidInput(f"{len(tags)} tags given; at most {MAX_TAGS}")
+    if not all(isinstance(t, str) for t in tags):
+        raise InvalidInput("tags must be a list of strings, e.g. ['rust', 'async']")
+    cleaned: dict[str, None] = {}  # ordered and de-duplicated in linear time
     for tag in tags:
         tag = tag.strip()
         if not tag:
@@ -173,10 +177,7 @@ def validate_tags(tags: list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
             raise InvalidInput(f"tag {tag[:20]!r}... is longer than {MAX_TAG_CHARS} characters")
         if "," in tag or _CONTROL.search(tag):
             raise InvalidInput(f"tag {tag!r} must not contain commas or control characters")
-        if tag not in cleaned:
-            cleaned.append(tag)
-    if len(cleaned) > MAX_TAGS:
-        raise InvalidInput(f"{len(cleaned)} tags given; at most {MAX_TAGS}")
+        cleaned[tag] = None
     return tuple(cleaned)
 
 

@@ -20,6 +20,8 @@ class Saved:
     commit: str
     replaced: bool = False
     similar: tuple[Similar, ...] = ()
+    embedding_later: bool = False
+    """Committed and found by keywords; found by meaning once the background embedding reaches it."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,8 @@ class Stats:
     queue_depth: int
     """Requests waiting for the model."""
     pending_vectors: int
-    """Memories waiting for vectors after a model change (found by keywords only meanwhile)."""
+    """Memories waiting for vectors (a model change, or large memories embedded in the background); found by
+    keywords only meanwhile."""
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,11 @@
-"""The use cases: remember, recall, read, edit, forget, list, move, history, reindex.
+"""The use cases: remember, recall, read, edit, restore, forget, list, recent, scope_counts, move, history.
 
 Ordering is the whole point of this module. Text is embedded with no lock held; then, under the indexer's
 writer lock and the repository's OS lock, the catalog catches up with whatever other processes committed,
 the preconditions are checked against that fresh state, the change is committed, and the catalog follows.
 Every edge (MCP tools, CLI) calls these methods from worker threads: they block.
 
-It stays one file (about 540 lines) because it is one concern: the use cases read best with every lock's
+It stays one file, over 400 lines, because it is one concern: the use cases read best with every lock's
 extent in view. What they return is in `results`, the preconditions they check in `checks`, list cursors in
 `cursor`.
 """
@@ -13,16 +13,27 @@ extent in view. What they return is in `results`, the preconditions they check i
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Final
 
 import numpy as np
 
-from memory_mcp.core import briefing, changes, markdown
+from memory_mcp.core import briefing, changes, duplicates, markdown
 from memory_mcp.core import cursor as cursor_
 from memory_mcp.core.catalog import Catalog, Entry
-from memory_mcp.core.checks import check_free, check_target, check_version, locate, recall_filter, validate_memory
+from memory_mcp.core.checks import (
+    check_free,
+    check_planned,
+    check_target,
+    check_version,
+    locate,
+    path_visible,
+    recall_filter,
+    validate_memory,
+    visible,
+)
+from memory_mcp.core.duplicates import Duplicate, Repaired
 from memory_mcp.core.indexer import EMBED_BATCH, Indexer, Progress
 from memory_mcp.core.model import (
     FULL_ACCESS,
@@ -55,26 +66,34 @@ from memory_mcp.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 log = logging.getLogger(__name__)
 
 NEAR_DUPLICATE: Final = 0.80
-"""Cosine similarity above which `remember` reports an existing memory as a likely duplicate."""
+"""How far from the model's unrelated-text similarity towards 1 a cosine must be for `remember` to report an
+existing memory as a likely duplicate (0.80 of the way: about 0.81 with MiniLM, 0.90 with BGE)."""
 OPTIMISTIC_RETRIES: Final = 3
 
 
 class MemoryService:
-    def __init__(self, indexer: Indexer, *, owns_embedder: bool = True) -> None:
+    def __init__(
+        self, indexer: Indexer, *, owns_embedder: bool = True, background_embedding: bool = False
+    ) -> None:
+        """`background_embedding`: a server, whose maintenance thread embeds large memories after their
+        commit; one-shot commands embed before committing, as they have no later."""
         self.indexer = indexer
         self.store = indexer.store
         self.embedder = indexer.embedder
         self._owns_embedder = owns_embedder
+        self._background = background_embedding
 
     @property
     def catalog(self) -> Catalog:
         return self.indexer.catalog
 
     def close(self) -> None:
-        """Save derived state if it changed, then release the cache and the model (unless it was lent)."""
-        self.indexer.save_snapshot()
+        """Stop the model unless it was lent (refusing its queued work, so nothing waits for it), save
+        derived state if it changed, release the cache; wakes the background embedding to see the stop."""
         if self._owns_embedder:
             self.embedder.close()
+        self.indexer.save_snapshot()
+        self.indexer.backlog.set()
         self.indexer.cache.close()
 
     # ------------------------------------------------------------- upkeep
@@ -93,12 +112,18 @@ class MemoryService:
         self.indexer.ensure_fresh()
 
     def fill_vectors(self, progress: Progress | None = None) -> int:
-        """Embed the memories a model change left without vectors (keyword search finds them meanwhile);
-        returns how many waited. Raises `Unavailable` if the model is closed under it (shutting down)."""
+        """Embed the memories waiting for vectors (after a model change, or large memories committed before
+        being embedded), behind every other use of the model; keyword search finds them meanwhile. Returns
+        how many waited. Raises `Unavailable` if the model is closed under it (shutting down)."""
         waiting = self.indexer.pending_vectors
         if waiting:
             self.indexer.fill_vectors(progress)
         return waiting
+
+    def wait_for_backlog(self, timeout: float) -> None:
+        """Until a memory is committed without vectors (or the service closes), at most `timeout` seconds."""
+        self.indexer.backlog.wait(timeout)
+        self.indexer.backlog.clear()
 
     def save_snapshot(self) -> bool:
         """Persist the derived state if it changed since the last save; False when there was nothing to do."""
@@ -110,9 +135,22 @@ class MemoryService:
         return Reindexed(count, self.unreadable())
 
     def unreadable(self) -> dict[str, str]:
-        """Memory files that could not be parsed, path → reason; writes never overwrite them."""
+        """Memory files that could not be parsed (writes never overwrite them), or that clash with another file
+        or lie outside their scope's folder (see `Catalog.anomalies` for which one wins), path → reason."""
         with self.indexer.viewing:
-            return dict(sorted(self.catalog.problems.items()))
+            return dict(sorted({**self.catalog.anomalies, **self.catalog.problems}.items()))
+
+    def duplicate_ids(self) -> list[Duplicate]:
+        """Ids that several memories share (older versions' merges could leave them), each with the memory
+        that keeps the id under `repair_duplicate_ids`' rule; empty for a healthy repository."""
+        self.indexer.ensure_fresh()
+        with self.indexer.viewing:
+            return duplicates.find(self.catalog)
+
+    def repair_duplicate_ids(self, *, actor: str | None = None) -> Repaired:
+        """Give every memory that shares its id, except the newest (`updated_at`; on a tie the first path),
+        a fresh id, in one commit; nothing is deleted. `commit` is None when there was nothing to repair."""
+        return duplicates.repair(self.indexer, self._author(actor))
 
     def repository(self) -> Repository:
         """Where the memories live and which commit the service reflects."""
@@ -173,41 +211,131 @@ class MemoryService:
         `global` the global memories, a path that subtree only (not global). Raises `InvalidInput` for a cursor
         not made by `list`, a bad limit, scope or tag."""
         limit = validate_limit(limit, maximum=MAX_LIMIT)
-        scopes = _subtree(scope)
-        wanted = set(validate_tags(tags))
+        keep = _listed(scope, tags, access)
         after = cursor_.decode(cursor)
+        subtree = ScopeFilter.parse(scope, default_all=True).root
+        if subtree is not None and not subtree.is_global and (after is None or after < (subtree.path, "")):
+            after = (subtree.path, "")  # a subtree is one run of the (scope, name) order: start there
         self.indexer.ensure_fresh()
         with self.indexer.viewing:
             page: list[Entry] = []
             for entry in self.catalog.sorted_after(after):
-                scope_ = entry.memory.scope
-                if scopes.matches(scope_) and access.can_read(scope_) and wanted.issubset(entry.memory.tags):
+                if subtree is not None and entry.memory.scope.path > subtree.path + "0":
+                    break  # "0" sorts right after "/": nothing beyond can be in the subtree
+                if keep(entry):
                     if len(page) == limit:
                         return Page(page, cursor_.encode(page[-1].sort_key))
                     page.append(entry)
             return Page(page, None)
 
+    def recent(
+        self,
+        *,
+        scope: str | None = None,
+        tags: list[str] | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        access: Access = FULL_ACCESS,
+    ) -> Page:
+        """Like `list`, but newest `updated_at` first (ties by scope and name), with cursors of its own."""
+        limit = validate_limit(limit, maximum=MAX_LIMIT)
+        keep = _listed(scope, tags, access)
+        after = cursor_.decode_recent(cursor)
+        self.indexer.ensure_fresh()
+        with self.indexer.viewing:
+            page: list[Entry] = []
+            for entry in self.catalog.recent_after(after):
+                if keep(entry):
+                    if len(page) == limit:
+                        return Page(page, cursor_.encode(page[-1].recency_key))
+                    page.append(entry)
+            return Page(page, None)
+
+    def scope_counts(self, *, access: Access = FULL_ACCESS) -> dict[Scope, int]:
+        """How many memories each scope the caller may see holds (its own, not its sub-scopes')."""
+        self.indexer.ensure_fresh()
+        with self.indexer.viewing:
+            counts = self.catalog.scope_counts()
+        scopes = {path: Scope(path) for path in counts}
+        return {scopes[path]: count for path, count in counts.items() if access.can_read(scopes[path])}
+
     def history(self, where: Locator, *, limit: int = 20, access: Access = FULL_ACCESS) -> list[Revision]:
-        """The last `limit` commits that changed the memory, newest first, following moves by id and ending
-        at its creation. Raises as `read` does."""
+        """The last `limit` commits that changed the memory, newest first, following moves by id (within the
+        scopes `access` may see) and ending at its creation. A forgotten memory has a history too (its newest
+        entry is the deletion), by id or by name and scope. Raises `NotFound` when there is none."""
         limit = validate_limit(limit)
-        entry = self.read(where, access=access)
-        return self.store.history(entry.path, entry.memory.id, self._blob_memory_id, limit)
+        self.indexer.ensure_fresh()
+        with self.indexer.viewing:
+            try:
+                entry = locate(self.catalog, where, access)
+                path, memory_id = entry.path, entry.memory.id
+            except NotFound:
+                path, memory_id = self._forgotten(where, access)
+        revisions = self.store.history(path, memory_id, self._blob_memory_id, limit)
+        if not revisions:
+            raise NotFound(f"{where.describe()} has no history; use list or recall to find memories")
+        for position, revision in enumerate(revisions):
+            if not path_visible(revision.path, access):
+                return revisions[:position]  # moved in from a scope this caller may not see: stop there
+        return revisions
+
+    def _forgotten(self, where: Locator, access: Access) -> tuple[str, str | None]:
+        """Where a memory that is no longer in the catalog last lived, for its history."""
+        if where.id:
+            found = self.store.deleted_path(where.id, self._blob_memory_id)
+            if found is None or not path_visible(found, access):
+                raise NotFound(f"no memory has or had id {where.id!r}; use list or recall to find memories")
+            return found, where.id
+        scope = Scope.parse(where.scope)
+        path = memory_path(scope, validate_name(where.name or ""))
+        if not access.can_read(scope) or self.store.blob_at(self.catalog.commit, path) is not None:
+            raise NotFound(f"no memory named {where.name!r} in scope {str(scope)!r}; use list or recall")
+        return path, None
 
     def content_at(
         self, where: Locator, version: str, *, access: Access = FULL_ACCESS
     ) -> tuple[Revision, Memory]:
-        """The memory as it was at one of its history commits (`version` = commit id or a prefix of it)."""
-        if not version or len(version) < 4 or not all(c in "0123456789abcdef" for c in version.lower()):
+        """The memory as it was at one entry of its history: `version` is that entry's `version` (the file
+        version every tool uses) or its `commit`, or a prefix of either."""
+        version = version.lower() if isinstance(version, str) else ""
+        if len(version) < 4 or not all(c in "0123456789abcdef" for c in version):
             raise InvalidInput(
-                "version must be a commit id (or a prefix of at least 4 hex digits) from history"
+                "version must be a `version` or `commit` from history (or a prefix of at least 4 hex digits)"
             )
         for revision in self.history(where, limit=MAX_LIMIT, access=access):
-            if revision.commit.startswith(version.lower()):
+            if revision.commit.startswith(version) or (revision.blob or "-").startswith(version):
                 if revision.blob is None:
-                    raise NotFound(f"the memory was deleted in commit {revision.commit[:12]}")
+                    raise NotFound(
+                        f"the memory was deleted in commit {revision.commit[:12]}; pick the entry before it"
+                    )
                 return revision, markdown.parse(self.store.blob(revision.blob))
-        raise NotFound(f"commit {version!r} is not among the last {MAX_LIMIT} versions of {where.describe()}")
+        raise NotFound(f"{version!r} is not among the last {MAX_LIMIT} versions of {where.describe()}")
+
+    def versions(
+        self,
+        where: Locator,
+        wanted: list[str],
+        *,
+        newest: int = 0,
+        limit: int = MAX_LIMIT,
+        access: Access = FULL_ACCESS,
+    ) -> tuple[list[Revision], dict[str, Memory]]:
+        """The memory's history (as `history`) and, from that one walk, the memory at each `wanted` commit (an
+        id or a prefix of at least 4 hex digits, the key it is returned under) and at the `newest` few
+        revisions (keyed by commit id). A wanted commit that is not in the history or deleted the memory is
+        left out. Raises `InvalidInput` for a malformed commit, otherwise as `history` does."""
+        keys = [version.lower() for version in wanted]
+        if not all(len(key) >= 4 and all(c in "0123456789abcdef" for c in key) for key in keys):
+            raise InvalidInput("a version must be a commit id (or a prefix of at least 4 hex digits) from history")
+        revisions = self.history(where, limit=limit, access=access)
+        picks = [(rev.commit, rev) for rev in revisions[:newest]]
+        for key in keys:
+            found = next((rev for rev in revisions if rev.commit.startswith(key)), None)
+            if found is not None:
+                picks.append((key, found))
+        return revisions, {
+            key: markdown.parse(self.store.blob(rev.blob)) for key, rev in picks if rev.blob is not None
+        }
 
     def changes(
         self,
@@ -315,7 +443,7 @@ class MemoryService:
             source=validate_source(source),
         )
         access.check_write(memory.scope)
-        vectors = self.indexer.vectors([memory])[0]
+        vectors = self._vectors(memory)
         with self.indexer.committing():
             existing = self.catalog.by_key(*memory.key)
             if existing is not None:
@@ -327,9 +455,9 @@ class MemoryService:
                     )
                 memory = replace(memory, id=existing.memory.id, created_at=existing.memory.created_at)
             path = memory_path(memory.scope, memory.name)
-            check_free(self.catalog, path, memory.key)
+            check_free(self.catalog, path, memory.key, access)
             entry, commit = self._commit(memory, path, vectors, _message("save", memory), actor)
-            return Saved(entry, commit, existing is not None, self._similar(entry, vectors[0]))
+            return self._saved(entry, commit, vectors, access, replaced=existing is not None)
 
     def save_many(
         self,
@@ -337,12 +465,17 @@ class MemoryService:
         *,
         message: str,
         replace_existing: bool = False,
+        expected: Mapping[tuple[Scope, str], str | None] | None = None,
         actor: str | None = None,
         progress: Progress | None = None,
         access: Access = FULL_ACCESS,
     ) -> Imported:
         """Write many memories in one commit (imports, bulk loads). Memories whose name and scope exist are
-        replaced when `replace_existing` (keeping id and creation time), skipped when identical, else refused."""
+        replaced when `replace_existing` (keeping id and creation time), skipped when identical, else refused.
+
+        `expected` (a plan made earlier, e.g. by an importer's dry run) names, per (scope, name), the version
+        each memory must still be at to be replaced, or None where it must not exist yet; a memory that
+        differs from that plan refuses the whole batch, so none is overwritten by a plan made before it."""
         for memory in memories:
             validate_memory(memory)
             access.check_write(memory.scope)
@@ -355,7 +488,7 @@ class MemoryService:
             if progress:
                 progress(min(start + EMBED_BATCH, len(memories)), len(memories))
         with self.indexer.committing():
-            plan = self._plan(memories, vectors, replace_existing)
+            plan = self._plan(memories, vectors, replace_existing, expected)
             writes = {path: markdown.render(memory) for memory, path, _, _ in plan.changes}
             if not writes:
                 return Imported(None, [], [], plan.unchanged)
@@ -366,7 +499,13 @@ class MemoryService:
         replaced = [e for e, (_, _, _, old) in zip(entries, plan.changes, strict=True) if old is not None]
         return Imported(commit, created, replaced, plan.unchanged)
 
-    def _plan(self, memories: list[Memory], vectors: list[np.ndarray], replace_existing: bool) -> _Plan:
+    def _plan(
+        self,
+        memories: list[Memory],
+        vectors: list[np.ndarray],
+        replace_existing: bool,
+        expected: Mapping[tuple[Scope, str], str | None] | None,
+    ) -> _Plan:
         plan = _Plan([], [])
         for memory, rows in zip(memories, vectors, strict=True):
             existing = self.catalog.by_key(*memory.key)
@@ -375,9 +514,18 @@ class MemoryService:
                 if (same.content, same.tags, same.source) == (memory.content, memory.tags, memory.source):
                     plan.unchanged.append(existing)
                     continue
-                if not replace_existing:
-                    raise AlreadyExists(f"{memory.name!r} already exists in scope {str(memory.scope)!r}")
-                memory = replace(memory, id=same.id, created_at=same.created_at)
+            if expected is not None:
+                check_planned(memory, existing, expected.get(memory.key))
+            elif existing is not None and not replace_existing:
+                raise AlreadyExists(f"{memory.name!r} already exists in scope {str(memory.scope)!r}")
+            if existing is not None:
+                memory = replace(memory, id=existing.memory.id, created_at=existing.memory.created_at)
+            elif (holder := self.catalog.by_id(memory.id)) is not None:
+                other = holder.memory
+                raise AlreadyExists(
+                    f"id {memory.id} of {memory.name!r} already belongs to memory {other.name!r} in scope "
+                    f"{str(other.scope)!r}; two memories never share an id"
+                )
             path = memory_path(memory.scope, memory.name)
             check_free(self.catalog, path, memory.key)
             plan.changes.append((memory, path, rows, existing))
@@ -440,6 +588,28 @@ class MemoryService:
 
         return self._update(where, expected_version, change, "move", actor, access)
 
+    def restore(
+        self,
+        where: Locator,
+        version: str,
+        *,
+        expected_version: str | None = None,
+        actor: str | None = None,
+        access: Access = FULL_ACCESS,
+    ) -> Saved:
+        """Put the content and tags of an old version (a commit from `history`) back, as a new commit;
+        name, scope and id stay as they are now."""
+        revision, old = self.content_at(where, version, access=access)
+
+        def change(current: Memory) -> Memory:
+            if (current.content, current.tags) == (old.content, old.tags):
+                raise InvalidInput(
+                    f"{current.name!r} already has the content and tags of version {revision.commit[:12]}"
+                )
+            return current.revised(content=old.content, tags=old.tags)
+
+        return self._update(where, expected_version, change, f"restore:{revision.commit[:12]}", actor, access)
+
     def forget(
         self,
         where: Locator,
@@ -475,24 +645,24 @@ class MemoryService:
             check_version(seen, expected_version)
             memory = change(seen.memory)
             access.check_write(memory.scope)
-            vectors = self.indexer.vectors([memory])[0]
+            vectors = self._vectors(memory)
             with self.indexer.committing():
                 current = locate(self.catalog, where, access)
                 if current.version != seen.version:
                     continue  # changed while we embedded: start again from the new version
                 path = memory_path(memory.scope, memory.name)
                 if path != current.path or memory.key != current.memory.key:
-                    check_target(self.catalog, memory, path)
+                    check_target(self.catalog, memory, path, access)
                 message = _message(verb, memory, current.memory)
                 entry, commit = self._commit(memory, path, vectors, message, actor, old=current)
-                return Saved(entry, commit, similar=self._similar(entry, vectors[0]))
+                return self._saved(entry, commit, vectors, access)
         raise Conflict(f"{where.describe()} kept changing while being updated; retry")
 
     def _commit(
         self,
         memory: Memory,
         path: str,
-        vectors: np.ndarray,
+        vectors: np.ndarray | None,
         message: str,
         actor: str | None,
         old: Entry | None = None,
@@ -505,13 +675,37 @@ class MemoryService:
     def _author(self, actor: str | None) -> Author:
         return self.store.author if not actor else Author(actor, self.store.author.email)
 
-    def _similar(self, entry: Entry, vector: np.ndarray) -> tuple[Similar, ...]:
+    def _vectors(self, memory: Memory) -> np.ndarray | None:
+        if self._background:
+            return self.indexer.vectors_or_later(memory)
+        return self.indexer.vectors([memory])[0]
+
+    @property
+    def near_duplicate(self) -> float:
+        """The cosine similarity above which `remember` lists a memory as similar, for this model."""
+        floor = self.indexer.embedder.info.unrelated_similarity
+        return floor + NEAR_DUPLICATE * (1.0 - floor)
+
+    def _saved(
+        self, entry: Entry, commit: str, vectors: np.ndarray | None, access: Access, replaced: bool = False
+    ) -> Saved:
+        if vectors is None:
+            return Saved(entry, commit, replaced, embedding_later=True)
+        return Saved(entry, commit, replaced, self._similar(entry, vectors[0], access))
+
+    def _similar(self, entry: Entry, vector: np.ndarray, access: Access) -> tuple[Similar, ...]:
+        """Near-duplicates the caller may see (others would be an oracle for what it may not read)."""
+
+        def wanted(label: int) -> bool:
+            other = self.catalog.by_label(label)
+            return label not in entry.labels and other is not None and visible(other, access)
+
         with self.indexer.viewing:
-            hits = self.catalog.vector_index.search(vector, 6, lambda label: label not in entry.labels)
+            hits = self.catalog.vector_index.search(vector, 6, wanted)
         found: dict[int, Similar] = {}
         for label, similarity in hits:  # entries are immutable once built: safe outside the lock
             other = self.catalog.by_label(label)
-            if other is not None and similarity >= NEAR_DUPLICATE and other.doc not in found:
+            if other is not None and similarity >= self.near_duplicate and other.doc not in found:
                 found[other.doc] = Similar(other, round(similarity, 4))
         return tuple(found.values())
 
@@ -528,8 +722,22 @@ def _subtree(scope: str | None) -> ScopeFilter:
     return replace(scopes, include_global=scopes.root is None or scopes.root.is_global)
 
 
+def _listed(scope: str | None, tags: list[str] | None, access: Access) -> Callable[[Entry], bool]:
+    """Which memories a listing (`list`, `recent`) shows: `_subtree(scope)`, visible, with every tag."""
+    scopes = _subtree(scope)
+    wanted = set(validate_tags(tags))
+
+    def keep(entry: Entry) -> bool:
+        return scopes.matches(entry.memory.scope) and visible(entry, access) and wanted.issubset(entry.memory.tags)
+
+    return keep
+
+
 def _message(verb: str, memory: Memory, old: Memory | None = None) -> str:
-    if verb == "move" and old is not None:
+    if verb.startswith("restore:"):
+        subject = f"chore: restore memory '{memory.name}' to {verb.partition(':')[2]}"
+        body = f"scope: {memory.scope}\nid: {memory.id}"
+    elif verb == "move" and old is not None:
         subject = f"chore: move memory '{old.name}' → '{memory.name}'"
         body = f"from scope: {old.scope}\nto scope: {memory.scope}\nid: {memory.id}"
     else:

@@ -5,7 +5,7 @@ from HEAD's tree, never from the possibly stale on-disk index), serialises write
 OS lock, and answers "what changed between two commits" so indexes can catch up. A memory exists once
 its commit exists.
 
-It stays one file (over 500 lines) on purpose: it is the one owner of pygit2, so every libgit2 object,
+It stays one file, over 400 lines, on purpose: it is the one owner of pygit2, so every libgit2 object,
 thread rule and crash-safety step of the repository is in one place.
 """
 
@@ -25,6 +25,8 @@ from typing import Final, Protocol
 import pygit2
 from pygit2.enums import FileMode, Option, SortMode
 
+from memory_mcp.core.markdown import MAX_FILE_BYTES
+from memory_mcp.core.merge import File, NewFile
 from memory_mcp.core.model import Scope
 from memory_mcp.errors import Conflict, InvalidInput, Unavailable
 from memory_mcp.files import locked, write_atomic
@@ -45,6 +47,9 @@ MOVE_JOURNAL: Final = "move-branch"
 branch and rewriting the work tree, finished when the repository is next opened."""
 
 pygit2.option(Option.ENABLE_FSYNC_GITDIR, 1)
+
+_TreeEntry = tuple[pygit2.Oid, int]
+"""A tree entry to write: (object id, file mode)."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,10 @@ class Revision:
     blob: str | None
 
 
+DELETION_SCAN: Final = 10_000
+"""Commits searched for the deletion of a forgotten memory asked for by id."""
+
+
 def memory_path(scope: Scope, name: str) -> str:
     """The repo-relative file path of a memory: `global/<name>.md` or `projects/<scope>/<name>.md`."""
     parts = (GLOBAL_DIR,) if scope.is_global else (PROJECTS_DIR, *scope.path.split("/"))
@@ -93,6 +102,12 @@ def memory_path(scope: Scope, name: str) -> str:
 
 def is_memory_path(path: str) -> bool:
     return path.endswith(SUFFIX) and path.split("/", 1)[0] in (GLOBAL_DIR, PROJECTS_DIR)
+
+
+def is_safe_memory_path(path: str) -> bool:
+    """A memory path this server may write: relative, no empty or dot-led part (`global/..md` is not)."""
+    parts = path.split("/")
+    return is_memory_path(path) and not path.startswith("/") and all(p and not p.startswith(".") for p in parts)
 
 
 class Store(Protocol):
@@ -111,6 +126,9 @@ class Store(Protocol):
     def blob(self, blob_id: str) -> bytes:
         """A stored file's bytes by blob id."""
 
+    def blob_size(self, blob_id: str) -> int:
+        """A stored file's size, without loading it."""
+
     def blob_at(self, commit: str | None, path: str) -> str | None:
         """The blob id of `path` at `commit` (None: absent)."""
 
@@ -121,9 +139,12 @@ class Store(Protocol):
         """Memory files whose work-tree bytes differ from the branch tip."""
 
     def history(
-        self, path: str, memory_id: str, parse_id: Callable[[str], str | None], limit: int
+        self, path: str, memory_id: str | None, parse_id: Callable[[str], str | None], limit: int
     ) -> list[Revision]:
         """The commits that changed one memory, newest first, following moves."""
+
+    def deleted_path(self, memory_id: str, parse_id: Callable[[str], str | None]) -> str | None:
+        """Where a forgotten memory was when it was last deleted."""
 
     def write_lock(self) -> AbstractContextManager[None]:
         """The repository's cross-process write lock."""
@@ -166,8 +187,13 @@ class GitStore:
 
     @property
     def repository(self) -> pygit2.Repository:
-        """This thread's libgit2 repository, for remote operations (`core.sync`); keep it in this thread."""
+        """This thread's libgit2 repository, for remote operations (`core.transport`); keep it here."""
         return self._repo
+
+    @property
+    def private_dir(self) -> Path:
+        """memory-mcp's own folder inside `.git` (locks, journals, scratch files)."""
+        return self._state
 
     @property
     def ref(self) -> str:
@@ -230,14 +256,25 @@ class GitStore:
 
     @staticmethod
     def _blob_at(tree: pygit2.Tree, path: str) -> str | None:
+        """The blob id of the regular file at `path`, None when there is none (or a link, or a folder)."""
+        file = GitStore._file_at(tree, path)
+        regular = file is not None and file.mode in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE)
+        return file.blob if regular else None  # type: ignore[union-attr]
+
+    @staticmethod
+    def _file_at(tree: pygit2.Tree, path: str) -> File | None:
         try:
             entry = tree[path]
         except KeyError:
             return None
-        return str(entry.id) if entry.filemode in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE) else None
+        return None if entry.filemode == FileMode.TREE else File(str(entry.id), int(entry.filemode))
 
     def blob(self, blob_id: str) -> bytes:
         return self._repo[blob_id].peel(pygit2.Blob).data
+
+    def blob_size(self, blob_id: str) -> int:
+        """A blob's size, read from its header without loading it."""
+        return self._repo.odb.read_header(blob_id)[1]
 
     def blob_at(self, commit: str | None, path: str) -> str | None:
         return None if commit is None else self._blob_at(self._tree(commit), path)
@@ -256,10 +293,11 @@ class GitStore:
 
     # ---------------------------------------------------------------- history
 
-    def history(self, path: str, memory_id: str, parse_id, limit: int) -> list[Revision]:
+    def history(self, path: str, memory_id: str | None, parse_id, limit: int) -> list[Revision]:
         """The commits that changed this memory, newest first, following moves by memory id.
 
-        `parse_id(blob_id)` returns the memory id stored in a blob, used to recognise a move.
+        `parse_id(blob_id)` returns the memory id stored in a blob, used to recognise a move; without
+        `memory_id` (a forgotten memory known by its path), the id of the newest version found is used.
         """
         head = self.head()
         if head is None:
@@ -267,14 +305,23 @@ class GitStore:
         walker = self._repo.walk(head, SortMode.TOPOLOGICAL | SortMode.TIME)
         walker.simplify_first_parent()
         out: list[Revision] = []
+        known: tuple[str, str, str | None] | None = None
+        """(commit, path, blob) of the last parent looked at: the walk's next commit, so looked up once."""
         for commit in walker:
             tree = commit.tree
-            here = self._blob_at(tree, path)
-            parent_tree = commit.parents[0].tree if commit.parents else None
+            if known is not None and known[:2] == (str(commit.id), path):
+                here = known[2]
+            else:
+                here = self._blob_at(tree, path)
+            parent = commit.parents[0] if commit.parents else None
+            parent_tree = parent.tree if parent is not None else None
             before = self._blob_at(parent_tree, path) if parent_tree is not None else None
+            known = (str(parent.id), path, before) if parent is not None else None
             if here == before:
                 continue
             out.append(self._revision(commit, path, here))
+            if memory_id is None:
+                memory_id = parse_id(here or before)
             if len(out) >= limit:
                 break
             if before is None:
@@ -283,6 +330,27 @@ class GitStore:
                     break
                 path = moved_from
         return out
+
+    def deleted_path(self, memory_id: str, parse_id, max_commits: int = DELETION_SCAN) -> str | None:
+        """Where the memory with this id was when it was last deleted, searching the newest `max_commits`
+        commits of the branch whose message names the id (as every commit this server makes does), so a
+        search costs a string test per commit, not a diff."""
+        head = self.head()
+        if head is None:
+            return None
+        walker = self._repo.walk(head, SortMode.TOPOLOGICAL | SortMode.TIME)
+        walker.simplify_first_parent()
+        for _, commit in zip(range(max_commits), walker, strict=False):
+            if not commit.parents:
+                return None
+            if memory_id not in commit.message:
+                continue
+            for delta in commit.parents[0].tree.diff_to_tree(commit.tree).deltas:
+                gone = delta.old_file.path
+                if delta.status == pygit2.enums.DeltaStatus.DELETED and is_memory_path(gone):
+                    if parse_id(str(delta.old_file.id)) == memory_id:
+                        return gone
+        return None
 
     def log(
         self, tip: str, *, since: str | None = None, after: datetime | None = None
@@ -385,8 +453,8 @@ class GitStore:
         if bulk:  # process-wide switch; safe because the caller holds the write lock
             pygit2.option(Option.ENABLE_FSYNC_GITDIR, 0)
         try:
-            blobs = {path: self._repo.create_blob(data) for path, data in writes.items()}
-            changes: dict[str, pygit2.Oid | None] = {**{p: None for p in deletes}, **blobs}
+            blobs = {path: (self._repo.create_blob(data), FileMode.BLOB) for path, data in writes.items()}
+            changes: dict[str, _TreeEntry | None] = {**{p: None for p in deletes}, **blobs}
             tree_id = self._build_tree(root, changes)
             signature = pygit2.Signature(author.name, author.email)
             committer = pygit2.Signature(self.author.name, self.author.email)
@@ -398,19 +466,23 @@ class GitStore:
                 os.sync()  # every object on disk before the branch points at them
         return str(commit)
 
-    def _build_tree(self, tree: pygit2.Tree | None, changes: dict[str, pygit2.Oid | None]) -> pygit2.Oid:
-        """A new tree equal to `tree` with `changes` (path → blob, None = delete) applied; empty dirs pruned."""
+    def _build_tree(self, tree: pygit2.Tree | None, changes: dict[str, _TreeEntry | None]) -> pygit2.Oid:
+        """A new tree equal to `tree` with `changes` (path → (blob, mode), None = delete) applied; empty
+        dirs pruned. A file never replaces a folder, nor a folder a file."""
         builder = self._repo.TreeBuilder(tree) if tree is not None else self._repo.TreeBuilder()
-        nested: dict[str, dict[str, pygit2.Oid | None]] = {}
+        nested: dict[str, dict[str, _TreeEntry | None]] = {}
         for path, blob in changes.items():
             head, _, rest = path.partition("/")
+            existing = builder.get(head)
             if rest:
                 nested.setdefault(head, {})[rest] = blob
             elif blob is None:
-                if builder.get(head) is not None:
+                if existing is not None:
                     builder.remove(head)
+            elif existing is not None and existing.filemode == FileMode.TREE:
+                raise Conflict(f"'{head}' is a folder in the repository where a file is needed")
             else:
-                builder.insert(head, blob, FileMode.BLOB)
+                builder.insert(head, *blob)
         for name, sub_changes in nested.items():
             existing = builder.get(name)
             if existing is not None and existing.filemode != FileMode.TREE:
@@ -433,13 +505,83 @@ class GitStore:
             log.warning("removing stale lock file %s", lock.name)
             lock.unlink(missing_ok=True)
 
+    # ---------------------------------------------------------------- merging (sync)
+
+    def merge_base(self, one: str, other: str) -> str | None:
+        base = self._repo.merge_base(one, other)
+        return None if base is None else str(base)
+
+    def contains(self, commit: str, other: str) -> bool:
+        """Whether `commit` is `other` or descends from it."""
+        return commit == other or self._repo.descendant_of(commit, other)
+
+    def count(self, include: str | None, exclude: str | None) -> int:
+        """Commits reachable from `include` but not from `exclude`."""
+        if include is None:
+            return 0
+        if exclude is None:
+            return sum(1 for _ in self._repo.walk(include))
+        return self._repo.ahead_behind(include, exclude)[0]
+
+    def reference(self, name: str) -> str | None:
+        """The commit a reference (such as a remote-tracking branch) points at, None when it is absent."""
+        ref = self._repo.references.get(name)
+        return None if ref is None else str(ref.resolve().target)
+
+    def merge_inputs(
+        self, base: str | None, local: str, remote: str
+    ) -> tuple[dict[str, File], dict[str, File], dict[str, File]]:
+        """The files of the three commits at every path where they are not all equal (what `merge` needs)."""
+        trees = [self._tree(commit) for commit in (base, local, remote)]
+        paths: set[str] = set()
+        for side in trees[1:]:
+            for delta in trees[0].diff_to_tree(side).deltas:
+                paths.update((delta.old_file.path, delta.new_file.path))
+        base_files, local_files, remote_files = (
+            {path: file for path in paths if (file := self._file_at(tree, path)) is not None}
+            for tree in trees
+        )
+        return base_files, local_files, remote_files
+
+    def merge_commit(
+        self, local: str, remote: str, changes: dict[str, File | NewFile | None], message: str
+    ) -> str:
+        """A commit whose parents are both tips and whose tree is `local`'s plus `changes`; the branch is not
+        moved (`move_branch` does that)."""
+        entries: dict[str, _TreeEntry | None] = {}
+        for path, file in changes.items():
+            if file is None:
+                entries[path] = None
+            elif isinstance(file, NewFile):
+                entries[path] = (self._repo.create_blob(file.data), file.mode)
+            else:
+                entries[path] = (pygit2.Oid(hex=file.blob), file.mode)
+        try:
+            tree = self._build_tree(self._tree(local), entries)
+        except Conflict as exc:
+            raise Conflict(f"cannot merge: {exc} (a file on one side and a folder on the other)") from None
+        author = pygit2.Signature(self.author.name, self.author.email)
+        parents = [pygit2.Oid(hex=local), pygit2.Oid(hex=remote)]
+        return str(self._repo.create_commit(None, author, author, message, tree, parents))
+
+    def start_history(self, message: str, when: int) -> None:
+        """Commit an empty first commit at a fixed time by a fixed author, so that every replica that starts
+        from an empty remote makes the very same commit and their histories are related."""
+        signature = pygit2.Signature("memory-mcp", "memory-mcp@localhost", when, 0)
+        empty = self._repo.TreeBuilder().write()
+        root = self._repo.create_commit(None, signature, signature, message, empty, [])
+        with self.write_lock():
+            if self.head() is None:
+                self.move_branch(None, str(root), "sync: start the shared history")
+
     # ---------------------------------------------------------------- moving the branch (sync)
 
-    def move_branch(self, old: str | None, new: str, message: str) -> None:
+    def move_branch(self, old: str | None, new: str, message: str) -> list[str]:
         """Point the branch at `new` (which contains `old`) and bring the work tree along; hold `write_lock()`.
 
         The branch is the durability point; the work tree follows it. A journal naming both commits is
         written first, so a crash in between is finished by the next `GitStore` opened on this repository.
+        Returns why files were kept out of the work tree (unsafe paths, files larger than any memory).
         """
         if self.head() != old:
             raise Conflict("the branch moved during the sync; retry it")
@@ -447,8 +589,9 @@ class GitStore:
         write_atomic(journal, f"{old or '-'} {new}\n".encode())
         self._clear_stale_lock(self._git_dir / f"{self.ref}.lock")
         self._repo.create_reference(self.ref, new, force=True, message=message)
-        self._follow(old, new)
+        refused = self._follow(old, new)
         journal.unlink()
+        return refused
 
     def _finish_interrupted_move(self) -> None:
         """Rewrite the work-tree files a killed `move_branch` left behind (no-op without a journal)."""
@@ -466,15 +609,18 @@ class GitStore:
                 self._follow(None if old == "-" else old, new)
             journal.unlink()
 
-    def _follow(self, old: str | None, new: str) -> None:
+    def _follow(self, old: str | None, new: str) -> list[str]:
         """Rewrite the memory files that changed from `old` to `new`, sparing files edited by hand.
 
         A file is rewritten only if it holds `old`'s version (or is missing), so running this twice is
-        harmless: that is what makes crash recovery a plain re-run.
+        harmless: that is what makes crash recovery a plain re-run. A path that could leave the repository
+        (or hide a file) and a file larger than any memory may be are never written; they stay in git only,
+        and the reasons are returned.
         """
         changes = self.changes(old, new)
         bulk = len(changes) > BULK_FILES
         in_step: set[str] = set()
+        refused: list[str] = []
         for change in changes:
             try:
                 self._check_path(change.path)
@@ -488,14 +634,18 @@ class GitStore:
                     )
                 elif change.new_blob is None:
                     self._delete_file(change.path)
+                elif self.blob_size(change.new_blob) > MAX_FILE_BYTES:
+                    raise InvalidInput(f"its version is {self.blob_size(change.new_blob)} bytes, too large")
                 else:
                     self._write_file(change.path, self.blob(change.new_blob), durable=not bulk)
                     in_step.add(change.path)
             except (InvalidInput, OSError) as exc:
-                log.error("could not update work-tree file %s: %s", change.path, exc)
+                log.error("not writing work-tree file %r: %s", change.path, exc)
+                refused.append(f"{change.path!r} not written to the work tree: {exc}")
         if bulk:
             os.sync()
         self._update_index(changes, in_step)
+        return refused
 
     def _update_index(self, changes: list[Change], in_step: set[str]) -> None:
         """Keep `git status` quiet for humans, touching only the changed entries; best effort.
@@ -552,22 +702,32 @@ class GitStore:
         return data is not None and self.blob_id(data) == blob
 
     def _read_file(self, path: str) -> bytes | None:
-        """A work-tree file's bytes; None when it is missing or a symbolic link."""
+        """A work-tree file's bytes; None when it is missing or any part of its path is a symbolic link
+        (each folder is opened relative to the one before, refusing links, so a scope folder replaced by a
+        link to somewhere else is never read through)."""
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+        *folders, name = path.split("/")
         try:
-            fd = os.open(self.root / path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            fd = os.open(self.root, flags | os.O_DIRECTORY)
         except OSError:
             return None
-        with os.fdopen(fd, "rb") as handle:
+        try:
+            for folder in folders:
+                inner = os.open(folder, flags | os.O_DIRECTORY, dir_fd=fd)
+                os.close(fd)
+                fd = inner
+            file_fd = os.open(name, flags, dir_fd=fd)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        with os.fdopen(file_fd, "rb") as handle:
             return handle.read()
 
     def _check_path(self, path: str) -> None:
         """Refuse anything that could leave the repo or reach `.git`: absolute paths, dot-parts, symlinks on the way."""
         pure = PurePosixPath(path)
-        if (
-            pure.is_absolute()
-            or not is_memory_path(path)
-            or any(not p or p.startswith(".") for p in path.split("/"))
-        ):
+        if not is_safe_memory_path(path):
             raise InvalidInput(f"refusing unsafe path {path!r}")
         current = self.root
         for part in pure.parts:

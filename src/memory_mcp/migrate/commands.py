@@ -108,8 +108,8 @@ def _dry_run(parser: argparse.ArgumentParser) -> None:
 def _importer(read: Callable[[argparse.Namespace], Batch], owns: Owns) -> Action:
     def action(service: MemoryService, args: argparse.Namespace) -> dict[str, Any]:
         plan = classify(service, read(args), owns)
-        progress = progress("embedding") if args.progress else None
-        commit = None if args.dry_run else apply(service, plan, progress)
+        shown = progress("embedding") if args.progress else None
+        commit = None if args.dry_run else apply(service, plan, shown)
         return view(plan, commit=commit, dry_run=args.dry_run)
 
     return action
@@ -166,6 +166,12 @@ def _show_reference(result: dict[str, Any]) -> str:
         f"  name our rules refuse on write  {m['scope']}: {m['name']}: {m['reason']}"
         for m in result["nonconforming"]
     ]
+    lines += [
+        f"  id shared by several memories  {d['id']}: {d['keeps']} keeps it; {', '.join(d['others'])}"
+        for d in result["duplicate_ids"]
+    ]
+    if result["duplicate_ids"]:
+        lines.append("give the others new ids with `memory-mcp repair --duplicate-ids`")
     lines.append(
         f"indexed in place: serve it with MEMORY_MCP_REPO_PATH={result['path']}, or merge it into "
         "another repository with `export --repo-path` and `import jsonl`"

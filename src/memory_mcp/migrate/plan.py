@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from memory_mcp.core import Entry, Locator, Memory, MemoryService, Progress
+from memory_mcp.core import Entry, Locator, Memory, MemoryService, Progress, Scope
 from memory_mcp.errors import AlreadyExists, NotFound
 
 Owns = Callable[[Memory, Memory], bool]
@@ -63,6 +63,8 @@ class Plan:
     replace: list[Candidate] = field(default_factory=list)
     unchanged: list[Candidate] = field(default_factory=list)
     conflicts: list[tuple[Candidate, str]] = field(default_factory=list)
+    versions: dict[tuple[Scope, str], str] = field(default_factory=dict)
+    """The version each memory to replace was at when planned: the real run replaces only that version."""
 
     def message(self) -> str:
         """The commit message: a summary a reader of `git log` can trust without opening the commit."""
@@ -96,6 +98,7 @@ def classify(service: MemoryService, batch: Batch, owns: Owns) -> Plan:
             plan.unchanged.append(candidate)
         elif owns(existing.memory, memory):
             plan.replace.append(candidate)
+            plan.versions[memory.key] = existing.version
         else:
             source = existing.memory.source or "no source"
             plan.conflicts.append((candidate, f"{_describe(existing.memory)} exists and came from {source}"))
@@ -114,9 +117,10 @@ def apply(service: MemoryService, plan: Plan, progress: Progress | None = None) 
     memories = [c.memory for c in plan.create + plan.replace]
     if not memories:
         return None
-    # Replace only when the plan does: a memory someone else creates meanwhile is refused, not overwritten.
-    message, replacing = plan.message(), bool(plan.replace)
-    return service.save_many(memories, message=message, replace_existing=replacing, progress=progress).commit
+    # Exactly the plan: a memory created or changed by someone else meanwhile refuses the batch.
+    expected: dict[tuple[Scope, str], str | None] = {c.memory.key: None for c in plan.create}
+    expected.update(plan.versions)
+    return service.save_many(memories, message=plan.message(), expected=expected, progress=progress).commit
 
 
 def view(plan: Plan, *, commit: str | None, dry_run: bool) -> dict[str, Any]:

@@ -26,7 +26,8 @@ def check_path(path: Path) -> Path:
 
 
 def summarise(service: MemoryService) -> dict[str, Any]:
-    """Memories per scope, unreadable files with reasons, and names that only other writers accept."""
+    """Memories per scope, unreadable files with reasons, names that only other writers accept, and ids
+    held by several memories (`memory-mcp repair --duplicate-ids` fixes those)."""
     repository = service.repository()
     root = repository.root
     if repository.head is None:
@@ -56,4 +57,8 @@ def summarise(service: MemoryService) -> dict[str, Any]:
         "scopes": dict(sorted(scopes.items())),
         "unreadable": service.unreadable(),
         "nonconforming": refused,
+        "duplicate_ids": [
+            {"id": d.id, "keeps": d.keeps.path, "others": [e.path for e in d.others]}
+            for d in service.duplicate_ids()
+        ],
     }

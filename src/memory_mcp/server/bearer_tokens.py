@@ -7,7 +7,7 @@
     scopes = ["proj-a", "global"]   # optional: scope subtrees it may see ("global" = the global memories)
 
 Plugged into the MCP SDK as its `TokenVerifier`, so the SDK's bearer middleware guards `/mcp` and answers
-401 with protected-resource metadata; the tools read the verified token back to build an `Access`.
+401 (`WWW-Authenticate: Bearer`, no OAuth metadata: there is no authorization server); the tools read the verified token back to build an `Access`.
 """
 
 from __future__ import annotations
@@ -107,7 +107,10 @@ class TokenVerifier:
         self._rules = rules
 
     async def verify_token(self, token: str) -> AccessToken | None:
-        presented = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+        return self.verify_digest(hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest())
+
+    def verify_digest(self, presented: bytes) -> AccessToken | None:
+        """The token whose SHA-256 is `presented` (a web session keeps the digest, never the token)."""
         match = None
         for rule in self._rules:  # no early exit: the time taken does not depend on which entry matches
             if hmac.compare_digest(presented, rule.digest):
@@ -124,7 +127,11 @@ class TokenVerifier:
 
 def caller() -> tuple[Access, str | None]:
     """The current request's access and actor name: everything and no name when unauthenticated (stdio)."""
-    token = get_access_token()
+    return access_of(get_access_token())
+
+
+def access_of(token: AccessToken | None) -> tuple[Access, str | None]:
+    """What a verified token may do, and the actor name its writes are committed under."""
     if token is None:
         return FULL_ACCESS, None
     limited = (token.claims or {}).get("memory_scopes")

@@ -19,11 +19,17 @@ from memory_mcp.config import Settings
 from memory_mcp.errors import InvalidInput
 from memory_mcp.metrics import CONTENT_TYPE
 from memory_mcp.server.bearer_tokens import TokenVerifier, load_tokens
+from memory_mcp.server.ui import ui_routes
+from memory_mcp.server.http_guard import HttpGuard
 from memory_mcp.supervisor import Supervisor
 
 MAX_BODY_BYTES: Final = 8 * 1024 * 1024
 """A 1 MiB memory can grow several-fold once JSON-escaped."""
 LOOPBACK_HOSTS: Final = ("127.0.0.1", "localhost", "[::1]")
+NO_OAUTH: Final = (
+    "memory-mcp runs no OAuth authorization server: send a bearer token from the server's tokens file "
+    "as the header 'Authorization: Bearer <token>'"
+)
 
 
 def transport_security(settings: Settings) -> TransportSecuritySettings:
@@ -51,12 +57,16 @@ def http_auth(settings: Settings) -> tuple[TokenVerifier | None, AuthSettings | 
             )
         return None, None
     verifier = TokenVerifier(load_tokens(settings.tokens_file))
-    public = settings.allowed_hosts[0] if settings.allowed_hosts else None
-    base = f"https://{public}" if public else f"http://{settings.bind}"
-    return verifier, AuthSettings(issuer_url=base, resource_server_url=f"{base}/mcp")
+    # No resource_server_url: the SDK then publishes no protected-resource metadata naming an authorization
+    # server, which we do not run (an OAuth client followed it into 404s). A 401 says "Bearer" and nothing
+    # more, which tells a client to send a token from the tokens file. The issuer is required by the SDK's
+    # settings and used only by an authorization server of its own, which this server has not.
+    return verifier, AuthSettings(issuer_url=f"http://{settings.bind}", resource_server_url=None)
 
 
-def build_http_app(supervisor: Supervisor, server: MCPServer) -> Starlette:
+def build_http_app(
+    supervisor: Supervisor, server: MCPServer, verifier: TokenVerifier | None = None
+) -> Starlette:
     """The Starlette app; its lifespan is the MCP server's, which starts and stops `supervisor`."""
     @server.custom_route("/healthz", methods=["GET"])
     async def healthz(_: Request) -> Response:
@@ -71,6 +81,18 @@ def build_http_app(supervisor: Supervisor, server: MCPServer) -> Starlette:
     async def metrics(_: Request) -> Response:
         return Response(supervisor.metrics.render(), media_type=CONTENT_TYPE)
 
+    async def no_authorization_server(_: Request) -> Response:
+        """Where an OAuth client looks for an authorization server when none is advertised (the MCP
+        spec's fallback endpoints at our origin): an OAuth error saying what to do instead of a bare 404."""
+        return JSONResponse(
+            {"error": "invalid_client", "error_description": NO_OAUTH},
+            status_code=401,
+            headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{NO_OAUTH}"'},
+        )
+
+    for path in ("/register", "/token", "/authorize"):
+        server.custom_route(path, methods=["GET", "POST"])(no_authorization_server)
+
     @server.custom_route("/version", methods=["GET"])
     async def version(_: Request) -> Response:
         return JSONResponse({"name": "memory-mcp", "version": __version__})
@@ -82,5 +104,9 @@ def build_http_app(supervisor: Supervisor, server: MCPServer) -> Starlette:
         max_request_body_size=MAX_BODY_BYTES,
         transport_security=transport_security(supervisor.settings),
         host=supervisor.settings.host,
+    )
+    app.router.routes.extend(ui_routes(supervisor, verifier, [*LOOPBACK_HOSTS, *supervisor.settings.allowed_hosts]))
+    app.add_middleware(
+        HttpGuard, allowed_hosts=[*LOOPBACK_HOSTS, *supervisor.settings.allowed_hosts], max_body=MAX_BODY_BYTES
     )
     return app

@@ -52,8 +52,8 @@ def build_mcp_server(
         lifespan=lifespan,
         subscriptions=notifier.bus,
         middleware=[notifier.middleware],
+        tools=Tools(supervisor).tools(),
     )
-    Tools(supervisor).register(server)
     Prompts(supervisor).register(server)
     Resources(supervisor, notifier).register(server)
     return server

@@ -9,37 +9,63 @@ from collections.abc import Callable
 from functools import partial
 from typing import Annotated, Any, Final, TypeVar
 
-from mcp.server.mcpserver import MCPServer
+import anyio
+
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
 from mcp_types import ToolAnnotations
 from pydantic import Field
 
 from memory_mcp import views
-from memory_mcp.core import MAX_CONTENT_BYTES, MAX_LIMIT, MAX_QUERY_CHARS, Locator, MemoryService
-from memory_mcp.errors import AlreadyExists, MemoryMcpError
+from memory_mcp.core import (
+    MAX_CONTENT_BYTES,
+    MAX_LIMIT,
+    MAX_QUERY_CHARS,
+    MAX_SOURCE_CHARS,
+    MAX_TAG_CHARS,
+    MAX_TAGS,
+    Locator,
+    MemoryService,
+    SyncReport,
+)
+from memory_mcp.errors import AlreadyExists, Cancelled, Forbidden, MemoryMcpError
 from memory_mcp.server.bearer_tokens import caller
 from memory_mcp.server.calls import in_service
+from memory_mcp.server.strict_tools import strict_tool
 from memory_mcp.supervisor import Supervisor
 from memory_mcp.view_types import Changes, History, Hits, MemoryPage, MemoryView, SavedMemory, SyncResult
 
 T = TypeVar("T")
+# Upper bounds in every schema, so a client knows them and oversized input is refused before any work.
+MAX_NAME_CHARS: Final = 200
+MAX_SCOPE_CHARS: Final = 700
+MAX_ID_CHARS: Final = 64
+MAX_CURSOR_CHARS: Final = 512
 
 NAME_HELP: Final = (
     "Memory name: 1-3 '/'-separated parts of letters, digits, '-', '_', '.' (e.g. 'rust/async-tips')"
 )
-Name = Annotated[str | None, Field(description=NAME_HELP)]
+Name = Annotated[str | None, Field(description=NAME_HELP, max_length=MAX_NAME_CHARS)]
 Scope = Annotated[
     str | None,
     Field(
-        description="Scope: 'global' (default) or a path like 'org/team/project'; 'project:<name>' is an alias"
+        description="Scope: 'global' (default) or a path like 'org/team/project'; 'project:<name>' is an alias",
+        max_length=MAX_SCOPE_CHARS,
     ),
 ]
-MemoryId = Annotated[str | None, Field(description="The memory's id (alternative to name + scope)")]
-Tags = Annotated[list[str] | None, Field(description="Tags, e.g. ['rust', 'decision']; at most 32")]
+MemoryId = Annotated[
+    str | None, Field(description="The memory's id (alternative to name + scope)", max_length=MAX_ID_CHARS)
+]
+TagList = list[Annotated[str, Field(max_length=MAX_TAG_CHARS)]] | None
+Tags = Annotated[TagList, Field(description="Tags, e.g. ['rust', 'decision']; at most 32", max_length=MAX_TAGS)]
+FilterTags = Annotated[
+    TagList, Field(description="Only memories that carry all of these tags", max_length=MAX_TAGS)
+]
 ExpectedVersion = Annotated[
     str | None,
     Field(
-        description="Only apply if the memory is still at this version (from read/list); else a conflict error"
+        description="Only apply if the memory is still at this version (from read/list); else a conflict error",
+        max_length=MAX_ID_CHARS,
     ),
 ]
 
@@ -64,7 +90,7 @@ def _error_text(exc: MemoryMcpError) -> str:
 
 
 class Tools:
-    """Binds the tools to a supervisor; `register` adds them to an MCP server."""
+    """Binds the tools to a supervisor; `tools` builds them for an MCP server."""
 
     def __init__(self, supervisor: Supervisor) -> None:
         self._supervisor = supervisor
@@ -74,54 +100,64 @@ class Tools:
         outcome = "ok"
         try:
             return await in_service(self._supervisor, call)
+        except Cancelled:
+            outcome = "cancelled"
+            raise
         except MemoryMcpError as exc:
             outcome = type(exc).__name__
             raise ToolError(_error_text(exc)) from exc
-        except BaseException:
-            outcome = "crash"
+        except BaseException as exc:
+            outcome = "cancelled" if isinstance(exc, anyio.get_cancelled_exc_class()) else "crash"
             raise
         finally:
             self._supervisor.metrics.observe_tool(tool, outcome, time.perf_counter() - started)
 
-    def register(self, server: MCPServer) -> None:
+    def tools(self) -> list[Tool]:
+        """Every tool, with strictly checked arguments, for `MCPServer(tools=...)`."""
         write = ToolAnnotations(
             read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False
         )
         change = ToolAnnotations(
             read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
         )
-        for fn, title, hints in (
-            (self.remember, "Remember", write),
-            (self.recall, "Recall", READ_ONLY),
-            (self.read, "Read a memory", READ_ONLY),
-            (self.edit, "Edit a memory", change),
-            (self.forget, "Forget a memory", change),
-            (self.list_memories, "List memories", READ_ONLY),
-            (self.move, "Move or rename a memory", write),
-            (self.history, "Memory history", READ_ONLY),
-            (self.changes, "What changed", READ_ONLY),
-            (self.sync, "Sync with the git remote", SYNC),
-        ):
-            name = "list" if fn == self.list_memories else fn.__name__
-            server.add_tool(
+        return [
+            strict_tool(
                 fn,
-                name=name,
+                name="list" if fn == self.list_memories else fn.__name__,
                 title=title,
                 description=inspect.cleandoc(fn.__doc__ or ""),
                 annotations=hints,
                 structured_output=True,
             )
+            for fn, title, hints in (
+                (self.remember, "Remember", write),
+                (self.recall, "Recall", READ_ONLY),
+                (self.read, "Read a memory", READ_ONLY),
+                (self.edit, "Edit a memory", change),
+                (self.forget, "Forget a memory", change),
+                (self.list_memories, "List memories", READ_ONLY),
+                (self.move, "Move or rename a memory", write),
+                (self.history, "Memory history", READ_ONLY),
+                (self.changes, "What changed", READ_ONLY),
+                (self.sync, "Sync with the git remote", SYNC),
+            )
+        ]
 
     async def remember(
         self,
-        name: Annotated[str, Field(description=NAME_HELP)],
+        name: Annotated[str, Field(description=NAME_HELP, max_length=MAX_NAME_CHARS)],
         content: Annotated[
-            str, Field(description=f"Markdown text to store (at most {MAX_CONTENT_BYTES} bytes)")
+            str,
+            Field(
+                description=f"Markdown text to store (at most {MAX_CONTENT_BYTES} bytes)",
+                max_length=MAX_CONTENT_BYTES,
+            ),
         ],
         scope: Scope = None,
         tags: Tags = None,
         source: Annotated[
-            str | None, Field(description="Where this came from (URL, file, conversation)")
+            str | None,
+            Field(description="Where this came from (URL, file, conversation)", max_length=MAX_SOURCE_CHARS),
         ] = None,
         replace: Annotated[
             bool, Field(description="Overwrite an existing memory of this name (keeps its id)")
@@ -150,21 +186,24 @@ class Tools:
     async def recall(
         self,
         query: Annotated[
-            str, Field(description=f"What you are looking for, in words (at most {MAX_QUERY_CHARS} chars)")
+            str,
+            Field(
+                description=f"What you are looking for, in words (at most {MAX_QUERY_CHARS} chars)",
+                max_length=MAX_QUERY_CHARS,
+            ),
         ],
         scope: Annotated[
             str | None,
             Field(
-                description="Omitted: global memories only; a path: that scope, its sub-scopes and global; 'all'"
+                description="Omitted: global memories only; a path: that scope, its sub-scopes and global; 'all'",
+                max_length=MAX_SCOPE_CHARS,
             ),
         ] = None,
-        limit: Annotated[int, Field(description=f"How many hits, 1-{MAX_LIMIT}")] = 5,
-        tags: Annotated[
-            list[str] | None, Field(description="Only memories that carry all of these tags")
-        ] = None,
+        limit: Annotated[int, Field(description=f"How many hits, 1-{MAX_LIMIT}", ge=1, le=MAX_LIMIT)] = 5,
+        tags: FilterTags = None,
         min_score: Annotated[
             float | None,
-            Field(description="Drop hits whose cosine similarity is below this (0.3-0.5 is typical)"),
+            Field(description="Drop hits whose cosine similarity is below this (0.3-0.5 is typical)", ge=-1, le=1),
         ] = None,
     ) -> Hits:
         """Search memories by meaning and keywords (hybrid), best first.
@@ -196,8 +235,12 @@ class Tools:
         name: Name = None,
         scope: Scope = None,
         id: MemoryId = None,
-        content: Annotated[str | None, Field(description="New content (replaces the old text)")] = None,
-        tags: Annotated[list[str] | None, Field(description="New tag list (replaces the old tags)")] = None,
+        content: Annotated[
+            str | None, Field(description="New content (replaces the old text)", max_length=MAX_CONTENT_BYTES)
+        ] = None,
+        tags: Annotated[
+            TagList, Field(description="New tag list (replaces the old tags)", max_length=MAX_TAGS)
+        ] = None,
         expected_version: ExpectedVersion = None,
     ) -> SavedMemory:
         """Change a memory's content and/or tags, keeping its id, name and creation time.
@@ -235,18 +278,22 @@ class Tools:
         self,
         scope: Annotated[
             str | None,
-            Field(description="Omitted or 'all': every memory; 'global'; or a path (that subtree only)"),
+            Field(
+                description="Omitted or 'all': every memory; 'global'; or a path (that subtree only)",
+                max_length=MAX_SCOPE_CHARS,
+            ),
         ] = None,
-        tags: Annotated[
-            list[str] | None, Field(description="Only memories that carry all of these tags")
+        tags: FilterTags = None,
+        limit: Annotated[int, Field(description=f"Page size, 1-{MAX_LIMIT}", ge=1, le=MAX_LIMIT)] = 50,
+        cursor: Annotated[
+            str | None, Field(description="next_cursor from the previous page", max_length=MAX_CURSOR_CHARS)
         ] = None,
-        limit: Annotated[int, Field(description=f"Page size, 1-{MAX_LIMIT}")] = 50,
-        cursor: Annotated[str | None, Field(description="next_cursor from the previous page")] = None,
         fields: Annotated[
-            list[str] | None,
+            list[Annotated[str, Field(max_length=MAX_ID_CHARS)]] | None,
             Field(
                 description=f"Fields per memory, from {', '.join(views.LIST_FIELDS)}; default name, scope, "
-                "tags, updated_at"
+                "tags, updated_at",
+                max_length=len(views.LIST_FIELDS),
             ),
         ] = None,
     ) -> MemoryPage:
@@ -264,9 +311,15 @@ class Tools:
     async def move(
         self,
         name: Name = None,
-        from_scope: Annotated[str | None, Field(description="Current scope (default global)")] = None,
-        to_scope: Annotated[str | None, Field(description="New scope; omit to keep the current one")] = None,
-        new_name: Annotated[str | None, Field(description="New name; omit to keep the current one")] = None,
+        from_scope: Annotated[
+            str | None, Field(description="Current scope (default global)", max_length=MAX_SCOPE_CHARS)
+        ] = None,
+        to_scope: Annotated[
+            str | None, Field(description="New scope; omit to keep the current one", max_length=MAX_SCOPE_CHARS)
+        ] = None,
+        new_name: Annotated[
+            str | None, Field(description="New name; omit to keep the current one", max_length=MAX_NAME_CHARS)
+        ] = None,
         id: MemoryId = None,
         expected_version: ExpectedVersion = None,
     ) -> SavedMemory:
@@ -286,15 +339,22 @@ class Tools:
         name: Name = None,
         scope: Scope = None,
         id: MemoryId = None,
-        limit: Annotated[int, Field(description=f"How many versions, newest first, 1-{MAX_LIMIT}")] = 20,
+        limit: Annotated[
+            int, Field(description=f"How many versions, newest first, 1-{MAX_LIMIT}", ge=1, le=MAX_LIMIT)
+        ] = 20,
         version: Annotated[
             str | None,
-            Field(description="A commit from this history: return the memory's content at that commit"),
+            Field(
+                description="A `version` or `commit` from this history (or a prefix of at least 7 hex "
+                "digits): return the memory's content as it was then",
+                max_length=MAX_ID_CHARS,
+            ),
         ] = None,
     ) -> History:
         """The commits that changed a memory (sha, time, author, message), newest first, following moves.
+        Works for forgotten memories too (by id, or by name + scope).
 
-        With `version`, also returns the memory's full content as it was at that commit.
+        With `version` (an entry's `version` or `commit`), returns the memory's full content as it was then.
         """
         where = Locator(name, scope, id)
         if version is not None:
@@ -309,23 +369,32 @@ class Tools:
             }
         call = partial(MemoryService.history, where=where, limit=limit, access=caller()[0])
         revisions = await self._run("history", call)
-        return {"versions": [views.revision(r) for r in revisions], "count": len(revisions)}
+        return views.history(revisions)
 
     async def changes(
         self,
         since: Annotated[
             str | None,
-            Field(description="A time (e.g. '2026-01-31T09:00:00Z') or a commit id; omitted: all history"),
+            Field(
+                description="A time (e.g. '2026-01-31T09:00:00Z') or a commit id; omitted: all history",
+                max_length=MAX_CURSOR_CHARS,
+            ),
         ] = None,
         cursor: Annotated[
             str | None,
-            Field(description="next_cursor for the next page, or cursor from your previous changes call"),
+            Field(
+                description="next_cursor for the next page, or cursor from your previous changes call",
+                max_length=MAX_CURSOR_CHARS,
+            ),
         ] = None,
         scope: Annotated[
             str | None,
-            Field(description="Omitted or 'all': every scope you may see; or a path (that subtree)"),
+            Field(
+                description="Omitted or 'all': every scope you may see; or a path (that subtree)",
+                max_length=MAX_SCOPE_CHARS,
+            ),
         ] = None,
-        limit: Annotated[int, Field(description=f"Page size, 1-{MAX_LIMIT}")] = 50,
+        limit: Annotated[int, Field(description=f"Page size, 1-{MAX_LIMIT}", ge=1, le=MAX_LIMIT)] = 50,
     ) -> Changes:
         """What other agents (and you) changed: memories created, edited, moved or forgotten, newest first.
 
@@ -343,7 +412,16 @@ class Tools:
         push: Annotated[bool, Field(description="Push local commits to the remote")] = True,
     ) -> SyncResult:
         """Sync the memory repository with its git remote now (it also syncs by itself after writes and
-        periodically). Returns what was pulled and pushed, conflicts and how they were resolved (the newer
-        version wins; the other stays in history), and errors (e.g. the remote is unreachable)."""
-        report = await self._run("sync", lambda _: self._supervisor.sync(pull=pull, push=push))
+        periodically). Returns what was pulled and pushed, conflicts and how they were resolved (memories
+        match by id: a move and an edit combine, otherwise the newer version wins; the other stays in
+        history), pulled files kept out of the work tree, and errors (e.g. the remote is unreachable)."""
+        access = caller()[0]
+
+        def call(_: MemoryService) -> SyncReport:
+            if access.read_only or access.scopes is not None:
+                # A merge writes any scope and its report names memories of every scope.
+                raise Forbidden(f"{access.who} may not sync: it takes a token that may write every scope")
+            return self._supervisor.sync(pull=pull, push=push)
+
+        report = await self._run("sync", call)
         return views.sync_report(report)
