@@ -20,7 +20,8 @@ from tests.e2e.test_http_auth import PROJECT_A, WRITER, client, tokens_file  # n
 pytestmark = pytest.mark.anyio
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "node" / "surface"
-WAIT = 30.0
+WAIT = 90.0
+"""Seconds to wait for a line: the first includes a stdio server loading its model on a busy machine."""
 
 
 class NodeClient:
