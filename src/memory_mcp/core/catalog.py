@@ -156,7 +156,9 @@ class Catalog:
             return
         winner, loser = sorted((other, entry), key=_precedence)
         lookup[key] = winner
-        self.anomalies[loser.path] = f"{what} is also used by {winner.path}, which wins; give this file its own"
+        self.anomalies[loser.path] = (
+            f"{what} is also used by {winner.path}, which wins; give this file its own"
+        )
 
     def _relink(self) -> None:
         """After a file left, one it shadowed takes its id or name back (rare: only with anomalies)."""

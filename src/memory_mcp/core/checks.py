@@ -107,7 +107,8 @@ def recall_filter(scopes: ScopeFilter, tags: set[str], access: Access) -> Callab
         return None
 
     def allowed(entry: Entry) -> bool:
-        return scopes.matches(entry.memory.scope) and visible(entry, access) and tags.issubset(entry.memory.tags)
+        memory = entry.memory
+        return scopes.matches(memory.scope) and visible(entry, access) and tags.issubset(memory.tags)
 
     return allowed
 

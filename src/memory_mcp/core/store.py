@@ -107,7 +107,8 @@ def is_memory_path(path: str) -> bool:
 def is_safe_memory_path(path: str) -> bool:
     """A memory path this server may write: relative, no empty or dot-led part (`global/..md` is not)."""
     parts = path.split("/")
-    return is_memory_path(path) and not path.startswith("/") and all(p and not p.startswith(".") for p in parts)
+    safe_parts = all(part and not part.startswith(".") for part in parts)
+    return is_memory_path(path) and not path.startswith("/") and safe_parts
 
 
 class Store(Protocol):

@@ -105,8 +105,7 @@ def build_http_app(
         transport_security=transport_security(supervisor.settings),
         host=supervisor.settings.host,
     )
-    app.router.routes.extend(ui_routes(supervisor, verifier, [*LOOPBACK_HOSTS, *supervisor.settings.allowed_hosts]))
-    app.add_middleware(
-        HttpGuard, allowed_hosts=[*LOOPBACK_HOSTS, *supervisor.settings.allowed_hosts], max_body=MAX_BODY_BYTES
-    )
+    hosts = [*LOOPBACK_HOSTS, *supervisor.settings.allowed_hosts]
+    app.router.routes.extend(ui_routes(supervisor, verifier, hosts))
+    app.add_middleware(HttpGuard, allowed_hosts=hosts, max_body=MAX_BODY_BYTES)
     return app

@@ -49,7 +49,9 @@ Name = Annotated[str | None, Field(description=NAME_HELP, max_length=MAX_NAME_CH
 Scope = Annotated[
     str | None,
     Field(
-        description="Scope: 'global' (default) or a path like 'org/team/project'; 'project:<name>' is an alias",
+        description=(
+            "Scope: 'global' (default) or a path like 'org/team/project'; 'project:<name>' is an alias"
+        ),
         max_length=MAX_SCOPE_CHARS,
     ),
 ]
@@ -57,14 +59,18 @@ MemoryId = Annotated[
     str | None, Field(description="The memory's id (alternative to name + scope)", max_length=MAX_ID_CHARS)
 ]
 TagList = list[Annotated[str, Field(max_length=MAX_TAG_CHARS)]] | None
-Tags = Annotated[TagList, Field(description="Tags, e.g. ['rust', 'decision']; at most 32", max_length=MAX_TAGS)]
+Tags = Annotated[
+    TagList, Field(description="Tags, e.g. ['rust', 'decision']; at most 32", max_length=MAX_TAGS)
+]
 FilterTags = Annotated[
     TagList, Field(description="Only memories that carry all of these tags", max_length=MAX_TAGS)
 ]
 ExpectedVersion = Annotated[
     str | None,
     Field(
-        description="Only apply if the memory is still at this version (from read/list); else a conflict error",
+        description=(
+            "Only apply if the memory is still at this version (from read/list); else a conflict error"
+        ),
         max_length=MAX_ID_CHARS,
     ),
 ]
@@ -195,7 +201,9 @@ class Tools:
         scope: Annotated[
             str | None,
             Field(
-                description="Omitted: global memories only; a path: that scope, its sub-scopes and global; 'all'",
+                description=(
+                    "Omitted: global memories only; a path: that scope, its sub-scopes and global; 'all'"
+                ),
                 max_length=MAX_SCOPE_CHARS,
             ),
         ] = None,
@@ -203,7 +211,9 @@ class Tools:
         tags: FilterTags = None,
         min_score: Annotated[
             float | None,
-            Field(description="Drop hits whose cosine similarity is below this (0.3-0.5 is typical)", ge=-1, le=1),
+            Field(
+                description="Drop hits whose cosine similarity is below this (0.3-0.5 is typical)", ge=-1, le=1
+            ),
         ] = None,
     ) -> Hits:
         """Search memories by meaning and keywords (hybrid), best first.
@@ -315,7 +325,8 @@ class Tools:
             str | None, Field(description="Current scope (default global)", max_length=MAX_SCOPE_CHARS)
         ] = None,
         to_scope: Annotated[
-            str | None, Field(description="New scope; omit to keep the current one", max_length=MAX_SCOPE_CHARS)
+            str | None,
+            Field(description="New scope; omit to keep the current one", max_length=MAX_SCOPE_CHARS),
         ] = None,
         new_name: Annotated[
             str | None, Field(description="New name; omit to keep the current one", max_length=MAX_NAME_CHARS)
