@@ -158,11 +158,11 @@ def seeded_server(tmp_path_factory: pytest.TempPathFactory, model_path) -> Itera
         ("remember", {"name": "ok", "content": "x", "scope": "all"}, "reserved"),
         ("remember", {"name": "ok", "content": "   "}, "content must not be empty"),
         ("remember", {"name": "a/b/c/d", "content": "x"}, "at most 3"),
-        ("remember", {"name": "ok", "content": "x", "tags": ["x" * 100]}, "longer than 64"),
+        ("remember", {"name": "ok", "content": "x", "tags": ["x" * 100]}, "at most 64 characters"),
         ("remember", {"name": "seed", "content": "again"}, "already exists"),
         ("remember", {"name": "ok"}, "content"),
         ("recall", {"query": ""}, "query must be a non-empty string"),
-        ("recall", {"query": "x", "limit": 1000}, "limit must be an integer from 1 to 100"),
+        ("recall", {"query": "x", "limit": 1000}, "limit must be at most 100"),
         ("recall", {"query": "x", "min_score": 7}, "min_score"),
         ("read", {}, "give the memory's name"),
         ("read", {"name": "nope"}, "no memory named 'nope'"),
@@ -174,7 +174,7 @@ def seeded_server(tmp_path_factory: pytest.TempPathFactory, model_path) -> Itera
         ("list", {"cursor": "garbage"}, "cursor"),
         ("move", {"name": "seed"}, "to_scope and/or new_name"),
         ("move", {"name": "seed", "to_scope": "../x"}, "must not start with '.'"),
-        ("history", {"name": "seed", "version": "zz"}, "version must be a commit"),
+        ("history", {"name": "seed", "version": "zz"}, "version must be a `version` or `commit`"),
     ],
 )
 async def test_bad_input_is_a_tool_error_and_writes_nothing(

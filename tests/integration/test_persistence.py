@@ -34,9 +34,9 @@ class Counting:
         original_embed = embedder.embed_documents
         original_blob = GitStore.blob
 
-        def embed(texts: list[str]):
+        def embed(texts: list[str], **options):
             self.embedded.extend(texts)
-            return original_embed(texts)
+            return original_embed(texts, **options)
 
         def blob(store: GitStore, blob_id: str) -> bytes:
             self.blobs += 1
