@@ -1,4 +1,10 @@
-"""Approximate nearest-neighbour search over chunk vectors: the only module that imports hnswlib."""
+"""Approximate nearest-neighbour search over chunk vectors: the only module that imports hnswlib.
+
+The graph is saved to a file rarely (saving rewrites all of it) and the vectors added since are searched
+exactly beside it, as `pending`: after a restart they come from the embedding cache, and while a save reads
+the graph new vectors wait there too, so a save never holds a writer. `absorb` moves them into the graph a
+few at a time.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +21,9 @@ MIN_EF: Final = 64
 
 
 class VectorIndex:
-    """Cosine-space HNSW graph keyed by integer labels; deleted slots are reused by later inserts."""
+    """Cosine-space HNSW graph keyed by integer labels, plus pending vectors searched exactly; deleted slots
+    are reused by later inserts. Callers serialise changes (the indexer's `viewing` lock); `save` may run
+    beside searches while the index is frozen."""
 
     def __init__(self, dimensions: int, capacity: int = INITIAL_CAPACITY) -> None:
         self.dimensions = dimensions
@@ -24,40 +32,110 @@ class VectorIndex:
             max_elements=max(capacity, 16), ef_construction=EF_CONSTRUCTION, M=M, allow_replace_deleted=True
         )
         self._labels: set[int] = set()
+        self.pending: dict[int, np.ndarray] = {}
+        """Live labels whose vectors are not in the graph yet, searched exactly."""
+        self._matrix: tuple[list[int], np.ndarray] | None = None
+        self._frozen = False
+        self._deferred: list[int] = []
+        """Labels removed while frozen: marked deleted in the graph once the save is done."""
+        self.changes = 0
+        """Labels added to or removed from the graph since it was last saved."""
 
     def __len__(self) -> int:
         return len(self._labels)
 
-    def save(self, path: str) -> None:
-        self._index.save_index(path)
-
     @classmethod
-    def load(cls, path: str, dimensions: int, labels: set[int]) -> VectorIndex:
-        """Reopen a saved graph; `labels` are the live ones (deleted slots stay marked in the file)."""
+    def load(
+        cls, path: str, dimensions: int, in_graph: set[int], pending: dict[int, np.ndarray]
+    ) -> VectorIndex | None:
+        """Reopen a saved graph: `in_graph` are the live labels it must hold, `pending` the live vectors added
+        after it was saved. Labels it holds that are no longer live are deleted. None when the file lacks a
+        label it should hold (the caller then treats every vector as pending)."""
         index = cls.__new__(cls)
         index.dimensions = dimensions
         index._index = hnswlib.Index(space="cosine", dim=dimensions)
         index._index.load_index(path, allow_replace_deleted=True)
-        index._labels = set(labels)
+        saved = set(index._index.get_ids_list())
+        if not in_graph <= saved:
+            return None
+        for label in saved - in_graph:
+            try:
+                index._index.mark_deleted(label)
+            except RuntimeError:  # deleted before the save
+                pass
+        index._labels = set(in_graph)
+        index.pending, index._matrix, index._frozen, index._deferred, index.changes = {}, None, False, [], 0
+        index.hold(pending)
         return index
+
+    def hold(self, pending: dict[int, np.ndarray]) -> None:
+        """Take vectors as pending: searched exactly until `absorb` moves them into the graph."""
+        if pending:
+            labels = list(pending)
+            self.pending.update(zip(labels, unit_rows(np.stack([pending[label] for label in labels])), strict=True))
+            self._labels.update(labels)
+            self._matrix = None
+
+    def save(self, path: str) -> None:
+        """Write the graph (hold `frozen`, or keep every other change away): pending vectors are not in it."""
+        self._index.save_index(path)
+
+    def freeze(self) -> None:
+        """From now on adds wait in `pending` and removals are deferred, so `save` reads a still graph."""
+        self._frozen = True
+
+    def thaw(self, *, saved: bool) -> None:
+        """End `freeze`; `saved`: the graph as frozen is on disk, so only later changes count."""
+        self._frozen = False
+        for label in self._deferred:
+            self._index.mark_deleted(label)
+        self.changes = len(self._deferred) + (0 if saved else self.changes)
+        self._deferred = []
 
     def add(self, labels: list[int], vectors: np.ndarray) -> None:
         if not labels:
             return
+        if self._frozen:
+            self.hold(dict(zip(labels, vectors, strict=True)))
+            return
+        self._insert(labels, vectors)
+        self._labels.update(labels)
+
+    def _insert(self, labels: list[int], vectors: np.ndarray) -> None:
         needed = self._index.get_current_count() + len(labels)
         if needed > self._index.get_max_elements():
             self._index.resize_index(max(needed, self._index.get_max_elements() * 2))
         self._index.add_items(vectors, np.asarray(labels, dtype=np.uint64), replace_deleted=True)
-        self._labels.update(labels)
+        self.changes += len(labels)
 
     def remove(self, labels: list[int]) -> None:
         for label in labels:
-            if label in self._labels:
+            if label not in self._labels:
+                continue
+            self._labels.discard(label)
+            if self.pending.pop(label, None) is not None:
+                self._matrix = None
+            elif self._frozen:
+                self._deferred.append(label)
+            else:
                 self._index.mark_deleted(label)
-                self._labels.discard(label)
+                self.changes += 1
+
+    def absorb(self, limit: int) -> int:
+        """Move up to `limit` pending vectors into the graph (not while frozen); how many still wait."""
+        if self._frozen or not self.pending:
+            return len(self.pending)
+        labels = list(self.pending)[:limit]
+        self._insert(labels, np.stack([self.pending.pop(label) for label in labels]))
+        self._matrix = None
+        return len(self.pending)
 
     def vectors(self, labels: list[int]) -> np.ndarray:
-        return np.asarray(self._index.get_items(labels), dtype=np.float32)
+        in_graph = [label for label in labels if label not in self.pending]
+        found = {}
+        if in_graph:
+            found = dict(zip(in_graph, np.asarray(self._index.get_items(in_graph), dtype=np.float32), strict=True))
+        return np.stack([self.pending[label] if label in self.pending else found[label] for label in labels])
 
     def search(
         self, vector: np.ndarray, k: int, allowed: Callable[[int], bool] | None = None
@@ -66,12 +144,43 @@ class VectorIndex:
         k = min(k, len(self._labels))
         if k == 0:
             return []
+        hits = self._graph_search(vector, min(k, len(self._labels) - len(self.pending)), allowed)
+        if hits is None:  # fewer than k labels pass the filter: few enough to compare exactly
+            return self._exact(vector, k, allowed)
+        if self.pending:
+            hits = sorted(hits + self._pending_search(vector, k, allowed), key=lambda hit: -hit[1])[:k]
+        return hits
+
+    def _graph_search(
+        self, vector: np.ndarray, k: int, allowed: Callable[[int], bool] | None
+    ) -> list[tuple[int, float]] | None:
+        if k <= 0:
+            return []
+        if self._deferred:  # removed, still in the graph until the save is done
+            gone, wanted = set(self._deferred), allowed
+            allowed = lambda label: label not in gone and (wanted is None or wanted(label))  # noqa: E731
         self._index.set_ef(max(MIN_EF, 2 * k))
         try:
             labels, distances = self._index.knn_query(vector, k=k, filter=allowed, num_threads=1)
-        except RuntimeError:  # fewer than k labels pass the filter: few enough to compare exactly
-            return self._exact(vector, k, allowed)
+        except RuntimeError:
+            return None
         return [(int(label), 1.0 - float(d)) for label, d in zip(labels[0], distances[0], strict=True)]
+
+    def _pending_search(
+        self, vector: np.ndarray, k: int, allowed: Callable[[int], bool] | None
+    ) -> list[tuple[int, float]]:
+        if self._matrix is None:
+            self._matrix = (list(self.pending), np.stack(list(self.pending.values())))
+        labels, matrix = self._matrix
+        similarities = matrix @ vector
+        best = np.argsort(-similarities)
+        hits = []
+        for i in best:
+            if allowed is None or allowed(labels[i]):
+                hits.append((labels[i], float(similarities[i])))
+                if len(hits) == k:
+                    break
+        return hits
 
     def _exact(
         self, vector: np.ndarray, k: int, allowed: Callable[[int], bool] | None
@@ -82,3 +191,10 @@ class VectorIndex:
         similarities = self.vectors(candidates) @ vector
         best = np.argsort(-similarities)[:k]
         return [(candidates[i], float(similarities[i])) for i in best]
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1, as the graph stores them (cosine space), so exact and graph scores agree."""
+    rows = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return rows / np.where(norms == 0, 1, norms)
