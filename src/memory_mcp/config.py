@@ -18,11 +18,11 @@ from typing import Any, Final
 import platformdirs
 
 from memory_mcp.errors import InvalidInput
+from memory_mcp.loopback import is_loopback_host
 
 APP: Final = "memory-mcp"
 ENV_PREFIX: Final = "MEMORY_MCP_"
 DEFAULT_BIND: Final = "127.0.0.1:8080"
-LOOPBACK_NAMES: Final = ("localhost",)
 DEFAULT_GITHUB_URL: Final = "https://github.com"
 DEFAULT_MOUNTED_TOKEN: Final = Path("/var/run/secrets/memory-mcp/github/token")
 
@@ -316,16 +316,6 @@ def load_settings(
     settings = Settings(**values)
     split_bind(settings.bind)
     return settings
-
-
-def is_loopback_host(host: str) -> bool:
-    """Whether a host name or address can only be reached from this machine."""
-    if host in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def split_bind(bind: str) -> tuple[str, int]:
