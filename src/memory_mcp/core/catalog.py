@@ -20,7 +20,7 @@ from memory_mcp.core.store import memory_path
 from memory_mcp.core.vector_index import VectorIndex
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
     """A memory as indexed: where its file is, its version (the file's git blob id) and its chunk labels."""
 

@@ -109,7 +109,8 @@ class CatalogStore:
         try:
             if self.store.get("format") != FORMAT or self.store.get("dimensions") != self.dimensions:
                 return None
-            entries = [_entry(row) for row in self.store.db.execute("SELECT * FROM entries")]
+            scopes: dict[str, Scope] = {}
+            entries = [_entry(row, scopes) for row in self.store.db.execute("SELECT * FROM entries")]
             problems = dict(self.store.db.execute("SELECT path, reason FROM problems"))
             if self.store.get("model") == self.model:
                 vectors = self._vector_index(entries, cached)
@@ -222,11 +223,14 @@ def _row(entry: Entry) -> tuple:
     )
 
 
-def _entry(row: tuple) -> Entry:
+def _entry(row: tuple, scopes: dict[str, Scope]) -> Entry:
+    """A stored row as an entry; `scopes` shares one `Scope` among the memories of each."""
     doc, path, version, labels, dirty, mid, name, scope, tags, content, source, created, updated = row
+    if scope not in scopes:
+        scopes[scope] = Scope(scope)
     memory = Memory(
         name=name,
-        scope=Scope(scope),
+        scope=scopes[scope],
         content=content,
         tags=tuple(json.loads(tags)),
         source=source,
