@@ -71,6 +71,9 @@ class DerivedStore:
         self._lock_fd = lock_fd
         self._mutex = threading.RLock()
         self._depth = 0
+        self.damaged = False
+        """A change failed inside SQLite (a full disk, a damaged file): the file is deleted on `close`, so the
+        next start rebuilds from git and the embedding cache rather than trusting it."""
         db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
 
     @classmethod
@@ -130,6 +133,9 @@ class DerivedStore:
                 self.db.execute("BEGIN IMMEDIATE")
             try:
                 yield self.db
+            except Error:
+                self.damaged = True
+                raise
             finally:
                 self._depth -= 1
                 if self._depth == 0:
@@ -139,6 +145,7 @@ class DerivedStore:
         try:
             self.db.execute("COMMIT")
         except Error:
+            self.damaged = True
             if self.db.in_transaction:
                 self.db.execute("ROLLBACK")
             raise
@@ -166,6 +173,9 @@ class DerivedStore:
     def close(self) -> None:
         with self._mutex:
             self.db.close()
+            if self.damaged and self.path is not None:
+                log.warning("deleting the derived state after a failed change; the next start rebuilds it")
+                _delete(self.path)
             if self._lock_fd is not None:
                 os.close(self._lock_fd)
                 self._lock_fd = None
