@@ -150,10 +150,6 @@ class DerivedStore:
                 self.db.execute("ROLLBACK")
             raise
 
-    @property
-    def in_transaction(self) -> bool:
-        return self._depth > 0
-
     def get(self, key: str, default: Any = None) -> Any:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return default if row is None else json.loads(row[0])
