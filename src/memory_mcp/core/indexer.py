@@ -279,12 +279,15 @@ class Indexer:
             return len(self.catalog)
 
     def tidy(self) -> None:
-        """Merge the keyword index's segments (after bulk writes), one short step at a time so searches and
-        writers are never held up for long."""
-        more = True
-        while more:
-            with self.derived.transaction(), self.viewing:
-                more = self.catalog.lexical.merge_step()
+        """Merge the keyword index's segments (after bulk writes, and at a clean stop), one short step at a
+        time so searches are never held up for long. Writers wait for all of it: merging between other
+        threads' writes was seen to leave FTS5 reporting a malformed index (not yet understood), so it never
+        runs beside them; between those moments FTS5's own automerge keeps the segments few."""
+        with self.writing:
+            more = True
+            while more:
+                with self.derived.transaction(), self.viewing:
+                    more = self.catalog.lexical.merge_step()
 
     # ------------------------------------------------------------- the vector graph
 
@@ -300,8 +303,8 @@ class Indexer:
 
         First moves vectors that wait beside the graph into it, for up to `absorb_for` seconds. Writers never
         wait for the save: while it reads the graph, new vectors wait beside it. `final`: a clean stop, which
-        saves any change (the next start then reads nothing from the embedding cache). The keyword index is
-        merged first (see `tidy`).
+        saves any change (the next start then reads nothing from the embedding cache), after merging the keyword
+        index (see `tidy`).
         """
         with self._saving:
             index = self.catalog.vector_index
@@ -312,7 +315,8 @@ class Indexer:
             with self.viewing:
                 if not self._catalogs.graph_due(index, final=final):
                     return False
-            self.tidy()  # as rare as graph saves: merging rewrites the keyword index's segments
+            if final:
+                self.tidy()
             with self.viewing:
                 if index.pending or index is not self.catalog.vector_index:
                     return False
