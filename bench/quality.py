@@ -136,6 +136,4 @@ def evaluate(
 def beats_baselines(scores: dict[str, dict[str, float]]) -> dict[str, bool]:
     """Whether recall beats the best baseline on R@5 and on MRR@10 (the issue's quality targets)."""
     baselines = [scores[m] for m in ("bm25", "vector", "rrf")]
-    return {
-        metric: scores["recall"][metric] > max(b[metric] for b in baselines) for metric in ("r_at_5", "mrr_at_10")
-    }
+    return {m: scores["recall"][m] > max(b[m] for b in baselines) for m in ("r_at_5", "mrr_at_10")}

@@ -53,7 +53,8 @@ def targets(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "ready after kill -9 ≤ 2 s, zero model calls",
                 http["ready_after_kill_9_s"] if not http["model_calls_during_restart_after_kill_9"] else 99.0,
                 2.0,
-                f"{http['ready_after_kill_9_s']} s, {http['model_calls_during_restart_after_kill_9']:.0f} calls",
+                f"{http['ready_after_kill_9_s']} s, "
+                f"{http['model_calls_during_restart_after_kill_9']:.0f} model calls",
             ),
         ]
         window = http.get("write_window")

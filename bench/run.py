@@ -90,13 +90,16 @@ def debian(size: int | None) -> Corpus:
     sample = pool if size is None else pool[:size]
     if size is not None and len(sample) < size:
         raise SystemExit(f"Debian's lists hold {len(pool)} unique texts (after {FRESH} kept out), not {size}")
-    memories = [Memory(name=corpus_debian.name(i), scope=Scope(""), content=r.text) for i, r in enumerate(sample)]
+    memories = [
+        Memory(name=corpus_debian.name(i), scope=Scope(""), content=r.text) for i, r in enumerate(sample)
+    ]
     by_query: dict[str, set[int]] = {}
     for i, record in enumerate(sample):
         by_query.setdefault(record.query, set()).add(i)
     step = max(1, len(sample) // QUALITY_QUERIES)
     queries = [sample[i].query for i in range(0, len(sample), step)][:QUALITY_QUERIES]
-    return Corpus("debian", memories, queries, [by_query[q] for q in queries], [r.text for r in fresh], "debian")
+    relevant = [by_query[q] for q in queries]
+    return Corpus("debian", memories, queries, relevant, [r.text for r in fresh], "debian")
 
 
 def generated(size: int, directory: Path | None) -> Corpus:
@@ -163,7 +166,9 @@ def in_process(settings, corpus: Corpus, bare: Bare, *, load: bool) -> dict[str,
     return {
         "import_per_s": round(len(memories) / imported, 1) if load else None,
         "bare_batch_texts_per_s": round(bare_texts / bare_seconds, 1) if load else None,
-        "share_over_context": round(bare.share_over_context([m.embedding_text() for m in memories[:2000]]), 3),
+        "share_over_context": round(
+            bare.share_over_context([m.embedding_text() for m in memories[:2000]]), 3
+        ),
         "quality": scores,
         "remember": percentiles(remember),
         "recall": percentiles(recall),
@@ -194,7 +199,9 @@ def _quality(service, corpus: Corpus) -> dict[str, Any]:
 # ------------------------------------------------------------------ over HTTP
 
 
-async def _http_phase(server: Server, corpus: Corpus, bare: Bare, root: Path, io_window: bool) -> dict[str, Any]:
+async def _http_phase(
+    server: Server, corpus: Corpus, bare: Bare, root: Path, io_window: bool
+) -> dict[str, Any]:
     async with Client(f"{server.url}/mcp") as client:
         session = Session(client)
         for query in corpus.queries[:20]:  # warm-up
@@ -356,7 +363,7 @@ def run(corpus: Corpus, model: Path, reuse: bool, window_from: int) -> dict[str,
     gc.freeze()
     bare = Bare(model)
     try:
-        print(f"[{corpus.label} {size}] in-process (bare llama.cpp in turns) ...", file=sys.stderr, flush=True)
+        print(f"[{corpus.label} {size}] in-process, bare llama.cpp in turns ...", file=sys.stderr, flush=True)
         local = in_process(settings, corpus, bare, load=not reused)
         print(f"[{corpus.label} {size}] over HTTP ...", file=sys.stderr, flush=True)
         http = over_http(env, corpus, bare, root, io_window=size >= window_from)
@@ -374,7 +381,9 @@ def run(corpus: Corpus, model: Path, reuse: bool, window_from: int) -> dict[str,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", type=Path, default=os.environ.get("MEMORY_MCP_MODEL"), required=False)
     parser.add_argument("--corpus", default="debian", help="debian, generated, or a directory of .txt files")
     parser.add_argument("--sizes", default="1000,10000", help="memories per run; `full`: every Debian text")
@@ -402,7 +411,8 @@ def main() -> None:
             corpus = debian(None if size == "full" else int(size))
         else:
             corpus = generated(int(size), None if args.corpus == "generated" else Path(args.corpus))
-        results.append({**run(corpus, args.model, args.reuse, args.window_from), "load_average_after": os.getloadavg()})
+        measured = run(corpus, args.model, args.reuse, args.window_from)
+        results.append({**measured, "load_average_after": os.getloadavg()})
         targets = report.targets(results)
         args.out.write_text(
             json.dumps({"machine": machine, "results": results, "targets": targets}, indent=2) + "\n"

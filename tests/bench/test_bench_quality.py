@@ -29,7 +29,8 @@ def test_bm25_matches_the_okapi_formula():
 
     def term(tf: int, df: int, length: int) -> float:
         idf = math.log(1 + (3 - df + 0.5) / (df + 0.5))
-        return idf * tf * (quality.K1 + 1) / (tf + quality.K1 * (1 - quality.B + quality.B * length / average))
+        norm = quality.K1 * (1 - quality.B + quality.B * length / average)
+        return idf * tf * (quality.K1 + 1) / (tf + norm)
 
     expected = [term(2, 1, 3) + term(1, 2, 3), term(1, 2, 2), 0.0]
     assert bm25.scores("Apple, BANANA!") == pytest.approx(expected)
