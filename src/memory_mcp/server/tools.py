@@ -26,6 +26,8 @@ from memory_mcp.core import (
     MAX_TAGS,
     Locator,
     MemoryService,
+    Revision,
+    Saved,
     SyncReport,
 )
 from memory_mcp.errors import AlreadyExists, Cancelled, Forbidden, MemoryMcpError
@@ -85,6 +87,25 @@ def _who() -> dict[str, Any]:
     """The service keywords naming the caller of a write: what it may touch, and the commit author."""
     access, actor = caller()
     return {"access": access, "actor": actor}
+
+
+def _saved(result: Saved, action: str) -> SavedMemory:
+    """A write's result, with the next step in tool terms when near-duplicates exist."""
+    out = views.saved(result, action)
+    if "similar" in out:
+        out["hint"] = "similar memories exist; consider merging them with edit, or forget the duplicate"
+    return out
+
+
+def _history(revisions: list[Revision]) -> History:
+    """A memory's history, saying in tool terms how to bring back a forgotten one."""
+    out = views.history(revisions)
+    if out.get("forgotten"):
+        out["hint"] = (
+            "this memory was forgotten; to restore it, call history with version set to the entry before "
+            "the deletion, then remember its name, scope, tags and content again"
+        )
+    return out
 
 
 def _error_text(exc: MemoryMcpError) -> str:
@@ -187,7 +208,7 @@ class Tools:
             **_who(),
         )
         result = await self._run("remember", call)
-        return views.saved(result, "replaced" if result.replaced else "created")
+        return _saved(result, "replaced" if result.replaced else "created")
 
     async def recall(
         self,
@@ -266,7 +287,7 @@ class Tools:
             expected_version=expected_version,
             **_who(),
         )
-        return views.saved(await self._run("edit", call), "updated")
+        return _saved(await self._run("edit", call), "updated")
 
     async def forget(
         self,
@@ -282,7 +303,7 @@ class Tools:
             expected_version=expected_version,
             **_who(),
         )
-        return views.saved(await self._run("forget", call), "deleted")
+        return _saved(await self._run("forget", call), "deleted")
 
     async def list_memories(
         self,
@@ -343,7 +364,7 @@ class Tools:
             expected_version=expected_version,
             **_who(),
         )
-        return views.saved(await self._run("move", call), "moved")
+        return _saved(await self._run("move", call), "moved")
 
     async def history(
         self,
@@ -380,7 +401,7 @@ class Tools:
             }
         call = partial(MemoryService.history, where=where, limit=limit, access=caller()[0])
         revisions = await self._run("history", call)
-        return views.history(revisions)
+        return _history(revisions)
 
     async def changes(
         self,
