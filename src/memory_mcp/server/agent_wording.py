@@ -1,5 +1,5 @@
 """What an agent is told beyond the data: next steps and errors in tool terms (`edit`, `replace=true`,
-`history` with `version`). The CLI words its own for people; the shared views name neither tools nor commands."""
+`history` with `version`). The CLI words its own for people; the shared views name no tool or command."""
 
 from __future__ import annotations
 
