@@ -1,7 +1,7 @@
 """Web UI page times, server side: numbers, not assertions.
 
     .venv/bin/python bench/ui.py (--model MODEL.gguf | --hashing) [--size 10000] [--commits 500] [--samples 20]
-                                 [--out FILE]
+                                 [--dir DIR] [--out FILE]
 
 Builds a corpus of `size` memories in scopes and tags (imported in slices, so history has many commits), then
 `commits` single edits spread over it, so the history of the oldest memory walks all of them. Then it starts
@@ -12,16 +12,21 @@ last byte of HTML, with no network. Requests are paced under the UI's per-client
 `--hashing` builds and serves with the hashing test embedder instead of a GGUF model: the pages are the same,
 only the search page then leaves out the query's embedding (a few milliseconds with a real model, measured
 by `bench/run.py`). It makes a 10k corpus take minutes instead of an hour on a busy machine.
+
+`--dir` keeps the corpus (repository, index, embedding cache) in DIR and reuses it when a later run asks for
+the same size, commits and embedder, so code changes can be measured before and after on one corpus.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -114,16 +119,19 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=10_000)
     parser.add_argument("--commits", type=int, default=500)
     parser.add_argument("--samples", type=int, default=20)
+    parser.add_argument("--dir", type=Path, help="keep the corpus here, and reuse it when it matches")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     rng = random.Random(7)
-    with tempfile.TemporaryDirectory(prefix="memory-mcp-ui-bench-") as root:
+    summary = {"size": args.size, "commits": args.commits, "embedder": "hashing" if args.hashing else args.model}
+    with contextlib.ExitStack() as stack:
+        root = args.dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="memory-mcp-ui-bench-")))
         settings = load_settings(
             env={"MEMORY_MCP_REPO_PATH": f"{root}/repo", "MEMORY_MCP_CACHE_DIR": f"{root}/cache",
                  "MEMORY_MCP_MODEL": args.model or "", "MEMORY_MCP_LOG_LEVEL": "WARNING"}
         )
         embedder = HashingEmbedder() if args.hashing else None
-        first, query = build(settings, embedder, args.size, args.commits, rng)
+        first, query = _corpus(root, summary, lambda: build(settings, embedder, args.size, args.commits, rng))
         supervisor = Supervisor(settings, embedder=embedder)
         supervisor.start()
         supervisor.wait(300)
@@ -135,8 +143,10 @@ def main() -> None:
             "list, a middle page": cursor_page,
             "list by update time": "/ui/memories?sort=updated",
             "list, tag filter": f"/ui/memories?tags={TOPICS[1]}",
+            "list, a tag no memory has": "/ui/memories?tags=no-such-tag",
             "list, one scope subtree": f"/ui/memories?scope=org/{TOPICS[2]}",
             "search": f"/ui/search?q={query.replace(' ', '+')}",
+            "search, tag filter": f"/ui/search?q={query.replace(' ', '+')}&tags={TOPICS[1]}",
             "memory page": where,
             "history + diff (oldest)": f"{where}/history",
             "status": "/ui/status",
@@ -146,8 +156,22 @@ def main() -> None:
         finally:
             supervisor.close()
     if args.out:
-        summary = {"size": args.size, "commits": args.commits, "embedder": "hashing" if args.hashing else args.model}
         args.out.write_text(json.dumps({**summary, "pages": results}, indent=2))
+
+
+def _corpus(root: Path, summary: dict[str, Any], make: Callable[[], tuple[Memory, str]]) -> tuple[Memory, str]:
+    """The corpus `root` holds if it was built for `summary`, else a new one (recorded for the next run)."""
+    record = root / "corpus.json"
+    if record.exists() and json.loads(record.read_text())["summary"] == summary:
+        kept = json.loads(record.read_text())
+        print(f"corpus: reusing {root}")
+        return Memory(name=kept["name"], scope=Scope.parse(kept["scope"]), content=kept["content"]), kept["query"]
+    if (root / "repo").exists():
+        raise SystemExit(f"{root} holds another corpus; pass an empty or new --dir")
+    first, query = make()
+    kept = {"summary": summary, "name": first.name, "scope": str(first.scope), "content": first.content}
+    record.write_text(json.dumps({**kept, "query": query}))
+    return first, query
 
 
 def _cursor_after(supervisor: Supervisor, position: int) -> str:
