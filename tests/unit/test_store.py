@@ -16,6 +16,7 @@ import pytest
 
 from memory_mcp.core import markdown
 from memory_mcp.core import store as store_module
+from memory_mcp.core import work_tree
 from memory_mcp.core.model import Memory, Scope
 from memory_mcp.core.store import Author, Change, GitStore, is_memory_path, memory_path
 from memory_mcp.errors import Conflict, InvalidInput, Unavailable
@@ -422,7 +423,7 @@ def test_symlinked_file_is_not_written_through(store: GitStore, root: Path, tmp_
 
 
 def test_stale_ref_lock_is_cleared(store: GitStore, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(store_module, "STALE_LOCK_WAIT", 0.1)
+    monkeypatch.setattr(work_tree, "STALE_LOCK_WAIT", 0.1)
     _commit(store, {"global/a.md": b"a"})
     lock = root / ".git" / "refs" / "heads" / "main.lock"
     lock.write_text("left by a killed writer\n")
@@ -623,7 +624,7 @@ def test_an_index_without_stat_data_is_refreshed_once(store: GitStore, root: Pat
         index.add(pygit2.IndexEntry(path, pygit2.Oid(hex=GitStore.blob_id(data)), pygit2.enums.FileMode.BLOB))
     index.write()
     (root / "global/b.md").write_bytes(second + b"\nedited by hand\n")
-    (root / ".git" / store_module.STATE_DIR / store_module.INDEX_REFRESHED).unlink()
+    (root / ".git" / store_module.STATE_DIR / work_tree.INDEX_REFRESHED).unlink()
     assert _index_stat(git, "size") == {"global/a.md": 0, "global/b.md": 0}
     GitStore(root, author=AUTHOR)
     assert _index_stat(git, "size") == {"global/a.md": len(first), "global/b.md": 0}, (

@@ -1,0 +1,187 @@
+"""The libgit2 repository under a `GitStore`: one object per thread, the branch tip, the OS locks that
+serialise writers, and the blobs, trees and commit objects memories are stored as."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Final
+
+import pygit2
+from pygit2.enums import FileMode, Option
+
+from memory_mcp.core.git_records import Author, Change
+from memory_mcp.core.layout import GLOBAL_DIR, PROJECTS_DIR, SUFFIX, is_memory_path
+from memory_mcp.core.merge import File
+from memory_mcp.errors import Conflict
+from memory_mcp.files import locked
+
+BULK_FILES: Final = 32
+"""Above this many files in one commit, flush the disk once at the end instead of once per file and object."""
+
+pygit2.option(Option.ENABLE_FSYNC_GITDIR, 1)
+
+TreeEntry = tuple[pygit2.Oid, int]
+"""A tree entry to write: (object id, file mode)."""
+
+
+class GitRepository:
+    """Plumbing shared by the store's parts; `GitStore.__init__` sets these attributes."""
+
+    root: Path
+    branch: str
+    author: Author
+    _local: threading.local
+    _state: Path
+
+    @property
+    def _repo(self) -> pygit2.Repository:
+        """One libgit2 repository object per thread: libgit2 objects must not be shared across threads."""
+        repo = getattr(self._local, "repo", None)
+        if repo is None:
+            repo = self._local.repo = pygit2.Repository(str(self.root))
+        return repo
+
+    @property
+    def ref(self) -> str:
+        return f"refs/heads/{self.branch}"
+
+    def head(self) -> str | None:
+        """The branch tip's commit id, or None before the first commit."""
+        ref = self._repo.references.get(self.ref)
+        return None if ref is None else str(ref.resolve().target)
+
+    def files(self, commit: str | None) -> Iterator[tuple[str, str]]:
+        """Every memory file at `commit` as (path, blob id)."""
+        if commit is None:
+            return
+        tree = self._repo[commit].peel(pygit2.Tree)
+        for top in (GLOBAL_DIR, PROJECTS_DIR):
+            if top in tree and tree[top].type_str == "tree":
+                yield from self._walk(tree[top].peel(pygit2.Tree), top)
+
+    def _walk(self, tree: pygit2.Tree, prefix: str) -> Iterator[tuple[str, str]]:
+        for entry in tree:
+            path = f"{prefix}/{entry.name}"
+            if entry.filemode == FileMode.TREE:
+                yield from self._walk(entry.peel(pygit2.Tree), path)
+            elif entry.filemode in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE) and path.endswith(SUFFIX):
+                yield path, str(entry.id)
+
+    def changes(self, old: str | None, new: str | None) -> list[Change]:
+        """Memory files that differ between two commits."""
+        old_tree = self._tree(old)
+        new_tree = self._tree(new)
+        diff = old_tree.diff_to_tree(new_tree)
+        out = []
+        for delta in diff.deltas:
+            for side in {delta.old_file.path, delta.new_file.path}:
+                if not is_memory_path(side):
+                    continue
+                before = self._blob_at(old_tree, side)
+                after = self._blob_at(new_tree, side)
+                if before != after:
+                    out.append(Change(side, before, after))
+        return out
+
+    def _tree(self, commit: str | None) -> pygit2.Tree:
+        if commit is None:
+            return self._repo[self._repo.TreeBuilder().write()].peel(pygit2.Tree)
+        return self._repo[commit].peel(pygit2.Tree)
+
+    @staticmethod
+    def _blob_at(tree: pygit2.Tree, path: str) -> str | None:
+        """The blob id of the regular file at `path`, None when there is none (or a link, or a folder)."""
+        file = GitRepository._file_at(tree, path)
+        regular = file is not None and file.mode in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE)
+        return file.blob if regular else None  # type: ignore[union-attr]
+
+    @staticmethod
+    def _file_at(tree: pygit2.Tree, path: str) -> File | None:
+        try:
+            entry = tree[path]
+        except KeyError:
+            return None
+        return None if entry.filemode == FileMode.TREE else File(str(entry.id), int(entry.filemode))
+
+    def blob(self, blob_id: str) -> bytes:
+        return self._repo[blob_id].peel(pygit2.Blob).data
+
+    def blob_size(self, blob_id: str) -> int:
+        """A blob's size, read from its header without loading it."""
+        return self._repo.odb.read_header(blob_id)[1]
+
+    def blob_at(self, commit: str | None, path: str) -> str | None:
+        return None if commit is None else self._blob_at(self._tree(commit), path)
+
+    @contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """Hold the repository's OS-level write lock (shared by every process on this repo)."""
+        with locked(self._state / "write.lock"):
+            yield
+
+    @contextmanager
+    def sync_lock(self) -> Iterator[None]:
+        """Serialise syncs with the remote across processes; take it before `write_lock()`, not inside."""
+        with locked(self._state / "sync.lock"):
+            yield
+
+    @staticmethod
+    def blob_id(data: bytes) -> str:
+        """The git blob id `data` gets when committed: a memory's version."""
+        return str(pygit2.hash(data))
+
+    def _commit_object(
+        self, head: str | None, writes: dict[str, bytes], deletes: list[str], message: str, author: Author
+    ) -> str:
+        """Blobs, trees and the commit object; the branch is not touched yet."""
+        root = self._repo[head].peel(pygit2.Commit).tree if head else None
+        bulk = len(writes) > BULK_FILES
+        if bulk:  # process-wide switch; safe because the caller holds the write lock
+            pygit2.option(Option.ENABLE_FSYNC_GITDIR, 0)
+        try:
+            blobs = {path: (self._repo.create_blob(data), FileMode.BLOB) for path, data in writes.items()}
+            changes: dict[str, TreeEntry | None] = {**{p: None for p in deletes}, **blobs}
+            tree_id = self._build_tree(root, changes)
+            signature = pygit2.Signature(author.name, author.email)
+            committer = pygit2.Signature(self.author.name, self.author.email)
+            parents = [pygit2.Oid(hex=head)] if head else []
+            commit = self._repo.create_commit(None, signature, committer, message, tree_id, parents)
+        finally:
+            if bulk:
+                pygit2.option(Option.ENABLE_FSYNC_GITDIR, 1)
+                os.sync()  # every object on disk before the branch points at them
+        return str(commit)
+
+    def _build_tree(self, tree: pygit2.Tree | None, changes: dict[str, TreeEntry | None]) -> pygit2.Oid:
+        """A new tree equal to `tree` with `changes` (path → (blob, mode), None = delete) applied; empty
+        dirs pruned. A file never replaces a folder, nor a folder a file."""
+        builder = self._repo.TreeBuilder(tree) if tree is not None else self._repo.TreeBuilder()
+        nested: dict[str, dict[str, TreeEntry | None]] = {}
+        for path, blob in changes.items():
+            head, _, rest = path.partition("/")
+            existing = builder.get(head)
+            if rest:
+                nested.setdefault(head, {})[rest] = blob
+            elif blob is None:
+                if existing is not None:
+                    builder.remove(head)
+            elif existing is not None and existing.filemode == FileMode.TREE:
+                raise Conflict(f"'{head}' is a folder in the repository where a file is needed")
+            else:
+                builder.insert(head, *blob)
+        for name, sub_changes in nested.items():
+            existing = builder.get(name)
+            if existing is not None and existing.filemode != FileMode.TREE:
+                raise Conflict(f"'{name}' is a file in the repository where a folder is needed")
+            sub_tree = self._repo[existing.id].peel(pygit2.Tree) if existing is not None else None
+            sub_id = self._build_tree(sub_tree, sub_changes)
+            if len(self._repo[sub_id].peel(pygit2.Tree)) == 0:
+                if existing is not None:
+                    builder.remove(name)
+            else:
+                builder.insert(name, sub_id, FileMode.TREE)
+        return builder.write()
