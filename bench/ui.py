@@ -134,7 +134,7 @@ def main() -> None:
         first, query = _corpus(root, summary, lambda: build(settings, embedder, args.size, args.commits, rng))
         supervisor = Supervisor(settings, embedder=embedder)
         supervisor.start()
-        supervisor.wait(300)
+        supervisor.wait(300).index_history()  # steady state: the revision index the start-up builds is ready
         app = build_http_app(supervisor, build_mcp_server(supervisor))
         where = f"/ui/memories/{first.scope}/{first.name}"
         cursor_page = "/ui/memories?cursor=" + _cursor_after(supervisor, args.size // 2)
