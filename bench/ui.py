@@ -4,10 +4,12 @@
                                  [--dir DIR] [--out FILE]
 
 Builds a corpus of `size` memories in scopes and tags (imported in slices, so history has many commits), then
-`commits` single edits spread over it, so the history of the oldest memory walks all of them. Then it starts
+`commits` single edits spread over it, so the oldest memory's history spans all of them. Then it starts
 the server's parts as `memory-mcp serve` does (a `Supervisor` with the real model), builds the same Starlette
 app and requests every page through ASGI in this process: the time is the server's, from request to the
-last byte of HTML, with no network. Requests are paced under the UI's per-client rate limit.
+last byte of HTML, with no network. Requests are paced under the UI's per-client rate limit. The CPU time is
+the whole process's (every thread) per request: on a shared machine it says what a page costs when the wall
+times say mostly how busy the machine was.
 
 `--hashing` builds and serves with the hashing test embedder instead of a GGUF model: the pages are the same,
 only the search page then leaves out the query's embedding (a few milliseconds with a real model, measured
@@ -89,25 +91,28 @@ async def measure(app: Any, paths: dict[str, str], samples: int) -> dict[str, di
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
         for label, path in paths.items():
-            times = []
+            times, cpu = [], []
             for n in range(samples + 1):
                 await anyio.sleep(PACE)
-                started = time.perf_counter()
+                started, cpu_started = time.perf_counter(), time.process_time()
                 response = await client.get(path)
                 elapsed = (time.perf_counter() - started) * 1000
                 if response.status_code != 200:
                     raise SystemExit(f"{path}: {response.status_code} {response.text[:300]}")
                 if n:  # the first request warms caches (templates, the sorted catalog)
                     times.append(elapsed)
+                    cpu.append((time.process_time() - cpu_started) * 1000)
             times.sort()
             results[label] = {
                 "p50_ms": round(statistics.median(times), 1),
                 "p95_ms": round(times[int(0.95 * (len(times) - 1))], 1),
                 "max_ms": round(times[-1], 1),
+                "cpu_p50_ms": round(statistics.median(cpu), 1),
                 "bytes": len(response.content),
             }
             print(f"{label:28} p50 {results[label]['p50_ms']:6.1f} ms   p95 {results[label]['p95_ms']:6.1f} ms"
-                  f"   max {results[label]['max_ms']:6.1f} ms   {len(response.content) // 1024} KiB")
+                  f"   max {results[label]['max_ms']:6.1f} ms   CPU p50 {results[label]['cpu_p50_ms']:5.1f} ms"
+                  f"   {len(response.content) // 1024} KiB")
     return results
 
 
