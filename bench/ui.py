@@ -15,6 +15,8 @@ times say mostly how busy the machine was.
 only the search page then leaves out the query's embedding (a few milliseconds with a real model, measured
 by `bench/run.py`). It makes a 10k corpus take minutes instead of an hour on a busy machine.
 
+`MEMORY_MCP_THREADS` in the environment sets the model's threads, as for the server.
+
 `--dir` keeps the corpus (repository, index, embedding cache) in DIR and reuses it when a later run asks for
 the same size, commits and embedder, so code changes can be measured before and after on one corpus.
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import random
 import statistics
 import tempfile
@@ -131,9 +134,10 @@ def main() -> None:
     summary = {"size": args.size, "commits": args.commits, "embedder": "hashing" if args.hashing else args.model}
     with contextlib.ExitStack() as stack:
         root = args.dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="memory-mcp-ui-bench-")))
+        threads = {"MEMORY_MCP_THREADS": os.environ["MEMORY_MCP_THREADS"]} if "MEMORY_MCP_THREADS" in os.environ else {}
         settings = load_settings(
             env={"MEMORY_MCP_REPO_PATH": f"{root}/repo", "MEMORY_MCP_CACHE_DIR": f"{root}/cache",
-                 "MEMORY_MCP_MODEL": args.model or "", "MEMORY_MCP_LOG_LEVEL": "WARNING"}
+                 "MEMORY_MCP_MODEL": args.model or "", "MEMORY_MCP_LOG_LEVEL": "WARNING", **threads}
         )
         embedder = HashingEmbedder() if args.hashing else None
         first, query = _corpus(root, summary, lambda: build(settings, embedder, args.size, args.commits, rng))
