@@ -94,7 +94,8 @@ class Reading:
         `global` the global memories, a path that subtree only (not global). Raises `InvalidInput` for a cursor
         not made by `list`, a bad limit, scope or tag."""
         limit = validate_limit(limit, maximum=MAX_LIMIT)
-        keep = _listed(scope, tags, access)
+        wanted = set(validate_tags(tags))
+        keep = _listed(scope, wanted, access)
         after = cursor_.decode(cursor)
         subtree = ScopeFilter.parse(scope, default_all=True).root
         if subtree is not None and not subtree.is_global and (after is None or after < (subtree.path, "")):
@@ -102,7 +103,7 @@ class Reading:
         self.indexer.ensure_fresh()
         with self.indexer.viewing:
             page: list[Entry] = []
-            for entry in self.catalog.sorted_after(after):
+            for entry in self.catalog.sorted_after(after, wanted):
                 if subtree is not None and entry.memory.scope.path > subtree.path + "0":
                     break  # "0" sorts right after "/": nothing beyond can be in the subtree
                 if keep(entry):
@@ -122,12 +123,13 @@ class Reading:
     ) -> Page:
         """Like `list`, but newest `updated_at` first (ties by scope and name), with cursors of its own."""
         limit = validate_limit(limit, maximum=MAX_LIMIT)
-        keep = _listed(scope, tags, access)
+        wanted = set(validate_tags(tags))
+        keep = _listed(scope, wanted, access)
         after = cursor_.decode_recent(cursor)
         self.indexer.ensure_fresh()
         with self.indexer.viewing:
             page: list[Entry] = []
-            for entry in self.catalog.recent_after(after):
+            for entry in self.catalog.recent_after(after, wanted):
                 if keep(entry):
                     if len(page) == limit:
                         return Page(page, cursor_.encode(page[-1].recency_key))
@@ -225,10 +227,9 @@ def _subtree(scope: str | None) -> ScopeFilter:
     return replace(scopes, include_global=scopes.root is None or scopes.root.is_global)
 
 
-def _listed(scope: str | None, tags: list[str] | None, access: Access) -> Callable[[Entry], bool]:
+def _listed(scope: str | None, wanted: set[str], access: Access) -> Callable[[Entry], bool]:
     """Which memories a listing (`list`, `recent`) shows: `_subtree(scope)`, visible, with every tag."""
     scopes = _subtree(scope)
-    wanted = set(validate_tags(tags))
 
     def keep(entry: Entry) -> bool:
         return scopes.matches(entry.memory.scope) and visible(entry, access) and wanted.issubset(entry.memory.tags)
