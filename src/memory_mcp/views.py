@@ -23,6 +23,7 @@ from memory_mcp.view_types import (
     Brief,
     Changes,
     ChangeView,
+    History,
     HitView,
     ListedMemory,
     MemoryPage,
@@ -70,7 +71,6 @@ def saved(result: Saved, action: str) -> SavedMemory:
     out = cast(SavedMemory, {"status": action, "commit": result.commit, **brief(result.entry)})
     if result.similar:
         out["similar"] = [{**brief(s.entry), "similarity": s.similarity} for s in result.similar]
-        out["hint"] = "similar memories exist; consider merging them with edit, or forget the duplicate"
     if result.embedding_later:
         out["indexing"] = "large memory: found by keywords now, by meaning once embedded in the background"
     return out
@@ -80,10 +80,6 @@ def history(revisions: list[Revision]) -> History:
     out: History = {"versions": [revision(r) for r in revisions], "count": len(revisions)}
     if revisions and revisions[0].blob is None:
         out["forgotten"] = True
-        out["hint"] = (
-            "this memory was forgotten; to restore it, call history with version set to the entry before "
-            "the deletion, then remember its name, scope, tags and content again"
-        )
     return out
 
 

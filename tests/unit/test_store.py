@@ -112,7 +112,6 @@ def test_init_on_first_use(root: Path, git: Git) -> None:
     assert store.head() is None
     assert list(store.files(None)) == []
     assert store.changes(None, None) == []
-    assert store.history("global/a.md", "x", lambda b: "", 10) == []
     assert git("symbolic-ref", "HEAD").strip() == "refs/heads/main"
     assert (root / ".git" / store_module.STATE_DIR).is_dir()
 
@@ -250,50 +249,6 @@ def test_rewriting_identical_content_changes_nothing(store: GitStore) -> None:
     c2 = _commit(store, {"global/a.md": b"a"})
     assert c1 != c2
     assert store.changes(c1, c2) == []
-
-
-# ---------------------------------------------------------------- history
-
-
-def test_history_follows_a_move(store: GitStore) -> None:
-    def parse_id(blob_id: str) -> str:
-        return markdown.parse(store.blob(blob_id)).id
-
-    old, new = "global/a.md", "projects/p/c.md"
-    c1 = _commit(store, {old: _doc("a", "v1", "X")}, msg="create")
-    c2 = _commit(store, {old: _doc("a", "v2", "X")}, msg="edit")
-    _commit(store, {"global/other.md": _doc("other", "o", "Y")}, msg="unrelated")
-    c4 = _commit(store, {new: _doc("c", "v2", "X", Scope("p"))}, [old], msg="move")
-    c5 = _commit(store, {new: _doc("c", "v3", "X", Scope("p"))}, msg="edit again")
-    _commit(store, {"global/other.md": _doc("other", "o2", "Y")}, msg="unrelated 2")
-
-    revisions = store.history(new, "X", parse_id, 10)
-    assert [r.commit for r in revisions] == [c5, c4, c2, c1]
-    assert [r.message for r in revisions] == ["edit again", "move", "edit", "create"]
-    assert [r.path for r in revisions] == [new, new, old, old]
-    assert revisions[0].blob == GitStore.blob_id(_doc("c", "v3", "X", Scope("p")))
-    assert revisions[3].blob == GitStore.blob_id(_doc("a", "v1", "X"))
-    assert revisions[0].author == "tester <tester@example.com>"
-    assert revisions[0].time.tzinfo is not None
-
-    assert [r.commit for r in store.history(new, "X", parse_id, 2)] == [c5, c4]
-
-
-def test_history_does_not_follow_a_different_memory(store: GitStore) -> None:
-    def parse_id(blob_id: str) -> str:
-        return markdown.parse(store.blob(blob_id)).id
-
-    _commit(store, {"global/a.md": _doc("a", "v1", "X")})
-    # in one commit: a different memory (id Z) disappears and Y is created elsewhere
-    c2 = _commit(store, {"global/b.md": _doc("b", "v1", "Y")}, ["global/a.md"])
-    assert [r.commit for r in store.history("global/b.md", "Y", parse_id, 10)] == [c2]
-
-
-def test_history_records_a_deletion(store: GitStore) -> None:
-    c1 = _commit(store, {"global/a.md": b"x"})
-    c2 = _commit(store, deletes=["global/a.md"])
-    revisions = store.history("global/a.md", "X", lambda blob: "never", 10)
-    assert [(r.commit, r.blob) for r in revisions] == [(c2, None), (c1, GitStore.blob_id(b"x"))]
 
 
 # ---------------------------------------------------------------- deleting and pruning

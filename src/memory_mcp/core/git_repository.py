@@ -72,20 +72,15 @@ class GitRepository:
                 yield path, str(entry.id)
 
     def changes(self, old: str | None, new: str | None) -> list[Change]:
-        """Memory files that differ between two commits."""
-        old_tree = self._tree(old)
-        new_tree = self._tree(new)
-        diff = old_tree.diff_to_tree(new_tree)
-        out = []
-        for delta in diff.deltas:
-            for side in {delta.old_file.path, delta.new_file.path}:
-                if not is_memory_path(side):
-                    continue
-                before = self._blob_at(old_tree, side)
-                after = self._blob_at(new_tree, side)
-                if before != after:
-                    out.append(Change(side, before, after))
-        return out
+        """Memory files whose regular-file blob differs between two commits (a link or a folder counts as
+        absent), by path. Only folders whose tree ids differ are opened, so a one-file commit costs a few tree
+        reads however many memories there are: libgit2's tree diff visits every entry of both trees."""
+        old_tree, new_tree = self._tree(old), self._tree(new)
+        out: list[Change] = []
+        for top in (GLOBAL_DIR, PROJECTS_DIR):
+            before = old_tree[top] if top in old_tree else None
+            _compare(before, new_tree[top] if top in new_tree else None, top, out)
+        return sorted(out, key=lambda change: change.path)
 
     def _tree(self, commit: str | None) -> pygit2.Tree:
         if commit is None:
@@ -194,8 +189,7 @@ class GitRepository:
             if rest:
                 nested.setdefault(head, {})[rest] = blob
                 continue
-            regular = existing is not None and existing.filemode in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE)
-            before[prefix + head] = str(existing.id) if regular else None  # type: ignore[union-attr]
+            before[prefix + head] = _regular(existing)
             if blob is None:
                 if existing is not None:
                     builder.remove(head)
@@ -214,3 +208,28 @@ class GitRepository:
             elif existing is not None:
                 builder.remove(name)
         return builder.write() if len(builder) else None
+
+
+def _compare(old: pygit2.Object | None, new: pygit2.Object | None, path: str, out: list[Change]) -> None:
+    """Append the memory files that differ at and below `path` between two tree entries (None: absent)."""
+    old_tree, new_tree = _folder(old), _folder(new)
+    if old_tree is not None or new_tree is not None:
+        olds = {entry.name: entry for entry in old_tree or ()}
+        news = {entry.name: entry for entry in new_tree or ()}
+        for name in olds.keys() | news.keys():
+            before, after = olds.get(name), news.get(name)
+            if before is None or after is None or before.id != after.id or before.filemode != after.filemode:
+                _compare(before, after, f"{path}/{name}", out)
+    before_blob, after_blob = _regular(old), _regular(new)
+    if before_blob != after_blob and is_memory_path(path):
+        out.append(Change(path, before_blob, after_blob))
+
+
+def _folder(entry: pygit2.Object | None) -> pygit2.Tree | None:
+    return entry.peel(pygit2.Tree) if entry is not None and entry.filemode == FileMode.TREE else None
+
+
+def _regular(entry: pygit2.Object | None) -> str | None:
+    regular = entry is not None and entry.filemode in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE)
+    return str(entry.id) if regular else None  # type: ignore[union-attr]
+

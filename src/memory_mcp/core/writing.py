@@ -33,7 +33,7 @@ from memory_mcp.core.model import (
     validate_source,
     validate_tags,
 )
-from memory_mcp.core.reading import Reading
+from memory_mcp.core.history import MemoryHistory
 from memory_mcp.core.results import Imported, Locator, Saved, Similar
 from memory_mcp.core.store import Author, memory_path
 from memory_mcp.errors import AlreadyExists, Conflict, InvalidInput
@@ -44,10 +44,8 @@ existing memory as a likely duplicate (0.80 of the way: about 0.81 with MiniLM, 
 OPTIMISTIC_RETRIES: Final = 3
 
 
-class Writing(Reading):
+class Writing(MemoryHistory):
     """The write side of `MemoryService`; writes read first (`read`, `content_at`), hence the base."""
-
-    _background: bool
 
     def remember(
         self,
@@ -231,8 +229,8 @@ class Writing(Reading):
         actor: str | None = None,
         access: Access = FULL_ACCESS,
     ) -> Saved:
-        """Put the content and tags of an old version (a commit from `history`) back, as a new commit;
-        name, scope and id stay as they are now."""
+        """Put the content and tags of an old entry of `history` (its `version` or `commit`) back, as a new
+        commit; name, scope and id stay as they are now."""
         revision, old = self.content_at(where, version, access=access)
 
         def change(current: Memory) -> Memory:
@@ -310,9 +308,8 @@ class Writing(Reading):
         return self.store.author if not actor else Author(actor, self.store.author.email)
 
     def _vectors(self, memory: Memory) -> np.ndarray | None:
-        if self._background:
-            return self.indexer.vectors_or_later(memory)
-        return self.indexer.vectors([memory])[0]
+        """Embedded now, or None for a large memory a server embeds after its commit (`Indexer`)."""
+        return self.indexer.vectors_or_later([memory])[0]
 
     @property
     def near_duplicate(self) -> float:
