@@ -580,8 +580,23 @@ def _index_caught_up(store: GitStore) -> None:
         time.sleep(0.05)
 
 
-def test_an_index_left_behind_catches_up_at_the_next_start(root: Path, git: Git) -> None:
+def test_a_large_index_catches_up_on_its_own(
+    store: GitStore, git: Git, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commits close together share one write of a large index; it follows within the interval."""
+    monkeypatch.setattr(work_tree, "LAZY_INDEX_BYTES", 0)
+    for i in range(4):
+        _commit(store, {f"global/n{i}.md": f"n{i}".encode()}, ["global/n0.md"] if i == 3 else [])
+    _index_caught_up(store)
+    assert git("status", "--porcelain") == ""
+    assert set(_index_stat(git, "size")) == {"global/n1.md", "global/n2.md", "global/n3.md"}
+
+
+def test_an_index_left_behind_catches_up_at_the_next_start(
+    root: Path, git: Git, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A server killed (or stopped) while its index lagged: the next one to open the repository writes it."""
+    monkeypatch.setattr(work_tree, "LAZY_INDEX_BYTES", 0)  # as large as 2,700 memories make it
     store = GitStore(root, author=AUTHOR)
     _commit(store, {"global/a.md": b"a"})
     store._index_due = time.monotonic() + 3600  # the next moves only mark the index as lagging
