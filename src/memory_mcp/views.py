@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -35,36 +36,27 @@ from memory_mcp.view_types import (
 if TYPE_CHECKING:
     from memory_mcp.supervisor import Supervisor
 
-LIST_FIELDS: Final = (
-    "id",
-    "name",
-    "scope",
-    "tags",
-    "source",
-    "created_at",
-    "updated_at",
-    "version",
-    "content_length",
-    "content",
-)
 DEFAULT_LIST_FIELDS: Final = ("name", "scope", "tags", "updated_at")
+
+_FIELD: Final[dict[str, Callable[[Entry], Any]]] = {
+    "id": lambda entry: entry.memory.id,
+    "name": lambda entry: entry.memory.name,
+    "scope": lambda entry: str(entry.memory.scope),
+    "tags": lambda entry: list(entry.memory.tags),
+    "source": lambda entry: entry.memory.source,
+    "created_at": lambda entry: format_time(entry.memory.created_at),
+    "updated_at": lambda entry: format_time(entry.memory.updated_at),
+    "version": lambda entry: entry.version,
+    "content_length": lambda entry: len(entry.memory.content),
+    "content": lambda entry: entry.memory.content,
+}
+"""How each of `LIST_FIELDS` is read off an entry: only the fields asked for are worked out (a recall's hits
+skip the creation time, the source and the content)."""
+LIST_FIELDS: Final = tuple(_FIELD)
 
 
 def memory(entry: Entry, fields: tuple[str, ...] = LIST_FIELDS) -> dict[str, Any]:
-    m = entry.memory
-    every: dict[str, Any] = {
-        "id": m.id,
-        "name": m.name,
-        "scope": str(m.scope),
-        "tags": list(m.tags),
-        "source": m.source,
-        "created_at": format_time(m.created_at),
-        "updated_at": format_time(m.updated_at),
-        "version": entry.version,
-        "content_length": len(m.content),
-        "content": m.content,
-    }
-    return {name: every[name] for name in fields}
+    return {name: _FIELD[name](entry) for name in fields}
 
 
 def full(entry: Entry) -> MemoryView:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -70,7 +70,8 @@ class Catalog:
         self._next_label = 1
         self._sorted: list[tuple[tuple[str, str], Entry]] | None = None
         self._recent: list[tuple[tuple[float, str, str], Entry]] | None = None
-        self._counts: dict[str, int] | None = None
+        self._counts: Counter[str] = Counter()
+        """Memories per scope path, kept up to date by every change (each recall with a scope filter reads it)."""
 
     def __len__(self) -> int:
         return len(self._by_path)
@@ -89,6 +90,11 @@ class Catalog:
     def by_label(self, label: int) -> Entry | None:
         return self._label_entry.get(label)
 
+    @property
+    def label_lookup(self) -> Callable[[int], Entry | None]:
+        """`by_label` as the dictionary's own lookup: for a callback run per visited graph node, one call less."""
+        return self._label_entry.get
+
     def by_doc(self, doc: int) -> Entry | None:
         return self._by_doc.get(doc)
 
@@ -106,10 +112,8 @@ class Catalog:
         return _after(self._sorted, key)
 
     def scope_counts(self) -> dict[str, int]:
-        """Memories per scope path ('' = global), counted once per change."""
-        if self._counts is None:
-            self._counts = dict(Counter(entry.memory.scope.path for entry in self._by_path.values()))
-        return self._counts
+        """Memories per scope path ('' = global)."""
+        return dict(self._counts)
 
     def recent_after(
         self, key: tuple[float, str, str] | None, tags: set[str] = frozenset()
@@ -144,6 +148,7 @@ class Catalog:
         self._next_doc += 1
         self.lexical.put(entry.doc, *_lexical_fields(memory))
         self._link(entry)
+        self._counts[memory.scope.path] += 1
         if vectors is not None:
             self.attach(entry, vectors)
         return entry
@@ -172,7 +177,7 @@ class Catalog:
             )
         self._claim(self._by_id, memory.id, entry, f"id {memory.id!r}")
         self._claim(self._by_key, memory.key, entry, f"name {memory.name!r} in scope {str(memory.scope)!r}")
-        self._sorted = self._recent = self._counts = None
+        self._sorted = self._recent = None
 
     def _claim(self, lookup: dict, key: object, entry: Entry, what: str) -> None:
         """Give `key` to `entry` unless another file holds it and wins (see `anomalies`)."""
@@ -199,6 +204,7 @@ class Catalog:
         self.vector_index.remove(entry.labels)
         self.lexical.remove(entry.doc, *_lexical_fields(entry.memory))
         del self._by_doc[entry.doc]
+        self._uncount(entry.memory.scope.path)
         for tag in entry.memory.tags:
             holders = self._by_tag[tag]
             del holders[path]
@@ -213,8 +219,13 @@ class Catalog:
         self.anomalies.pop(path, None)
         if self.anomalies:
             self._relink()
-        self._sorted = self._recent = self._counts = None
+        self._sorted = self._recent = None
         return entry
+
+    def _uncount(self, scope: str) -> None:
+        self._counts[scope] -= 1
+        if not self._counts[scope]:
+            del self._counts[scope]
 
     def mark_problem(self, path: str, reason: str) -> None:
         self.remove(path)
@@ -245,6 +256,7 @@ class Catalog:
             catalog._link(entry)
             for label in entry.labels:
                 catalog._label_entry[label] = entry
+        catalog._counts.update(entry.memory.scope.path for entry in entries)
         return catalog
 
 
