@@ -250,6 +250,24 @@ def test_history_follows_a_move(service: MemoryService) -> None:
     assert old.content == "v1"
 
 
+def test_a_memory_deleted_outside_the_server_has_a_history_by_id(service: MemoryService) -> None:
+    """Another writer's commit (`git rm`, a pull) names no id: the deleted file says whose it was."""
+    saved = service.remember(name="doc", content="v1", scope="a")
+    service.edit(Locator("doc", "a"), content="v2")
+    with service.store.write_lock():
+        service.store.commit({}, ["projects/a/doc.md"], "tidy up")
+    memory_id = saved.entry.memory.id
+    revisions = service.history(Locator(id=memory_id))
+    assert len(revisions) == 3 and revisions[0].message == "tidy up" and revisions[0].blob is None
+    assert service.history(Locator("doc", "a")) == revisions
+    assert service.content_at(Locator(id=memory_id), revisions[2].blob or "")[1].content == "v1"
+    with pytest.raises(NotFound, match="has or had id"):
+        service.history(Locator(id=memory_id), access=Access(scopes=(Scope("b"),)))
+    service.remember(name="doc", content="a new memory, the same name", scope="a")
+    assert len(service.history(Locator("doc", "a"))) == 1, "the new memory's own history"
+    assert len(service.history(Locator(id=memory_id))) == 3, "the old one's stays"
+
+
 # ---------------------------------------------------------------- pagination
 
 

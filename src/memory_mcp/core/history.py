@@ -12,6 +12,7 @@ from itertools import takewhile
 from typing import Final
 
 from memory_mcp.core import markdown
+from memory_mcp.core.catalog import Entry
 from memory_mcp.core.checks import locate, path_visible
 from memory_mcp.core.model import FULL_ACCESS, MAX_LIMIT, Access, Memory, Scope, validate_limit, validate_name
 from memory_mcp.core.reading import Reading
@@ -41,18 +42,20 @@ class MemoryHistory(Reading):
         `NotFound` when there is none."""
         limit = validate_limit(limit)
         self.indexer.ensure_fresh()
+        entry: Entry | None = None
+        gone: str | None = None
         with self.indexer.viewing:
             try:
                 entry = locate(self.catalog, where, access)
             except NotFound:
-                entry = None
-                gone = None if where.id else self._forgotten_path(where, access)
+                if not where.id:
+                    gone = self._forgotten_path(where, access)  # forgotten, named by scope and name
         if entry is not None:
             revisions = self.revisions.history(entry.path, entry.memory.id, limit)
-        elif where.id:
-            revisions = self.revisions.forgotten(where.id, limit)
-        else:
+        elif gone is not None:
             revisions = self.revisions.history(gone, None, limit)
+        else:
+            revisions = self.revisions.forgotten(where.id or "", limit)
         # a move in from a scope this caller may not see ends what it is shown
         shown = list(takewhile(lambda revision: path_visible(revision.path, access), revisions))
         if shown:
