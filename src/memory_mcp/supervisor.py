@@ -5,7 +5,8 @@ One named thread per loop:
 - `memory-mcp-start` opens (or clones) the repository, integrates the remote, loads the model and the index
   (catching up with every commit since the snapshot), then gives vectors to memories a model change left
   without them; a client's handshake never waits for any of it, tool calls wait in `wait`.
-- `memory-mcp-snapshot` saves the index snapshot right away, then every `SNAPSHOT_INTERVAL` seconds.
+- `memory-mcp-snapshot` saves the index snapshot right away, then every `SNAPSHOT_INTERVAL` seconds, and
+  keeps the revision index (history) current.
 - `memory-mcp-sync` (with a remote) pushes soon after writes, pulls periodically and backs off while the
   remote fails.
 
@@ -202,7 +203,8 @@ class Supervisor:
 
     def _snapshot_loop(self, service: MemoryService) -> None:
         """Save right away (start-up may have caught up with many commits), then every SNAPSHOT_INTERVAL;
-        large memories committed without vectors are embedded as soon as they arrive."""
+        large memories committed without vectors are embedded as soon as they arrive. The revision index is
+        built on the first round and follows the branch after, so history requests seldom wait for it."""
         while not self._stopping.is_set():
             if not self._fill_vectors(service):
                 return
@@ -210,6 +212,7 @@ class Supervisor:
                 service.save_snapshot()
             except OSError as exc:
                 log.warning("could not save the index snapshot (will retry): %s", exc)
+            service.index_history()
             service.wait_for_backlog(SNAPSHOT_INTERVAL)
 
     def sync(self, *, pull: bool = True, push: bool = True) -> SyncReport:

@@ -150,6 +150,31 @@ async def test_a_forgotten_memory_has_a_history_and_version_means_one_thing(star
         assert "NotFound" in await call_error(client, "history", id="00000000-0000-0000-0000-000000000000")
 
 
+async def test_a_memory_deleted_by_hand_keeps_its_history(start_server, tmp_path: Path) -> None:
+    """Deleted outside the server: from the work tree only (git still holds it), then committed with a message
+    that names no id (as a person would); history by id and by name finds it either way."""
+    server: HttpServer = start_server()
+    repo = tmp_path / "repo"
+    git = ["git", "-C", str(repo), "-c", "user.name=person", "-c", "user.email=person@example.com"]
+    async with server.client() as client:
+        first = await call(client, "remember", name="runbook", content="Restart the broker first.", scope="ops")
+        await call(client, "edit", name="runbook", scope="ops", content="Restart the broker, then the API.")
+        (repo / "projects" / "ops" / "runbook.md").unlink()
+        from_tree = await call(client, "history", id=first["id"])
+        assert from_tree["count"] == 2 and "forgotten" not in from_tree, "git still holds it: nothing changed"
+
+        subprocess.run([*git, "rm", "-q", "projects/ops/runbook.md"], check=True)
+        subprocess.run([*git, "commit", "-q", "-m", "tidy up the ops folder"], check=True)
+        by_id = await call(client, "history", id=first["id"])
+        by_name = await call(client, "history", name="runbook", scope="ops")
+        assert by_id["versions"] == by_name["versions"] and by_id["count"] == 3
+        assert by_id["forgotten"] is True and by_id["versions"][0]["message"] == "tidy up the ops folder"
+        assert by_id["versions"][0]["author"].startswith("person")
+        old = await call(client, "history", id=first["id"], version=first["version"])
+        assert old["content"] == "Restart the broker first."
+        assert "NotFound" in await call_error(client, "read", id=first["id"])
+
+
 async def test_hosts_and_origins_match_exactly_and_probes_show_no_paths(start_server, tmp_path: Path) -> None:
     server: HttpServer = start_server()
     port = server.port

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from memory_mcp.core import store as store_module
+from memory_mcp.core import work_tree
 from memory_mcp.core.store import Author, GitStore
 from memory_mcp.core.backoff import Backoff
 from memory_mcp.core.sync import ROOT_MESSAGE, Syncer, clone_or_open
@@ -26,7 +27,7 @@ def remote_head(remote: Path) -> str:
 
 
 def journal(rep: Replica) -> Path:
-    return rep.root / ".git" / store_module.STATE_DIR / store_module.MOVE_JOURNAL
+    return rep.root / ".git" / store_module.STATE_DIR / work_tree.MOVE_JOURNAL
 
 
 def closed_port() -> int:
@@ -268,7 +269,7 @@ def test_a_sync_killed_between_branch_and_work_tree_is_finished_on_reopen(
     b.write("local", "b's own", 4)  # so the sync merges
     (b.root / "global" / "hand.md").write_text("edited by hand, not committed")
 
-    def die(self: GitStore, old: str | None, new: str) -> None:
+    def die(self: GitStore, old: str | None, new: str, changes: object = None) -> None:
         raise KeyboardInterrupt("killed")
 
     monkeypatch.setattr(GitStore, "_follow", die)

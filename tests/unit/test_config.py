@@ -10,6 +10,7 @@ import pytest
 from memory_mcp.cli import _parser, main
 from memory_mcp.config import DEFAULT_BIND, Settings, load_settings, options, split_bind
 from memory_mcp.errors import InvalidInput
+from memory_mcp.loopback import is_loopback_host
 
 
 def test_defaults_with_empty_environment() -> None:
@@ -211,6 +212,23 @@ def test_threads_accepts_whole_numbers() -> None:
 )
 def test_is_loopback(bind: str, loopback: bool) -> None:
     assert Settings(bind=bind).is_loopback() is loopback
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("localhost", True),
+        ("127.0.0.2", True),
+        ("::1", True),  # as `urlsplit(...).hostname` gives it (a git remote's or GitHub's URL)
+        ("[::1]", True),  # as a bind address or Host header gives it
+        (None, False),  # a URL without a host
+        ("", False),
+        ("localhost.evil.com", False),
+        ("10.0.0.1", False),
+    ],
+)
+def test_one_loopback_rule_for_binds_and_urls(host: str | None, loopback: bool) -> None:
+    assert is_loopback_host(host) is loopback
 
 
 def test_state_dir_is_per_repository(tmp_path: Path) -> None:

@@ -20,8 +20,8 @@ from typing import Any, Final
 
 from memory_mcp import __version__
 from memory_mcp.auth.github_token import GitHubToken
-from memory_mcp.config import is_loopback_host
 from memory_mcp.errors import InvalidInput, MemoryMcpError, Unavailable
+from memory_mcp.loopback import is_loopback_host
 
 log = logging.getLogger(__name__)
 

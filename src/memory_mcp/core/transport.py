@@ -18,7 +18,6 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from ipaddress import ip_address
 from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
@@ -28,6 +27,7 @@ from pygit2.enums import CredentialType, FetchPrune, Option
 
 from memory_mcp.core.store import GitStore
 from memory_mcp.errors import InvalidInput, Unavailable
+from memory_mcp.loopback import is_loopback_host
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +214,7 @@ class _Callbacks(pygit2.RemoteCallbacks):
 
     def _token(self, url: str) -> str:
         parts = urlsplit(url)
-        if parts.scheme != "https" and not _is_loopback(parts.hostname):
+        if parts.scheme != "https" and not is_loopback_host(parts.hostname):
             raise Unavailable("refusing to send the token over unencrypted HTTP; use an https:// remote URL")
         provider = self._credentials.token_provider
         try:
@@ -236,15 +236,6 @@ class _Callbacks(pygit2.RemoteCallbacks):
     def push_update_reference(self, refname: str, message: str | None) -> None:
         if message is not None:
             self.rejected.append(f"the remote rejected {refname}: {message}")
-
-
-def _is_loopback(host: str | None) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return host is not None and ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def scrub(text: str, secrets: list[str]) -> str:

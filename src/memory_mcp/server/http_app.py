@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from memory_mcp import __version__, views
 from memory_mcp.config import Settings
 from memory_mcp.errors import InvalidInput
+from memory_mcp.loopback import LOOPBACK_HOSTS
 from memory_mcp.metrics import CONTENT_TYPE
 from memory_mcp.server.bearer_tokens import TokenVerifier, load_tokens
 from memory_mcp.server.ui import ui_routes
@@ -25,7 +26,6 @@ from memory_mcp.supervisor import Supervisor
 
 MAX_BODY_BYTES: Final = 8 * 1024 * 1024
 """A 1 MiB memory can grow several-fold once JSON-escaped."""
-LOOPBACK_HOSTS: Final = ("127.0.0.1", "localhost", "[::1]")
 NO_OAUTH: Final = (
     "memory-mcp runs no OAuth authorization server: send a bearer token from the server's tokens file "
     "as the header 'Authorization: Bearer <token>'"

@@ -1,0 +1,235 @@
+"""The libgit2 repository under a `GitStore`: one object per thread, the branch tip, the OS locks that
+serialise writers, and the blobs, trees and commit objects memories are stored as."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Final
+
+import pygit2
+from pygit2.enums import FileMode, Option
+
+from memory_mcp.core.git_records import Author, Change
+from memory_mcp.core.layout import GLOBAL_DIR, PROJECTS_DIR, SUFFIX, is_memory_path
+from memory_mcp.core.merge import File
+from memory_mcp.errors import Conflict
+from memory_mcp.files import locked
+
+BULK_FILES: Final = 32
+"""Above this many files in one commit, flush the disk once at the end instead of once per file and object."""
+
+pygit2.option(Option.ENABLE_FSYNC_GITDIR, 1)
+
+TreeEntry = tuple[pygit2.Oid, int]
+"""A tree entry to write: (object id, file mode)."""
+
+
+class GitRepository:
+    """Plumbing shared by the store's parts; `GitStore.__init__` sets these attributes."""
+
+    root: Path
+    branch: str
+    author: Author
+    _local: threading.local
+    _state: Path
+
+    @property
+    def _repo(self) -> pygit2.Repository:
+        """One libgit2 repository object per thread: libgit2 objects must not be shared across threads."""
+        repo = getattr(self._local, "repo", None)
+        if repo is None:
+            repo = self._local.repo = pygit2.Repository(str(self.root))
+        return repo
+
+    @property
+    def ref(self) -> str:
+        return f"refs/heads/{self.branch}"
+
+    def head(self) -> str | None:
+        """The branch tip's commit id, or None before the first commit."""
+        ref = self._repo.references.get(self.ref)
+        return None if ref is None else str(ref.resolve().target)
+
+    def files(self, commit: str | None) -> Iterator[tuple[str, str]]:
+        """Every memory file at `commit` as (path, blob id)."""
+        if commit is None:
+            return
+        tree = self._repo[commit].peel(pygit2.Tree)
+        for top in (GLOBAL_DIR, PROJECTS_DIR):
+            if top in tree and tree[top].type_str == "tree":
+                yield from self._walk(tree[top].peel(pygit2.Tree), top)
+
+    def _walk(self, tree: pygit2.Tree, prefix: str) -> Iterator[tuple[str, str]]:
+        for entry in tree:
+            path = f"{prefix}/{entry.name}"
+            if entry.filemode == FileMode.TREE:
+                yield from self._walk(entry.peel(pygit2.Tree), path)
+            elif entry.filemode in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE) and path.endswith(SUFFIX):
+                yield path, str(entry.id)
+
+    def changes(self, old: str | None, new: str | None) -> list[Change]:
+        """Memory files whose regular-file blob differs between two commits (a link or a folder counts as
+        absent), by path. Only folders whose tree ids differ are opened, so a one-file commit costs a few tree
+        reads however many memories there are: libgit2's tree diff visits every entry of both trees."""
+        old_tree, new_tree = self._tree(old), self._tree(new)
+        out: list[Change] = []
+        for top in (GLOBAL_DIR, PROJECTS_DIR):
+            before = old_tree[top] if top in old_tree else None
+            _compare(before, new_tree[top] if top in new_tree else None, top, out)
+        return sorted(out, key=lambda change: change.path)
+
+    def _tree(self, commit: str | None) -> pygit2.Tree:
+        if commit is None:
+            return self._repo[self._repo.TreeBuilder().write()].peel(pygit2.Tree)
+        return self._repo[commit].peel(pygit2.Tree)
+
+    @staticmethod
+    def _blob_at(tree: pygit2.Tree, path: str) -> str | None:
+        """The blob id of the regular file at `path`, None when there is none (or a link, or a folder)."""
+        file = GitRepository._file_at(tree, path)
+        regular = file is not None and file.mode in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE)
+        return file.blob if regular else None  # type: ignore[union-attr]
+
+    @staticmethod
+    def _file_at(tree: pygit2.Tree, path: str) -> File | None:
+        try:
+            entry = tree[path]
+        except KeyError:
+            return None
+        return None if entry.filemode == FileMode.TREE else File(str(entry.id), int(entry.filemode))
+
+    def blob(self, blob_id: str) -> bytes:
+        return self._repo[blob_id].peel(pygit2.Blob).data
+
+    def blob_size(self, blob_id: str) -> int:
+        """A blob's size, read from its header without loading it."""
+        return self._repo.odb.read_header(blob_id)[1]
+
+    def blob_at(self, commit: str | None, path: str) -> str | None:
+        return None if commit is None else self._blob_at(self._tree(commit), path)
+
+    @contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """Hold the repository's OS-level write lock (shared by every process on this repo)."""
+        with locked(self._state / "write.lock"):
+            yield
+
+    @contextmanager
+    def sync_lock(self) -> Iterator[None]:
+        """Serialise syncs with the remote across processes; take it before `write_lock()`, not inside."""
+        with locked(self._state / "sync.lock"):
+            yield
+
+    @staticmethod
+    def blob_id(data: bytes) -> str:
+        """The git blob id `data` gets when committed: a memory's version."""
+        return str(pygit2.hash(data))
+
+    def _commit_object(
+        self, head: str | None, writes: dict[str, bytes], deletes: list[str], message: str, author: Author
+    ) -> tuple[str, list[Change]]:
+        """Blobs, trees and the commit object, and the memory files it changes (what a diff of the two trees
+        would find, known without one); the branch is not touched yet."""
+        root = self._repo[head].peel(pygit2.Commit).tree if head else None
+        bulk = len(writes) > BULK_FILES
+        if bulk:  # process-wide switch; safe because the caller holds the write lock
+            pygit2.option(Option.ENABLE_FSYNC_GITDIR, 0)
+        try:
+            blobs = {path: (self._repo.create_blob(data), FileMode.BLOB) for path, data in writes.items()}
+            changes: dict[str, TreeEntry | None] = {**{p: None for p in deletes}, **blobs}
+            before: dict[str, str | None] = {}
+            tree_id = self._build_tree(root, changes, before)
+            signature = pygit2.Signature(author.name, author.email)
+            committer = pygit2.Signature(self.author.name, self.author.email)
+            parents = [pygit2.Oid(hex=head)] if head else []
+            commit = self._repo.create_commit(None, signature, committer, message, tree_id, parents)
+        finally:
+            if bulk:
+                pygit2.option(Option.ENABLE_FSYNC_GITDIR, 1)
+                os.sync()  # every object on disk before the branch points at them
+        after = {path: None if entry is None else str(entry[0]) for path, entry in changes.items()}
+        return str(commit), [
+            Change(path, before.get(path), blob)
+            for path, blob in after.items()
+            if is_memory_path(path) and before.get(path) != blob
+        ]
+
+    def _build_tree(
+        self,
+        tree: pygit2.Tree | None,
+        changes: dict[str, TreeEntry | None],
+        before: dict[str, str | None] | None = None,
+    ) -> pygit2.Oid:
+        """A new tree equal to `tree` with `changes` (path → (blob, mode), None = delete) applied; empty
+        dirs pruned. A file never replaces a folder, nor a folder a file. `before`, if given, receives the
+        blob each changed path held (None: no regular file there)."""
+        built = self._rebuild(tree, changes, "", {} if before is None else before)
+        return self._repo.TreeBuilder().write() if built is None else built
+
+    def _rebuild(
+        self,
+        tree: pygit2.Tree | None,
+        changes: dict[str, TreeEntry | None],
+        prefix: str,
+        before: dict[str, str | None],
+    ) -> pygit2.Oid | None:
+        """`_build_tree` below `prefix`, None for an empty tree. Only the folders on a changed path are
+        rebuilt, each by one builder seeded with its old entries, and each is parsed once: a written folder
+        is never read back, nor an old one again for what it held (a scope folder of 12,000 memories is half
+        a megabyte to parse)."""
+        builder = self._repo.TreeBuilder(tree) if tree is not None else self._repo.TreeBuilder()
+        nested: dict[str, dict[str, TreeEntry | None]] = {}
+        for path, blob in changes.items():
+            head, _, rest = path.partition("/")
+            existing = builder.get(head)
+            if rest:
+                nested.setdefault(head, {})[rest] = blob
+                continue
+            before[prefix + head] = _regular(existing)
+            if blob is None:
+                if existing is not None:
+                    builder.remove(head)
+            elif existing is not None and existing.filemode == FileMode.TREE:
+                raise Conflict(f"'{head}' is a folder in the repository where a file is needed")
+            else:
+                builder.insert(head, *blob)
+        for name, sub_changes in nested.items():
+            existing = builder.get(name)
+            if existing is not None and existing.filemode != FileMode.TREE:
+                raise Conflict(f"'{name}' is a file in the repository where a folder is needed")
+            sub_tree = self._repo[existing.id].peel(pygit2.Tree) if existing is not None else None
+            sub_id = self._rebuild(sub_tree, sub_changes, f"{prefix}{name}/", before)
+            if sub_id is not None:
+                builder.insert(name, sub_id, FileMode.TREE)
+            elif existing is not None:
+                builder.remove(name)
+        return builder.write() if len(builder) else None
+
+
+def _compare(old: pygit2.Object | None, new: pygit2.Object | None, path: str, out: list[Change]) -> None:
+    """Append the memory files that differ at and below `path` between two tree entries (None: absent)."""
+    old_tree, new_tree = _folder(old), _folder(new)
+    if old_tree is not None or new_tree is not None:
+        olds = {entry.name: entry for entry in old_tree or ()}
+        news = {entry.name: entry for entry in new_tree or ()}
+        for name in olds.keys() | news.keys():
+            before, after = olds.get(name), news.get(name)
+            if before is None or after is None or before.id != after.id or before.filemode != after.filemode:
+                _compare(before, after, f"{path}/{name}", out)
+    before_blob, after_blob = _regular(old), _regular(new)
+    if before_blob != after_blob and is_memory_path(path):
+        out.append(Change(path, before_blob, after_blob))
+
+
+def _folder(entry: pygit2.Object | None) -> pygit2.Tree | None:
+    return entry.peel(pygit2.Tree) if entry is not None and entry.filemode == FileMode.TREE else None
+
+
+def _regular(entry: pygit2.Object | None) -> str | None:
+    regular = entry is not None and entry.filemode in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE)
+    return str(entry.id) if regular else None  # type: ignore[union-attr]
+
