@@ -48,7 +48,7 @@ from memory_mcp.bootstrap import build_service
 from memory_mcp.config import load_settings
 from memory_mcp.core import Memory, Scope
 from memory_mcp.core.markdown import render
-from memory_mcp.core.store import memory_path
+from memory_mcp.core.layout import memory_path
 
 IMPORT_SLICE = 2000
 """Memories per `save_many` call; bare llama.cpp embeds an evenly spread sample of each slice before it."""
