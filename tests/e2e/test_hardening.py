@@ -268,6 +268,22 @@ def test_request_bodies_in_flight_share_one_budget(start_server) -> None:
     assert status(answered) == 200 and b"serverInfo" in answered, "the dropped bodies' share came back"
 
 
+def test_connections_beyond_the_concurrency_limit_are_refused(start_server) -> None:
+    """200 idle sockets used to be held open with no limit: past MAX_CONCURRENCY a request gets 503 at once."""
+    from memory_mcp.server.http_serve import MAX_CONCURRENCY
+
+    server: HttpServer = start_server()
+    held = [socket.create_connection(("127.0.0.1", server.port), timeout=30) for _ in range(MAX_CONCURRENCY)]
+    try:
+        time.sleep(1)  # every one accepted
+        assert status(raw_http(server.port, get("/healthz", "127.0.0.1"))) == 503
+    finally:
+        for sock in held:
+            sock.close()
+    time.sleep(1)
+    assert status(raw_http(server.port, get("/healthz", "127.0.0.1"))) == 200
+
+
 def test_disconnects_cancel_quietly_and_logs_hold_no_query_strings(tmp_path: Path, model_path: Path) -> None:
     env = {**server_env(tmp_path, model_path), "MEMORY_MCP_LOG_LEVEL": "DEBUG"}
     server = HttpServer(env)
