@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -447,6 +448,7 @@ def test_fsck_and_status_clean_after_many_commits(store: GitStore, git: Git) -> 
     _commit(store, {"global/n0.md": b"changed"}, ["global/n1.md"])
     output = git("fsck", "--full", "--strict", "--no-dangling")
     assert "error" not in output.lower() and "missing" not in output and "broken" not in output
+    _index_caught_up(store)
     assert git("status", "--porcelain").strip() == ""
     assert len(git("rev-list", "HEAD").split()) == 10
 
@@ -527,7 +529,7 @@ def test_crash_between_branch_and_work_tree_is_finished_on_open(
     class Killed(BaseException):
         pass
 
-    def die(old: str | None, new: str) -> None:
+    def die(old: str | None, new: str, changes: object = None) -> None:
         raise Killed
 
     monkeypatch.setattr(store, "_follow", die)  # the process "dies" here
@@ -564,8 +566,71 @@ def test_commits_record_file_sizes_in_the_index(store: GitStore, git: Git) -> No
     )
     _commit(store, {"global/a.md": first})
     _commit(store, {"global/b.md": second})
+    _index_caught_up(store)
     assert _index_stat(git, "size") == {"global/a.md": len(first), "global/b.md": len(second)}
     assert git("status", "--porcelain") == ""
+
+
+def _index_caught_up(store: GitStore) -> None:
+    """Until the index no longer lags the branch: commits close together share one index write, due at most
+    INDEX_INTERVAL after the first of them."""
+    deadline = time.monotonic() + 10 * work_tree.INDEX_INTERVAL
+    while (store.private_dir / work_tree.INDEX_AT).exists():
+        assert time.monotonic() < deadline, "the index never caught up with the branch"
+        time.sleep(0.05)
+
+
+def test_a_large_index_catches_up_on_its_own(
+    store: GitStore, git: Git, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commits close together share one write of a large index; it follows within the interval."""
+    monkeypatch.setattr(work_tree, "LAZY_INDEX_BYTES", 0)
+    for i in range(4):
+        _commit(store, {f"global/n{i}.md": f"n{i}".encode()}, ["global/n0.md"] if i == 3 else [])
+    _index_caught_up(store)
+    assert git("status", "--porcelain") == ""
+    assert set(_index_stat(git, "size")) == {"global/n1.md", "global/n2.md", "global/n3.md"}
+
+
+def test_an_index_left_behind_catches_up_at_the_next_start(
+    root: Path, git: Git, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server killed (or stopped) while its index lagged: the next one to open the repository writes it."""
+    monkeypatch.setattr(work_tree, "LAZY_INDEX_BYTES", 0)  # as large as 2,700 memories make it
+    store = GitStore(root, author=AUTHOR)
+    _commit(store, {"global/a.md": b"a"})
+    store._index_due = time.monotonic() + 3600  # the next moves only mark the index as lagging
+    _commit(store, {"global/b.md": b"b"})
+    _commit(store, {"global/c.md": b"c"}, ["global/a.md"])
+    store._index_timer.cancel()
+    assert (store.private_dir / work_tree.INDEX_AT).exists()
+    assert git("status", "--porcelain") != "", "the lagging index shows the newer files as changes"
+    reopened = GitStore(root, author=AUTHOR)
+    assert not (reopened.private_dir / work_tree.INDEX_AT).exists()
+    assert git("status", "--porcelain") == ""
+    assert set(_index_stat(git, "size")) == {"global/b.md", "global/c.md"}
+    assert all(_index_stat(git, "size").values()), "caught-up entries carry the files' sizes"
+
+
+def test_one_file_committed_into_a_big_folder(store: GitStore, root: Path, git: Git) -> None:
+    """The folder's tree gains exactly that entry; the work tree and the reported changes follow."""
+    base = {f"projects/o/p/n{i:05d}.md": f"note {i}".encode() for i in range(3000)}
+    before = _commit(store, {**base, "global/keep.md": b"k"})
+    listing = git("ls-tree", "-r", before).splitlines()
+    after = _commit(store, {"projects/o/p/n01500x.md": b"new"}, ["projects/o/p/n00007.md"])
+    new_listing = git("ls-tree", "-r", after).splitlines()
+    added = set(new_listing) - set(listing)
+    removed = set(listing) - set(new_listing)
+    assert [line.split()[-1] for line in added] == ["projects/o/p/n01500x.md"]
+    assert [line.split()[-1] for line in removed] == ["projects/o/p/n00007.md"]
+    assert git("rev-parse", f"{after}:global") == git("rev-parse", f"{before}:global")
+    assert (root / "projects/o/p/n01500x.md").read_bytes() == b"new"
+    assert not (root / "projects/o/p/n00007.md").exists()
+    assert sorted(store.changes(before, after), key=lambda c: c.path) == [
+        Change("projects/o/p/n00007.md", GitStore.blob_id(b"note 7"), None),
+        Change("projects/o/p/n01500x.md", None, GitStore.blob_id(b"new")),
+    ]
+    assert "error" not in git("fsck", "--full", "--strict", "--no-dangling").lower()
 
 
 def test_an_index_without_stat_data_is_refreshed_once(store: GitStore, root: Path, git: Git) -> None:

@@ -131,8 +131,9 @@ class GitRepository:
 
     def _commit_object(
         self, head: str | None, writes: dict[str, bytes], deletes: list[str], message: str, author: Author
-    ) -> str:
-        """Blobs, trees and the commit object; the branch is not touched yet."""
+    ) -> tuple[str, list[Change]]:
+        """Blobs, trees and the commit object, and the memory files it changes (what a diff of the two trees
+        would find, known without one); the branch is not touched yet."""
         root = self._repo[head].peel(pygit2.Commit).tree if head else None
         bulk = len(writes) > BULK_FILES
         if bulk:  # process-wide switch; safe because the caller holds the write lock
@@ -140,7 +141,8 @@ class GitRepository:
         try:
             blobs = {path: (self._repo.create_blob(data), FileMode.BLOB) for path, data in writes.items()}
             changes: dict[str, TreeEntry | None] = {**{p: None for p in deletes}, **blobs}
-            tree_id = self._build_tree(root, changes)
+            before: dict[str, str | None] = {}
+            tree_id = self._build_tree(root, changes, before)
             signature = pygit2.Signature(author.name, author.email)
             committer = pygit2.Signature(self.author.name, self.author.email)
             parents = [pygit2.Oid(hex=head)] if head else []
@@ -149,11 +151,36 @@ class GitRepository:
             if bulk:
                 pygit2.option(Option.ENABLE_FSYNC_GITDIR, 1)
                 os.sync()  # every object on disk before the branch points at them
-        return str(commit)
+        after = {path: None if entry is None else str(entry[0]) for path, entry in changes.items()}
+        return str(commit), [
+            Change(path, before.get(path), blob)
+            for path, blob in after.items()
+            if is_memory_path(path) and before.get(path) != blob
+        ]
 
-    def _build_tree(self, tree: pygit2.Tree | None, changes: dict[str, TreeEntry | None]) -> pygit2.Oid:
+    def _build_tree(
+        self,
+        tree: pygit2.Tree | None,
+        changes: dict[str, TreeEntry | None],
+        before: dict[str, str | None] | None = None,
+    ) -> pygit2.Oid:
         """A new tree equal to `tree` with `changes` (path → (blob, mode), None = delete) applied; empty
-        dirs pruned. A file never replaces a folder, nor a folder a file."""
+        dirs pruned. A file never replaces a folder, nor a folder a file. `before`, if given, receives the
+        blob each changed path held (None: no regular file there)."""
+        built = self._rebuild(tree, changes, "", {} if before is None else before)
+        return self._repo.TreeBuilder().write() if built is None else built
+
+    def _rebuild(
+        self,
+        tree: pygit2.Tree | None,
+        changes: dict[str, TreeEntry | None],
+        prefix: str,
+        before: dict[str, str | None],
+    ) -> pygit2.Oid | None:
+        """`_build_tree` below `prefix`, None for an empty tree. Only the folders on a changed path are
+        rebuilt, each by one builder seeded with its old entries, and each is parsed once: a written folder
+        is never read back, nor an old one again for what it held (a scope folder of 12,000 memories is half
+        a megabyte to parse)."""
         builder = self._repo.TreeBuilder(tree) if tree is not None else self._repo.TreeBuilder()
         nested: dict[str, dict[str, TreeEntry | None]] = {}
         for path, blob in changes.items():
@@ -161,7 +188,9 @@ class GitRepository:
             existing = builder.get(head)
             if rest:
                 nested.setdefault(head, {})[rest] = blob
-            elif blob is None:
+                continue
+            before[prefix + head] = _regular(existing)
+            if blob is None:
                 if existing is not None:
                     builder.remove(head)
             elif existing is not None and existing.filemode == FileMode.TREE:
@@ -173,13 +202,12 @@ class GitRepository:
             if existing is not None and existing.filemode != FileMode.TREE:
                 raise Conflict(f"'{name}' is a file in the repository where a folder is needed")
             sub_tree = self._repo[existing.id].peel(pygit2.Tree) if existing is not None else None
-            sub_id = self._build_tree(sub_tree, sub_changes)
-            if len(self._repo[sub_id].peel(pygit2.Tree)) == 0:
-                if existing is not None:
-                    builder.remove(name)
-            else:
+            sub_id = self._rebuild(sub_tree, sub_changes, f"{prefix}{name}/", before)
+            if sub_id is not None:
                 builder.insert(name, sub_id, FileMode.TREE)
-        return builder.write()
+            elif existing is not None:
+                builder.remove(name)
+        return builder.write() if len(builder) else None
 
 
 def _compare(old: pygit2.Object | None, new: pygit2.Object | None, path: str, out: list[Change]) -> None:

@@ -114,6 +114,7 @@ class GitStore(History, WorkTree, Merging):
         self._state.mkdir(mode=0o700, exist_ok=True)
         self._finish_interrupted_move()
         self._refresh_index()
+        self._catch_up_index()
 
     @property
     def repository(self) -> pygit2.Repository:
@@ -148,8 +149,8 @@ class GitStore(History, WorkTree, Merging):
             self._check_path(path)
         head = self.head()
         started = time.perf_counter()
-        commit = self._commit_object(head, writes, deletes, message, author or self.author)
-        self.move_branch(head, commit, message.splitlines()[0])
+        commit, changes = self._commit_object(head, writes, deletes, message, author or self.author)
+        self.move_branch(head, commit, message.splitlines()[0], changes)
         if self._on_commit is not None:
             self._on_commit(time.perf_counter() - started)
         return commit
