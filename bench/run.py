@@ -1,13 +1,22 @@
 """memory-mcp benchmark: numbers, not assertions.
 
-    .venv/bin/python bench/run.py --model MODEL.gguf [--sizes 1000,10000,100000] [--corpus DIR] [--out FILE]
-                                  [--reuse]
+    .venv/bin/python bench/run.py --model MODEL.gguf [--corpus debian|generated|DIR]
+                                  [--sizes 1000,10000,full] [--out FILE] [--reuse]
 
-For each corpus size it measures, on this machine: bulk import rate next to bare llama.cpp batch embedding
-of the same texts, remember and in-process recall latency (recall next to bare llama.cpp embedding of the same
-queries), recall over streamable HTTP with the real MCP client, concurrent recall throughput (8 clients),
-start-to-ready after a clean stop and after kill -9 (with the model calls made during start-up), peak RSS of
-the server, and the size of the derived state on disk. Prints a table and writes JSON.
+For each corpus size it measures, on this machine, each figure beside its yardstick timed in turns with it:
+- bulk import rate, next to bare llama.cpp batch embedding of the same texts;
+- quality (real corpus): R@1, R@5 and MRR@10 of recall beside BM25, vector-only and RRF baselines
+  (`quality.py`) over the same texts and vectors;
+- in-process recall, and recall over streamable HTTP with the real MCP client, next to bare llama.cpp
+  embedding the same queries;
+- remember over HTTP, next to a bare embedding of the same text plus a bare pygit2 commit of one file into
+  a copy of the server's repository (`baselines.py`);
+- bytes the server process writes per remember (/proc/<pid>/io) over a window spanning snapshot saves, and
+  remember p99 in that window;
+- concurrent recall throughput, start-to-ready after a clean stop and after kill -9 (with the model calls
+  made during start-up), peak RSS, and the size of the derived state on disk.
+Prints a table and the targets (✓/✗ with the ratio) and writes JSON. `--reuse` measures again on the corpus
+an earlier run left in the temporary directory (sizes without one are built).
 """
 
 from __future__ import annotations
@@ -15,107 +24,88 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import multiprocessing
 import os
 import platform
-import random
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import anyio
+import corpus_debian
+import corpus_generated
+import quality
+import report
+from baselines import QUERY_GAP, SETTLE, Bare, BareCommit
 from mcp import Client
+from served import Server, Session
 
 from memory_mcp.bootstrap import build_service
 from memory_mcp.config import load_settings
-from memory_mcp.core import Memory, Scope, default_threads
+from memory_mcp.core import Memory, Scope
+from memory_mcp.core.markdown import render
+from memory_mcp.core.layout import memory_path
 
-WORDS = (
-    "database index latency cache deploy rollback kubernetes cluster node pod service ingress gateway token auth "
-    "oauth session cookie rust python golang async thread lock mutex channel queue worker batch stream kafka "
-    "postgres sqlite redis vector embedding model prompt agent memory context window budget invoice customer "
-    "meeting standup retro sprint roadmap design review incident outage pager alert metric dashboard grafana "
-    "backup restore snapshot replica shard partition migration schema column table query plan optimizer"
-).split()
 IMPORT_SLICE = 2000
 """Memories per `save_many` call; bare llama.cpp embeds an evenly spread sample of each slice before it."""
 BARE_PER_SLICE = 200
 RECALL_BLOCK = 20
 """Queries per turn when recall and bare llama.cpp take turns."""
-QUERY_GAP = 0.003
-"""Idle time before every timed query, on both sides: a server idles between requests."""
-SETTLE = 0.05
-"""Pause before each turn. llama.cpp's OpenMP threads spin for a while after a call; a call made meanwhile
-in the other process ran up to 2x slower, so which side ran right after the other decided the ratio."""
+REMEMBER_BLOCK = 10
+REMEMBERS = 80
+"""Timed remembers over HTTP (in turns with their yardstick), and in-process."""
+QUALITY_QUERIES = 300
+FRESH = 400
+"""Debian records kept out of every sample: the texts remember is timed with."""
+IO_WRITES, IO_IDLE = 40.0, 40.0
+"""The write window: remembers for IO_WRITES seconds, then IO_IDLE idle (a snapshot save comes every 30 s
+while writes happen), with the process's written bytes read before and after."""
 STAMP = time.strftime("%Y%m%d%H%M%S")
-"""Part of the names this run writes, so a run on an earlier run's corpus (--reuse) writes new memories."""
-TOPICS = ["infra", "backend", "frontend", "ml", "ops", "billing", "security", "data"]
+"""Part of the names this run writes, so a run on an earlier run's corpus (--reuse) writes new memories (and
+their texts, names included, are not in the embedding cache)."""
 
 
-def _vocabulary(size: int = 6000, seed: int = 3) -> tuple[list[str], list[float]]:
-    """Real technical words plus pronounceable made-up ones, drawn with Zipf weights like natural text."""
-    rng = random.Random(seed)
-    syllables = [
-        "ka",
-        "lo",
-        "mi",
-        "ter",
-        "san",
-        "dro",
-        "vel",
-        "qui",
-        "par",
-        "nex",
-        "tor",
-        "bel",
-        "fin",
-        "gra",
+@dataclass(frozen=True)
+class Corpus:
+    label: str
+    memories: list[Memory]
+    queries: list[str]
+    relevant: list[set[int]] | None
+    """Per query, the positions in `memories` of the ones it should find; None: no ground truth."""
+    fresh: list[str]
+    """Texts not in the corpus, for timing remember."""
+    folder: str
+    """Where remembered memories go: the corpus's own folder for Debian (one folder of `size` files)."""
+
+
+def debian(size: int | None) -> Corpus:
+    """`size` records of Debian's descriptions (None: all but the FRESH kept out), with QUALITY_QUERIES of
+    their short descriptions, evenly spread, as the queries."""
+    records = corpus_debian.shuffled(corpus_debian.load())
+    pool, fresh = records[:-FRESH], records[-FRESH:]
+    sample = pool if size is None else pool[:size]
+    if size is not None and len(sample) < size:
+        raise SystemExit(f"Debian's lists hold {len(pool)} unique texts (after {FRESH} kept out), not {size}")
+    memories = [
+        Memory(name=corpus_debian.name(i), scope=Scope(""), content=r.text) for i, r in enumerate(sample)
     ]
-    made_up = {"".join(rng.choice(syllables) for _ in range(rng.randint(2, 4))) for _ in range(size)}
-    words = WORDS + sorted(made_up - set(WORDS))
-    rng.shuffle(words)
-    return words, [1.0 / (rank + 1) for rank in range(len(words))]
+    by_query: dict[str, set[int]] = {}
+    for i, record in enumerate(sample):
+        by_query.setdefault(record.query, set()).add(i)
+    step = max(1, len(sample) // QUALITY_QUERIES)
+    queries = [sample[i].query for i in range(0, len(sample), step)][:QUALITY_QUERIES]
+    relevant = [by_query[q] for q in queries]
+    return Corpus("debian", memories, queries, relevant, [r.text for r in fresh], "debian")
 
 
-VOCABULARY, ZIPF = _vocabulary()
-
-
-def corpus(size: int, seed: int = 7, directory: Path | None = None) -> list[Memory]:
-    """Memories of varied length, scope and tags; or the text files of `directory`, cycled to `size`."""
-    rng = random.Random(seed)
-    texts = [p.read_text(errors="replace") for p in sorted(directory.rglob("*.txt"))] if directory else []
-    memories = []
-    for i in range(size):
-        topic = rng.choice(TOPICS)
-        if texts:
-            content = texts[i % len(texts)][: 64 * 1024] or "empty"
-        else:
-            sentences = rng.choices([1, 2, 3, 5, 8, 30], weights=[25, 25, 20, 15, 12, 3])[0]
-            content = " ".join(_sentence(rng, topic) for _ in range(sentences))
-        scope = rng.choice(["", f"org/{topic}", f"org/{topic}/svc{rng.randint(1, 5)}"])
-        tags = tuple(sorted({topic, *rng.sample(WORDS, rng.randint(0, 3))}))
-        memories.append(Memory(name=f"{topic}/note-{i}", scope=Scope(scope), content=content, tags=tags))
-    return memories
-
-
-def _sentence(rng: random.Random, topic: str) -> str:
-    words = rng.choices(VOCABULARY, weights=ZIPF, k=rng.randint(6, 14))
-    return f"The {topic} team noted that {' '.join(words)}."
-
-
-def queries(count: int, seed: int = 11) -> list[str]:
-    rng = random.Random(seed)
-    return [
-        f"what did the {rng.choice(TOPICS)} team say about {' '.join(rng.choices(VOCABULARY, weights=ZIPF, k=3))}"
-        for _ in range(count)
-    ]
+def generated(size: int, directory: Path | None) -> Corpus:
+    fresh = [f"A fresh note number {i} about {corpus_generated.WORDS[i % 40]}." for i in range(FRESH)]
+    memories = corpus_generated.corpus(size, directory=directory)
+    return Corpus("generated", memories, corpus_generated.queries(200), None, fresh, "bench")
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
@@ -123,92 +113,25 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     return {
         "p50_ms": round(statistics.median(ordered) * 1000, 2),
         "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 2),
+        "max_ms": round(ordered[-1] * 1000, 2),
     }
 
 
-class Bare:
-    """llama.cpp alone, with the embedder's settings: the yardstick for our overheads.
-
-    It runs in a process of its own: two llama.cpp models driven from two threads of one process each run
-    at about half speed (their OpenMP thread pools compete; measured 3.3 ms → 6.4 ms per query). Its timings
-    are taken in turns with ours (an import slice, or RECALL_BLOCK queries, at a time), so both see the
-    machine in the same state: on a shared VM the same call can take twice as long a minute later.
-    """
-
-    def __init__(self, model: Path) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._connection, child = context.Pipe()
-        self._process = context.Process(target=_bare_worker, args=(child, str(model)), daemon=True)
-        self._process.start()
-        self._connection.recv()  # loaded: loading beside our measurements slowed them (remember p99 ×5)
-
-    def batch(self, texts: list[str]) -> float:
-        """Seconds to embed `texts` in one call."""
-        return self._ask("batch", texts)
-
-    def queries(self, texts: list[str]) -> list[float]:
-        """Seconds to embed each query alone (after SETTLE, with QUERY_GAP before each)."""
-        return self._ask("queries", texts)
-
-    def share_over_context(self, texts: list[str]) -> float:
-        """Texts longer than the context: llama.cpp truncates them, the server embeds every chunk."""
-        return self._ask("share_over_context", texts)
-
-    def _ask(self, kind: str, texts: list[str]) -> Any:
-        self._connection.send((kind, texts))
-        return self._connection.recv()
-
-    def close(self) -> None:
-        self._connection.send(None)
-        self._process.join(timeout=60)
+def fresh_memory(corpus: Corpus, i: int, kind: str) -> Memory:
+    """A memory not in the corpus, named for this run; its text is a kept-out one."""
+    name = f"{corpus.folder}/{kind}-{STAMP}-{i}"
+    return Memory(name=name, scope=Scope(""), content=corpus.fresh[i % len(corpus.fresh)])
 
 
-def _bare_worker(connection, model: str) -> None:
-    import llama_cpp
-
-    llm = llama_cpp.Llama(
-        model_path=model,
-        embedding=True,
-        verbose=False,
-        n_ctx=512,
-        n_batch=512,
-        n_ubatch=512,
-        n_threads=default_threads(),
-        n_threads_batch=default_threads(),
-        flash_attn=True,
-    )
-    connection.send("ready")
-
-    def timed(call, *args, pause: float = 0.0) -> float:
-        time.sleep(pause)
-        started = time.perf_counter()
-        call(*args)
-        return time.perf_counter() - started
-
-    def queries(texts: list[str]) -> list[float]:
-        time.sleep(SETTLE)
-        return [timed(llm.embed, text, pause=QUERY_GAP) for text in texts]
-
-    answers = {
-        "batch": lambda texts: timed(llm.embed, texts),
-        "queries": queries,
-        "share_over_context": lambda texts: (
-            sum(len(llm.tokenize(t.encode())) > 512 for t in texts) / max(len(texts), 1)
-        ),
-    }
-    while (request := connection.recv()) is not None:
-        kind, texts = request
-        connection.send(answers[kind](texts))
-    llm.close()
+# ------------------------------------------------------------------ in-process
 
 
-def in_process(
-    settings, memories: list[Memory], queries_: list[str], bare: Bare, *, load: bool = True
-) -> dict[str, Any]:
-    """Bulk import (unless the corpus is loaded already), then remember and recall latency."""
+def in_process(settings, corpus: Corpus, bare: Bare, *, load: bool) -> dict[str, Any]:
+    """Bulk import (unless the corpus is loaded already), quality, then remember and recall latency."""
     service = build_service(settings)
     try:
         imported = bare_texts = bare_seconds = 0.0
+        memories = corpus.memories
         for start in range(0, len(memories) if load else 0, IMPORT_SLICE):
             part = memories[start : start + IMPORT_SLICE]
             sample = [m.embedding_text() for m in part[:: max(1, len(part) // BARE_PER_SLICE)]]
@@ -218,18 +141,18 @@ def in_process(
             service.save_many(part, message=f"bench import {start}")
             imported += time.perf_counter() - started
             print(f"  imported {start + len(part)}/{len(memories)}", file=sys.stderr, flush=True)
+        scores = _quality(service, corpus) if corpus.relevant is not None else None
         remember = []
-        for i in range(100):
+        for i in range(REMEMBERS):
+            memory = fresh_memory(corpus, i, "local")
             started = time.perf_counter()
-            service.remember(
-                name=f"bench/remember-{STAMP}-{i}", content=f"A fresh note number {i} about {WORDS[i % 40]}."
-            )
+            service.remember(name=memory.name, content=memory.content)
             remember.append(time.perf_counter() - started)
-        for query in queries_[:10]:  # warm-up
+        for query in corpus.queries[:10]:  # warm-up
             service.recall(query, scope="all", limit=5)
         recall, bare_query = [], []
-        for start in range(0, len(queries_), RECALL_BLOCK):
-            block = queries_[start : start + RECALL_BLOCK]
+        for start in range(0, len(corpus.queries), RECALL_BLOCK):
+            block = corpus.queries[start : start + RECALL_BLOCK]
             bare_query += bare.queries(block)
             time.sleep(SETTLE)
             for query in block:
@@ -246,99 +169,149 @@ def in_process(
         "share_over_context": round(
             bare.share_over_context([m.embedding_text() for m in memories[:2000]]), 3
         ),
+        "quality": scores,
         "remember": percentiles(remember),
         "recall": percentiles(recall),
         "bare_query": percentiles(bare_query),
     }
 
 
-class Server:
-    def __init__(self, env: dict[str, str]) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.started = time.perf_counter()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "memory_mcp.cli", "serve", "--bind", f"127.0.0.1:{self.port}"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+def _quality(service, corpus: Corpus) -> dict[str, Any]:
+    """Recall (limit 10) and the baselines over the vectors the server holds (read back from its cache)."""
+    print(f"  quality over {len(corpus.queries)} queries ...", file=sys.stderr, flush=True)
+    position = {m.name: i for i, m in enumerate(corpus.memories)}
 
-    def wait_ready(self) -> float:
-        while True:
-            try:
-                with urllib.request.urlopen(f"{self.url}/readyz", timeout=5) as response:
-                    if response.status == 200:
-                        return time.perf_counter() - self.started
-            except OSError:
-                pass
-            if self.process.poll() is not None:
-                raise RuntimeError("server exited")
-            time.sleep(0.01)
+    def recall(query: str) -> list[int]:
+        hits = service.recall(query, scope="all", limit=quality.TOP)
+        return [position[h.entry.memory.name] for h in hits if h.entry.memory.name in position]
 
-    def metric(self, name: str) -> float:
-        with urllib.request.urlopen(f"{self.url}/metrics", timeout=5) as response:
-            for line in response.read().decode().splitlines():
-                if line.startswith(name + " "):
-                    return float(line.split()[1])
-        return float("nan")
-
-    def peak_rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-        return float("nan")
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        self.process.send_signal(sig)
-        self.process.wait(timeout=60)
+    scores = quality.evaluate(
+        [m.embedding_text() for m in corpus.memories],
+        service.indexer.vectors(corpus.memories),
+        corpus.queries,
+        [service.embedder.embed_query(q) for q in corpus.queries],
+        corpus.relevant,
+        recall,
+    )
+    return {"queries": len(corpus.queries), **scores, "beats_best_baseline": quality.beats_baselines(scores)}
 
 
-async def http_recall(url: str, queries_: list[str]) -> list[float]:
-    samples = []
-    async with Client(f"{url}/mcp") as client:
-        for query in queries_:
-            started = time.perf_counter()
-            result = await client.call_tool("recall", {"query": query, "scope": "all"})
-            samples.append(time.perf_counter() - started)
-            if result.is_error:
-                raise RuntimeError(result.content[0].text)
-    return samples
+# ------------------------------------------------------------------ over HTTP
 
 
-async def concurrent_recall(url: str, queries_: list[str], clients: int = 8) -> float:
+async def _http_phase(
+    server: Server, corpus: Corpus, bare: Bare, root: Path, io_window: bool
+) -> dict[str, Any]:
+    async with Client(f"{server.url}/mcp") as client:
+        session = Session(client)
+        for query in corpus.queries[:20]:  # warm-up
+            await session.recall(query)
+        recall, bare_query = [], []
+        for start in range(0, len(corpus.queries), RECALL_BLOCK):
+            block = corpus.queries[start : start + RECALL_BLOCK]
+            bare_query += bare.queries(block)
+            time.sleep(SETTLE)
+            for query in block:
+                time.sleep(QUERY_GAP)
+                recall.append(await session.recall(query))
+        remember, bare_remember = await _remember_in_turns(session, corpus, bare, root)
+        window = await _write_window(server, session, corpus, root) if io_window else None
+    return {
+        "recall": percentiles(recall),
+        "bare_query": percentiles(bare_query),
+        "remember": percentiles(remember),
+        "bare_remember": bare_remember,
+        "write_window": window,
+    }
+
+
+async def _remember_in_turns(
+    session: Session, corpus: Corpus, bare: Bare, root: Path
+) -> tuple[list[float], dict[str, Any]]:
+    """Remembers over HTTP in turns with their yardstick: bare llama.cpp embedding each memory's text, and a
+    bare pygit2 commit of its file into a copy of the repository as it is now."""
+    commits = BareCommit(root / "repo", root / "bare-commit")
+    remember, embed, commit = [], [], []
+    for start in range(0, REMEMBERS, REMEMBER_BLOCK):
+        block = [fresh_memory(corpus, i, "http") for i in range(start, start + REMEMBER_BLOCK)]
+        embed += bare.queries([m.embedding_text() for m in block])
+        commit += [commits.commit(memory_path(m.scope, m.name), render(m)) for m in block]
+        time.sleep(SETTLE)
+        for memory in block:
+            time.sleep(QUERY_GAP)
+            remember.append(await session.remember(memory.name, memory.content))
+    sums = [e + c for e, c in zip(embed, commit, strict=True)]
+    return remember, {"embed": percentiles(embed), "commit": percentiles(commit), "sum": percentiles(sums)}
+
+
+async def _write_window(server: Server, session: Session, corpus: Corpus, root: Path) -> dict[str, Any]:
+    """Remembers for IO_WRITES seconds, then IO_IDLE idle: the process's written bytes per remember, with
+    git's share apart (the repository's growth, and the git index each commit rewrites whole); the rest is
+    the derived state's. And the remember latencies meanwhile, which include any wait on a snapshot save."""
+    print("  write window ...", file=sys.stderr, flush=True)
+    written, repo = server.write_bytes(), _disk_bytes(root / "repo")
+    latencies: list[float] = []
+    deadline = time.perf_counter() + IO_WRITES
+    while time.perf_counter() < deadline:
+        latencies.append(await session.remember(*_named(fresh_memory(corpus, len(latencies), "io"))))
+    await anyio.sleep(IO_IDLE)
+    total = server.write_bytes() - written
+    index = root / "repo" / ".git" / "index"
+    git = _disk_bytes(root / "repo") - repo + len(latencies) * (index.stat().st_size if index.exists() else 0)
+    return {
+        "remembers": len(latencies),
+        "seconds": IO_WRITES + IO_IDLE,
+        "written_per_remember_kb": round(total / len(latencies) / 1024, 1),
+        "git_per_remember_kb": round(git / len(latencies) / 1024, 1),
+        "derived_per_remember_kb": round((total - git) / len(latencies) / 1024, 1),
+        "remember": percentiles(latencies),
+        "wait_metrics": {k: v for k, v in server.metrics().items() if "wait" in k and "queue" not in k},
+    }
+
+
+def _named(memory: Memory) -> tuple[str, str]:
+    return memory.name, memory.content
+
+
+async def _concurrent_recall(url: str, queries: list[str], clients: int = 8) -> float:
+    async def one(part: list[str]) -> None:
+        async with Client(f"{url}/mcp") as client:
+            session = Session(client)
+            for query in part:
+                await session.recall(query)
+
     started = time.perf_counter()
     async with anyio.create_task_group() as group:
         for i in range(clients):
-            group.start_soon(http_recall, url, queries_[i::clients])
-    return len(queries_) / (time.perf_counter() - started)
+            group.start_soon(one, queries[i::clients])
+    return len(queries) / (time.perf_counter() - started)
 
 
-async def remember_over_http(url: str, count: int) -> None:
+async def _remember_some(url: str, count: int) -> None:
     async with Client(f"{url}/mcp") as client:
+        session = Session(client)
         for i in range(count):
-            await client.call_tool(
-                "remember", {"name": f"bench/crash-{STAMP}-{i}", "content": f"written before kill {i}"}
-            )
+            await session.remember(f"bench/crash-{STAMP}-{i}", f"written before kill {i}")
 
 
-def over_http(env: dict[str, str], queries_: list[str]) -> dict[str, Any]:
+def over_http(env: dict[str, str], corpus: Corpus, bare: Bare, root: Path, io_window: bool) -> dict[str, Any]:
     server = Server(env)
     ready_clean = server.wait_ready()
-    anyio.run(http_recall, server.url, queries_[:20])  # warm-up
-    samples = anyio.run(http_recall, server.url, queries_)
-    throughput = anyio.run(concurrent_recall, server.url, queries_)
-    anyio.run(remember_over_http, server.url, 20)
-    rss = server.peak_rss_mb()
-    server.stop(signal.SIGKILL)
+    try:
+        timed = anyio.run(_http_phase, server, corpus, bare, root, io_window)
+        throughput = anyio.run(_concurrent_recall, server.url, corpus.queries)
+        anyio.run(_remember_some, server.url, 20)
+        rss = server.peak_rss_mb()
+    finally:
+        server.stop(signal.SIGKILL)
     crashed = Server(env)
-    ready_after_kill = crashed.wait_ready()
-    model_calls = crashed.metric("memory_mcp_embedding_batch_size_count")
-    crashed.stop()
+    try:
+        ready_after_kill = crashed.wait_ready()
+        model_calls = crashed.metric("memory_mcp_embedding_batch_size_count")
+    finally:
+        crashed.stop(signal.SIGTERM)
     return {
-        "recall": percentiles(samples),
+        **timed,
         "concurrent_recall_per_s": round(throughput, 1),
         "ready_after_clean_stop_s": round(ready_clean, 2),
         "ready_after_kill_9_s": round(ready_after_kill, 2),
@@ -347,19 +320,21 @@ def over_http(env: dict[str, str], queries_: list[str]) -> dict[str, Any]:
     }
 
 
-def _reused_root(size: int) -> Path:
-    """The newest corpus of this size a previous run left in the temporary directory."""
-    roots = sorted(
-        Path(tempfile.gettempdir()).glob(f"memory-mcp-bench-{size}-*"), key=lambda p: p.stat().st_mtime
-    )
-    if not roots:
-        raise SystemExit(f"--reuse: no earlier corpus of {size} memories in {tempfile.gettempdir()}")
-    return roots[-1]
+# ------------------------------------------------------------------ a run
 
 
-def disk_mb(path: Path, skip: frozenset[Path] = frozenset()) -> float:
+def _root(label: str, size: int, reuse: bool) -> tuple[Path, bool]:
+    """The run's directory, and whether it holds an earlier run's corpus (only with `reuse`)."""
+    prefix = f"memory-mcp-bench-{size}-" if label == "generated" else f"memory-mcp-bench-{label}-{size}-"
+    earlier = sorted(Path(tempfile.gettempdir()).glob(prefix + "*"), key=lambda p: p.stat().st_mtime)
+    if reuse and earlier:
+        return earlier[-1], True
+    return Path(tempfile.mkdtemp(prefix=prefix)), False
+
+
+def _disk_bytes(path: Path, skip: frozenset[Path] = frozenset()) -> int:
     files = (f for f in path.rglob("*") if f.is_file() and not skip.intersection(f.parents))
-    return round(sum(f.stat().st_size for f in files) / 1e6, 1)
+    return sum(f.stat().st_size for f in files)
 
 
 def derived_mb(cache: Path) -> float:
@@ -367,13 +342,14 @@ def derived_mb(cache: Path) -> float:
     process still loading it; counting it would report a moment, not what the server keeps."""
     stale = set()
     for manifest in cache.glob("*/snapshots/manifest.json"):
-        current = json.loads(manifest.read_text())["folder"]
+        current = json.loads(manifest.read_text()).get("folder")
         stale |= {f for f in manifest.parent.iterdir() if f.is_dir() and f.name != current}
-    return disk_mb(cache, frozenset(stale))
+    return round(_disk_bytes(cache, frozenset(stale)) / 1e6, 1)
 
 
-def run(size: int, model: Path, corpus_dir: Path | None, reuse: bool = False) -> dict[str, Any]:
-    root = _reused_root(size) if reuse else Path(tempfile.mkdtemp(prefix=f"memory-mcp-bench-{size}-"))
+def run(corpus: Corpus, model: Path, reuse: bool, window_from: int) -> dict[str, Any]:
+    size = len(corpus.memories)
+    root, reused = _root(corpus.label, size, reuse)
     env = {
         **os.environ,
         "MEMORY_MCP_REPO_PATH": str(root / "repo"),
@@ -382,64 +358,26 @@ def run(size: int, model: Path, corpus_dir: Path | None, reuse: bool = False) ->
         "MEMORY_MCP_LOG_LEVEL": "WARNING",
     }
     settings = load_settings({}, env)
-    memories = corpus(size, directory=corpus_dir)
-    queries_ = queries(200)
     # The corpus lives as long as the run: keep the collector from rescanning it. A full collection of it
     # took ~40 ms in the MCP client, and the HTTP timings counted that as the server's latency.
     gc.freeze()
-    print(f"[{size}] in-process import, remember, recall (bare llama.cpp interleaved) ...", file=sys.stderr)
     bare = Bare(model)
     try:
-        local = in_process(settings, memories, queries_, bare, load=not reuse)
+        print(f"[{corpus.label} {size}] in-process, bare llama.cpp in turns ...", file=sys.stderr, flush=True)
+        local = in_process(settings, corpus, bare, load=not reused)
+        print(f"[{corpus.label} {size}] over HTTP ...", file=sys.stderr, flush=True)
+        http = over_http(env, corpus, bare, root, io_window=size >= window_from)
     finally:
         bare.close()
-    print(f"[{size}] over HTTP ...", file=sys.stderr, flush=True)
-    http = over_http(env, queries_)
     return {
+        "corpus": corpus.label,
         "memories": size,
-        "reused": str(root) if reuse else None,
+        "reused": str(root) if reused else None,
         "in_process": local,
         "http": http,
-        "import_vs_bare_batch": (
-            round(local["import_per_s"] / local["bare_batch_texts_per_s"], 2) if not reuse else None
-        ),
-        "recall_vs_bare_query_p50": round(local["recall"]["p50_ms"] / local["bare_query"]["p50_ms"], 2),
         "derived_state_mb": derived_mb(root / "cache"),
-        "repo_mb": disk_mb(root / "repo"),
+        "repo_mb": round(_disk_bytes(root / "repo") / 1e6, 1),
     }
-
-
-def table(results: list[dict[str, Any]]) -> str:
-    rows = [
-        ("bulk import (memories/s)", lambda r: r["in_process"]["import_per_s"]),
-        ("  bare llama.cpp batch (texts/s)", lambda r: r["in_process"]["bare_batch_texts_per_s"]),
-        ("  ratio (target ≥ 0.8)", lambda r: r["import_vs_bare_batch"]),
-        (
-            "remember p50 / p99 (ms)",
-            lambda r: f"{r['in_process']['remember']['p50_ms']} / {r['in_process']['remember']['p99_ms']}",
-        ),
-        (
-            "recall in-process p50 / p99 (ms)",
-            lambda r: f"{r['in_process']['recall']['p50_ms']} / {r['in_process']['recall']['p99_ms']}",
-        ),
-        ("  bare llama.cpp query p50 (ms)", lambda r: r["in_process"]["bare_query"]["p50_ms"]),
-        ("  ratio (target ≤ 1.3)", lambda r: r["recall_vs_bare_query_p50"]),
-        (
-            "recall HTTP p50 / p99 (ms)",
-            lambda r: f"{r['http']['recall']['p50_ms']} / {r['http']['recall']['p99_ms']}",
-        ),
-        ("concurrent recall, 8 clients (req/s)", lambda r: r["http"]["concurrent_recall_per_s"]),
-        ("ready after clean stop (s)", lambda r: r["http"]["ready_after_clean_stop_s"]),
-        ("ready after kill -9 (s)", lambda r: r["http"]["ready_after_kill_9_s"]),
-        ("  model calls during that start", lambda r: r["http"]["model_calls_during_restart_after_kill_9"]),
-        ("server peak RSS (MB)", lambda r: r["http"]["peak_rss_mb"]),
-        ("derived state on disk (MB)", lambda r: r["derived_state_mb"]),
-        ("git repository on disk (MB)", lambda r: r["repo_mb"]),
-    ]
-    header = "| measure | " + " | ".join(f"{r['memories']:,}" for r in results) + " |"
-    lines = [header, "|---|" + "---|" * len(results)]
-    lines += [f"| {label} | " + " | ".join(str(get(r)) for r in results) + " |" for label, get in rows]
-    return "\n".join(lines)
 
 
 def main() -> None:
@@ -447,15 +385,14 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model", type=Path, default=os.environ.get("MEMORY_MCP_MODEL"), required=False)
-    parser.add_argument("--sizes", default="1000,10000,100000")
-    parser.add_argument(
-        "--corpus", type=Path, help="a directory of .txt files to use instead of generated text"
-    )
+    parser.add_argument("--corpus", default="debian", help="debian, generated, or a directory of .txt files")
+    parser.add_argument("--sizes", default="1000,10000", help="memories per run; `full`: every Debian text")
     parser.add_argument("--out", type=Path, default=Path("bench/results.json"))
     parser.add_argument(
-        "--reuse",
-        action="store_true",
-        help="measure again on the corpora an earlier run left in the temporary directory, without importing",
+        "--reuse", action="store_true", help="measure again on corpora an earlier run left, without importing"
+    )
+    parser.add_argument(
+        "--window-from", type=int, default=10_000, help="the smallest size measured with the write window"
     )
     args = parser.parse_args()
     if args.model is None:
@@ -465,13 +402,23 @@ def main() -> None:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "model": args.model.name,
-        "date": time.strftime("%Y-%m-%d"),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "load_average_at_start": os.getloadavg(),
     }
     results = []
     for size in args.sizes.split(","):
-        results.append(run(int(size), args.model, args.corpus, args.reuse))
-        args.out.write_text(json.dumps({"machine": machine, "results": results}, indent=2) + "\n")  # so far
-        print(table(results), flush=True)
+        if args.corpus == "debian":
+            corpus = debian(None if size == "full" else int(size))
+        else:
+            corpus = generated(int(size), None if args.corpus == "generated" else Path(args.corpus))
+        measured = run(corpus, args.model, args.reuse, args.window_from)
+        results.append({**measured, "load_average_after": os.getloadavg()})
+        targets = report.targets(results)
+        args.out.write_text(
+            json.dumps({"machine": machine, "results": results, "targets": targets}, indent=2) + "\n"
+        )  # so far
+        print(report.table(results), flush=True)
+        print(report.checklist(targets), flush=True)
 
 
 if __name__ == "__main__":

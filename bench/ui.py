@@ -1,27 +1,37 @@
 """Web UI page times, server side: numbers, not assertions.
 
     .venv/bin/python bench/ui.py (--model MODEL.gguf | --hashing) [--size 10000] [--commits 500] [--samples 20]
-                                 [--out FILE]
+                                 [--dir DIR] [--out FILE]
 
 Builds a corpus of `size` memories in scopes and tags (imported in slices, so history has many commits), then
-`commits` single edits spread over it, so the history of the oldest memory walks all of them. Then it starts
+`commits` single edits spread over it, so the oldest memory's history spans all of them. Then it starts
 the server's parts as `memory-mcp serve` does (a `Supervisor` with the real model), builds the same Starlette
 app and requests every page through ASGI in this process: the time is the server's, from request to the
-last byte of HTML, with no network. Requests are paced under the UI's per-client rate limit.
+last byte of HTML, with no network. Requests are paced under the UI's per-client rate limit. The CPU time is
+the whole process's (every thread) per request: on a shared machine it says what a page costs when the wall
+times say mostly how busy the machine was.
 
 `--hashing` builds and serves with the hashing test embedder instead of a GGUF model: the pages are the same,
 only the search page then leaves out the query's embedding (a few milliseconds with a real model, measured
 by `bench/run.py`). It makes a 10k corpus take minutes instead of an hour on a busy machine.
+
+`MEMORY_MCP_THREADS` in the environment sets the model's threads, as for the server.
+
+`--dir` keeps the corpus (repository, index, embedding cache) in DIR and reuses it when a later run asks for
+the same size, commits and embedder, so code changes can be measured before and after on one corpus.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import random
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -84,25 +94,28 @@ async def measure(app: Any, paths: dict[str, str], samples: int) -> dict[str, di
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
         for label, path in paths.items():
-            times = []
+            times, cpu = [], []
             for n in range(samples + 1):
                 await anyio.sleep(PACE)
-                started = time.perf_counter()
+                started, cpu_started = time.perf_counter(), time.process_time()
                 response = await client.get(path)
                 elapsed = (time.perf_counter() - started) * 1000
                 if response.status_code != 200:
                     raise SystemExit(f"{path}: {response.status_code} {response.text[:300]}")
                 if n:  # the first request warms caches (templates, the sorted catalog)
                     times.append(elapsed)
+                    cpu.append((time.process_time() - cpu_started) * 1000)
             times.sort()
             results[label] = {
                 "p50_ms": round(statistics.median(times), 1),
                 "p95_ms": round(times[int(0.95 * (len(times) - 1))], 1),
                 "max_ms": round(times[-1], 1),
+                "cpu_p50_ms": round(statistics.median(cpu), 1),
                 "bytes": len(response.content),
             }
             print(f"{label:28} p50 {results[label]['p50_ms']:6.1f} ms   p95 {results[label]['p95_ms']:6.1f} ms"
-                  f"   max {results[label]['max_ms']:6.1f} ms   {len(response.content) // 1024} KiB")
+                  f"   max {results[label]['max_ms']:6.1f} ms   CPU p50 {results[label]['cpu_p50_ms']:5.1f} ms"
+                  f"   {len(response.content) // 1024} KiB")
     return results
 
 
@@ -114,19 +127,23 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=10_000)
     parser.add_argument("--commits", type=int, default=500)
     parser.add_argument("--samples", type=int, default=20)
+    parser.add_argument("--dir", type=Path, help="keep the corpus here, and reuse it when it matches")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     rng = random.Random(7)
-    with tempfile.TemporaryDirectory(prefix="memory-mcp-ui-bench-") as root:
+    summary = {"size": args.size, "commits": args.commits, "embedder": "hashing" if args.hashing else args.model}
+    with contextlib.ExitStack() as stack:
+        root = args.dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="memory-mcp-ui-bench-")))
+        threads = {"MEMORY_MCP_THREADS": os.environ["MEMORY_MCP_THREADS"]} if "MEMORY_MCP_THREADS" in os.environ else {}
         settings = load_settings(
             env={"MEMORY_MCP_REPO_PATH": f"{root}/repo", "MEMORY_MCP_CACHE_DIR": f"{root}/cache",
-                 "MEMORY_MCP_MODEL": args.model or "", "MEMORY_MCP_LOG_LEVEL": "WARNING"}
+                 "MEMORY_MCP_MODEL": args.model or "", "MEMORY_MCP_LOG_LEVEL": "WARNING", **threads}
         )
         embedder = HashingEmbedder() if args.hashing else None
-        first, query = build(settings, embedder, args.size, args.commits, rng)
+        first, query = _corpus(root, summary, lambda: build(settings, embedder, args.size, args.commits, rng))
         supervisor = Supervisor(settings, embedder=embedder)
         supervisor.start()
-        supervisor.wait(300)
+        supervisor.wait(300).index_history()  # steady state: the revision index the start-up builds is ready
         app = build_http_app(supervisor, build_mcp_server(supervisor))
         where = f"/ui/memories/{first.scope}/{first.name}"
         cursor_page = "/ui/memories?cursor=" + _cursor_after(supervisor, args.size // 2)
@@ -135,8 +152,10 @@ def main() -> None:
             "list, a middle page": cursor_page,
             "list by update time": "/ui/memories?sort=updated",
             "list, tag filter": f"/ui/memories?tags={TOPICS[1]}",
+            "list, a tag no memory has": "/ui/memories?tags=no-such-tag",
             "list, one scope subtree": f"/ui/memories?scope=org/{TOPICS[2]}",
             "search": f"/ui/search?q={query.replace(' ', '+')}",
+            "search, tag filter": f"/ui/search?q={query.replace(' ', '+')}&tags={TOPICS[1]}",
             "memory page": where,
             "history + diff (oldest)": f"{where}/history",
             "status": "/ui/status",
@@ -146,8 +165,22 @@ def main() -> None:
         finally:
             supervisor.close()
     if args.out:
-        summary = {"size": args.size, "commits": args.commits, "embedder": "hashing" if args.hashing else args.model}
         args.out.write_text(json.dumps({**summary, "pages": results}, indent=2))
+
+
+def _corpus(root: Path, summary: dict[str, Any], make: Callable[[], tuple[Memory, str]]) -> tuple[Memory, str]:
+    """The corpus `root` holds if it was built for `summary`, else a new one (recorded for the next run)."""
+    record = root / "corpus.json"
+    if record.exists() and json.loads(record.read_text())["summary"] == summary:
+        kept = json.loads(record.read_text())
+        print(f"corpus: reusing {root}")
+        return Memory(name=kept["name"], scope=Scope.parse(kept["scope"]), content=kept["content"]), kept["query"]
+    if (root / "repo").exists():
+        raise SystemExit(f"{root} holds another corpus; pass an empty or new --dir")
+    first, query = make()
+    kept = {"summary": summary, "name": first.name, "scope": str(first.scope), "content": first.content}
+    record.write_text(json.dumps({**kept, "query": query}))
+    return first, query
 
 
 def _cursor_after(supervisor: Supervisor, position: int) -> str:

@@ -4,13 +4,14 @@ the failures a download must survive: no Range support, a connection cut part-wa
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+
+from tests.loopback_http import serving
 
 
 @dataclass
@@ -76,13 +77,6 @@ def _handler(server: ModelServer) -> type[BaseHTTPRequestHandler]:
 def serve_model(path: Path, **knobs) -> Iterator[ModelServer]:
     """Serve `path`'s bytes at http://127.0.0.1:PORT/NAME until the block ends."""
     server = ModelServer(data=path.read_bytes(), **knobs)
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(server))
-    httpd.daemon_threads = True
-    server.url = f"http://127.0.0.1:{httpd.server_address[1]}/models/{path.name}"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(_handler(server)) as httpd:
+        server.url = f"http://127.0.0.1:{httpd.server_address[1]}/models/{path.name}"
         yield server
-    finally:
-        httpd.shutdown()
-        httpd.server_close()

@@ -54,16 +54,22 @@ def open_service(
     background_embedding: bool = False,
 ) -> MemoryService:
     """The service over a store and a model, its index loaded and caught up with the repository
-    (`background_embedding`: see `MemoryService`)."""
+    (`background_embedding`: see `Indexer`)."""
     state = settings.state_dir
     shutil.rmtree(state / LEGACY_SNAPSHOTS, ignore_errors=True)
     derived = DerivedStore.open(state / DERIVED_FILE)
-    indexer = Indexer(store, embedder, EmbeddingCache(state / CACHE_FILE), derived)
+    indexer = Indexer(
+        store,
+        embedder,
+        EmbeddingCache(state / CACHE_FILE),
+        derived,
+        background_embedding=background_embedding,
+    )
     indexer.open(progress)
     # The catalog lives as long as the process: exempt it from the cyclic collector, whose every full
     # collection rescanned it (0.3 s at 100k memories: a pause for whichever request set it off).
     gc.freeze()
-    return MemoryService(indexer, owns_embedder=owns_embedder, background_embedding=background_embedding)
+    return MemoryService(indexer, owns_embedder=owns_embedder)
 
 
 def build_store(

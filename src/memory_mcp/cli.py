@@ -112,10 +112,13 @@ def _show_saved(result: dict[str, Any]) -> str:
     lines = [
         f"{result['status']} {result['name']!r} in scope {result['scope']!r} (version {result['version'][:12]})"
     ]
-    lines += [
-        f"  similar: {s['name']!r} in {s['scope']!r} ({s['similarity']:.2f})"
-        for s in result.get("similar", [])
-    ]
+    similar = result.get("similar", [])
+    lines += [f"  similar: {s['name']!r} in {s['scope']!r} ({s['similarity']:.2f})" for s in similar]
+    if similar:
+        lines.append(
+            "  to keep one copy, merge them with `memory-mcp remember NAME --replace`, then "
+            "`memory-mcp forget` the other"
+        )
     return "\n".join(lines)
 
 

@@ -11,7 +11,7 @@ import hashlib
 import ipaddress
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -77,16 +77,19 @@ def _level(_: str, raw: Any) -> str:
 
 @dataclass(frozen=True)
 class Option:
-    """How one setting is given besides its default: an environment variable, maybe a flag, and help text."""
+    """How one setting is given besides its default: an environment variable, maybe a flag, and help text.
 
-    env: str
-    """The variable's name after `MEMORY_MCP_`."""
+    A setting has a flag exactly when it names `commands`; its variable and flag are spelled from its field
+    name (`repo_path`: `MEMORY_MCP_REPO_PATH`, `--repo-path`) unless `env` or `flag` say otherwise."""
+
     help: str
+    env: str = ""
+    """The variable's name after `MEMORY_MCP_`; `options()` fills it in from the field name."""
     flag: str | None = None
-    """The command-line flag; None for settings given by environment only."""
+    """The command-line flag, given where it is not the field name's (`options()` fills in the rest)."""
     commands: tuple[str, ...] = ()
     """Where the flag appears: `repo` (every command that opens the repository), `serve`, `auth` (every
-    `auth` action), `login`, `logout`."""
+    `auth` action), `login`, `logout`; none: the setting is given by environment only."""
     parse: Callable[[str, Any], Any] = _text
     """(field name, raw value) → typed value; raises `InvalidInput` naming the setting."""
     action: str | None = None
@@ -109,46 +112,37 @@ def setting(
 
 @dataclass(frozen=True)
 class Settings:
-    """Every `MEMORY_MCP_*` setting, declared once: type, default, variable, flag and help side by side. The CLI's
-    flags are generated from it (`add_flags`), and a test checks README's configuration table against it."""
+    """Every `MEMORY_MCP_*` setting, declared once: type, default, help and the commands it is a flag of side
+    by side (variable and flag spelled from the field's name, see `Option`). The CLI's flags are generated
+    from it (`add_flags`), and a test checks README's configuration table against it."""
 
     repo_path: Path = setting(
         factory=lambda: platformdirs.user_data_path(APP) / "repo",
-        env="REPO_PATH",
-        flag="--repo-path",
         commands=("repo",),
         help="git repository of memories",
         parse=_path,
     )
     cache_dir: Path = setting(
         factory=lambda: platformdirs.user_cache_path(APP),
-        env="CACHE_DIR",
-        flag="--cache-dir",
         commands=("repo",),
         help="where derived indexes live",
         parse=_path,
     )
     model: Path | None = setting(
-        env="MODEL",
-        flag="--model",
         commands=("repo",),
         help="GGUF embedding model file; default: the pinned model, from the cache dir or downloaded once",
         parse=_path,
     )
     model_url: str | None = setting(
-        env="MODEL_URL", help="where to download the default model instead (a mirror); needs MODEL_SHA256"
+        help="where to download the default model instead (a mirror); needs MODEL_SHA256"
     )
-    model_sha256: str | None = setting(env="MODEL_SHA256", help="the hex sha256 the downloaded model must have")
+    model_sha256: str | None = setting(help="the hex sha256 the downloaded model must have")
     bind: str = setting(
         DEFAULT_BIND,
-        env="BIND",
-        flag="--bind",
         commands=("serve",),
         help=f"host:port to listen on, default {DEFAULT_BIND}",
     )
-    branch: str = setting(
-        "main", env="BRANCH", flag="--branch", commands=("repo",), help="git branch, default main"
-    )
+    branch: str = setting("main", commands=("repo",), help="git branch, default main")
     allowed_hosts: tuple[str, ...] = setting(
         (),
         env="ALLOWED_HOST",
@@ -158,58 +152,41 @@ class Settings:
         help="extra Host/Origin name to accept, repeatable; the variable is comma-separated",
         parse=_hosts,
     )
-    author_name: str = setting(
-        APP, env="AUTHOR_NAME", flag="--author-name", commands=("repo",), help="commit author name"
-    )
+    author_name: str = setting(APP, commands=("repo",), help="commit author name")
     author_email: str = setting(
         f"{APP}@localhost",
-        env="AUTHOR_EMAIL",
-        flag="--author-email",
         commands=("repo",),
         help="commit author email",
     )
-    threads: int | None = setting(
-        env="THREADS", flag="--threads", commands=("repo",), help="model threads", parse=_threads
-    )
-    query_prefix: str | None = setting(env="QUERY_PREFIX", help="text put before every query")
-    document_prefix: str | None = setting(env="DOCUMENT_PREFIX", help="text put before every document")
+    threads: int | None = setting(commands=("repo",), help="model threads", parse=_threads)
+    query_prefix: str | None = setting(help="text put before every query")
+    document_prefix: str | None = setting(help="text put before every document")
     log_level: str = setting(
         "INFO",
-        env="LOG_LEVEL",
-        flag="--log-level",
         commands=("repo", "auth"),
         help="DEBUG, INFO, WARNING or ERROR",
         parse=_level,
     )
     remote_url: str | None = setting(
-        env="REMOTE_URL",
-        flag="--remote-url",
         commands=("repo",),
         help="git remote to sync with (HTTPS or SSH); no token in it: that comes from `memory-mcp auth`",
     )
-    pull_interval: float = setting(60.0, env="PULL_INTERVAL", help="seconds between pulls", parse=_seconds)
-    push_delay: float = setting(
-        2.0, env="PUSH_DELAY", help="seconds from a write to its push", parse=_seconds
-    )
+    pull_interval: float = setting(60.0, help="seconds between pulls", parse=_seconds)
+    push_delay: float = setting(2.0, help="seconds from a write to its push", parse=_seconds)
     ssh_key: Path | None = setting(
-        env="SSH_KEY", help="private key (no passphrase) for SSH remotes; default: the SSH agent", parse=_path
+        help="private key (no passphrase) for SSH remotes; default: the SSH agent", parse=_path
     )
     ssh_known_hosts: Path | None = setting(
-        env="SSH_KNOWN_HOSTS",
         help="known_hosts file SSH host keys are checked against; default ~/.ssh/known_hosts",
         parse=_path,
     )
     tokens_file: Path | None = setting(
-        env="TOKENS_FILE",
-        flag="--tokens-file",
         commands=("serve",),
         help="TOML file of bearer tokens for /mcp; required to serve beyond loopback",
         parse=_path,
     )
     insecure_no_auth: bool = setting(
         False,
-        env="INSECURE_NO_AUTH",
-        flag="--insecure-no-auth",
         commands=("serve",),
         action="store_true",
         help="serve beyond loopback without tokens (only behind an authenticating gateway)",
@@ -225,36 +202,28 @@ class Settings:
         "repeatable; the variable is comma-separated",
         parse=_networks,
     )
-    github_token: str | None = setting(
-        env="GITHUB_TOKEN", secret=True, help="the git token; wins over stored ones"
-    )
+    github_token: str | None = setting(secret=True, help="the git token; wins over stored ones")
     github_token_file: Path | None = setting(
-        env="GITHUB_TOKEN_FILE",
         help=f"mounted secret file holding the git token, default {DEFAULT_MOUNTED_TOKEN}",
         parse=_path,
     )
     config_dir: Path = setting(
         factory=lambda: platformdirs.user_config_path(APP),
-        env="CONFIG_DIR",
         help="where `auth login --store file` keeps the token",
         parse=_path,
     )
     github_client_id: str | None = setting(
-        env="GITHUB_CLIENT_ID",
         flag="--client-id",
         commands=("login",),
         help="client id of your GitHub OAuth app with device flow enabled",
     )
     github_url: str = setting(
         DEFAULT_GITHUB_URL,
-        env="GITHUB_URL",
-        flag="--github-url",
         commands=("login",),
         help=f"GitHub or GitHub Enterprise base URL, default {DEFAULT_GITHUB_URL}",
     )
     k8s_namespace: str = setting(
         APP,
-        env="K8S_NAMESPACE",
         flag="--namespace",
         commands=("login", "logout"),
         help=f"namespace of the k8s-secret store, default {APP}",
@@ -279,8 +248,13 @@ class Settings:
 
 
 def options() -> dict[str, Option]:
-    """Field name → its `Option`, in declaration order."""
-    return {spec.name: spec.metadata["option"] for spec in fields(Settings)}
+    """Field name → its `Option`, in declaration order, with the variable and flag names spelled out."""
+    return {spec.name: _spelled(spec.name, spec.metadata["option"]) for spec in fields(Settings)}
+
+
+def _spelled(name: str, option: Option) -> Option:
+    flag = option.flag or "--" + name.replace("_", "-")
+    return replace(option, env=option.env or name.upper(), flag=flag if option.commands else None)
 
 
 def add_flags(parser: Any, command: str) -> None:

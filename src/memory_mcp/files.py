@@ -1,5 +1,5 @@
 """Crash-safe file writes, shared by everything that persists: a reader sees the old bytes or the new ones,
-never a torn file, and `durable` writes survive power loss once this returns. And the one OS file lock
+never a torn file, and `durable` writes survive power loss once this returns. And the one OS lock helper
 that serialises writers across processes."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ import fcntl
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -53,12 +54,32 @@ def file_sha256(path: Path) -> str:
 
 
 @contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive OS lock on `path` (created 0600 if missing) until the block ends; the kernel releases
-    it when the descriptor closes, also when the process dies, so a crash never leaves a stale lock."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+def locked(path: Path, waiting: Callable[[], object] | None = None, poll: float = 0.2) -> Iterator[None]:
+    """Hold an exclusive OS lock on `path` until the block ends; the kernel releases it when the descriptor
+    closes, also when the process dies, so a crash never leaves a stale lock.
+
+    A file is created 0600 if missing (this user's processes share it); a folder is locked itself, so every
+    user who may read it shares the lock. With `waiting`, it is called every `poll` seconds while another
+    process holds the lock (to report what that one is doing)."""
+    if path.is_dir():
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    else:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        if waiting is None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        else:
+            while not _try_lock(fd):
+                waiting()
+                time.sleep(poll)
         yield
     finally:
         os.close(fd)
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True

@@ -6,8 +6,8 @@ One named thread per loop:
   (catching up with every commit since the stored state), then gives vectors to memories a model change left
   without them; a client's handshake never waits for any of it, tool calls wait in `wait`.
 - `memory-mcp-snapshot` looks after the vector graph's file right away, then every `SNAPSHOT_INTERVAL`
-  seconds: it moves vectors waiting beside the graph into it and saves the graph when it is due. Everything
-  else in the derived state is saved in place by each write.
+  seconds (it moves vectors waiting beside the graph into it and saves the graph when it is due; everything
+  else in the derived state is saved in place by each write), and keeps the revision index (history) current.
 - `memory-mcp-sync` (with a remote) pushes soon after writes, pulls periodically and backs off while the
   remote fails.
 
@@ -204,7 +204,9 @@ class Supervisor:
 
     def _snapshot_loop(self, service: MemoryService) -> None:
         """Look after the graph right away (start-up may have read vectors that wait beside it), then every
-        SNAPSHOT_INTERVAL; large memories committed without vectors are embedded as soon as they arrive."""
+        SNAPSHOT_INTERVAL; large memories committed without vectors are embedded as soon as they arrive. The
+        revision index is built on the first round and follows the branch after, so history requests seldom
+        wait for it."""
         while not self._stopping.is_set():
             if not self._fill_vectors(service):
                 return
@@ -212,6 +214,7 @@ class Supervisor:
                 service.save_snapshot()
             except OSError as exc:
                 log.warning("could not save the vector graph (will retry): %s", exc)
+            service.index_history()
             service.wait_for_backlog(SNAPSHOT_INTERVAL)
 
     def sync(self, *, pull: bool = True, push: bool = True) -> SyncReport:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -22,6 +23,7 @@ from memory_mcp.view_types import (
     Brief,
     Changes,
     ChangeView,
+    History,
     HitView,
     ListedMemory,
     MemoryPage,
@@ -34,36 +36,27 @@ from memory_mcp.view_types import (
 if TYPE_CHECKING:
     from memory_mcp.supervisor import Supervisor
 
-LIST_FIELDS: Final = (
-    "id",
-    "name",
-    "scope",
-    "tags",
-    "source",
-    "created_at",
-    "updated_at",
-    "version",
-    "content_length",
-    "content",
-)
 DEFAULT_LIST_FIELDS: Final = ("name", "scope", "tags", "updated_at")
+
+_FIELD: Final[dict[str, Callable[[Entry], Any]]] = {
+    "id": lambda entry: entry.memory.id,
+    "name": lambda entry: entry.memory.name,
+    "scope": lambda entry: str(entry.memory.scope),
+    "tags": lambda entry: list(entry.memory.tags),
+    "source": lambda entry: entry.memory.source,
+    "created_at": lambda entry: format_time(entry.memory.created_at),
+    "updated_at": lambda entry: format_time(entry.memory.updated_at),
+    "version": lambda entry: entry.version,
+    "content_length": lambda entry: len(entry.memory.content),
+    "content": lambda entry: entry.memory.content,
+}
+"""How each of `LIST_FIELDS` is read off an entry: only the fields asked for are worked out (a recall's hits
+skip the creation time, the source and the content)."""
+LIST_FIELDS: Final = tuple(_FIELD)
 
 
 def memory(entry: Entry, fields: tuple[str, ...] = LIST_FIELDS) -> dict[str, Any]:
-    m = entry.memory
-    every: dict[str, Any] = {
-        "id": m.id,
-        "name": m.name,
-        "scope": str(m.scope),
-        "tags": list(m.tags),
-        "source": m.source,
-        "created_at": format_time(m.created_at),
-        "updated_at": format_time(m.updated_at),
-        "version": entry.version,
-        "content_length": len(m.content),
-        "content": m.content,
-    }
-    return {name: every[name] for name in fields}
+    return {name: _FIELD[name](entry) for name in fields}
 
 
 def full(entry: Entry) -> MemoryView:
@@ -78,7 +71,6 @@ def saved(result: Saved, action: str) -> SavedMemory:
     out = cast(SavedMemory, {"status": action, "commit": result.commit, **brief(result.entry)})
     if result.similar:
         out["similar"] = [{**brief(s.entry), "similarity": s.similarity} for s in result.similar]
-        out["hint"] = "similar memories exist; consider merging them with edit, or forget the duplicate"
     if result.embedding_later:
         out["indexing"] = "large memory: found by keywords now, by meaning once embedded in the background"
     return out
@@ -88,10 +80,6 @@ def history(revisions: list[Revision]) -> History:
     out: History = {"versions": [revision(r) for r in revisions], "count": len(revisions)}
     if revisions and revisions[0].blob is None:
         out["forgotten"] = True
-        out["hint"] = (
-            "this memory was forgotten; to restore it, call history with version set to the entry before "
-            "the deletion, then remember its name, scope, tags and content again"
-        )
     return out
 
 

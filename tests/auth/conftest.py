@@ -13,18 +13,19 @@ import logging
 import re
 import secrets
 import sys
-import threading
 import time
 import urllib.parse
 import uuid
+from contextlib import ExitStack
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from memory_mcp.cli import main
+from tests.loopback_http import serving
 
 CLEARED = (
     "MEMORY_MCP_GITHUB_TOKEN",
@@ -110,19 +111,14 @@ class _Quiet(BaseHTTPRequestHandler):
 @pytest.fixture
 def serve():
     """Start a handler class on 127.0.0.1 with `state` attached to the server; yields the base URL."""
-    servers: list[ThreadingHTTPServer] = []
+    with ExitStack() as servers:
 
-    def start(handler: type[BaseHTTPRequestHandler], state: Any) -> str:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        server.state = state  # type: ignore[attr-defined]
-        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}"
+        def start(handler: type[BaseHTTPRequestHandler], state: Any) -> str:
+            server = servers.enter_context(serving(handler))
+            server.state = state  # type: ignore[attr-defined]
+            return f"http://127.0.0.1:{server.server_address[1]}"
 
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+        yield start
 
 
 # ------------------------------------------------------------------ GitHub device flow

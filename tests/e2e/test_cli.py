@@ -64,6 +64,16 @@ def test_manage_memories(cli) -> None:
     assert [m["name"] for m in json.loads(cli("list", "--json").stdout)["memories"]] == ["garden/tomatoes"]
 
 
+def test_near_duplicates_are_pointed_out_in_command_terms(cli) -> None:
+    text = "CoreDNS serves the internal zone on 10.0.0.53."
+    cli("remember", "dns", "--content", text)
+    twin = cli("remember", "dns-2", "--content", text)
+    assert twin.returncode == 0 and "similar: 'dns' in 'global'" in twin.stdout
+    assert "memory-mcp forget" in twin.stdout and "edit" not in twin.stdout, "the hint names CLI commands"
+    data = json.loads(cli("remember", "dns-3", "--json", "--content", text).stdout)
+    assert {s["name"] for s in data["similar"]} == {"dns", "dns-2"} and "hint" not in data
+
+
 def test_errors_have_exit_codes(cli) -> None:
     cli("remember", "dup", "--content", "first")
     missing = cli("read", "nothing-here")

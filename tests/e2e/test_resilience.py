@@ -181,3 +181,22 @@ async def test_metrics_count_tools_and_commits(start_server) -> None:
     assert metric(text, "memory_mcp_memories") == 1
     assert metric(text, "memory_mcp_index_vectors") >= 1
     assert metric(text, "memory_mcp_embedding_queue_depth") == 0
+
+
+async def test_metrics_count_a_cancelled_call(start_server) -> None:
+    """A call the client gives up on (the MCP client sends `notifications/cancelled`) is counted as
+    cancelled, not as a success or a crash, and writes nothing."""
+    server: HttpServer = start_server()
+    content = " ".join(f"Sentence {i} of a memory whose caller changes its mind." for i in range(200))
+    async with server.client() as client:
+        await call(client, "list")  # started
+        with anyio.move_on_after(0.3) as waited:
+            await client.call_tool("remember", {"name": "given-up", "content": content})
+        assert waited.cancelled_caught, "the call finished before it could be cancelled: not a test"
+        deadline = time.monotonic() + 30
+        while 'tool="remember"' not in scrape(server) and time.monotonic() < deadline:
+            await anyio.sleep(0.1)
+        assert (await call(client, "list"))["count"] == 0
+    text = scrape(server)
+    assert metric(text, "memory_mcp_tool_calls_total", tool="remember", outcome="cancelled") == 1
+    assert 'outcome="ok",tool="remember"' not in text and 'outcome="crash"' not in text

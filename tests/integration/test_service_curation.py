@@ -82,7 +82,7 @@ def test_scope_counts_only_show_what_the_caller_may_see(service: MemoryService) 
 
 
 
-def test_versions_come_from_one_walk_of_the_history(service: MemoryService) -> None:
+def test_versions_come_from_one_history_request(service: MemoryService) -> None:
     service.remember(name="doc", content="v1", tags=["a"])
     service.edit(Locator("doc"), content="v2")
     service.edit(Locator("doc"), content="v3", tags=["b"])
@@ -93,8 +93,11 @@ def test_versions_come_from_one_walk_of_the_history(service: MemoryService) -> N
     assert (contents[history[0].commit].content, contents[history[0].commit].tags) == ("v3", ("b",))
     assert len(contents) == 2
     assert service.versions(Locator("doc"), ["abcdef12"])[1] == {}, "a commit not in the history is left out"
-    with pytest.raises(InvalidInput, match="commit id"):
-        service.versions(Locator("doc"), ["xyz!"])
+    by_version = history[1].blob[:9]
+    assert service.versions(Locator("doc"), [by_version])[1][by_version].content == "v2", "one meaning of version"
+    for malformed in ("xyz!", history[1].commit[:6]):
+        with pytest.raises(InvalidInput, match="`version` or `commit` from history"):
+            service.versions(Locator("doc"), [malformed])
     with pytest.raises(NotFound):
         service.versions(Locator("doc"), [], access=Access(scopes=(Scope("elsewhere"),)))
 

@@ -9,14 +9,15 @@ import os
 import random
 import ssl
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from tests.loopback_http import serving
 
 TOKEN = "ghs_TestToken0123456789abcdefSECRET"
 BACKEND = Path(subprocess.check_output(["git", "--exec-path"], text=True).strip()) / "git-http-backend"
@@ -134,19 +135,11 @@ def serve(remote: Path, tls: tuple[Path, Path] | None = None) -> Iterator[GitHtt
     (certificate, key)."""
     subprocess.run(["git", "-C", str(remote), "config", "http.receivepack", "true"], check=True)
     server = GitHttpServer(url="")
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(remote.parent, server))
-    httpd.daemon_threads = True
-    scheme = "http"
+    context = None
     if tls is not None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(*tls)
-        httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
-        scheme = "https"
-    server.url = f"{scheme}://127.0.0.1:{httpd.server_address[1]}/{remote.name}"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(_handler(remote.parent, server), context) as httpd:
+        scheme = "http" if context is None else "https"
+        server.url = f"{scheme}://127.0.0.1:{httpd.server_address[1]}/{remote.name}"
         yield server
-    finally:
-        httpd.shutdown()
-        httpd.server_close()

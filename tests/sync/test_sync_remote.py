@@ -269,7 +269,7 @@ def test_a_sync_killed_between_branch_and_work_tree_is_finished_on_reopen(
     b.write("local", "b's own", 4)  # so the sync merges
     (b.root / "global" / "hand.md").write_text("edited by hand, not committed")
 
-    def die(self: GitStore, old: str | None, new: str) -> None:
+    def die(self: GitStore, old: str | None, new: str, changes: object = None) -> None:
         raise KeyboardInterrupt("killed")
 
     monkeypatch.setattr(GitStore, "_follow", die)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from memory_mcp.core import lexical_index
+from memory_mcp.core import lexical_index, search
 from memory_mcp.core.catalog import Catalog
+from memory_mcp.core.checks import recall_filter
 from memory_mcp.core.derived_store import DerivedStore
+from memory_mcp.core.layout import memory_path
 from memory_mcp.core.lexical_index import LexicalIndex, query_terms
-from memory_mcp.core.model import Memory, Scope
+from memory_mcp.core.model import FULL_ACCESS, Access, Memory, Scope, ScopeFilter
 from memory_mcp.core.search import SNIPPET_CHARS, rank, snippet
 from memory_mcp.core.vector_index import VectorIndex
 
@@ -432,6 +435,7 @@ def _check_consistent(catalog: Catalog) -> None:
         for label in entry.labels:
             assert catalog.by_label(label) is entry
     assert [e.sort_key for e in catalog.sorted_after(None)] == sorted(e.sort_key for e in entries)
+    assert catalog.scope_counts() == Counter(e.memory.scope.path for e in entries)
 
 
 def test_catalog_put_and_lookups() -> None:
@@ -532,13 +536,13 @@ def test_catalog_problems() -> None:
 def test_catalog_random_operations_stay_consistent() -> None:
     rng = np.random.default_rng(13)
     catalog = Catalog(DIM)
-    paths = [f"global/n{i}.md" for i in range(15)]
+    places = [("", f"n{i}") for i in range(10)] + [("team", f"n{i}") for i in range(5)]
     for step in range(200):
-        path = paths[int(rng.integers(len(paths)))]
+        scope, name = places[int(rng.integers(len(places)))]
+        path = memory_path(Scope(scope), name)
         if rng.random() < 0.65:
-            name = path.removeprefix("global/").removesuffix(".md")
             vectors = _unit(rng, int(rng.integers(1, 4)))
-            catalog.put(_mem(name, content=f"step {step}"), path, f"v{step}", vectors)
+            catalog.put(_mem(name, scope, content=f"step {step}"), path, f"v{step}", vectors)
         else:
             catalog.remove(path)
         if step % 20 == 0:
@@ -561,7 +565,8 @@ def test_rank_fuses_semantic_and_lexical_and_filters() -> None:
     for i in range(10):
         catalog.put(_mem(f"n{i}", content="gardening"), f"global/n{i}.md", "v", _unit(rng, 1))
 
-    hits = rank(catalog, "kubernetes", query_vector, lambda e: e.memory.scope.is_global, limit=3)
+    global_only = recall_filter(ScopeFilter.parse(None, default_all=False), set(), FULL_ACCESS)
+    hits = rank(catalog, "kubernetes", query_vector, global_only, limit=3)
     assert len(hits) == 3
     assert hits[0].entry.memory.name == "kubernetes"
     assert hits[0].match_type == "both"
@@ -570,9 +575,58 @@ def test_rank_fuses_semantic_and_lexical_and_filters() -> None:
     assert "other" in {h.entry.memory.name for h in hits}
     assert {h.match_type for h in hits[1:]} <= {"semantic", "lexical", "both"}
 
-    strict = rank(catalog, "kubernetes", query_vector, lambda e: True, limit=10, min_score=0.9)
+    strict = rank(catalog, "kubernetes", query_vector, None, limit=10, min_score=0.9)
     assert {h.entry.memory.name for h in strict} == {"kubernetes", "hidden"}
     assert all(h.score >= 0.9 for h in strict)
+
+
+def _scoped_catalog(rng: np.random.Generator) -> Catalog:
+    """Global, a team, its sub-scope and another scope, some tagged, all about kubernetes."""
+    catalog = Catalog(DIM)
+    for i, scope in enumerate([""] * 40 + ["team"] * 6 + ["team/sub"] * 4 + ["other"] * 10):
+        memory = Memory(
+            name=f"n{i}", scope=Scope(scope), content=f"kubernetes note {i}", tags=("x",) if i % 2 else ()
+        )
+        catalog.put(memory, memory_path(memory.scope, memory.name), "v", _unit(rng, 1 + i % 2))
+    return catalog
+
+
+@pytest.mark.parametrize(
+    ("scope", "tags", "access"),
+    [
+        (None, set(), FULL_ACCESS),
+        ("team", set(), FULL_ACCESS),
+        ("team", {"x"}, FULL_ACCESS),
+        ("team", set(), Access(scopes=(Scope("team"),))),
+        ("all", {"x"}, Access(scopes=(Scope("team/sub"), Scope("other")))),
+    ],
+)
+def test_rank_returns_exactly_what_the_filter_rules_admit(scope, tags, access) -> None:
+    """Scope, tags and the caller's scopes each decide, as the rules say, with every ranking deep enough
+    to hold all of them."""
+    catalog = _scoped_catalog(np.random.default_rng(16))
+    scopes = ScopeFilter.parse(scope, default_all=False)
+    expected = {
+        e.memory.name
+        for e in catalog.entries()
+        if scopes.matches(e.memory.scope) and access.can_read(e.memory.scope) and tags <= set(e.memory.tags)
+    }
+    allowed = recall_filter(scopes, tags, access)
+    query_vector = _unit(np.random.default_rng(17), 1)[0]
+    hits = rank(catalog, "kubernetes", query_vector, allowed, limit=len(catalog))
+    assert {h.entry.memory.name for h in hits} == expected
+
+
+def test_a_selective_filter_still_fills_the_keyword_candidates() -> None:
+    """One scope in ten of the keyword matches: the candidates still reach the depth asked for."""
+    catalog = _scoped_catalog(np.random.default_rng(18))
+    allowed = recall_filter(ScopeFilter(), set(), Access(scopes=(Scope("team"),)))
+    found = search._keyword(catalog, "kubernetes", allowed, 8)
+    assert len(found) == 8
+    assert all(catalog.by_doc(doc).memory.scope.path.startswith("team") for doc in found)
+    nowhere = recall_filter(ScopeFilter(), set(), Access(scopes=(Scope("nowhere"),)))
+    assert search._keyword(catalog, "kubernetes", nowhere, 8) == {}
+    assert rank(catalog, "kubernetes", _unit(np.random.default_rng(19), 1)[0], nowhere, limit=5) == []
 
 
 def test_rank_scores_are_each_memorys_best_chunk_similarity() -> None:

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from memory_mcp.bootstrap import build_service
+from memory_mcp.core import catalog
 from memory_mcp.core.hashing_embedder import HashingEmbedder
-from memory_mcp.core.model import Access, Scope
+from memory_mcp.core.model import Access, Memory, Scope
 from memory_mcp.core.service import Locator, MemoryService
 from memory_mcp.errors import AlreadyExists, Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 from tests.conftest import settings_at
@@ -107,6 +108,19 @@ def test_near_duplicates_are_listed_and_unrelated_memories_are_not(service: Memo
     assert alone.similar == ()
 
 
+def test_near_duplicates_name_only_memories_the_caller_may_read(service: MemoryService) -> None:
+    """A caller limited to some scopes hears of no twin outside them; an unlimited one hears of every twin."""
+    service.remember(name="deploy", content="deploys go out every tuesday after the standup")
+    service.remember(name="deploy", content="deploys go out every tuesday after the standup", scope="team")
+    limited = Access(scopes=(Scope("other"),))
+    saved = service.remember(
+        name="twin", content="Deploys go out every Tuesday after the standup!", scope="other", access=limited
+    )
+    assert saved.similar == ()
+    unlimited = service.remember(name="twin-2", content="Deploys go out every Tuesday after the standup!")
+    assert sorted(str(s.entry.memory.scope) for s in unlimited.similar) == ["global", "other", "team"]
+
+
 def test_an_edit_reports_near_duplicates_too(service: MemoryService) -> None:
     service.remember(name="a", content="rotate the api keys every ninety days")
     service.remember(name="b", content="something else entirely")
@@ -186,6 +200,38 @@ def test_tags_filter_recall_and_list(service: MemoryService) -> None:
     assert [e.memory.name for e in service.list(tags=["rare"]).entries] == ["a"]
 
 
+
+@pytest.mark.parametrize("few", [0, 1_000], ids=["walking the whole order", "sorting the few tagged"])
+def test_a_tag_filtered_listing_pages_alike_either_way(
+    service: MemoryService, monkeypatch: pytest.MonkeyPatch, few: int
+) -> None:
+    """A rarely used tag's listing sorts just its memories (catalog.FEW_TAGGED); the pages, cursors and
+    filters must be the ones the walk over every memory gives, and follow edits and forgets."""
+    monkeypatch.setattr(catalog, "FEW_TAGGED", few)
+    memories = [
+        Memory(name=f"n{i:02d}", scope=Scope("org/a" if i % 3 else "org/b"), content=f"note {i}",
+               tags=("rare", "x") if i % 4 == 0 else ("common",))
+        for i in range(24)
+    ]
+    service.save_many(memories, message="bulk")
+    service.edit(Locator("n01", "org/a"), tags=["rare", "x"])  # gains the tag
+    service.edit(Locator("n04", "org/a"), tags=["common"])  # loses it
+    service.forget(Locator("n08", "org/a"))
+    rare = ["n00", "n01", "n12", "n16", "n20"]  # scope org/b holds n00 and n12 (i % 3 == 0)
+    first = service.list(tags=["rare", "x"], limit=2)
+    rest = service.list(tags=["rare", "x"], limit=10, cursor=first.next_cursor)
+    in_order = [(str(e.memory.scope), e.memory.name) for e in [*first.entries, *rest.entries]]
+    assert in_order == sorted((str(m.scope), m.name) for m in memories if m.name in rare)
+    assert rest.next_cursor is None
+    assert [e.memory.name for e in service.list(tags=["rare"], scope="org/b").entries] == ["n00", "n12"]
+    newest = service.recent(tags=["rare"], limit=1)
+    assert newest.entries[0].memory.name == "n01", "the edit made it the newest"
+    assert len(service.recent(tags=["rare"], cursor=newest.next_cursor).entries) == 4
+    assert service.list(tags=["never-used"]).entries == []
+    scoped = Access(scopes=(Scope("org/b"),))
+    assert [e.memory.name for e in service.list(tags=["rare"], access=scoped).entries] == ["n00", "n12"]
+
+
 # ---------------------------------------------------------------- move
 
 
@@ -215,6 +261,24 @@ def test_history_follows_a_move(service: MemoryService) -> None:
     assert [r.path for r in revisions] == ["projects/archive/doc.md", "global/doc.md"]
     _, old = service.content_at(Locator("doc", "archive"), revisions[-1].commit[:8])
     assert old.content == "v1"
+
+
+def test_a_memory_deleted_outside_the_server_has_a_history_by_id(service: MemoryService) -> None:
+    """Another writer's commit (`git rm`, a pull) names no id: the deleted file says whose it was."""
+    saved = service.remember(name="doc", content="v1", scope="a")
+    service.edit(Locator("doc", "a"), content="v2")
+    with service.store.write_lock():
+        service.store.commit({}, ["projects/a/doc.md"], "tidy up")
+    memory_id = saved.entry.memory.id
+    revisions = service.history(Locator(id=memory_id))
+    assert len(revisions) == 3 and revisions[0].message == "tidy up" and revisions[0].blob is None
+    assert service.history(Locator("doc", "a")) == revisions
+    assert service.content_at(Locator(id=memory_id), revisions[2].blob or "")[1].content == "v1"
+    with pytest.raises(NotFound, match="has or had id"):
+        service.history(Locator(id=memory_id), access=Access(scopes=(Scope("b"),)))
+    service.remember(name="doc", content="a new memory, the same name", scope="a")
+    assert len(service.history(Locator("doc", "a"))) == 1, "the new memory's own history"
+    assert len(service.history(Locator(id=memory_id))) == 3, "the old one's stays"
 
 
 # ---------------------------------------------------------------- pagination

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -111,7 +112,6 @@ def test_init_on_first_use(root: Path, git: Git) -> None:
     assert store.head() is None
     assert list(store.files(None)) == []
     assert store.changes(None, None) == []
-    assert store.history("global/a.md", "x", lambda b: "", 10) == []
     assert git("symbolic-ref", "HEAD").strip() == "refs/heads/main"
     assert (root / ".git" / store_module.STATE_DIR).is_dir()
 
@@ -249,50 +249,6 @@ def test_rewriting_identical_content_changes_nothing(store: GitStore) -> None:
     c2 = _commit(store, {"global/a.md": b"a"})
     assert c1 != c2
     assert store.changes(c1, c2) == []
-
-
-# ---------------------------------------------------------------- history
-
-
-def test_history_follows_a_move(store: GitStore) -> None:
-    def parse_id(blob_id: str) -> str:
-        return markdown.parse(store.blob(blob_id)).id
-
-    old, new = "global/a.md", "projects/p/c.md"
-    c1 = _commit(store, {old: _doc("a", "v1", "X")}, msg="create")
-    c2 = _commit(store, {old: _doc("a", "v2", "X")}, msg="edit")
-    _commit(store, {"global/other.md": _doc("other", "o", "Y")}, msg="unrelated")
-    c4 = _commit(store, {new: _doc("c", "v2", "X", Scope("p"))}, [old], msg="move")
-    c5 = _commit(store, {new: _doc("c", "v3", "X", Scope("p"))}, msg="edit again")
-    _commit(store, {"global/other.md": _doc("other", "o2", "Y")}, msg="unrelated 2")
-
-    revisions = store.history(new, "X", parse_id, 10)
-    assert [r.commit for r in revisions] == [c5, c4, c2, c1]
-    assert [r.message for r in revisions] == ["edit again", "move", "edit", "create"]
-    assert [r.path for r in revisions] == [new, new, old, old]
-    assert revisions[0].blob == GitStore.blob_id(_doc("c", "v3", "X", Scope("p")))
-    assert revisions[3].blob == GitStore.blob_id(_doc("a", "v1", "X"))
-    assert revisions[0].author == "tester <tester@example.com>"
-    assert revisions[0].time.tzinfo is not None
-
-    assert [r.commit for r in store.history(new, "X", parse_id, 2)] == [c5, c4]
-
-
-def test_history_does_not_follow_a_different_memory(store: GitStore) -> None:
-    def parse_id(blob_id: str) -> str:
-        return markdown.parse(store.blob(blob_id)).id
-
-    _commit(store, {"global/a.md": _doc("a", "v1", "X")})
-    # in one commit: a different memory (id Z) disappears and Y is created elsewhere
-    c2 = _commit(store, {"global/b.md": _doc("b", "v1", "Y")}, ["global/a.md"])
-    assert [r.commit for r in store.history("global/b.md", "Y", parse_id, 10)] == [c2]
-
-
-def test_history_records_a_deletion(store: GitStore) -> None:
-    c1 = _commit(store, {"global/a.md": b"x"})
-    c2 = _commit(store, deletes=["global/a.md"])
-    revisions = store.history("global/a.md", "X", lambda blob: "never", 10)
-    assert [(r.commit, r.blob) for r in revisions] == [(c2, None), (c1, GitStore.blob_id(b"x"))]
 
 
 # ---------------------------------------------------------------- deleting and pruning
@@ -492,6 +448,7 @@ def test_fsck_and_status_clean_after_many_commits(store: GitStore, git: Git) -> 
     _commit(store, {"global/n0.md": b"changed"}, ["global/n1.md"])
     output = git("fsck", "--full", "--strict", "--no-dangling")
     assert "error" not in output.lower() and "missing" not in output and "broken" not in output
+    _index_caught_up(store)
     assert git("status", "--porcelain").strip() == ""
     assert len(git("rev-list", "HEAD").split()) == 10
 
@@ -572,7 +529,7 @@ def test_crash_between_branch_and_work_tree_is_finished_on_open(
     class Killed(BaseException):
         pass
 
-    def die(old: str | None, new: str) -> None:
+    def die(old: str | None, new: str, changes: object = None) -> None:
         raise Killed
 
     monkeypatch.setattr(store, "_follow", die)  # the process "dies" here
@@ -609,8 +566,71 @@ def test_commits_record_file_sizes_in_the_index(store: GitStore, git: Git) -> No
     )
     _commit(store, {"global/a.md": first})
     _commit(store, {"global/b.md": second})
+    _index_caught_up(store)
     assert _index_stat(git, "size") == {"global/a.md": len(first), "global/b.md": len(second)}
     assert git("status", "--porcelain") == ""
+
+
+def _index_caught_up(store: GitStore) -> None:
+    """Until the index no longer lags the branch: commits close together share one index write, due at most
+    INDEX_INTERVAL after the first of them."""
+    deadline = time.monotonic() + 10 * work_tree.INDEX_INTERVAL
+    while (store.private_dir / work_tree.INDEX_AT).exists():
+        assert time.monotonic() < deadline, "the index never caught up with the branch"
+        time.sleep(0.05)
+
+
+def test_a_large_index_catches_up_on_its_own(
+    store: GitStore, git: Git, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commits close together share one write of a large index; it follows within the interval."""
+    monkeypatch.setattr(work_tree, "LAZY_INDEX_BYTES", 0)
+    for i in range(4):
+        _commit(store, {f"global/n{i}.md": f"n{i}".encode()}, ["global/n0.md"] if i == 3 else [])
+    _index_caught_up(store)
+    assert git("status", "--porcelain") == ""
+    assert set(_index_stat(git, "size")) == {"global/n1.md", "global/n2.md", "global/n3.md"}
+
+
+def test_an_index_left_behind_catches_up_at_the_next_start(
+    root: Path, git: Git, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server killed (or stopped) while its index lagged: the next one to open the repository writes it."""
+    monkeypatch.setattr(work_tree, "LAZY_INDEX_BYTES", 0)  # as large as 2,700 memories make it
+    store = GitStore(root, author=AUTHOR)
+    _commit(store, {"global/a.md": b"a"})
+    store._index_due = time.monotonic() + 3600  # the next moves only mark the index as lagging
+    _commit(store, {"global/b.md": b"b"})
+    _commit(store, {"global/c.md": b"c"}, ["global/a.md"])
+    store._index_timer.cancel()
+    assert (store.private_dir / work_tree.INDEX_AT).exists()
+    assert git("status", "--porcelain") != "", "the lagging index shows the newer files as changes"
+    reopened = GitStore(root, author=AUTHOR)
+    assert not (reopened.private_dir / work_tree.INDEX_AT).exists()
+    assert git("status", "--porcelain") == ""
+    assert set(_index_stat(git, "size")) == {"global/b.md", "global/c.md"}
+    assert all(_index_stat(git, "size").values()), "caught-up entries carry the files' sizes"
+
+
+def test_one_file_committed_into_a_big_folder(store: GitStore, root: Path, git: Git) -> None:
+    """The folder's tree gains exactly that entry; the work tree and the reported changes follow."""
+    base = {f"projects/o/p/n{i:05d}.md": f"note {i}".encode() for i in range(3000)}
+    before = _commit(store, {**base, "global/keep.md": b"k"})
+    listing = git("ls-tree", "-r", before).splitlines()
+    after = _commit(store, {"projects/o/p/n01500x.md": b"new"}, ["projects/o/p/n00007.md"])
+    new_listing = git("ls-tree", "-r", after).splitlines()
+    added = set(new_listing) - set(listing)
+    removed = set(listing) - set(new_listing)
+    assert [line.split()[-1] for line in added] == ["projects/o/p/n01500x.md"]
+    assert [line.split()[-1] for line in removed] == ["projects/o/p/n00007.md"]
+    assert git("rev-parse", f"{after}:global") == git("rev-parse", f"{before}:global")
+    assert (root / "projects/o/p/n01500x.md").read_bytes() == b"new"
+    assert not (root / "projects/o/p/n00007.md").exists()
+    assert sorted(store.changes(before, after), key=lambda c: c.path) == [
+        Change("projects/o/p/n00007.md", GitStore.blob_id(b"note 7"), None),
+        Change("projects/o/p/n01500x.md", None, GitStore.blob_id(b"new")),
+    ]
+    assert "error" not in git("fsck", "--full", "--strict", "--no-dangling").lower()
 
 
 def test_an_index_without_stat_data_is_refreshed_once(store: GitStore, root: Path, git: Git) -> None:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Final, Protocol
 
 import numpy as np
 
@@ -18,6 +18,10 @@ from memory_mcp.core.lexical_index import LexicalIndex
 from memory_mcp.core.model import Memory, Scope
 from memory_mcp.core.store import memory_path
 from memory_mcp.core.vector_index import VectorIndex
+
+FEW_TAGGED: Final = 2_000
+"""A listing filtered by tags whose rarest tag has at most this many memories sorts just those (a few ms)
+instead of walking the whole order past every memory the filter rejects."""
 
 
 @dataclass(slots=True)
@@ -85,11 +89,14 @@ class Catalog:
         self._by_key: dict[tuple[Scope, str], Entry] = {}
         self._label_entry: dict[int, Entry] = {}
         self._by_doc: dict[int, Entry] = {}
+        self._by_tag: dict[str, dict[str, Entry]] = {}
+        """tag → path → entry, for listings filtered by a tag few memories carry."""
         self._next_doc = 1
         self._next_label = 1
         self._sorted: list[tuple[tuple[str, str], Entry]] | None = None
         self._recent: list[tuple[tuple[float, str, str], Entry]] | None = None
-        self._counts: dict[str, int] | None = None
+        self._counts: Counter[str] = Counter()
+        """Memories per scope path, kept up to date by every change (each recall with a scope filter reads it)."""
 
     def __len__(self) -> int:
         return len(self._by_path)
@@ -118,31 +125,51 @@ class Catalog:
     def by_label(self, label: int) -> Entry | None:
         return self._label_entry.get(label)
 
+    @property
+    def label_lookup(self) -> Callable[[int], Entry | None]:
+        """`by_label` as the dictionary's own lookup: for a callback run per visited graph node, one call less."""
+        return self._label_entry.get
+
     def by_doc(self, doc: int) -> Entry | None:
         return self._by_doc.get(doc)
 
     def entries(self) -> Iterator[Entry]:
         return iter(self._by_path.values())
 
-    def sorted_after(self, key: tuple[str, str] | None) -> Iterator[Entry]:
-        """Entries in (scope, name) order, starting after `key`."""
+    def sorted_after(self, key: tuple[str, str] | None, tags: set[str] = frozenset()) -> Iterator[Entry]:
+        """Entries in (scope, name) order, starting after `key`; with `tags`, perhaps only the entries that
+        carry them all (see FEW_TAGGED), else all."""
+        tagged = self._few_tagged(tags)
+        if tagged is not None:
+            return _after(sorted(((e.sort_key, e) for e in tagged), key=lambda pair: pair[0]), key)
         if self._sorted is None:
             self._sorted = sorted(((e.sort_key, e) for e in self._by_path.values()), key=lambda pair: pair[0])
-        start = 0 if key is None else bisect.bisect_right(self._sorted, key, key=lambda pair: pair[0])
-        return (entry for _, entry in self._sorted[start:])
+        return _after(self._sorted, key)
 
     def scope_counts(self) -> dict[str, int]:
-        """Memories per scope path ('' = global), counted once per change."""
-        if self._counts is None:
-            self._counts = dict(Counter(entry.memory.scope.path for entry in self._by_path.values()))
-        return self._counts
+        """Memories per scope path ('' = global)."""
+        return dict(self._counts)
 
-    def recent_after(self, key: tuple[float, str, str] | None) -> Iterator[Entry]:
-        """Entries newest first (`Entry.recency_key`), starting after `key`; sorted once per change."""
+    def recent_after(
+        self, key: tuple[float, str, str] | None, tags: set[str] = frozenset()
+    ) -> Iterator[Entry]:
+        """Entries newest first (`Entry.recency_key`), starting after `key`; sorted once per change. `tags`
+        as for `sorted_after`."""
+        tagged = self._few_tagged(tags)
+        if tagged is not None:
+            return _after(sorted(((e.recency_key, e) for e in tagged), key=lambda pair: pair[0]), key)
         if self._recent is None:
             self._recent = sorted(((e.recency_key, e) for e in self._by_path.values()), key=lambda pair: pair[0])
-        start = 0 if key is None else bisect.bisect_right(self._recent, key, key=lambda pair: pair[0])
-        return (entry for _, entry in self._recent[start:])
+        return _after(self._recent, key)
+
+    def _few_tagged(self, tags: set[str]) -> list[Entry] | None:
+        """The entries that carry every tag in `tags`, when the rarest of them is carried by few; else None."""
+        if not tags:
+            return None
+        holders = min((self._by_tag.get(tag, {}) for tag in tags), key=len)
+        if len(holders) > FEW_TAGGED:
+            return None
+        return [entry for entry in holders.values() if tags.issubset(entry.memory.tags)]
 
     # ---------------------------------------------------------------- changes
 
@@ -156,6 +183,7 @@ class Catalog:
         self._next_doc += 1
         self.lexical.put(entry.doc, *_lexical_fields(memory))
         self._link(entry)
+        self._counts[memory.scope.path] += 1
         if vectors is not None:
             self._attach(entry, vectors)
         if self.journal is not None:
@@ -182,6 +210,8 @@ class Catalog:
         path, memory = entry.path, entry.memory
         self._by_path[path] = entry
         self._by_doc[entry.doc] = entry
+        for tag in memory.tags:
+            self._by_tag.setdefault(tag, {})[path] = entry
         if path != memory_path(memory.scope, memory.name):
             self.anomalies[path] = (
                 f"claims scope {str(memory.scope)!r} and name {memory.name!r}, whose file would be "
@@ -189,7 +219,7 @@ class Catalog:
             )
         self._claim(self._by_id, memory.id, entry, f"id {memory.id!r}")
         self._claim(self._by_key, memory.key, entry, f"name {memory.name!r} in scope {str(memory.scope)!r}")
-        self._sorted = self._recent = self._counts = None
+        self._sorted = self._recent = None
 
     def _claim(self, lookup: dict, key: object, entry: Entry, what: str) -> None:
         """Give `key` to `entry` unless another file holds it and wins (see `anomalies`)."""
@@ -216,6 +246,12 @@ class Catalog:
         self.vector_index.remove(entry.labels)
         self.lexical.remove(entry.doc, *_lexical_fields(entry.memory))
         del self._by_doc[entry.doc]
+        self._uncount(entry.memory.scope.path)
+        for tag in entry.memory.tags:
+            holders = self._by_tag[tag]
+            del holders[path]
+            if not holders:
+                del self._by_tag[tag]
         for label in entry.labels:
             self._label_entry.pop(label, None)
         if self._by_id.get(entry.memory.id) is entry:
@@ -225,10 +261,15 @@ class Catalog:
         self.anomalies.pop(path, None)
         if self.anomalies:
             self._relink()
-        self._sorted = self._recent = self._counts = None
+        self._sorted = self._recent = None
         if self.journal is not None:
             self.journal.remove(entry)
         return entry
+
+    def _uncount(self, scope: str) -> None:
+        self._counts[scope] -= 1
+        if not self._counts[scope]:
+            del self._counts[scope]
 
     def mark_problem(self, path: str, reason: str) -> None:
         self.remove(path)
@@ -263,7 +304,14 @@ class Catalog:
             catalog._link(entry)
             for label in entry.labels:
                 catalog._label_entry[label] = entry
+        catalog._counts.update(entry.memory.scope.path for entry in entries)
         return catalog
+
+
+def _after(pairs: list[tuple[tuple, Entry]], key: tuple | None) -> Iterator[Entry]:
+    """The entries of a (sort key, entry) list sorted by key, starting after `key`."""
+    start = 0 if key is None else bisect.bisect_right(pairs, key, key=lambda pair: pair[0])
+    return (entry for _, entry in pairs[start:])
 
 
 def _precedence(entry: Entry) -> tuple[bool, str]:

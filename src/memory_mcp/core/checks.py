@@ -5,6 +5,7 @@ memories must meet."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from memory_mcp.core.catalog import Catalog, Entry
 from memory_mcp.core.model import (
@@ -101,16 +102,43 @@ def validate_memory(memory: Memory) -> None:
         raise InvalidInput(f"source of {memory.name!r} must be a trimmed single line")
 
 
-def recall_filter(scopes: ScopeFilter, tags: set[str], access: Access) -> Callable[[Entry], bool] | None:
+class ScopeVerdicts(dict[str, bool]):
+    """Scope path → whether a recall admits that scope, worked out on first sight: a search tests hundreds of
+    index nodes per query, and a dictionary lookup per test costs a fraction of rechecking the rules."""
+
+    def __init__(self, admits: Callable[[Scope], bool]) -> None:
+        super().__init__()
+        self._admits = admits
+
+    def __missing__(self, path: str) -> bool:
+        verdict = self[path] = self._admits(Scope(path))
+        return verdict
+
+
+@dataclass(frozen=True)
+class RecallFilter:
+    """Which memories one recall may return: scopes it covers and `access` may read, then `rest` (tags, and a
+    file's folder for a caller limited to some scopes), None when the scope decides alone."""
+
+    scopes: ScopeVerdicts
+    rest: Callable[[Entry], bool] | None
+
+    def __call__(self, entry: Entry) -> bool:
+        return self.scopes[entry.memory.scope.path] and (self.rest is None or self.rest(entry))
+
+
+def recall_filter(scopes: ScopeFilter, tags: set[str], access: Access) -> RecallFilter | None:
     """The recall filter, or None when it would let everything through (the fast path)."""
     if scopes.root is None and not tags and access.scopes is None:
         return None
+    verdicts = ScopeVerdicts(lambda scope: scopes.matches(scope) and access.can_read(scope))
+    if not tags and access.scopes is None:
+        return RecallFilter(verdicts, None)
 
-    def allowed(entry: Entry) -> bool:
-        memory = entry.memory
-        return scopes.matches(memory.scope) and visible(entry, access) and tags.issubset(memory.tags)
+    def rest(entry: Entry) -> bool:
+        return tags.issubset(entry.memory.tags) and path_visible(entry.path, access)
 
-    return allowed
+    return RecallFilter(verdicts, rest)
 
 
 def check_version(entry: Entry, expected: str | None) -> None:

@@ -9,14 +9,10 @@ published file is never written again, so a running server's mmap of it cannot c
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
-import time
 import urllib.parse
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -25,7 +21,7 @@ from typing import Final
 from memory_mcp.core.bundled_model import Bundle, running_bundle
 from memory_mcp.core.download import DownloadError, ProgressReport, download, size_on_disk
 from memory_mcp.errors import InvalidInput, Unavailable
-from memory_mcp.files import file_sha256, fsync_path
+from memory_mcp.files import file_sha256, fsync_path, locked
 
 PIN_FILE: Final = "default-model.json"
 MODELS_DIR: Final = "models"
@@ -129,7 +125,7 @@ class ModelCache:
             return self.path
         root = self.cache_dir / MODELS_DIR
         root.mkdir(parents=True, exist_ok=True)
-        with _locked(root, lambda: progress and progress(size_on_disk(self.partial), self.pin.size)):
+        with locked(root, lambda: progress and progress(size_on_disk(self.partial), self.pin.size), POLL):
             if not self.path.is_file():  # another process may have finished while we waited
                 self._download(progress)
         return self.path
@@ -175,21 +171,3 @@ def default_cache(cache_dir: Path, url: str | None = None, sha256: str | None = 
         pin = ModelPin(bundle.name, f"bundled:{bundle.executable}", bundle.sha256, bundle.size)
         return ModelCache(cache_dir, pin, bundle)
     return ModelCache(cache_dir, load_pin(url, sha256))
-
-
-@contextmanager
-def _locked(folder: Path, waiting: Callable[[], object]) -> Iterator[None]:
-    """An exclusive OS lock on `folder`, shared by every process of any user of this cache; `waiting` is
-    called while another process holds it (it is downloading)."""
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                waiting()
-                time.sleep(POLL)
-        yield
-    finally:
-        os.close(fd)

@@ -41,3 +41,8 @@ class Revision:
     author: str
     path: str
     blob: str | None
+
+    def named_by(self, key: str) -> bool:
+        """Whether `key` (lower-case hex) names this entry: its `version` (the file's blob id, what every tool
+        calls a version) or its `commit`, or a prefix of either."""
+        return self.commit.startswith(key) or (self.blob is not None and self.blob.startswith(key))

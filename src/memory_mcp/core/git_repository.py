@@ -72,20 +72,15 @@ class GitRepository:
                 yield path, str(entry.id)
 
     def changes(self, old: str | None, new: str | None) -> list[Change]:
-        """Memory files that differ between two commits."""
-        old_tree = self._tree(old)
-        new_tree = self._tree(new)
-        diff = old_tree.diff_to_tree(new_tree)
-        out = []
-        for delta in diff.deltas:
-            for side in {delta.old_file.path, delta.new_file.path}:
-                if not is_memory_path(side):
-                    continue
-                before = self._blob_at(old_tree, side)
-                after = self._blob_at(new_tree, side)
-                if before != after:
-                    out.append(Change(side, before, after))
-        return out
+        """Memory files whose regular-file blob differs between two commits (a link or a folder counts as
+        absent), by path. Only folders whose tree ids differ are opened, so a one-file commit costs a few tree
+        reads however many memories there are: libgit2's tree diff visits every entry of both trees."""
+        old_tree, new_tree = self._tree(old), self._tree(new)
+        out: list[Change] = []
+        for top in (GLOBAL_DIR, PROJECTS_DIR):
+            before = old_tree[top] if top in old_tree else None
+            _compare(before, new_tree[top] if top in new_tree else None, top, out)
+        return sorted(out, key=lambda change: change.path)
 
     def _tree(self, commit: str | None) -> pygit2.Tree:
         if commit is None:
@@ -136,8 +131,9 @@ class GitRepository:
 
     def _commit_object(
         self, head: str | None, writes: dict[str, bytes], deletes: list[str], message: str, author: Author
-    ) -> str:
-        """Blobs, trees and the commit object; the branch is not touched yet."""
+    ) -> tuple[str, list[Change]]:
+        """Blobs, trees and the commit object, and the memory files it changes (what a diff of the two trees
+        would find, known without one); the branch is not touched yet."""
         root = self._repo[head].peel(pygit2.Commit).tree if head else None
         bulk = len(writes) > BULK_FILES
         if bulk:  # process-wide switch; safe because the caller holds the write lock
@@ -145,7 +141,8 @@ class GitRepository:
         try:
             blobs = {path: (self._repo.create_blob(data), FileMode.BLOB) for path, data in writes.items()}
             changes: dict[str, TreeEntry | None] = {**{p: None for p in deletes}, **blobs}
-            tree_id = self._build_tree(root, changes)
+            before: dict[str, str | None] = {}
+            tree_id = self._build_tree(root, changes, before)
             signature = pygit2.Signature(author.name, author.email)
             committer = pygit2.Signature(self.author.name, self.author.email)
             parents = [pygit2.Oid(hex=head)] if head else []
@@ -154,11 +151,36 @@ class GitRepository:
             if bulk:
                 pygit2.option(Option.ENABLE_FSYNC_GITDIR, 1)
                 os.sync()  # every object on disk before the branch points at them
-        return str(commit)
+        after = {path: None if entry is None else str(entry[0]) for path, entry in changes.items()}
+        return str(commit), [
+            Change(path, before.get(path), blob)
+            for path, blob in after.items()
+            if is_memory_path(path) and before.get(path) != blob
+        ]
 
-    def _build_tree(self, tree: pygit2.Tree | None, changes: dict[str, TreeEntry | None]) -> pygit2.Oid:
+    def _build_tree(
+        self,
+        tree: pygit2.Tree | None,
+        changes: dict[str, TreeEntry | None],
+        before: dict[str, str | None] | None = None,
+    ) -> pygit2.Oid:
         """A new tree equal to `tree` with `changes` (path → (blob, mode), None = delete) applied; empty
-        dirs pruned. A file never replaces a folder, nor a folder a file."""
+        dirs pruned. A file never replaces a folder, nor a folder a file. `before`, if given, receives the
+        blob each changed path held (None: no regular file there)."""
+        built = self._rebuild(tree, changes, "", {} if before is None else before)
+        return self._repo.TreeBuilder().write() if built is None else built
+
+    def _rebuild(
+        self,
+        tree: pygit2.Tree | None,
+        changes: dict[str, TreeEntry | None],
+        prefix: str,
+        before: dict[str, str | None],
+    ) -> pygit2.Oid | None:
+        """`_build_tree` below `prefix`, None for an empty tree. Only the folders on a changed path are
+        rebuilt, each by one builder seeded with its old entries, and each is parsed once: a written folder
+        is never read back, nor an old one again for what it held (a scope folder of 12,000 memories is half
+        a megabyte to parse)."""
         builder = self._repo.TreeBuilder(tree) if tree is not None else self._repo.TreeBuilder()
         nested: dict[str, dict[str, TreeEntry | None]] = {}
         for path, blob in changes.items():
@@ -166,7 +188,9 @@ class GitRepository:
             existing = builder.get(head)
             if rest:
                 nested.setdefault(head, {})[rest] = blob
-            elif blob is None:
+                continue
+            before[prefix + head] = _regular(existing)
+            if blob is None:
                 if existing is not None:
                     builder.remove(head)
             elif existing is not None and existing.filemode == FileMode.TREE:
@@ -178,10 +202,34 @@ class GitRepository:
             if existing is not None and existing.filemode != FileMode.TREE:
                 raise Conflict(f"'{name}' is a file in the repository where a folder is needed")
             sub_tree = self._repo[existing.id].peel(pygit2.Tree) if existing is not None else None
-            sub_id = self._build_tree(sub_tree, sub_changes)
-            if len(self._repo[sub_id].peel(pygit2.Tree)) == 0:
-                if existing is not None:
-                    builder.remove(name)
-            else:
+            sub_id = self._rebuild(sub_tree, sub_changes, f"{prefix}{name}/", before)
+            if sub_id is not None:
                 builder.insert(name, sub_id, FileMode.TREE)
-        return builder.write()
+            elif existing is not None:
+                builder.remove(name)
+        return builder.write() if len(builder) else None
+
+
+def _compare(old: pygit2.Object | None, new: pygit2.Object | None, path: str, out: list[Change]) -> None:
+    """Append the memory files that differ at and below `path` between two tree entries (None: absent)."""
+    old_tree, new_tree = _folder(old), _folder(new)
+    if old_tree is not None or new_tree is not None:
+        olds = {entry.name: entry for entry in old_tree or ()}
+        news = {entry.name: entry for entry in new_tree or ()}
+        for name in olds.keys() | news.keys():
+            before, after = olds.get(name), news.get(name)
+            if before is None or after is None or before.id != after.id or before.filemode != after.filemode:
+                _compare(before, after, f"{path}/{name}", out)
+    before_blob, after_blob = _regular(old), _regular(new)
+    if before_blob != after_blob and is_memory_path(path):
+        out.append(Change(path, before_blob, after_blob))
+
+
+def _folder(entry: pygit2.Object | None) -> pygit2.Tree | None:
+    return entry.peel(pygit2.Tree) if entry is not None and entry.filemode == FileMode.TREE else None
+
+
+def _regular(entry: pygit2.Object | None) -> str | None:
+    regular = entry is not None and entry.filemode in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE)
+    return str(entry.id) if regular else None  # type: ignore[union-attr]
+

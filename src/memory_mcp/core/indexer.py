@@ -46,7 +46,13 @@ Progress = Callable[[int, int], None]
 
 class Indexer:
     def __init__(
-        self, store: Store, embedder: EmbeddingModel, cache: VectorCache, derived: DerivedStore | None = None
+        self,
+        store: Store,
+        embedder: EmbeddingModel,
+        cache: VectorCache,
+        derived: DerivedStore | None = None,
+        *,
+        background_embedding: bool = False,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -60,6 +66,10 @@ class Indexer:
         self._saving = threading.RLock()
         self.backlog = threading.Event()
         """Set when a memory was committed without vectors: wakes the background embedding."""
+        self.background_embedding = background_embedding
+        """A server's: a memory too large to embed at once (see DEFER_CHUNKS) is indexed without vectors and
+        embedded by `fill_vectors` later, whoever wrote it (this process, another one, or a pull). One-shot
+        commands embed everything at once, as they have no later."""
 
     # ------------------------------------------------------------- start-up
 
@@ -100,9 +110,11 @@ class Indexer:
             except InvalidInput as exc:
                 log.warning("skipping unreadable uncommitted file %s: %s", path, exc)
                 continue
-            vectors = self.vectors([memory])[0]
+            vectors = self.vectors_or_later([memory])[0]
             with self._changing():
                 self.catalog.put(memory, path, self.store.blob_id(data), vectors, dirty=True)
+            if vectors is None:
+                self.backlog.set()
 
     # ------------------------------------------------------------- catch-up
 
@@ -138,10 +150,12 @@ class Indexer:
                     incoming.append((change.path, change.new_blob, memory))
         for start in range(0, len(incoming), EMBED_BATCH):
             batch = incoming[start : start + EMBED_BATCH]
-            vectors = self.vectors([memory for _, _, memory in batch])
+            vectors = self.vectors_or_later([memory for _, _, memory in batch])
             with self.viewing:
                 for (path, blob, memory), rows in zip(batch, vectors, strict=True):
                     self.catalog.put(memory, path, blob, rows)
+            if any(rows is None for rows in vectors):
+                self.backlog.set()  # catch-up (a pull, another process) never waits for a large memory
             if progress:
                 progress(start + len(batch), len(incoming))
 
@@ -235,15 +249,23 @@ class Indexer:
         found = self.cache.get_many(keys)
         return [found.get(key) for key in keys]
 
-    def vectors_or_later(self, memory: Memory) -> np.ndarray | None:
-        """The memory's vectors now, or None when it is too large to embed before committing (see
-        DEFER_CHUNKS) and not cached: `fill_vectors` embeds it after the commit."""
-        info = self.embedder.info
-        text = memory.embedding_text()
-        key = cache_key(info.identity, info.document_prefix, text)
-        if key not in self.cache.get_many([key]) and self.embedder.chunk_count(text) > DEFER_CHUNKS:
-            return None
-        return self.vectors([memory])[0]
+    def vectors_or_later(self, memories: list[Memory]) -> list[np.ndarray | None]:
+        """Like `vectors`, but with `background_embedding` None for each memory too large to embed before it
+        is committed or indexed (see DEFER_CHUNKS) and not cached: `fill_vectors` embeds it later."""
+        if not self.background_embedding:
+            return list(self.vectors(memories))
+        texts = [m.embedding_text() for m in memories]
+        keys = self._keys(texts)
+        cached = self.cache.get_many(keys)
+        now = [
+            i
+            for i, (text, key) in enumerate(zip(texts, keys, strict=True))
+            if key in cached or self.embedder.chunk_count(text) <= DEFER_CHUNKS
+        ]
+        out: list[np.ndarray | None] = [None] * len(memories)
+        for i, rows in zip(now, self.vectors([memories[i] for i in now]) if now else [], strict=True):
+            out[i] = rows
+        return out
 
     @property
     def pending_vectors(self) -> int:

@@ -1,6 +1,6 @@
-"""The use cases that read: read, recall, list, recent, scope counts, history and its versions, changes,
-briefing, completions. Each catches up with other processes' commits first, then reads the catalog under
-the indexer's viewing lock (the model runs before it, with no lock held)."""
+"""The use cases that read: read, recall, list, recent, scope counts, changes, briefing, completions (one
+memory's past is in `history`). Each catches up with other processes' commits first, then reads the catalog
+under the indexer's viewing lock (the model runs before it, with no lock held)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from dataclasses import replace
 from memory_mcp.core import briefing, changes, markdown
 from memory_mcp.core import cursor as cursor_
 from memory_mcp.core.catalog import Catalog, Entry
-from memory_mcp.core.checks import locate, path_visible, recall_filter, visible
+from memory_mcp.core.checks import locate, recall_filter, visible
 from memory_mcp.core.embedder import EmbeddingModel
 from memory_mcp.core.indexer import Indexer
 from memory_mcp.core.model import (
@@ -21,13 +21,12 @@ from memory_mcp.core.model import (
     Scope,
     ScopeFilter,
     validate_limit,
-    validate_name,
     validate_query,
     validate_tags,
 )
 from memory_mcp.core.results import Locator, Page
 from memory_mcp.core.search import Hit, rank
-from memory_mcp.core.store import Revision, Store, memory_path
+from memory_mcp.core.store import Store
 from memory_mcp.errors import InvalidInput, NotFound
 
 
@@ -95,7 +94,8 @@ class Reading:
         `global` the global memories, a path that subtree only (not global). Raises `InvalidInput` for a cursor
         not made by `list`, a bad limit, scope or tag."""
         limit = validate_limit(limit, maximum=MAX_LIMIT)
-        keep = _listed(scope, tags, access)
+        wanted = set(validate_tags(tags))
+        keep = _listed(scope, wanted, access)
         after = cursor_.decode(cursor)
         subtree = ScopeFilter.parse(scope, default_all=True).root
         if subtree is not None and not subtree.is_global and (after is None or after < (subtree.path, "")):
@@ -103,7 +103,7 @@ class Reading:
         self.indexer.ensure_fresh()
         with self.indexer.viewing:
             page: list[Entry] = []
-            for entry in self.catalog.sorted_after(after):
+            for entry in self.catalog.sorted_after(after, wanted):
                 if subtree is not None and entry.memory.scope.path > subtree.path + "0":
                     break  # "0" sorts right after "/": nothing beyond can be in the subtree
                 if keep(entry):
@@ -123,12 +123,13 @@ class Reading:
     ) -> Page:
         """Like `list`, but newest `updated_at` first (ties by scope and name), with cursors of its own."""
         limit = validate_limit(limit, maximum=MAX_LIMIT)
-        keep = _listed(scope, tags, access)
+        wanted = set(validate_tags(tags))
+        keep = _listed(scope, wanted, access)
         after = cursor_.decode_recent(cursor)
         self.indexer.ensure_fresh()
         with self.indexer.viewing:
             page: list[Entry] = []
-            for entry in self.catalog.recent_after(after):
+            for entry in self.catalog.recent_after(after, wanted):
                 if keep(entry):
                     if len(page) == limit:
                         return Page(page, cursor_.encode(page[-1].recency_key))
@@ -142,84 +143,6 @@ class Reading:
             counts = self.catalog.scope_counts()
         scopes = {path: Scope(path) for path in counts}
         return {scopes[path]: count for path, count in counts.items() if access.can_read(scopes[path])}
-
-    def history(self, where: Locator, *, limit: int = 20, access: Access = FULL_ACCESS) -> list[Revision]:
-        """The last `limit` commits that changed the memory, newest first, following moves by id (within the
-        scopes `access` may see) and ending at its creation. A forgotten memory has a history too (its newest
-        entry is the deletion), by id or by name and scope. Raises `NotFound` when there is none."""
-        limit = validate_limit(limit)
-        self.indexer.ensure_fresh()
-        with self.indexer.viewing:
-            try:
-                entry = locate(self.catalog, where, access)
-                path, memory_id = entry.path, entry.memory.id
-            except NotFound:
-                path, memory_id = self._forgotten(where, access)
-        revisions = self.store.history(path, memory_id, self._blob_memory_id, limit)
-        if not revisions:
-            raise NotFound(f"{where.describe()} has no history; use list or recall to find memories")
-        for position, revision in enumerate(revisions):
-            if not path_visible(revision.path, access):
-                return revisions[:position]  # moved in from a scope this caller may not see: stop there
-        return revisions
-
-    def _forgotten(self, where: Locator, access: Access) -> tuple[str, str | None]:
-        """Where a memory that is no longer in the catalog last lived, for its history."""
-        if where.id:
-            found = self.store.deleted_path(where.id, self._blob_memory_id)
-            if found is None or not path_visible(found, access):
-                raise NotFound(f"no memory has or had id {where.id!r}; use list or recall to find memories")
-            return found, where.id
-        scope = Scope.parse(where.scope)
-        path = memory_path(scope, validate_name(where.name or ""))
-        if not access.can_read(scope) or self.store.blob_at(self.catalog.commit, path) is not None:
-            raise NotFound(f"no memory named {where.name!r} in scope {str(scope)!r}; use list or recall")
-        return path, None
-
-    def content_at(
-        self, where: Locator, version: str, *, access: Access = FULL_ACCESS
-    ) -> tuple[Revision, Memory]:
-        """The memory as it was at one entry of its history: `version` is that entry's `version` (the file
-        version every tool uses) or its `commit`, or a prefix of either."""
-        version = version.lower() if isinstance(version, str) else ""
-        if len(version) < 4 or not all(c in "0123456789abcdef" for c in version):
-            raise InvalidInput(
-                "version must be a `version` or `commit` from history (or a prefix of at least 4 hex digits)"
-            )
-        for revision in self.history(where, limit=MAX_LIMIT, access=access):
-            if revision.commit.startswith(version) or (revision.blob or "-").startswith(version):
-                if revision.blob is None:
-                    raise NotFound(
-                        f"the memory was deleted in commit {revision.commit[:12]}; pick the entry before it"
-                    )
-                return revision, markdown.parse(self.store.blob(revision.blob))
-        raise NotFound(f"{version!r} is not among the last {MAX_LIMIT} versions of {where.describe()}")
-
-    def versions(
-        self,
-        where: Locator,
-        wanted: list[str],
-        *,
-        newest: int = 0,
-        limit: int = MAX_LIMIT,
-        access: Access = FULL_ACCESS,
-    ) -> tuple[list[Revision], dict[str, Memory]]:
-        """The memory's history (as `history`) and, from that one walk, the memory at each `wanted` commit (an
-        id or a prefix of at least 4 hex digits, the key it is returned under) and at the `newest` few
-        revisions (keyed by commit id). A wanted commit that is not in the history or deleted the memory is
-        left out. Raises `InvalidInput` for a malformed commit, otherwise as `history` does."""
-        keys = [version.lower() for version in wanted]
-        if not all(len(key) >= 4 and all(c in "0123456789abcdef" for c in key) for key in keys):
-            raise InvalidInput("a version must be a commit id (or a prefix of at least 4 hex digits) from history")
-        revisions = self.history(where, limit=limit, access=access)
-        picks = [(rev.commit, rev) for rev in revisions[:newest]]
-        for key in keys:
-            found = next((rev for rev in revisions if rev.commit.startswith(key)), None)
-            if found is not None:
-                picks.append((key, found))
-        return revisions, {
-            key: markdown.parse(self.store.blob(rev.blob)) for key, rev in picks if rev.blob is not None
-        }
 
     def changes(
         self,
@@ -304,10 +227,9 @@ def _subtree(scope: str | None) -> ScopeFilter:
     return replace(scopes, include_global=scopes.root is None or scopes.root.is_global)
 
 
-def _listed(scope: str | None, tags: list[str] | None, access: Access) -> Callable[[Entry], bool]:
+def _listed(scope: str | None, wanted: set[str], access: Access) -> Callable[[Entry], bool]:
     """Which memories a listing (`list`, `recent`) shows: `_subtree(scope)`, visible, with every tag."""
     scopes = _subtree(scope)
-    wanted = set(validate_tags(tags))
 
     def keep(entry: Entry) -> bool:
         return scopes.matches(entry.memory.scope) and visible(entry, access) and wanted.issubset(entry.memory.tags)

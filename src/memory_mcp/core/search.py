@@ -3,6 +3,7 @@ rank fusion, cosine scores for every hit, and a snippet around the part that mat
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -10,6 +11,7 @@ from typing import Final, Literal
 import numpy as np
 
 from memory_mcp.core.catalog import Catalog, Entry
+from memory_mcp.core.checks import RecallFilter
 from memory_mcp.core.lexical_index import query_terms
 
 RRF_K: Final = 60
@@ -17,6 +19,9 @@ RRF_K: Final = 60
 MIN_CANDIDATES: Final = 20
 """Fewest candidates each ranking contributes; deeper lists only add memories both rankings put low."""
 SNIPPET_CHARS: Final = 480
+FETCH_MARGIN: Final = 1.5
+"""Keyword rows fetched beyond what the filtered share of memories should need: a second fetch costs a
+whole search."""
 
 MatchType = Literal["semantic", "lexical", "both"]
 
@@ -40,11 +45,12 @@ def rank(
     catalog: Catalog,
     query: str,
     query_vector: np.ndarray,
-    allowed: Callable[[Entry], bool] | None,
+    allowed: RecallFilter | None,
     limit: int,
     min_score: float | None = None,
 ) -> list[Hit]:
     """The best `limit` memories passing `allowed` (None = all) and `min_score`, best first."""
+    allowed = _needed(catalog, allowed)
     semantic = _semantic(catalog, query_vector, allowed, depth(limit))
     lexical = _keyword(catalog, query, allowed, depth(limit))
     fused: dict[int, float] = {}
@@ -71,23 +77,46 @@ def rank(
     return hits
 
 
+def _needed(catalog: Catalog, allowed: RecallFilter | None) -> RecallFilter | None:
+    """None when the filter passes every memory by scope alone (all of them global, say): then the graph
+    search calls nothing per node it visits."""
+    if allowed is None or allowed.rest is not None:
+        return allowed
+    return None if all(map(allowed.scopes.__getitem__, catalog.scope_counts())) else allowed
+
+
 def _semantic(
-    catalog: Catalog, vector: np.ndarray, allowed: Callable[[Entry], bool] | None, depth: int
+    catalog: Catalog, vector: np.ndarray, allowed: RecallFilter | None, depth: int
 ) -> dict[int, float]:
     """Doc ids by their best chunk's similarity, with that similarity (a dict keeps rank order and gives
     O(1) membership)."""
-
-    def label_allowed(label: int) -> bool:
-        entry = catalog.by_label(label)
-        return entry is not None and allowed is not None and allowed(entry)
-
     found: dict[int, float] = {}
-    only = None if allowed is None else label_allowed  # no filter: no Python call per visited graph node
-    for label, similarity in catalog.vector_index.search(vector, depth, only):
+    for label, similarity in catalog.vector_index.search(vector, depth, _label_filter(catalog, allowed)):
         entry = catalog.by_label(label)
         if entry is not None:
             found.setdefault(entry.doc, similarity)
     return found
+
+
+def _label_filter(catalog: Catalog, allowed: RecallFilter | None) -> Callable[[int], bool] | None:
+    """The filter as the graph search calls it, once per node it visits (hundreds per query): with no filter,
+    no call at all; with a scope filter alone, one Python call of two lookups."""
+    if allowed is None:
+        return None
+    entry_of, verdicts = catalog.label_lookup, allowed.scopes
+    if allowed.rest is None:
+
+        def scope_allowed(label: int) -> bool:
+            entry = entry_of(label)
+            return entry is not None and verdicts[entry.memory.scope.path]
+
+        return scope_allowed
+
+    def label_allowed(label: int) -> bool:
+        entry = entry_of(label)
+        return entry is not None and allowed(entry)
+
+    return label_allowed
 
 
 def _similarity(catalog: Catalog, entry: Entry, vector: np.ndarray, found: float | None) -> tuple[float, int]:
@@ -102,11 +131,12 @@ def _similarity(catalog: Catalog, entry: Entry, vector: np.ndarray, found: float
 
 
 def _keyword(
-    catalog: Catalog, query: str, allowed: Callable[[Entry], bool] | None, depth: int
+    catalog: Catalog, query: str, allowed: RecallFilter | None, depth: int
 ) -> dict[int, None]:
-    """Keyword candidates passing the filters; fetches deeper while filters reject too many."""
-    fetch = depth
-    while True:
+    """Keyword candidates passing the filters. Every fetch scores every match again, so the first one is
+    as deep as the filter's share of memories suggests, and a deeper one follows only when tags reject more."""
+    fetch = depth if allowed is None else _filtered_depth(catalog, allowed, depth)
+    while fetch:
         rows = catalog.lexical.search(query, fetch)
         found: dict[int, None] = {}
         for doc, _ in rows:
@@ -118,6 +148,16 @@ def _keyword(
         if len(rows) < fetch:
             return found
         fetch *= 8
+    return {}  # no memory in any scope the filter admits
+
+
+def _filtered_depth(catalog: Catalog, allowed: RecallFilter, depth: int) -> int:
+    """How many keyword rows to fetch for `depth` of them to pass the scope filter, with a margin (0: no
+    memory is in a scope it admits)."""
+    counts = catalog.scope_counts()
+    total = sum(counts.values())
+    admitted = sum(count for scope, count in counts.items() if allowed.scopes[scope])
+    return 0 if admitted == 0 else min(total, math.ceil(FETCH_MARGIN * depth * total / admitted))
 
 
 def snippet(content: str, terms: list[str], best_chunk: int, chunks: int) -> tuple[str, bool]:

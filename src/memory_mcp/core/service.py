@@ -1,5 +1,5 @@
 """The memory service: the one object every edge (MCP tools, HTTP, web UI, CLI) calls, from worker threads
-(its methods block). Its use cases are in `reading` and `writing`, which it combines; here are its
+(its methods block). Its use cases are in `reading`, `history` and `writing`, which it combines; here are its
 construction and upkeep (statistics, catching up, background embedding, rebuilds, repairs). What the use
 cases return is in `results`, the preconditions they check in `checks`, list cursors in `cursor`.
 """
@@ -19,6 +19,7 @@ from memory_mcp.core.results import (
     Similar,
     Stats,
 )
+from memory_mcp.core.revision_index import RevisionIndex
 from memory_mcp.core.writing import Writing
 
 __all__ = [
@@ -38,16 +39,13 @@ __all__ = [
 class MemoryService(Writing):
     """The use cases over one repository: `Reading`'s and `Writing`'s, plus upkeep."""
 
-    def __init__(
-        self, indexer: Indexer, *, owns_embedder: bool = True, background_embedding: bool = False
-    ) -> None:
-        """`background_embedding`: a server, whose maintenance thread embeds large memories after their
-        commit; one-shot commands embed before committing, as they have no later."""
+    def __init__(self, indexer: Indexer, *, owns_embedder: bool = True) -> None:
+        """Whether large memories are embedded after their commit is the indexer's `background_embedding`."""
         self.indexer = indexer
         self.store = indexer.store
         self.embedder = indexer.embedder
+        self.revisions = RevisionIndex(self.store, self._blob_memory_id)
         self._owns_embedder = owns_embedder
-        self._background = background_embedding
 
     def close(self) -> None:
         """Stop the model unless it was lent (refusing its queued work, so nothing waits for it), save

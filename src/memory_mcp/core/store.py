@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Final, Protocol
@@ -75,13 +75,14 @@ class Store(Protocol):
     def uncommitted_files(self) -> list[tuple[str, bytes]]:
         """Memory files whose work-tree bytes differ from the branch tip."""
 
-    def history(
-        self, path: str, memory_id: str | None, parse_id: Callable[[str], str | None], limit: int
-    ) -> list[Revision]:
-        """The commits that changed one memory, newest first, following moves."""
+    def first_parent_changes(
+        self, tip: str, stop: str | None
+    ) -> Iterator[tuple[str, str | None, list[Change]]]:
+        """From `tip` back along first parents: (commit, first parent, memory files changed); ends before
+        `stop`, or with the root."""
 
-    def deleted_path(self, memory_id: str, parse_id: Callable[[str], str | None]) -> str | None:
-        """Where a forgotten memory was when it was last deleted."""
+    def commit_info(self, commit: str) -> Commit:
+        """Who made one commit, when, and its message."""
 
     def write_lock(self) -> AbstractContextManager[None]:
         """The repository's cross-process write lock."""
@@ -113,6 +114,7 @@ class GitStore(History, WorkTree, Merging):
         self._state.mkdir(mode=0o700, exist_ok=True)
         self._finish_interrupted_move()
         self._refresh_index()
+        self._catch_up_index()
 
     @property
     def repository(self) -> pygit2.Repository:
@@ -147,8 +149,8 @@ class GitStore(History, WorkTree, Merging):
             self._check_path(path)
         head = self.head()
         started = time.perf_counter()
-        commit = self._commit_object(head, writes, deletes, message, author or self.author)
-        self.move_branch(head, commit, message.splitlines()[0])
+        commit, changes = self._commit_object(head, writes, deletes, message, author or self.author)
+        self.move_branch(head, commit, message.splitlines()[0], changes)
         if self._on_commit is not None:
             self._on_commit(time.perf_counter() - started)
         return commit

@@ -33,7 +33,7 @@ from memory_mcp.core.model import (
     validate_source,
     validate_tags,
 )
-from memory_mcp.core.reading import Reading
+from memory_mcp.core.history import MemoryHistory
 from memory_mcp.core.results import Imported, Locator, Saved, Similar
 from memory_mcp.core.store import Author, memory_path
 from memory_mcp.errors import AlreadyExists, Conflict, InvalidInput
@@ -42,12 +42,12 @@ NEAR_DUPLICATE: Final = 0.80
 """How far from the model's unrelated-text similarity towards 1 a cosine must be for `remember` to report an
 existing memory as a likely duplicate (0.80 of the way: about 0.81 with MiniLM, 0.90 with BGE)."""
 OPTIMISTIC_RETRIES: Final = 3
+SIMILAR: Final = 6
+"""Nearest memories looked at for near-duplicates of a saved one."""
 
 
-class Writing(Reading):
+class Writing(MemoryHistory):
     """The write side of `MemoryService`; writes read first (`read`, `content_at`), hence the base."""
-
-    _background: bool
 
     def remember(
         self,
@@ -231,8 +231,8 @@ class Writing(Reading):
         actor: str | None = None,
         access: Access = FULL_ACCESS,
     ) -> Saved:
-        """Put the content and tags of an old version (a commit from `history`) back, as a new commit;
-        name, scope and id stay as they are now."""
+        """Put the content and tags of an old entry of `history` (its `version` or `commit`) back, as a new
+        commit; name, scope and id stay as they are now."""
         revision, old = self.content_at(where, version, access=access)
 
         def change(current: Memory) -> Memory:
@@ -310,9 +310,8 @@ class Writing(Reading):
         return self.store.author if not actor else Author(actor, self.store.author.email)
 
     def _vectors(self, memory: Memory) -> np.ndarray | None:
-        if self._background:
-            return self.indexer.vectors_or_later(memory)
-        return self.indexer.vectors([memory])[0]
+        """Embedded now, or None for a large memory a server embeds after its commit (`Indexer`)."""
+        return self.indexer.vectors_or_later([memory])[0]
 
     @property
     def near_duplicate(self) -> float:
@@ -335,7 +334,11 @@ class Writing(Reading):
             return label not in entry.labels and other is not None and visible(other, access)
 
         with self.indexer.viewing:
-            hits = self.catalog.vector_index.search(vector, 6, wanted)
+            if access.scopes is None:  # every memory is visible: no Python call per visited graph node
+                found = self.catalog.vector_index.search(vector, SIMILAR + len(entry.labels))
+                hits = [hit for hit in found if hit[0] not in entry.labels][:SIMILAR]
+            else:
+                hits = self.catalog.vector_index.search(vector, SIMILAR, wanted)
         found: dict[int, Similar] = {}
         for label, similarity in hits:  # entries are immutable once built: safe outside the lock
             other = self.catalog.by_label(label)

@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Final
 
+from mcp.server._otel import OpenTelemetryMiddleware
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 
@@ -54,6 +55,9 @@ def build_mcp_server(
         middleware=[notifier.middleware],
         tools=Tools(supervisor).tools(),
     )
+    # The SDK wraps every message in an OpenTelemetry span; no exporter is ever installed here, so the spans
+    # were pure per-call cost.
+    server.middleware[:] = [m for m in server.middleware if not isinstance(m, OpenTelemetryMiddleware)]
     Prompts(supervisor).register(server)
     Resources(supervisor, notifier).register(server)
     return server

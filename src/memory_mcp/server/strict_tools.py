@@ -4,6 +4,10 @@ and the fix, never pydantic's own text.
 
 The one leniency kept from the SDK: a list argument sent as a JSON-encoded string (some clients can send
 nothing else) is still decoded; a scalar never is.
+
+Results are ours: typed dicts built by `views`, which tests check against the published output schemas with
+an independent validator. So a result is not validated and re-dumped by pydantic on every call, and its text
+block (for clients that read no structured content) is the same JSON, compact rather than indented.
 """
 
 from __future__ import annotations
@@ -11,9 +15,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pydantic_core
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
+from mcp_types import CallToolResult, TextContent
 from pydantic import ConfigDict, ValidationError
 
 _EXPECTED = {
@@ -39,12 +45,19 @@ class _StrictMetadata(FuncMetadata):
 class StrictTool(Tool):
     async def run(self, arguments: dict[str, Any], context: Any, convert_result: bool = False) -> Any:
         try:
-            return await super().run(arguments, context, convert_result)
+            result = await super().run(arguments, context, convert_result=False)
         except ToolError as exc:
             if type(exc) is ToolError and isinstance(exc.__cause__, ValidationError):
                 problems = "; ".join(_describe(error) for error in exc.__cause__.errors())
                 raise ToolError(f"Error executing tool {self.name}: InvalidInput: {problems}") from None
             raise
+        return tool_result(result) if convert_result else result
+
+
+def tool_result(structured: dict[str, Any]) -> CallToolResult:
+    """A tool's typed dict as MCP's result: the structured content, and the same JSON as its text."""
+    text = pydantic_core.to_json(structured).decode()
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
 
 
 def strict_tool(fn: Callable[..., Any], **options: Any) -> StrictTool:

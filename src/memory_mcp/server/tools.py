@@ -7,7 +7,7 @@ import inspect
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Annotated, Any, Final, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import anyio
 
@@ -22,59 +22,34 @@ from memory_mcp.core import (
     MAX_LIMIT,
     MAX_QUERY_CHARS,
     MAX_SOURCE_CHARS,
-    MAX_TAG_CHARS,
     MAX_TAGS,
     Locator,
     MemoryService,
     SyncReport,
 )
-from memory_mcp.errors import AlreadyExists, Cancelled, Forbidden, MemoryMcpError
+from memory_mcp.errors import Cancelled, Forbidden, MemoryMcpError
+from memory_mcp.server import agent_wording as wording
 from memory_mcp.server.bearer_tokens import caller
 from memory_mcp.server.calls import in_service
 from memory_mcp.server.strict_tools import strict_tool
+from memory_mcp.server.tool_params import (
+    MAX_CURSOR_CHARS,
+    MAX_ID_CHARS,
+    MAX_NAME_CHARS,
+    MAX_SCOPE_CHARS,
+    NAME_HELP,
+    ExpectedVersion,
+    FilterTags,
+    MemoryId,
+    Name,
+    Scope,
+    TagList,
+    Tags,
+)
 from memory_mcp.supervisor import Supervisor
 from memory_mcp.view_types import Changes, History, Hits, MemoryPage, MemoryView, SavedMemory, SyncResult
 
 T = TypeVar("T")
-# Upper bounds in every schema, so a client knows them and oversized input is refused before any work.
-MAX_NAME_CHARS: Final = 200
-MAX_SCOPE_CHARS: Final = 700
-MAX_ID_CHARS: Final = 64
-MAX_CURSOR_CHARS: Final = 512
-
-NAME_HELP: Final = (
-    "Memory name: 1-3 '/'-separated parts of letters, digits, '-', '_', '.' (e.g. 'rust/async-tips')"
-)
-Name = Annotated[str | None, Field(description=NAME_HELP, max_length=MAX_NAME_CHARS)]
-Scope = Annotated[
-    str | None,
-    Field(
-        description=(
-            "Scope: 'global' (default) or a path like 'org/team/project'; 'project:<name>' is an alias"
-        ),
-        max_length=MAX_SCOPE_CHARS,
-    ),
-]
-MemoryId = Annotated[
-    str | None, Field(description="The memory's id (alternative to name + scope)", max_length=MAX_ID_CHARS)
-]
-TagList = list[Annotated[str, Field(max_length=MAX_TAG_CHARS)]] | None
-Tags = Annotated[
-    TagList, Field(description="Tags, e.g. ['rust', 'decision']; at most 32", max_length=MAX_TAGS)
-]
-FilterTags = Annotated[
-    TagList, Field(description="Only memories that carry all of these tags", max_length=MAX_TAGS)
-]
-ExpectedVersion = Annotated[
-    str | None,
-    Field(
-        description=(
-            "Only apply if the memory is still at this version (from read/list); else a conflict error"
-        ),
-        max_length=MAX_ID_CHARS,
-    ),
-]
-
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 SYNC = ToolAnnotations(
     read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True
@@ -85,14 +60,6 @@ def _who() -> dict[str, Any]:
     """The service keywords naming the caller of a write: what it may touch, and the commit author."""
     access, actor = caller()
     return {"access": access, "actor": actor}
-
-
-def _error_text(exc: MemoryMcpError) -> str:
-    """The tool error an agent sees: the kind, the service's message, and the next step in tool terms."""
-    text = f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, AlreadyExists) and exc.replaceable:
-        text += "; use edit to change it, remember with replace=true to overwrite it, or choose another name"
-    return text
 
 
 class Tools:
@@ -111,7 +78,7 @@ class Tools:
             raise
         except MemoryMcpError as exc:
             outcome = type(exc).__name__
-            raise ToolError(_error_text(exc)) from exc
+            raise ToolError(wording.error_text(exc)) from exc
         except BaseException as exc:
             outcome = "cancelled" if isinstance(exc, anyio.get_cancelled_exc_class()) else "crash"
             raise
@@ -187,7 +154,7 @@ class Tools:
             **_who(),
         )
         result = await self._run("remember", call)
-        return views.saved(result, "replaced" if result.replaced else "created")
+        return wording.saved(result, "replaced" if result.replaced else "created")
 
     async def recall(
         self,
@@ -266,7 +233,7 @@ class Tools:
             expected_version=expected_version,
             **_who(),
         )
-        return views.saved(await self._run("edit", call), "updated")
+        return wording.saved(await self._run("edit", call), "updated")
 
     async def forget(
         self,
@@ -282,7 +249,7 @@ class Tools:
             expected_version=expected_version,
             **_who(),
         )
-        return views.saved(await self._run("forget", call), "deleted")
+        return wording.saved(await self._run("forget", call), "deleted")
 
     async def list_memories(
         self,
@@ -343,7 +310,7 @@ class Tools:
             expected_version=expected_version,
             **_who(),
         )
-        return views.saved(await self._run("move", call), "moved")
+        return wording.saved(await self._run("move", call), "moved")
 
     async def history(
         self,
@@ -380,7 +347,7 @@ class Tools:
             }
         call = partial(MemoryService.history, where=where, limit=limit, access=caller()[0])
         revisions = await self._run("history", call)
-        return views.history(revisions)
+        return wording.history(revisions)
 
     async def changes(
         self,

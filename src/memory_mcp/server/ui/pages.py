@@ -137,7 +137,7 @@ class Pages:
 
     async def history(self, request: Request, viewer: Viewer, entry: Entry) -> Response:
         """Every version, a diff between two (by default the newest and the one before), and one version in
-        full when asked: all from one walk of the history."""
+        full when asked: all from one history request."""
         query = request.query_params
         chosen = [query.get(name, "").strip().lower() for name in ("from", "to", "version")]
         revisions, contents = await self.ui.call(
@@ -161,7 +161,7 @@ class Pages:
                 problem = "one of the versions to compare is not in this memory's last versions (or deleted it)"
         shown = None
         if chosen[2]:
-            revision = next((r for r in revisions if r.commit.startswith(chosen[2])), None)
+            revision = next((r for r in revisions if r.named_by(chosen[2])), None)
             if revision is not None and chosen[2] in contents:
                 shown = (revision, contents[chosen[2]])
             else:

@@ -1,0 +1,93 @@
+"""The server as a client sees it: a `memory-mcp serve` process on loopback, its /metrics and /proc figures,
+and timed tool calls through the real MCP client over streamable HTTP."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from mcp import Client
+
+
+class Server:
+    def __init__(self, env: dict[str, str]) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.started = time.perf_counter()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "memory_mcp.cli", "serve", "--bind", f"127.0.0.1:{self.port}"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def wait_ready(self) -> float:
+        """Seconds from the process start until /readyz answers 200."""
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.url}/readyz", timeout=5) as response:
+                    if response.status == 200:
+                        return time.perf_counter() - self.started
+            except OSError:
+                pass
+            if self.process.poll() is not None:
+                raise RuntimeError("server exited")
+            time.sleep(0.01)
+
+    def metrics(self) -> dict[str, float]:
+        """Every unlabelled sample of /metrics, by name."""
+        with urllib.request.urlopen(f"{self.url}/metrics", timeout=5) as response:
+            lines = response.read().decode().splitlines()
+        samples = {}
+        for line in lines:
+            name, _, value = line.partition(" ")
+            if line and not line.startswith("#") and "{" not in name:
+                samples[name] = float(value)
+        return samples
+
+    def metric(self, name: str) -> float:
+        return self.metrics().get(name, float("nan"))
+
+    def _proc(self, file: str, field: str) -> int:
+        for line in Path(f"/proc/{self.process.pid}/{file}").read_text().splitlines():
+            if line.startswith(field):
+                return int(line.split()[1])
+        raise RuntimeError(f"no {field} in /proc/{self.process.pid}/{file}")
+
+    def peak_rss_mb(self) -> float:
+        return round(self._proc("status", "VmHWM:") / 1024, 1)
+
+    def write_bytes(self) -> int:
+        """Bytes this process has caused to be written to storage so far (page cache dirtied included)."""
+        return self._proc("io", "write_bytes:")
+
+    def stop(self, sig: int) -> None:
+        self.process.send_signal(sig)
+        self.process.wait(timeout=60)
+
+
+class Session:
+    """One MCP client session; each call returns its seconds."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    async def call(self, tool: str, arguments: dict) -> float:
+        started = time.perf_counter()
+        result = await self._client.call_tool(tool, arguments)
+        elapsed = time.perf_counter() - started
+        if result.is_error:
+            raise RuntimeError(f"{tool}: {result.content[0].text}")
+        return elapsed
+
+    async def recall(self, query: str) -> float:
+        return await self.call("recall", {"query": query, "scope": "all"})
+
+    async def remember(self, name: str, content: str) -> float:
+        return await self.call("remember", {"name": name, "content": content})

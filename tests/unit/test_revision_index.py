@@ -1,0 +1,143 @@
+"""The per-memory commit index against real repositories: moves, deletions by a tool or by hand, names reused
+after a forget, incremental advance, and a first-parent line replaced under it (a sync's fast-forward)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pygit2
+import pytest
+
+from memory_mcp.core import markdown
+from memory_mcp.core.merge import File
+from memory_mcp.core.model import Memory, Scope
+from memory_mcp.core.revision_index import RevisionIndex
+from memory_mcp.core.store import Author, GitStore
+from memory_mcp.errors import InvalidInput
+
+AUTHOR = Author("tester", "tester@example.com")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> GitStore:
+    return GitStore(tmp_path / "repo", author=AUTHOR)
+
+
+@pytest.fixture
+def index(store: GitStore) -> RevisionIndex:
+    def parse_id(blob_id: str) -> str | None:
+        try:
+            return markdown.parse(store.blob(blob_id)).id
+        except InvalidInput:
+            return None
+
+    return RevisionIndex(store, parse_id)
+
+
+def doc(name: str, content: str, memory_id: str, scope: Scope = Scope()) -> bytes:
+    moment = datetime(2025, 1, 1, tzinfo=UTC)
+    return markdown.render(
+        Memory(name=name, scope=scope, content=content, id=memory_id, created_at=moment, updated_at=moment)
+    )
+
+
+def commit(
+    store: GitStore, writes: dict[str, bytes] | None = None, deletes: list[str] | None = None, msg: str = "m"
+) -> str:
+    with store.write_lock():
+        return store.commit(writes or {}, deletes or [], msg)
+
+
+def test_history_follows_a_move_and_stops_at_the_creation(store: GitStore, index: RevisionIndex) -> None:
+    old, new = "global/a.md", "projects/p/c.md"
+    c1 = commit(store, {old: doc("a", "v1", "X")}, msg="create")
+    c2 = commit(store, {old: doc("a", "v2", "X")}, msg="edit")
+    commit(store, {"global/other.md": doc("other", "o", "Y")}, msg="unrelated")
+    c4 = commit(store, {new: doc("c", "v2", "X", Scope("p"))}, [old], msg="move")
+    c5 = commit(store, {new: doc("c", "v3", "X", Scope("p"))}, msg="edit again")
+    commit(store, {"global/other.md": doc("other", "o2", "Y")}, msg="unrelated 2")
+
+    revisions = index.history(new, "X", 10)
+    assert [r.commit for r in revisions] == [c5, c4, c2, c1]
+    assert [r.message for r in revisions] == ["edit again", "move", "edit", "create"]
+    assert [r.path for r in revisions] == [new, new, old, old]
+    assert revisions[0].blob == GitStore.blob_id(doc("c", "v3", "X", Scope("p")))
+    assert revisions[3].blob == GitStore.blob_id(doc("a", "v1", "X"))
+    assert revisions[0].author == "tester <tester@example.com>" and revisions[0].time.tzinfo is not None
+    assert [r.commit for r in index.history(new, "X", 2)] == [c5, c4]
+
+
+def test_history_does_not_follow_a_different_memory(store: GitStore, index: RevisionIndex) -> None:
+    commit(store, {"global/a.md": doc("a", "v1", "Z")})
+    c2 = commit(store, {"global/b.md": doc("b", "v1", "Y")}, ["global/a.md"])  # Z goes, Y comes: no move
+    assert [r.commit for r in index.history("global/b.md", "Y", 10)] == [c2]
+
+
+def test_a_memory_deleted_by_hand_is_found_by_id(store: GitStore, index: RevisionIndex) -> None:
+    """A commit made outside the server names no id; the deleted file itself says whose it was. A new memory
+    later written under the same name is another memory, with a history of its own."""
+    c1 = commit(store, {"global/a.md": doc("a", "v1", "X")}, msg="create")
+    c2 = commit(store, {"global/a.md": doc("a", "v2", "X")}, msg="edit")
+    c3 = commit(store, deletes=["global/a.md"], msg="rm a.md")
+    c4 = commit(store, {"global/a.md": doc("a", "new", "W")}, msg="a new memory, same name")
+
+    gone = index.forgotten("X", 10)
+    assert [(r.commit, r.blob is None) for r in gone] == [(c3, True), (c2, False), (c1, False)]
+    assert [r.commit for r in index.history("global/a.md", "W", 10)] == [c4]
+    assert index.forgotten("W", 10) == [] and index.forgotten("never", 10) == []
+
+
+def test_history_by_path_reads_the_id_from_the_newest_version(store: GitStore, index: RevisionIndex) -> None:
+    c1 = commit(store, {"global/a.md": doc("a", "v1", "X")})
+    c2 = commit(store, {"projects/p/a.md": doc("a", "v1", "X", Scope("p"))}, ["global/a.md"], msg="move")
+    c3 = commit(store, deletes=["projects/p/a.md"], msg="forget")
+    revisions = index.history("projects/p/a.md", None, 10)
+    assert [(r.commit, r.path) for r in revisions] == [
+        (c3, "projects/p/a.md"),
+        (c2, "projects/p/a.md"),
+        (c1, "global/a.md"),
+    ]
+
+
+def test_each_commit_is_indexed_once(store: GitStore, index: RevisionIndex) -> None:
+    for n in range(3):
+        commit(store, {"global/a.md": doc("a", f"v{n}", "X")})
+    assert index.advance() == 3
+    assert index.advance() == 0
+    commit(store, {"global/b.md": doc("b", "v", "Y")})
+    commit(store, {"global/a.md": doc("a", "v3", "X")})
+    assert len(index.history("global/a.md", "X", 10)) == 4, "a history request catches up first"
+    assert index.advance() == 0
+
+
+def test_a_new_first_parent_line_rebuilds_the_index(store: GitStore, index: RevisionIndex) -> None:
+    """A sync may fast-forward to a remote merge whose first parent is the remote's own line and whose second
+    is our old tip: our commits leave the first-parent line, and the index must not keep them on it."""
+    c1 = commit(store, {"global/a.md": doc("a", "v1", "X")}, msg="create")
+    ours = commit(store, {"global/a.md": doc("a", "ours", "X")}, msg="our edit")
+    assert index.advance() == 2
+    repo = store.repository
+    remote_tree = pygit2.Index()
+    remote_tree.read_tree(repo[c1].peel(pygit2.Commit).tree)
+    blob = repo.create_blob(doc("b", "remote", "Y"))
+    remote_tree.add(pygit2.IndexEntry("global/b.md", blob, pygit2.enums.FileMode.BLOB))
+    signature = pygit2.Signature("remote", "remote@example.com")
+    theirs = str(
+        repo.create_commit(None, signature, signature, "remote work", remote_tree.write_tree(repo), [c1])
+    )
+    kept = {"global/a.md": store_file(store, ours, "global/a.md")}  # the merge keeps our edit
+    merged = store.merge_commit(theirs, ours, kept, "merge")
+    with store.write_lock():
+        store.move_branch(ours, merged, "fast-forward to the remote's merge")
+
+    assert index.advance() == 3, "rebuilt from the new line: merge, remote work, create"
+    revisions = index.history("global/a.md", "X", 10)
+    assert [(r.commit, r.message) for r in revisions] == [(merged, "merge"), (c1, "create")]
+    assert [r.commit for r in index.history("global/b.md", "Y", 10)] == [theirs]
+
+
+def store_file(store: GitStore, commit_id: str, path: str) -> File:
+    blob = store.blob_at(commit_id, path)
+    assert blob is not None
+    return File(blob)
