@@ -41,9 +41,11 @@ def get(path: str, host: str, *, origin: str | None = None) -> bytes:
 
 
 def tool_call(name: str, arguments: dict, *, host: str = "127.0.0.1") -> bytes:
-    body = json.dumps(
-        {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments}}
-    ).encode()
+    return rpc("tools/call", {"name": name, "arguments": arguments}, host=host)
+
+
+def rpc(method: str, params: dict, *, host: str = "127.0.0.1") -> bytes:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
     head = (
         f"POST /mcp HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
         f"Accept: application/json, text/event-stream\r\nContent-Length: {len(body)}\r\n"
@@ -231,6 +233,55 @@ def test_slow_and_idle_clients_are_dropped(start_server) -> None:
     assert closed["idle"] < 15 and closed["headers"] < 15, closed
     assert closed["body"] < 40, closed
     assert http_get(f"{server.url}/healthz")[0] == 200
+
+
+def test_request_bodies_in_flight_share_one_budget(start_server) -> None:
+    """Thirty 7.6 MiB bodies at once raised RSS by 750 MB: bodies being received share BODY_BUDGET (four
+    of the largest), beyond which a new one is refused with 503 and Retry-After, and finished or dropped ones
+    give their share back."""
+    from memory_mcp.server.http_app import MAX_BODY_BYTES
+    from memory_mcp.server.http_guard import BODY_BUDGET
+
+    server: HttpServer = start_server()
+    size = MAX_BODY_BYTES - 1024
+    head = (
+        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Accept: application/json, text/event-stream\r\nContent-Length: {size}\r\n\r\n"
+    ).encode()
+    held = []
+    try:
+        for _ in range(BODY_BUDGET // size):  # all but the last byte of each: received, still in flight
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+            sock.sendall(head + b" " * (size - 1))
+            held.append(sock)
+        time.sleep(1)  # the server has read what was sent
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+            sock.sendall(head + b" " * 65536)  # more than the budget has left: refused before the rest
+            refused = sock.recv(65536)
+        assert status(refused) == 503 and b"retry-after: 1" in refused.lower(), refused[:300]
+    finally:
+        for sock in held:
+            sock.close()
+    time.sleep(1)
+    hello = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
+    answered = raw_http(server.port, rpc("initialize", hello))
+    assert status(answered) == 200 and b"serverInfo" in answered, "the dropped bodies' share came back"
+
+
+def test_connections_beyond_the_concurrency_limit_are_refused(start_server) -> None:
+    """200 idle sockets used to be held open with no limit: past MAX_CONCURRENCY a request gets 503 at once."""
+    from memory_mcp.server.http_serve import MAX_CONCURRENCY
+
+    server: HttpServer = start_server()
+    held = [socket.create_connection(("127.0.0.1", server.port), timeout=30) for _ in range(MAX_CONCURRENCY)]
+    try:
+        time.sleep(1)  # every one accepted
+        assert status(raw_http(server.port, get("/healthz", "127.0.0.1"))) == 503
+    finally:
+        for sock in held:
+            sock.close()
+    time.sleep(1)
+    assert status(raw_http(server.port, get("/healthz", "127.0.0.1"))) == 200
 
 
 def test_disconnects_cancel_quietly_and_logs_hold_no_query_strings(tmp_path: Path, model_path: Path) -> None:

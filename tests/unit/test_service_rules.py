@@ -108,6 +108,19 @@ def test_near_duplicates_are_listed_and_unrelated_memories_are_not(service: Memo
     assert alone.similar == ()
 
 
+def test_near_duplicates_name_only_memories_the_caller_may_read(service: MemoryService) -> None:
+    """A caller limited to some scopes hears of no twin outside them; an unlimited one hears of every twin."""
+    service.remember(name="deploy", content="deploys go out every tuesday after the standup")
+    service.remember(name="deploy", content="deploys go out every tuesday after the standup", scope="team")
+    limited = Access(scopes=(Scope("other"),))
+    saved = service.remember(
+        name="twin", content="Deploys go out every Tuesday after the standup!", scope="other", access=limited
+    )
+    assert saved.similar == ()
+    unlimited = service.remember(name="twin-2", content="Deploys go out every Tuesday after the standup!")
+    assert sorted(str(s.entry.memory.scope) for s in unlimited.similar) == ["global", "other", "team"]
+
+
 def test_an_edit_reports_near_duplicates_too(service: MemoryService) -> None:
     service.remember(name="a", content="rotate the api keys every ninety days")
     service.remember(name="b", content="something else entirely")

@@ -42,6 +42,8 @@ NEAR_DUPLICATE: Final = 0.80
 """How far from the model's unrelated-text similarity towards 1 a cosine must be for `remember` to report an
 existing memory as a likely duplicate (0.80 of the way: about 0.81 with MiniLM, 0.90 with BGE)."""
 OPTIMISTIC_RETRIES: Final = 3
+SIMILAR: Final = 6
+"""Nearest memories looked at for near-duplicates of a saved one."""
 
 
 class Writing(MemoryHistory):
@@ -332,7 +334,11 @@ class Writing(MemoryHistory):
             return label not in entry.labels and other is not None and visible(other, access)
 
         with self.indexer.viewing:
-            hits = self.catalog.vector_index.search(vector, 6, wanted)
+            if access.scopes is None:  # every memory is visible: no Python call per visited graph node
+                found = self.catalog.vector_index.search(vector, SIMILAR + len(entry.labels))
+                hits = [hit for hit in found if hit[0] not in entry.labels][:SIMILAR]
+            else:
+                hits = self.catalog.vector_index.search(vector, SIMILAR, wanted)
         found: dict[int, Similar] = {}
         for label, similarity in hits:  # entries are immutable once built: safe outside the lock
             other = self.catalog.by_label(label)
