@@ -118,7 +118,7 @@ def _pair(path: Callable[[dict], dict]) -> Callable[[dict], str]:
 def _quality(method: str) -> Callable[[dict], str]:
     def cell(r: dict) -> str:
         q = r["in_process"].get("quality")
-        if not q:
+        if not q or method not in q:
             return "–"
         m = q[method]
         return f"{m['r_at_1']} / {m['r_at_5']} / {m['mrr_at_10']}"
