@@ -641,7 +641,8 @@ def _tagged_catalog(rng: np.random.Generator) -> Catalog:
     catalog = Catalog(DIM)
     for i in range(300):
         tags = tuple(t for t, every in (("rare", 10), ("x", 2)) if i % every == 0)
-        memory = Memory(name=f"n{i}", scope=Scope(["", "team", "other"][i % 3]), content=f"kubernetes {i}", tags=tags)
+        scope = Scope(["", "team", "other"][i % 3])
+        memory = Memory(name=f"n{i}", scope=scope, content=f"kubernetes {i}", tags=tags)
         catalog.put(memory, memory_path(memory.scope, memory.name), "v", _unit(rng, 1 + i % 3))
     return catalog
 
@@ -667,7 +668,9 @@ def test_a_rare_tag_recall_compares_exactly_just_the_admitted(monkeypatch, scope
         e for e in catalog.entries()
         if scopes.matches(e.memory.scope) and access.can_read(e.memory.scope) and tags <= set(e.memory.tags)
     ]
-    true_cosine = {e.doc: float((catalog.vector_index.vectors(e.labels) @ query_vector).max()) for e in admitted}
+    true_cosine = {
+        e.doc: float((catalog.vector_index.vectors(e.labels) @ query_vector).max()) for e in admitted
+    }
     semantic, lexical = search._candidates(catalog, "kubernetes", query_vector, allowed, 1000)
     assert list(semantic) == sorted(true_cosine, key=true_cosine.__getitem__, reverse=True)
     assert semantic == pytest.approx(true_cosine, abs=1e-5)
@@ -675,7 +678,9 @@ def test_a_rare_tag_recall_compares_exactly_just_the_admitted(monkeypatch, scope
     exact = rank(catalog, "kubernetes", query_vector, allowed, limit=8)
     monkeypatch.setattr(search, "EXACT_TAGGED", -1)
     graph = rank(catalog, "kubernetes", query_vector, allowed, limit=8)
-    assert [(h.entry.doc, h.score, h.match_type) for h in exact] == [(h.entry.doc, h.score, h.match_type) for h in graph]
+    assert [(h.entry.doc, h.score, h.match_type) for h in exact] == [
+        (h.entry.doc, h.score, h.match_type) for h in graph
+    ]
     assert len(exact) == min(8, len(admitted))
 
 
@@ -689,7 +694,8 @@ def test_a_tag_nobody_has_returns_at_once(monkeypatch) -> None:
     monkeypatch.setattr(catalog.lexical, "search", no_search)
     allowed = recall_filter(ScopeFilter.parse("all", default_all=False), {"nobody-has-it"}, FULL_ACCESS)
     assert rank(catalog, "kubernetes", _unit(np.random.default_rng(24), 1)[0], allowed, limit=5) == []
-    hidden = recall_filter(ScopeFilter.parse("all", default_all=False), {"rare"}, Access(scopes=(Scope("nowhere"),)))
+    nowhere = Access(scopes=(Scope("nowhere"),))
+    hidden = recall_filter(ScopeFilter.parse("all", default_all=False), {"rare"}, nowhere)
     assert rank(catalog, "kubernetes", _unit(np.random.default_rng(24), 1)[0], hidden, limit=5) == []
 
 

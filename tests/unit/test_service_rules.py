@@ -216,7 +216,8 @@ def test_a_tag_filtered_recall_respects_scope_and_token_either_way(
     service.save_many(memories, message="bulk")
     names = lambda hits: sorted(h.entry.memory.name for h in hits)  # noqa: E731
     rare = [m for m in memories if "rare" in m.tags]
-    assert names(service.recall("deploy notes", scope="all", tags=["rare"], limit=50)) == [m.name for m in rare]
+    everywhere = service.recall("deploy notes", scope="all", tags=["rare"], limit=50)
+    assert names(everywhere) == [m.name for m in rare]
     in_a = [m.name for m in rare if m.scope.path in ("", "org/a")]
     assert names(service.recall("deploy notes", scope="org/a", tags=["rare"], limit=50)) == in_a
     token = Access(scopes=(Scope("org/b"),))

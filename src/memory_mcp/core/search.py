@@ -100,7 +100,8 @@ def _candidates(
         return {}, {}
     labels = [label for entry in few for label in entry.labels]
     semantic = _by_doc(catalog, catalog.vector_index.nearest(vector, depth, labels))
-    return semantic, dict.fromkeys(doc for doc, _ in catalog.lexical.search(query, depth, [e.doc for e in few]))
+    keyword = catalog.lexical.search(query, depth, [entry.doc for entry in few])
+    return semantic, dict.fromkeys(doc for doc, _ in keyword)
 
 
 def _few_admitted(catalog: Catalog, allowed: RecallFilter | None) -> list[Entry] | None:
