@@ -3,7 +3,8 @@
 - BM25: a plain implementation here (Okapi, k1 1.2, b 0.75, lower-cased alphanumeric words), independent of
   the server's keyword index;
 - vector-only: exact cosine between the query vector and each memory's best chunk, over every memory;
-- RRF: reciprocal rank fusion (k 60) of the two rankings' top `FUSION_DEPTH`.
+- RRF: reciprocal rank fusion (k 60) of the two rankings' top `FUSION_DEPTH`; `rrf_40` fuses only their top
+  40, as many candidates as the server's recall takes for 10 hits (a diagnostic, not a baseline).
 
 R@k is the share of queries with a relevant memory among the first k, MRR@10 the mean of 1/rank of the first
 relevant one within 10 (0 when none). A query's relevant memories are those whose record had that query.
@@ -130,6 +131,7 @@ def evaluate(
         "bm25": metrics(lexical, relevant),
         "vector": metrics(semantic, relevant),
         "rrf": metrics([rrf(a, b) for a, b in zip(lexical, semantic, strict=True)], relevant),
+        "rrf_40": metrics([rrf(a[:40], b[:40]) for a, b in zip(lexical, semantic, strict=True)], relevant),
     }
 
 

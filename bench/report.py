@@ -66,7 +66,7 @@ def targets(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     window["derived_per_remember_kb"],
                     64,
                     f"{window['written_per_remember_kb']} KB written by the process, "
-                    f"{window['git_per_remember_kb']} KB of it git's (objects, files, index)",
+                    f"{window['git_per_remember_kb']} KB of it the repository's growth",
                 )
             )
         scores = local.get("quality")
@@ -143,6 +143,7 @@ ROWS: list[tuple[str, Callable[[dict], Any]]] = [
     ("  BM25", _quality("bm25")),
     ("  vector-only (exact cosine)", _quality("vector")),
     ("  RRF k=60 of both", _quality("rrf")),
+    ("  (RRF of the top 40 only)", _quality("rrf_40")),
     ("remember in-process p50 / p99 (ms)", _pair(lambda r: r["in_process"]["remember"])),
     ("recall in-process p50 / p99 (ms)", _pair(lambda r: r["in_process"]["recall"])),
     ("  bare query embedding p50 / p99 (ms)", _pair(lambda r: r["in_process"]["bare_query"])),
@@ -154,7 +155,7 @@ ROWS: list[tuple[str, Callable[[dict], Any]]] = [
     ("  their sum p50 (ms)", lambda r: r["http"]["bare_remember"]["sum"]["p50_ms"]),
     ("write window: remembers", _window("remembers")),
     ("  written per remember (KB)", _window("written_per_remember_kb")),
-    ("  of it git's: objects, files, index (KB)", _window("git_per_remember_kb")),
+    ("  of it the repository's growth (KB)", _window("git_per_remember_kb")),
     ("  remember p50 / p99 / max (ms)", _window_latency),
     ("concurrent recall, 8 clients (req/s)", lambda r: r["http"]["concurrent_recall_per_s"]),
     ("ready after clean stop (s)", lambda r: r["http"]["ready_after_clean_stop_s"]),

@@ -245,19 +245,19 @@ async def _remember_in_turns(
 
 
 async def _write_window(server: Server, session: Session, corpus: Corpus, root: Path) -> dict[str, Any]:
-    """Remembers for IO_WRITES seconds, then IO_IDLE idle: the process's written bytes per remember, with
-    git's share apart (the repository's growth, and the git index each commit rewrites whole); the rest is
-    the derived state's. And the remember latencies meanwhile, which include any wait on a snapshot save."""
+    """Remembers for IO_WRITES seconds, then IO_IDLE idle: the process's written bytes per remember (net of
+    pages deleted before writeback: a git index rewritten at each commit reaches the disk about once), with
+    git's share, the repository's growth, apart; the rest is the derived state's. And the remember latencies
+    meanwhile, which include any wait on a snapshot save."""
     print("  write window ...", file=sys.stderr, flush=True)
-    written, repo = server.write_bytes(), _disk_bytes(root / "repo")
+    written, repo = server.written_bytes(), _disk_bytes(root / "repo")
     latencies: list[float] = []
     deadline = time.perf_counter() + IO_WRITES
     while time.perf_counter() < deadline:
         latencies.append(await session.remember(*_named(fresh_memory(corpus, len(latencies), "io"))))
     await anyio.sleep(IO_IDLE)
-    total = server.write_bytes() - written
-    index = root / "repo" / ".git" / "index"
-    git = _disk_bytes(root / "repo") - repo + len(latencies) * (index.stat().st_size if index.exists() else 0)
+    total = server.written_bytes() - written
+    git = _disk_bytes(root / "repo") - repo
     return {
         "remembers": len(latencies),
         "seconds": IO_WRITES + IO_IDLE,

@@ -63,9 +63,10 @@ class Server:
     def peak_rss_mb(self) -> float:
         return round(self._proc("status", "VmHWM:") / 1024, 1)
 
-    def write_bytes(self) -> int:
-        """Bytes this process has caused to be written to storage so far (page cache dirtied included)."""
-        return self._proc("io", "write_bytes:")
+    def written_bytes(self) -> int:
+        """Bytes this process has sent towards storage so far: pages it dirtied, less those it truncated or
+        deleted before they were written back (a file rewritten within seconds reaches the disk once)."""
+        return self._proc("io", "write_bytes:") - self._proc("io", "cancelled_write_bytes:")
 
     def stop(self, sig: int) -> None:
         self.process.send_signal(sig)

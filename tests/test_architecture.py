@@ -34,8 +34,8 @@ OWNERS = {
     },
     "llama_cpp": {"core/embedder.py"},
     "hnswlib": {"core/vector_index.py"},
-    # The derived state: the vector cache, the keyword index and the snapshot files that hold both.
-    "sqlite3": {"core/embedding_cache.py", "core/lexical_index.py", "core/snapshot.py"},
+    # The derived state's databases (catalog, keyword index, embedding cache) have one owner.
+    "sqlite3": {"core/derived_store.py"},
     "kubernetes": {"auth/stores.py"},
     # The HTTP edge: the app that mounts everything, and the web UI's request handling.
     "starlette": {

@@ -5,12 +5,14 @@ loops, readiness, shutdown) is `memory_mcp.supervisor`'s job."""
 from __future__ import annotations
 
 import gc
+import shutil
 from collections.abc import Callable
 from typing import Final
 
 from memory_mcp.auth import resolve_github_token
 from memory_mcp.config import Settings
 from memory_mcp.core.default_model import ModelCache, default_cache
+from memory_mcp.core.derived_store import DerivedStore
 from memory_mcp.core.download import ProgressReport
 from memory_mcp.core.embedder import Embedder, EmbeddingModel
 from memory_mcp.core.embedding_cache import EmbeddingCache
@@ -23,7 +25,10 @@ from memory_mcp.metrics import Metrics
 from memory_mcp.progress import DownloadMeter
 
 CACHE_FILE: Final = "embeddings.sqlite"
-SNAPSHOT_DIR: Final = "snapshots"
+DERIVED_FILE: Final = "derived/derived.sqlite"
+"""The derived state (catalog, keyword index, the vector graph's files beside it), changed in place."""
+LEGACY_SNAPSHOTS: Final = "snapshots"
+"""Where versions before the derived store kept whole snapshots; removed, as it is rebuilt from git."""
 
 
 def build_service(
@@ -51,11 +56,13 @@ def open_service(
     """The service over a store and a model, its index loaded and caught up with the repository
     (`background_embedding`: see `Indexer`)."""
     state = settings.state_dir
+    shutil.rmtree(state / LEGACY_SNAPSHOTS, ignore_errors=True)
+    derived = DerivedStore.open(state / DERIVED_FILE)
     indexer = Indexer(
         store,
         embedder,
         EmbeddingCache(state / CACHE_FILE),
-        snapshots=state / SNAPSHOT_DIR,
+        derived,
         background_embedding=background_embedding,
     )
     indexer.open(progress)

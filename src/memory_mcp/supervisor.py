@@ -3,10 +3,11 @@
 One named thread per loop:
 
 - `memory-mcp-start` opens (or clones) the repository, integrates the remote, loads the model and the index
-  (catching up with every commit since the snapshot), then gives vectors to memories a model change left
+  (catching up with every commit since the stored state), then gives vectors to memories a model change left
   without them; a client's handshake never waits for any of it, tool calls wait in `wait`.
-- `memory-mcp-snapshot` saves the index snapshot right away, then every `SNAPSHOT_INTERVAL` seconds, and
-  keeps the revision index (history) current.
+- `memory-mcp-snapshot` looks after the vector graph's file right away, then every `SNAPSHOT_INTERVAL`
+  seconds (it moves vectors waiting beside the graph into it and saves the graph when it is due; everything
+  else in the derived state is saved in place by each write), and keeps the revision index (history) current.
 - `memory-mcp-sync` (with a remote) pushes soon after writes, pulls periodically and backs off while the
   remote fails.
 
@@ -41,7 +42,7 @@ from memory_mcp.progress import DownloadMeter
 log = logging.getLogger(__name__)
 
 SNAPSHOT_INTERVAL: Final = 30.0
-"""Seconds between snapshot saves while writes happen; a crash loses at most this much catch-up work."""
+"""Seconds between looks at the vector graph (absorbing waiting vectors, saving the file when due)."""
 PARTS: Final = ("repo", "model", "index", "sync")
 
 State = Literal["pending", "ready", "rebuilding", "failed"]
@@ -75,7 +76,7 @@ class Supervisor:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _: object = None) -> AsyncIterator[None]:
-        """Start on entry, stop (saving the snapshot, freeing the model) on exit: the one start/stop path."""
+        """Start on entry, stop (saving the vector graph, freeing the model) on exit: the one start/stop path."""
         self.start()
         try:
             yield
@@ -202,16 +203,17 @@ class Supervisor:
     # ------------------------------------------------------------------ loops
 
     def _snapshot_loop(self, service: MemoryService) -> None:
-        """Save right away (start-up may have caught up with many commits), then every SNAPSHOT_INTERVAL;
-        large memories committed without vectors are embedded as soon as they arrive. The revision index is
-        built on the first round and follows the branch after, so history requests seldom wait for it."""
+        """Look after the graph right away (start-up may have read vectors that wait beside it), then every
+        SNAPSHOT_INTERVAL; large memories committed without vectors are embedded as soon as they arrive. The
+        revision index is built on the first round and follows the branch after, so history requests seldom
+        wait for it."""
         while not self._stopping.is_set():
             if not self._fill_vectors(service):
                 return
             try:
                 service.save_snapshot()
             except OSError as exc:
-                log.warning("could not save the index snapshot (will retry): %s", exc)
+                log.warning("could not save the vector graph (will retry): %s", exc)
             service.index_history()
             service.wait_for_backlog(SNAPSHOT_INTERVAL)
 

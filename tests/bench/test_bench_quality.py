@@ -71,3 +71,4 @@ def test_evaluate_runs_every_method_on_the_same_queries():
     assert result["bm25"]["r_at_1"] == 1.0  # both words match their text only
     assert result["vector"]["r_at_1"] == 0.5  # the first query vector points at the pear
     assert result["recall"]["mrr_at_10"] == round((1 / 3 + 1) / 2, 3)
+    assert set(result) == {"recall", "bm25", "vector", "rrf", "rrf_40"}

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import re
 import signal
+import sqlite3
+import subprocess
 import time
+from contextlib import closing
 from pathlib import Path
 
 import anyio
@@ -53,17 +56,84 @@ async def test_kill_9_loses_nothing_and_reembeds_nothing(start_server, tmp_path:
         assert "fact-5" in [h["name"] for h in hits]
 
 
+def derived_meta(root: Path) -> dict[str, object]:
+    """The derived store's meta rows (which head its tables reflect, the saved graph), read as a second
+    process would."""
+    (path,) = (root / "cache").glob("*/derived/derived.sqlite")
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        return {key: json.loads(value) for key, value in db.execute("SELECT key, value FROM meta")}
+
+
+def git_head(root: Path) -> str:
+    return subprocess.run(
+        ["git", "-C", str(root / "repo"), "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
 async def test_a_clean_stop_saves_the_snapshot_first(start_server, tmp_path: Path) -> None:
-    """SIGTERM (what Kubernetes sends) must end in a final snapshot save, so the next start loads it instead
-    of catching up: uvicorn raises the signal again after its graceful shutdown, past any `finally`."""
+    """SIGTERM (what Kubernetes sends) must end with the vector graph saved, so the next start reads no
+    vector from the cache: uvicorn raises the signal again after its graceful shutdown, past any `finally`."""
     server: HttpServer = start_server()
     async with server.client() as client:
         await call(client, "remember", name="last-words", content="Written just before a clean stop.")
     log = server.stop()
     assert server.process.returncode in (0, -signal.SIGTERM), log
-    head = (tmp_path / "repo" / ".git" / "refs" / "heads" / "main").read_text().strip()
-    (manifest,) = (tmp_path / "cache").glob("*/snapshots/manifest.json")
-    assert json.loads(manifest.read_text())["commit"] == head, "the snapshot reflects the last write"
+    meta = derived_meta(tmp_path)
+    assert meta["head"] == git_head(tmp_path), "the derived state reflects the last write"
+    assert meta["graph"] and meta["graph_next_label"] == meta["counters"][1], "the graph holds every vector"
+
+
+async def test_kill_9_during_a_stream_of_writes(start_server, tmp_path: Path) -> None:
+    """Each write changes the derived state in place; a kill -9 while writers stream leaves it at one
+    committed head, and the restart catches up from there: no acknowledged write lost, no model call."""
+    server: HttpServer = start_server()
+    acknowledged: list[str] = []
+    stopped = anyio.Event()
+
+    async def writer(number: int) -> None:
+        try:
+            async with server.client() as client:
+                for i in range(10_000):
+                    if stopped.is_set():
+                        return
+                    name = f"stream-{number}-{i}"
+                    content = f"Streamed note {i} from writer {number} about glacier {i % 7}."
+                    await call(client, "remember", name=name, content=content)
+                    acknowledged.append(name)
+        except Exception:  # noqa: BLE001 - the kill cuts the connection mid-request
+            return
+
+    with anyio.fail_after(240):
+        async with anyio.create_task_group() as group:
+            for number in range(3):
+                group.start_soon(writer, number)
+            while len(acknowledged) < 40:
+                await anyio.sleep(0.02)
+            server.process.send_signal(signal.SIGKILL)
+            stopped.set()
+    server.process.wait()
+    killed_at = derived_meta(tmp_path)["head"]
+
+    restarted: HttpServer = start_server()
+    text = scrape(restarted)
+    assert metric(text, "memory_mcp_embedding_batch_size_count") == 0, "start-up must not call the model"
+    files = subprocess.run(
+        ["git", "-C", str(tmp_path / "repo"), "ls-files", "*.md"], check=True, capture_output=True, text=True
+    ).stdout.split()
+    assert metric(text, "memory_mcp_memories") == len(files) >= len(acknowledged)
+    async with restarted.client() as client:
+        names: set[str] = set()
+        page = await call(client, "list", limit=100)
+        while True:
+            names |= {m["name"] for m in page["memories"]}
+            if not page["next_cursor"]:
+                break
+            page = await call(client, "list", limit=100, cursor=page["next_cursor"])
+        assert set(acknowledged) <= names, "an acknowledged write was lost"
+        hits = (await call(client, "recall", query="streamed note from writer about glacier", limit=3))["hits"]
+        assert hits and hits[0]["name"].startswith("stream-")
+    meta = derived_meta(tmp_path)
+    assert meta["head"] == git_head(tmp_path), f"caught up from {killed_at} to the branch tip"
 
 
 async def test_quick_requests_are_served_during_a_long_write(start_server) -> None:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import gc
 import json
 import shutil
-import sqlite3
 import subprocess
 import threading
-from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +14,12 @@ import pytest
 
 from memory_mcp.bootstrap import build_service
 from memory_mcp.config import load_settings
-from memory_mcp.core import markdown, snapshot
+from memory_mcp.core import markdown
 from memory_mcp.core.embedder import Embedder
 from memory_mcp.core.model import Memory, Scope
 from memory_mcp.core.service import Locator
 from memory_mcp.core.store import GitStore
+from memory_mcp.core.vector_index import VectorIndex
 from memory_mcp.errors import Busy
 from tests.conftest import settings_at
 
@@ -105,54 +104,46 @@ def test_unsaved_writes_are_caught_up_without_embedding(
     assert counting.embedded == [], "vectors of committed memories come from the cache"
 
 
-def test_a_version_2_snapshot_loads_and_is_saved_in_the_current_layout(
+def test_a_snapshot_folder_of_an_older_version_is_rebuilt_without_embedding(
     tmp_path: Path, embedder: Embedder, monkeypatch
 ) -> None:
-    """Version 2 kept the keyword index inside catalog.sqlite; upgrading must not re-read git or re-embed."""
+    """Versions before the derived store kept whole snapshot folders: they are removed, and the catalog is
+    rebuilt from git with the cached vectors."""
     first = build_service(settings_at(tmp_path), embedder=embedder)
-    for i in range(12):
+    for i in range(6):
         first.remember(name=f"v{i}", content=f"Lighthouse keeper log {i}: the lamp was trimmed at dusk.")
-    first.indexer.save_snapshot()
-    snapshots = settings_at(tmp_path).state_dir / "snapshots"
-    manifest = json.loads((snapshots / "manifest.json").read_text())
-    folder = snapshots / manifest["folder"]
-    combined = folder / "combined.sqlite"
-    shutil.copy(folder / "lexical.sqlite", combined)
-    with closing(sqlite3.connect(combined)) as db:
-        db.execute("ATTACH ? AS old", (str(folder / "catalog.sqlite"),))
-        for table in ("snapshot_entries", "snapshot_meta"):
-            db.execute(f"CREATE TABLE {table} AS SELECT * FROM old.{table}")
-        db.commit()
-    (folder / "lexical.sqlite").unlink()
-    combined.replace(folder / "catalog.sqlite")
-    (snapshots / "manifest.json").write_text(json.dumps({**manifest, "format": 2}))
-
+    first.close()
+    state = settings_at(tmp_path).state_dir
+    shutil.rmtree(state / "derived")
+    (state / "snapshots" / "0123abcd").mkdir(parents=True)
+    (state / "snapshots" / "manifest.json").write_text(json.dumps({"format": 3, "folder": "0123abcd"}))
     counting = Counting(monkeypatch, embedder)
     second = build_service(settings_at(tmp_path), embedder=embedder)
-    assert counting.embedded == [] and counting.blobs == 0, "a version 2 snapshot loads as it is"
+    assert counting.embedded == [] and counting.blobs == 6
+    assert not (state / "snapshots").exists()
     hits = second.recall("lighthouse keeper log 5", limit=1)
     assert hits[0].entry.memory.name == "v5" and hits[0].match_type == "both"
-    assert second.indexer.save_snapshot(), "an outdated layout is saved again"
-    manifest = json.loads((snapshots / "manifest.json").read_text())
-    assert (
-        manifest["format"] == snapshot.FORMAT
-        and (snapshots / manifest["folder"] / "lexical.sqlite").is_file()
-    )
+    second.close()
 
 
-def test_damaged_snapshot_is_rebuilt_from_git(tmp_path: Path, embedder: Embedder) -> None:
+def test_damaged_derived_state_is_rebuilt_from_git(tmp_path: Path, embedder: Embedder, monkeypatch) -> None:
     first = build_service(settings_at(tmp_path), embedder=embedder)
-    first.remember(name="survivor", content="Still here after the snapshot was damaged.")
-    first.indexer.save_snapshot()
-    snapshots = settings_at(tmp_path).state_dir / "snapshots"
-    for folder in snapshots.iterdir():
-        if folder.is_dir():
-            (folder / "vectors.hnsw").write_bytes(b"garbage")
+    first.remember(name="survivor", content="Still here after the derived state was damaged.")
+    assert first.indexer.save_snapshot(final=True)
+    first.close()
+    derived = settings_at(tmp_path).state_dir / "derived"
+    (graph,) = derived.glob("graph-*.hnsw")
+    graph.write_bytes(b"garbage")
+    counting = Counting(monkeypatch, embedder)
     second = build_service(settings_at(tmp_path), embedder=embedder)
     assert second.recall("who is still here")[0].entry.memory.name == "survivor"
-    (snapshots / "manifest.json").write_text("{not json")
+    assert counting.embedded == [] and counting.blobs == 0, "a bad graph costs only reading the cache"
+    second.close()
+    (derived / "derived.sqlite").write_bytes(b"not a database at all" * 100)
     third = build_service(settings_at(tmp_path), embedder=embedder)
     assert [e.memory.name for e in third.list().entries] == ["survivor"]
+    assert counting.embedded == [] and counting.blobs == 1, "rebuilt from git, vectors from the cache"
+    third.close()
 
 
 def test_model_change_serves_keywords_then_rebuilds_vectors(
@@ -295,37 +286,45 @@ def test_the_loaded_catalog_is_exempt_from_the_cyclic_collector(tmp_path: Path, 
         gc.unfreeze()
 
 
-def test_writes_go_on_while_a_save_writes_the_catalog_file(
+def test_writes_go_on_while_the_vector_graph_is_saved(
     tmp_path: Path, embedder: Embedder, monkeypatch
 ) -> None:
-    """Writers wait only while a save reads the catalog; a change made during the rest is saved next time."""
+    """A graph save reads a still graph while writers go on: their vectors wait beside it, are found at
+    once, and a restart reads them from the embedding cache instead of the model."""
     service = build_service(settings_at(tmp_path), embedder=embedder)
-    service.remember(name="before", content="Saved by the first snapshot.")
-    writing_file, may_finish = threading.Event(), threading.Event()
-    original = snapshot._write_catalog
+    service.remember(name="before", content="Green tea wants water well below boiling.")
+    saving_file, may_finish = threading.Event(), threading.Event()
+    original = VectorIndex.save
 
-    def slow_write(*args) -> None:
-        writing_file.set()
+    def slow_save(index: VectorIndex, path: str) -> None:
+        saving_file.set()
         assert may_finish.wait(30), "the write below never finished"
-        original(*args)
+        original(index, path)
 
-    monkeypatch.setattr(snapshot, "_write_catalog", slow_write)
-    saving = threading.Thread(target=service.indexer.save_snapshot)
+    monkeypatch.setattr(VectorIndex, "save", slow_save)
+    saving = threading.Thread(target=lambda: service.indexer.save_snapshot(final=True))
     saving.start()
-    assert writing_file.wait(30)
-    during = {"name": "during", "content": "Written while the catalog file was being written."}
+    assert saving_file.wait(30)
+    during = {"name": "during", "content": "The lighthouse keeper trimmed the lamp at dusk."}
     writer = threading.Thread(target=service.remember, kwargs=during)
     writer.start()
     writer.join(10)
     finished_first = not writer.is_alive()
+    found = service.recall("who looks after the lighthouse lamp", limit=1)
     may_finish.set()
     saving.join(30)
     writer.join(30)
-    assert finished_first, "the write waited for the catalog file"
-    monkeypatch.setattr(snapshot, "_write_catalog", original)
+    assert finished_first, "the write waited for the graph save"
+    assert found[0].entry.memory.name == "during" and found[0].match_type in ("semantic", "both")
+    monkeypatch.setattr(VectorIndex, "save", original)
+    service.indexer.derived.close()  # as if killed: the graph on disk lacks "during"
 
     counting = Counting(monkeypatch, embedder)
     reloaded = build_service(settings_at(tmp_path), embedder=embedder)
-    assert counting.blobs == 1, "the snapshot holds what was read before the write, and catch-up adds it"
-    assert {e.memory.name for e in reloaded.list().entries} == {"before", "during"}
-    assert service.indexer.save_snapshot(), "the change made during the save is still unsaved"
+    assert counting.blobs == 0 and counting.embedded == [], "rows are in place; the vector is in the cache"
+    assert len(reloaded.catalog.vector_index.pending) == 1
+    hits = reloaded.recall("written while the graph was saved", limit=1)
+    assert hits[0].entry.memory.name == "during" and hits[0].match_type in ("semantic", "both")
+    assert reloaded.indexer.save_snapshot(), "the waiting vector joins the graph, which is saved again"
+    assert not reloaded.catalog.vector_index.pending
+    reloaded.close()

@@ -389,5 +389,5 @@ def test_a_bulk_import_leaves_the_keyword_index_merged(service: MemoryService) -
 def test_saving_a_snapshot_merges_the_keyword_index_first(service: MemoryService) -> None:
     for i in range(12):
         service.remember(name=f"single-{i}", content=f"written one at a time, number {i}")
-    assert service.indexer.save_snapshot()
+    assert service.indexer.save_snapshot(final=True), "a clean stop's save"
     assert not service.indexer.catalog.lexical.merge_step(), "the saved (and the live) index is merged"

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections import Counter
-from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +11,7 @@ import pytest
 from memory_mcp.core import lexical_index, search
 from memory_mcp.core.catalog import Catalog
 from memory_mcp.core.checks import recall_filter
+from memory_mcp.core.derived_store import DerivedStore
 from memory_mcp.core.layout import memory_path
 from memory_mcp.core.lexical_index import LexicalIndex, query_terms
 from memory_mcp.core.model import FULL_ACCESS, Access, Memory, Scope, ScopeFilter
@@ -243,49 +242,39 @@ def test_search_respects_the_limit(lexical: LexicalIndex) -> None:
     assert lexical.search("gardening", 5) == everything[:5]
 
 
-def test_saving_after_a_search_does_not_block(lexical: LexicalIndex, tmp_path: Path) -> None:
-    """A search must leave no statement open: it would stall a snapshot's backup forever."""
-    lexical.search("gardening", 1)
-    lexical.save(tmp_path / "lexical.sqlite")
-    copy = LexicalIndex.load(tmp_path / "lexical.sqlite")
-    assert len(copy.search("gardening", 100)) == 20
-
-
-def test_a_saved_index_loads_with_its_word_counts(tmp_path: Path) -> None:
-    index = LexicalIndex()
-    for doc in range(1, 41):
-        index.put(doc, f"note {doc}", "", f"the common word appears everywhere; item {doc}")
-    index.put(41, "rare", "", "the common word and the zebra")
-    index.remove(7, "note 7", "", "the common word appears everywhere; item 7")
-    index.save(tmp_path / "lexical.sqlite")
-    copy = LexicalIndex.load(tmp_path / "lexical.sqlite")
+def test_an_index_in_a_store_reopens_with_its_word_counts(tmp_path: Path) -> None:
+    """The index lives in the derived store's file: a new process reads it in place, counts included."""
+    store = DerivedStore.open(tmp_path / "derived.sqlite")
+    index = LexicalIndex(store)
+    with store.transaction():
+        for doc in range(1, 41):
+            index.put(doc, f"note {doc}", "", f"the common word appears everywhere; item {doc}")
+        index.put(41, "rare", "", "the common word and the zebra")
+        index.remove(7, "note 7", "", "the common word appears everywhere; item 7")
+    expected = index.search("zebra item 9", 100)
+    store.close()
+    reopened = DerivedStore.open(tmp_path / "derived.sqlite")
+    copy = LexicalIndex(reopened)
     assert [doc for doc, _ in copy.search("common zebra", 100)] == [41], "the counts that prune common words"
-    assert copy.search("zebra item 9", 100) == index.search("zebra item 9", 100)
-    copy.put(42, "zebra crossing", "", "stripes")
+    assert copy.search("zebra item 9", 100) == expected
+    with reopened.transaction():
+        copy.put(42, "zebra crossing", "", "stripes")
     assert [doc for doc, _ in copy.search("zebra", 10)] == [42, 41]
+    reopened.close()
 
 
-def test_loading_keeps_only_the_keyword_index(tmp_path: Path) -> None:
-    """Whatever else the file holds is dropped with its pages, and the word counts live outside SQLite."""
+def test_word_counts_stay_exact_for_stemmed_words() -> None:
+    """Counts are cached per token once a query used them, and follow every later change of the index."""
     index = LexicalIndex()
-    index.put(1, "name", "", "words")
-    index.save(tmp_path / "alone.sqlite")
-    index.save(tmp_path / "mixed.sqlite")
-    with closing(sqlite3.connect(tmp_path / "mixed.sqlite")) as db:  # like a version 2 snapshot's catalog
-        db.execute("CREATE TABLE snapshot_entries (content TEXT)")
-        db.executemany("INSERT INTO snapshot_entries VALUES (?)", [("x" * 1000,)] * 2000)
-        db.commit()
-    copy = LexicalIndex.load(tmp_path / "mixed.sqlite")
-    tables = {name for (name,) in copy._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert tables and all(t.startswith("docs") for t in tables) and "docs_df" not in tables
-    assert [doc for doc, _ in copy.search("words", 10)] == [1]
-
-    def pages(lexical: LexicalIndex) -> int:
-        return lexical._db.execute("PRAGMA page_count").fetchone()[0]
-
-    assert pages(copy) <= pages(LexicalIndex.load(tmp_path / "alone.sqlite")), (
-        "the 2 MB table left pages behind"
-    )
+    for doc in range(1, 21):
+        index.put(doc, f"note {doc}", "", "filler")
+    index.put(21, "runner", "", "running every day")
+    assert index._document_counts(["runs"]) == ({"runs": 1}, 21)
+    index.put(22, "jog", "", "she runs")
+    index.put(23, "walk", "", "no match here")
+    assert index._document_counts(["run", "runs"])[0] == {"run": 2, "runs": 2}
+    index.remove(21, "runner", "", "running every day")
+    assert index._document_counts(["running"]) == ({"running": 1}, 22)
 
 
 # ---------------------------------------------------------------- vector index
@@ -388,6 +377,42 @@ def test_vector_index_vectors_returns_normalised_items() -> None:
     index = VectorIndex(2)
     index.add([7], np.array([[3.0, 4.0]], dtype=np.float32))
     assert np.allclose(index.vectors([7]), [[0.6, 0.8]], atol=1e-6)
+
+
+def test_vectors_added_while_frozen_are_found_and_absorbed_after(tmp_path: Path) -> None:
+    """A save reads a still graph: adds wait beside it (searched exactly), removals wait until it thaws."""
+    rng = np.random.default_rng(8)
+    vectors = _unit(rng, 30)
+    index = VectorIndex(DIM)
+    index.add(list(range(1, 21)), vectors[:20])
+    index.freeze()
+    index.add(list(range(21, 31)), vectors[20:])
+    index.remove([3, 25])
+    index.save(str(tmp_path / "graph.hnsw"))
+    assert index.search(vectors[22], 1)[0][0] == 23, "a pending vector is found"
+    assert 3 not in {label for label, _ in index.search(vectors[2], 30)}, "a removal applies at once"
+    assert np.allclose(index.vectors([23, 5]), vectors[[22, 4]], atol=1e-6)
+    index.thaw(saved=True)
+    assert index.changes == 1 and len(index.pending) == 9
+    while index.absorb(2):
+        pass
+    assert not index.pending and index.changes == 10
+    assert index.search(vectors[22], 1)[0][0] == 23 and len(index) == 28
+
+
+def test_a_saved_graph_loads_with_later_vectors_pending(tmp_path: Path) -> None:
+    rng = np.random.default_rng(9)
+    vectors = _unit(rng, 30)
+    index = VectorIndex(DIM)
+    index.add(list(range(1, 21)), vectors[:20])
+    index.save(str(tmp_path / "graph.hnsw"))
+    live = set(range(2, 21))  # 1 was removed after the save
+    later = {label: vectors[label - 1] for label in range(21, 31)}
+    loaded = VectorIndex.load(str(tmp_path / "graph.hnsw"), DIM, live, later)
+    assert loaded is not None and len(loaded) == 29 and len(loaded.pending) == 10
+    found = {label for label, _ in loaded.search(vectors[0], 30)}
+    assert found == live | later.keys(), "the removed label is deleted, the later ones are searched"
+    assert VectorIndex.load(str(tmp_path / "graph.hnsw"), DIM, live | {99}, later) is None, "a missing label"
 
 
 # ---------------------------------------------------------------- catalog
@@ -710,6 +735,6 @@ def test_the_vector_copies_follow_adds_removes_reuse_and_a_reload(tmp_path: Path
     graph_held = np.asarray(index._index.get_items(live), dtype=np.float32)
     assert np.allclose(index.vectors(live), graph_held, atol=1e-6)
     index.save(str(tmp_path / "graph.bin"))
-    loaded = VectorIndex.load(str(tmp_path / "graph.bin"), DIM, set(live))
+    loaded = VectorIndex.load(str(tmp_path / "graph.bin"), DIM, set(live), {})
     assert np.allclose(loaded.vectors(live[::-1]), graph_held[::-1], atol=1e-6)
     assert [label for label, _ in loaded.nearest(graph_held[5], 1, live)] == [live[5]]

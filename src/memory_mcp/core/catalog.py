@@ -1,5 +1,8 @@
-"""The in-memory derived state of one repository commit: memory records, the vector index and the
-lexical index, always changed together so they never disagree. Rebuildable from git at any time."""
+"""The derived state of one repository commit: memory records, the vector index and the lexical index,
+always changed together so they never disagree. Rebuildable from git at any time.
+
+Every change is also told to a `Journal` (the derived store's catalog tables), so the durable copy follows
+the one in memory change by change instead of being rewritten whole."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import bisect
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Protocol
 
 import numpy as np
 
@@ -21,7 +24,7 @@ FEW_TAGGED: Final = 2_000
 instead of walking the whole order past every memory the filter rejects."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
     """A memory as indexed: where its file is, its version (the file's git blob id) and its chunk labels."""
 
@@ -44,15 +47,37 @@ class Entry:
         return (-self.memory.updated_at.timestamp(), *self.sort_key)
 
 
+class Journal(Protocol):
+    """Where a catalog's changes are kept durably (`catalog_store.CatalogStore` is the adapter); the caller
+    groups the calls into transactions."""
+
+    def put(self, entry: Entry, counters: tuple[int, int]) -> None:
+        """An entry was added or changed (its labels); `counters` are the catalog's next doc and label."""
+
+    def remove(self, entry: Entry) -> None:
+        """An entry left."""
+
+    def problem(self, path: str, reason: str | None) -> None:
+        """A file became unreadable (`reason`) or stopped being a problem (None)."""
+
+    def head(self, commit: str | None) -> None:
+        """The catalog now reflects `commit`."""
+
+
 class Catalog:
     """Lookups by id, (scope, name), path, and chunk label; the two indexes; the commit they reflect."""
 
     def __init__(
-        self, dimensions: int, vector_index: VectorIndex | None = None, lexical: LexicalIndex | None = None
+        self,
+        dimensions: int,
+        vector_index: VectorIndex | None = None,
+        lexical: LexicalIndex | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self.vector_index = vector_index or VectorIndex(dimensions)
         self.lexical = lexical or LexicalIndex()
-        self.commit: str | None = None
+        self.journal = journal
+        self._commit: str | None = None
         self.problems: dict[str, str] = {}
         """Memory files that could not be read, path → reason; they are never overwritten."""
         self.anomalies: dict[str, str] = {}
@@ -75,6 +100,16 @@ class Catalog:
 
     def __len__(self) -> int:
         return len(self._by_path)
+
+    @property
+    def commit(self) -> str | None:
+        return self._commit
+
+    @commit.setter
+    def commit(self, commit: str | None) -> None:
+        self._commit = commit
+        if self.journal is not None:
+            self.journal.head(commit)
 
     # ---------------------------------------------------------------- lookups
 
@@ -144,18 +179,25 @@ class Catalog:
     ) -> Entry:
         """Index a memory file (replacing whatever was indexed at that path); `vectors` None = later."""
         self.remove(path)
-        self.problems.pop(path, None)
+        self.clear_problem(path)
         entry = Entry(self._next_doc, memory, path, version, dirty=dirty)
         self._next_doc += 1
         self.lexical.put(entry.doc, *_lexical_fields(memory))
         self._link(entry)
         self._counts[memory.scope.path] += 1
         if vectors is not None:
-            self.attach(entry, vectors)
+            self._attach(entry, vectors)
+        if self.journal is not None:
+            self.journal.put(entry, self.counters)
         return entry
 
     def attach(self, entry: Entry, vectors: np.ndarray) -> None:
         """Give an entry its chunk vectors."""
+        self._attach(entry, vectors)
+        if self.journal is not None:
+            self.journal.put(entry, self.counters)
+
+    def _attach(self, entry: Entry, vectors: np.ndarray) -> None:
         entry.labels = list(range(self._next_label, self._next_label + len(vectors)))
         self._next_label += len(vectors)
         self.vector_index.add(entry.labels, vectors)
@@ -221,6 +263,8 @@ class Catalog:
         if self.anomalies:
             self._relink()
         self._sorted = self._recent = None
+        if self.journal is not None:
+            self.journal.remove(entry)
         return entry
 
     def _uncount(self, scope: str) -> None:
@@ -231,8 +275,14 @@ class Catalog:
     def mark_problem(self, path: str, reason: str) -> None:
         self.remove(path)
         self.problems[path] = reason
+        if self.journal is not None:
+            self.journal.problem(path, reason)
 
-    # ---------------------------------------------------------------- snapshots
+    def clear_problem(self, path: str) -> None:
+        if self.problems.pop(path, None) is not None and self.journal is not None:
+            self.journal.problem(path, None)
+
+    # ---------------------------------------------------------------- restoring
 
     @property
     def counters(self) -> tuple[int, int]:
@@ -242,18 +292,16 @@ class Catalog:
     def restore(
         cls,
         dimensions: int,
-        vector_index: VectorIndex | None,
+        vector_index: VectorIndex,
         lexical: LexicalIndex,
         entries: list[Entry],
         counters: tuple[int, int],
+        journal: Journal | None = None,
     ) -> Catalog:
-        """Rebuild the lookups around saved indexes. Without `vector_index` (another model), entries wait for
-        new vectors."""
-        catalog = cls(dimensions, vector_index, lexical)
+        """Rebuild the lookups around saved indexes (entries without labels wait for vectors)."""
+        catalog = cls(dimensions, vector_index, lexical, journal)
         catalog._next_doc, catalog._next_label = counters
         for entry in entries:
-            if vector_index is None:
-                entry.labels = []
             catalog._link(entry)
             for label in entry.labels:
                 catalog._label_entry[label] = entry

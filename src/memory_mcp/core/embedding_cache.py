@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import sqlite3
 import threading
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+
+from memory_mcp.core import derived_store
+from memory_mcp.core.derived_store import Error
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +49,8 @@ class EmbeddingCache:
         self._db = self._open(path)
 
     @staticmethod
-    def _open(path: Path | None) -> sqlite3.Connection:
-        target = ":memory:"
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            target = str(path)
-        db = sqlite3.connect(target, check_same_thread=False, timeout=30, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
+    def _open(path: Path | None) -> derived_store.Connection:
+        db = derived_store.connect(path)
         db.execute(
             "CREATE TABLE IF NOT EXISTS vectors (key BLOB PRIMARY KEY, rows INTEGER, dims INTEGER, data BLOB)"
         )
@@ -71,7 +67,7 @@ class EmbeddingCache:
                         f"SELECT key, rows, dims, data FROM vectors WHERE key IN ({marks})", batch
                     ):
                         found[key] = np.frombuffer(data, dtype=np.float32).reshape(rows, dims)
-        except sqlite3.Error as exc:
+        except Error as exc:
             log.warning("embedding cache read failed (treated as a miss): %s", exc)
         return found
 
@@ -84,7 +80,7 @@ class EmbeddingCache:
                 self._db.execute("BEGIN")
                 self._db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?)", rows)
                 self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except Error as exc:
             log.warning("embedding cache write failed (vectors will be recomputed later): %s", exc)
             self._rollback()
 
@@ -96,7 +92,7 @@ class EmbeddingCache:
         try:
             with self._lock:
                 self._db.execute("ROLLBACK")
-        except sqlite3.Error:
+        except Error:
             pass
 
     def close(self) -> None:

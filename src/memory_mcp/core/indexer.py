@@ -1,25 +1,28 @@
-"""Keeps the catalog in step with the repository: start-up from a snapshot, catch-up with commits made by
-anyone (this process, other processes, `git pull`, hand edits), uncommitted work-tree files, vectors from
-the cache or the model, and snapshot saving.
+"""Keeps the catalog in step with the repository: start-up from the derived store, catch-up with commits
+made by anyone (this process, other processes, `git pull`, hand edits), uncommitted work-tree files, vectors
+from the cache or the model, and the occasional save of the vector graph.
 
 Two locks: `writing` serialises everything that changes the catalog (catch-up, this process's own writes,
-new vectors) and snapshot saving; `viewing` is held briefly around every read or change of the catalog's
-structures, so searches run while a writer embeds or commits, or a snapshot is written.
+new vectors); `viewing` is held briefly around every read or change of the catalog's structures, so searches
+run while a writer embeds or commits, or the graph is saved. Each change of the catalog is one transaction
+of the derived store (taken before `viewing`), so the store always holds the state of one head.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Final
 
 import numpy as np
 
-from memory_mcp.core import cancellation, markdown, snapshot
+from memory_mcp.core import cancellation, markdown
 from memory_mcp.core.catalog import Catalog, Entry
+from memory_mcp.core.catalog_store import CatalogStore
+from memory_mcp.core.derived_store import DerivedStore
 from memory_mcp.core.embedder import EmbeddingModel
 from memory_mcp.core.embedding_cache import VectorCache, cache_key
 from memory_mcp.core.model import Memory
@@ -33,6 +36,11 @@ DEFER_CHUNKS: Final = 8
 """A memory of more chunks than this (about 2 s of model time) is committed first, found by keywords at
 once, and embedded in the background: one write cannot hold the model, or its caller, for minutes."""
 
+ABSORB_STEP: Final = 2
+"""Pending vectors moved into the graph per hold of `viewing` (a few ms: writers and searches barely wait)."""
+ABSORB_SECONDS: Final = 5.0
+"""How long one `save_snapshot` spends absorbing pending vectors before it gives up until the next."""
+
 Progress = Callable[[int, int], None]
 
 
@@ -42,7 +50,7 @@ class Indexer:
         store: Store,
         embedder: EmbeddingModel,
         cache: VectorCache,
-        snapshots: Path | None = None,
+        derived: DerivedStore | None = None,
         *,
         background_embedding: bool = False,
     ) -> None:
@@ -50,10 +58,12 @@ class Indexer:
         self.embedder = embedder
         self.cache = cache
         self.catalog = Catalog(embedder.info.dimensions)
+        """Empty until `open` loads or builds the real one."""
         self.writing = threading.RLock()
         self.viewing = threading.Lock()
-        self._snapshots = snapshots
-        self._unsaved = False
+        self.derived = derived or DerivedStore.in_memory()
+        self._catalogs = CatalogStore(self.derived, self._model_key, embedder.info.dimensions)
+        self._saving = threading.RLock()
         self.backlog = threading.Event()
         """Set when a memory was committed without vectors: wakes the background embedding."""
         self.background_embedding = background_embedding
@@ -64,28 +74,33 @@ class Indexer:
     # ------------------------------------------------------------- start-up
 
     def open(self, progress: Progress | None = None) -> None:
-        """Load the snapshot if there is one, catch up to the branch tip, then index uncommitted files."""
+        """Load the stored catalog if there is one, catch up to the branch tip, then index uncommitted files."""
         with self.writing:
-            loaded = None
-            if self._snapshots is not None:
-                loaded = snapshot.load(self._snapshots, self._model_key, self.embedder.info.dimensions)
+            loaded = self._catalogs.load(self._cached)
+            catalog = loaded.catalog if loaded is not None else self._catalogs.empty()
+            with self.viewing:
+                self.catalog = catalog
             if loaded is not None:
-                with self.viewing:
-                    self.catalog = loaded.catalog
                 self._resync(loaded.dirty_paths)
                 log.info(
-                    "loaded snapshot at %s with %d memories",
+                    "loaded derived state at %s with %d memories",
                     (self.catalog.commit or "-")[:12],
                     len(self.catalog),
                 )
-            self._unsaved = loaded is None or loaded.outdated
             self.catch_up(progress)
             self._overlay_worktree()
+
+    def close(self) -> None:
+        """Save the graph if it changed, then release the derived store."""
+        self.save_snapshot(absorb_for=0.0, final=True)
+        with self.writing, self.viewing:
+            self.derived.close()
 
     def _resync(self, paths: list[str]) -> None:
         """Paths saved from uncommitted files go back to their committed state before catching up."""
         head = self.catalog.commit
-        self._apply([Change(path, None, self.store.blob_at(head, path)) for path in paths])
+        with self.derived.transaction():
+            self._apply([Change(path, None, self.store.blob_at(head, path)) for path in paths])
 
     def _overlay_worktree(self) -> None:
         """Memory files edited or added in the work tree but not committed are searchable too."""
@@ -96,9 +111,8 @@ class Indexer:
                 log.warning("skipping unreadable uncommitted file %s: %s", path, exc)
                 continue
             vectors = self.vectors_or_later([memory])[0]
-            with self.viewing:
+            with self._changing():
                 self.catalog.put(memory, path, self.store.blob_id(data), vectors, dirty=True)
-            self._unsaved = True
             if vectors is None:
                 self.backlog.set()
 
@@ -116,10 +130,10 @@ class Indexer:
         if head == self.catalog.commit:
             return 0
         changes = self.store.changes(self.catalog.commit, head)
-        self._apply(changes, progress)
-        with self.viewing:
-            self.catalog.commit = head
-        self._unsaved = True
+        with self.derived.transaction():  # one, however long: a crash leaves the old head's state whole
+            self._apply(changes, progress)
+            with self.viewing:
+                self.catalog.commit = head
         return len(changes)
 
     def _apply(self, changes: list[Change], progress: Progress | None = None) -> None:
@@ -128,7 +142,7 @@ class Indexer:
             for change in changes:
                 if change.new_blob is None:
                     self.catalog.remove(change.path)
-                    self.catalog.problems.pop(change.path, None)
+                    self.catalog.clear_problem(change.path)
         for change in changes:
             if change.new_blob is not None:
                 memory = self._parse_blob(change.path, change.new_blob)
@@ -179,29 +193,32 @@ class Indexer:
     ) -> Entry:
         """Reflect this process's own commit that wrote `path` (and removed `gone`); hold `committing`.
         Without `vectors`, the memory joins the background embedding's backlog."""
-        with self.viewing:
+        with self._changing():
             if gone is not None:
                 self.catalog.remove(gone)
             entry = self.catalog.put(memory, path, self.store.blob_id(data), vectors)
             self.catalog.commit = commit
-        self._unsaved = True
         if vectors is None:
             self.backlog.set()
         return entry
 
     def record_many(self, commit: str, items: list[tuple[Memory, str, bytes, np.ndarray]]) -> list[Entry]:
         """Reflect this process's own commit that wrote all these files; hold `committing`."""
-        with self.viewing:
+        with self._changing():
             entries = [self.catalog.put(m, path, self.store.blob_id(data), v) for m, path, data, v in items]
             self.catalog.commit = commit
-        self._unsaved = True
         return entries
 
     def record_delete(self, commit: str, path: str) -> None:
-        with self.viewing:
+        with self._changing():
             self.catalog.remove(path)
             self.catalog.commit = commit
-        self._unsaved = True
+
+    @contextmanager
+    def _changing(self) -> Iterator[None]:
+        """One change of the catalog: a transaction of the derived store, and the catalog held still."""
+        with self.derived.transaction(), self.viewing:
+            yield
 
     # ------------------------------------------------------------- vectors
 
@@ -210,9 +227,8 @@ class Indexer:
 
         "Vectors" means these arrays throughout; the structure that searches them is the catalog's
         `vector_index`. `background` work waits behind every other use of the model."""
-        info = self.embedder.info
         texts = [m.embedding_text() for m in memories]
-        keys = [cache_key(info.identity, info.document_prefix, text) for text in texts]
+        keys = self._keys(texts)
         found = self.cache.get_many(keys)
         missing = [i for i, key in enumerate(keys) if key not in found]
         if missing:
@@ -222,14 +238,24 @@ class Indexer:
             found.update(fresh)
         return [found[key] for key in keys]
 
+    def _keys(self, texts: list[str]) -> list[bytes]:
+        info = self.embedder.info
+        return [cache_key(info.identity, info.document_prefix, text) for text in texts]
+
+    def _cached(self, memories: list[Memory]) -> list[np.ndarray | None]:
+        """Each memory's vectors if the cache has them (start-up: the graph lacks what was added since its
+        save), without calling the model."""
+        keys = self._keys([m.embedding_text() for m in memories])
+        found = self.cache.get_many(keys)
+        return [found.get(key) for key in keys]
+
     def vectors_or_later(self, memories: list[Memory]) -> list[np.ndarray | None]:
         """Like `vectors`, but with `background_embedding` None for each memory too large to embed before it
         is committed or indexed (see DEFER_CHUNKS) and not cached: `fill_vectors` embeds it later."""
         if not self.background_embedding:
             return list(self.vectors(memories))
-        info = self.embedder.info
         texts = [m.embedding_text() for m in memories]
-        keys = [cache_key(info.identity, info.document_prefix, text) for text in texts]
+        keys = self._keys(texts)
         cached = self.cache.get_many(keys)
         now = [
             i
@@ -254,62 +280,75 @@ class Indexer:
         for start in range(0, len(waiting), EMBED_BATCH):
             batch = waiting[start : start + EMBED_BATCH]
             rows = self.vectors([entry.memory for entry in batch], background=True)
-            with self.writing, self.viewing:
+            with self.writing, self._changing():
                 for entry, vectors in zip(batch, rows, strict=True):
                     if not entry.labels and self.catalog.by_path(entry.path) is entry:
                         self.catalog.attach(entry, vectors)
-            self._unsaved = True
             if progress:
                 progress(start + len(batch), len(waiting))
         self.save_snapshot()
 
     def rebuild(self, progress: Progress | None = None, *, reembed: bool = False) -> int:
         """Drop the derived state and rebuild it from git; `reembed` also ignores cached vectors."""
-        with self.writing:
+        with self._saving, self.writing:
             if reembed:
                 self.cache.clear()
             with self.viewing:
-                self.catalog = Catalog(self.embedder.info.dimensions)
+                self.catalog = self._catalogs.empty()
             self.catch_up(progress)
             self._overlay_worktree()
             self.save_snapshot()
             return len(self.catalog)
 
     def tidy(self) -> None:
-        """Merge the keyword index's segments (after bulk writes, before saving), one short step at a time
-        so searches are never held up for long."""
+        """Merge the keyword index's segments (after bulk writes, and at a clean stop), one short step at a
+        time so searches are never held up for long. Writers wait for all of it: merging between other
+        threads' writes was seen to leave FTS5 reporting a malformed index (not yet understood), so it never
+        runs beside them; between those moments FTS5's own automerge keeps the segments few."""
         with self.writing:
             more = True
             while more:
-                with self.viewing:
+                with self.derived.transaction(), self.viewing:
                     more = self.catalog.lexical.merge_step()
 
-    # ------------------------------------------------------------- snapshots
+    # ------------------------------------------------------------- the vector graph
 
     @property
     def _model_key(self) -> str:
-        """Saved vectors are valid for the same model file and the same document prefix."""
+        """Stored vectors are valid for the same model file and the same document prefix."""
         info = self.embedder.info
         return f"{info.identity}:{info.document_prefix}"
 
-    def save_snapshot(self) -> bool:
-        """Persist the catalog if it changed since the last save; False when there was nothing to do.
+    def save_snapshot(self, absorb_for: float = ABSORB_SECONDS, *, final: bool = False) -> bool:
+        """Save the vector graph if it changed enough since its last save (every other part of the derived
+        state is saved as it changes); False when there was nothing to do.
 
-        Searches go on throughout; writers wait only while the save reads the catalog (see `snapshot.save`).
+        First moves vectors that wait beside the graph into it, for up to `absorb_for` seconds. Writers never
+        wait for the save: while it reads the graph, new vectors wait beside it. `final`: a clean stop, which
+        saves any change (the next start then reads nothing from the embedding cache), after merging the keyword
+        index (see `tidy`).
         """
-        if self._snapshots is None or not self._unsaved:
-            return False
-        try:
-            snapshot.save(self.catalog, self._snapshots, self._model_key, self._held_for_saving())
-        except BaseException:
-            self._unsaved = True  # what was read as saved was not: the next save tries again
-            raise
-        return True
-
-    @contextmanager
-    def _held_for_saving(self) -> Iterator[None]:
-        """Writers held off (every change to the catalog holds `writing`) while a save reads the catalog."""
-        with self.writing:
-            self.tidy()
-            yield
-            self._unsaved = False  # changes from here on belong to the next save
+        with self._saving:
+            index = self.catalog.vector_index
+            deadline = time.monotonic() + absorb_for
+            while index.pending and time.monotonic() < deadline:
+                with self.viewing:
+                    index.absorb(ABSORB_STEP)
+            with self.viewing:
+                if not self._catalogs.graph_due(index, final=final):
+                    return False
+            if final:
+                self.tidy()
+            with self.viewing:
+                if index.pending or index is not self.catalog.vector_index:
+                    return False
+                first_missing = self.catalog.counters[1]
+                index.freeze()
+            saved = False
+            try:
+                self._catalogs.save_graph(index, first_missing)
+                saved = True
+            finally:
+                with self.viewing:
+                    index.thaw(saved=saved)
+            return True

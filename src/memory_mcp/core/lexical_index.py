@@ -1,13 +1,17 @@
-"""Keyword ranking (BM25) over name, tags and content, on SQLite's FTS5 in memory."""
+"""Keyword ranking (BM25) over name, tags and content, on SQLite's FTS5 in the derived store's database.
+
+The index lives in the store's file and changes in place with each write (a search there costs what it cost
+in memory: scoring dominates, not reading pages), so nothing is loaded at start-up or rewritten to save it.
+"""
 
 from __future__ import annotations
 
 import json
 import re
-import sqlite3
-from contextlib import closing
-from pathlib import Path
 from typing import Final
+
+from memory_mcp.core import derived_store
+from memory_mcp.core.derived_store import DerivedStore
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 WEIGHTS: Final = (4.0, 2.0, 1.0)
@@ -19,10 +23,9 @@ RARE_BUDGET: Final = 1000
 """Memories a search may score with BM25; see `LexicalIndex.search`."""
 MERGE_PAGES: Final = 64
 """Index pages one merge step may rewrite (about 2 ms): a search waits for one step at most."""
-TOTAL: Final = ""
-"""The document-frequency key that counts documents (no word is empty)."""
-_DF_TABLE: Final = "docs_df"
-"""Where a saved index keeps its document frequencies."""
+TOKENIZER: Final = "porter unicode61 remove_diacritics 2"
+DF_CACHE_LIMIT: Final = 50_000
+"""Document frequencies remembered at most (one per distinct query word seen); beyond, they start over."""
 
 
 STOPWORDS: Final = frozenset(
@@ -43,54 +46,30 @@ def query_terms(query: str) -> list[str]:
     return meaningful or words
 
 
-def _words(*texts: str) -> set[str]:
-    return {word for text in texts for word in _WORD.findall(text.lower())}
-
-
 class LexicalIndex:
-    """One contentless FTS5 table plus document frequencies, keyed by the caller's integer ids.
+    """One contentless FTS5 table, keyed by the caller's integer ids, plus a cache of document frequencies.
 
-    Contentless: the memories' text lives in the catalog already, and a second copy here cost 6.5 MB of
-    memory per 10,000 memories. The price is that removing a document takes the text it was added with.
+    Contentless: the memories' text lives in the catalog already. The price is that removing a document takes
+    the text it was added with. Document frequencies decide which query words are too common to rank by; they
+    are counted by the index on first use and kept exact afterwards: each change adjusts the counts of the
+    cached tokens it holds (tokens as FTS5 makes them, stemmed, from a scratch table with the same tokenizer).
     """
 
-    def __init__(self) -> None:
-        self._db = _in_memory()
+    def __init__(self, store: DerivedStore | None = None) -> None:
+        self._store = store or DerivedStore.in_memory()
+        self._db = self._store.db
         self._db.execute(
-            "CREATE VIRTUAL TABLE docs USING fts5(name, tags, content, content='', "
-            "tokenize='porter unicode61 remove_diacritics 2')"
+            f"CREATE VIRTUAL TABLE IF NOT EXISTS docs USING fts5(name, tags, content, content='', "
+            f"tokenize='{TOKENIZER}')"
         )
+        self._total = self._db.execute("SELECT count(*) FROM docs_docsize").fetchone()[0]
         self._df: dict[str, int] = {}
-        """How many documents hold each word (TOTAL: how many documents there are). A dict, not a table:
-        every search reads it, and after an embedding a lookup here costs ~1 µs where a query cost 60 µs."""
-
-    @classmethod
-    def load(cls, path: Path) -> LexicalIndex:
-        """The index saved in the SQLite file at `path` (see `save`); other tables there are dropped."""
-        index = cls.__new__(cls)
-        index._db = _in_memory()
-        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as source:
-            source.backup(index._db)
-        index._df = dict(index._db.execute(f"SELECT term, n FROM {_DF_TABLE} WHERE n > 0"))
-        tables = [
-            name for (name,) in index._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        ]
-        foreign = [table for table in tables if not table.startswith("docs")]
-        for table in [*foreign, _DF_TABLE]:
-            index._db.execute(f'DROP TABLE "{table}"')
-        if foreign:  # their pages would stay in memory and in every later save
-            index._db.execute("VACUUM")
-        return index
-
-    def save(self, path: Path) -> None:
-        """Write the whole index, document frequencies included, into a new SQLite file at `path`."""
-        with closing(sqlite3.connect(path)) as target:
-            self._db.backup(target)
-            target.execute(
-                f"CREATE TABLE {_DF_TABLE} (term TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID"
-            )
-            target.executemany(f"INSERT INTO {_DF_TABLE} VALUES (?, ?)", self._df.items())
-            target.commit()
+        """Token → how many documents hold it, for tokens some query used. A dict, not a query: every search
+        reads it, and a lookup here costs ~1 µs where counting a common word's documents costs milliseconds."""
+        self._tokens: dict[str, tuple[str, ...]] = {}
+        self._scratch = derived_store.connect(None)
+        self._scratch.execute(f"CREATE VIRTUAL TABLE scratch USING fts5(text, tokenize='{TOKENIZER}')")
+        self._scratch.execute("CREATE VIRTUAL TABLE scratch_terms USING fts5vocab(scratch, row)")
 
     def put(self, doc: int, name: str, tags: str, content: str) -> None:
         """Index a new document (`doc` must not be indexed already)."""
@@ -106,12 +85,18 @@ class LexicalIndex:
         if delta < 0:
             command = "INSERT INTO docs(docs, rowid, name, tags, content) VALUES ('delete', ?, ?, ?, ?)"
         self._db.execute(command, (doc, *fields))
-        for term in _words(*fields) | {TOTAL}:
-            count = self._df.get(term, 0) + delta
-            if count > 0:
-                self._df[term] = count
-            else:
-                self._df.pop(term, None)
+        self._total += delta
+        if self._df:
+            for token in self._tokens_of(" ".join(fields)) & self._df.keys():
+                self._df[token] += delta
+
+    def _tokens_of(self, text: str) -> set[str]:
+        """The distinct tokens FTS5 makes of `text`."""
+        self._scratch.execute("INSERT INTO scratch(rowid, text) VALUES (1, ?)", (text,))
+        try:
+            return {term for (term,) in self._scratch.execute("SELECT term FROM scratch_terms")}
+        finally:
+            self._scratch.execute("DELETE FROM scratch")
 
     def merge_step(self) -> bool:
         """Merge some of the index's segments; True while there is more to merge.
@@ -125,7 +110,26 @@ class LexicalIndex:
 
     def _document_counts(self, terms: list[str]) -> tuple[dict[str, int], int]:
         """How many memories hold each term (0 for unknown ones), and how many memories there are."""
-        return {term: self._df.get(term, 0) for term in terms}, self._df.get(TOTAL, 0)
+        return {term: self._count(term) for term in terms}, self._total
+
+    def _count(self, word: str) -> int:
+        tokens = self._tokens.get(word)
+        if tokens is None:
+            if len(self._tokens) >= DF_CACHE_LIMIT:
+                self._tokens.clear()
+            tokens = self._tokens[word] = tuple(sorted(self._tokens_of(word)))
+        if len(tokens) != 1:  # no token, or a phrase ("foo_bar"): rare, counted each time
+            return self._matches(word) if tokens else 0
+        (token,) = tokens
+        count = self._df.get(token)
+        if count is None:
+            if len(self._df) >= DF_CACHE_LIMIT:
+                self._df.clear()
+            count = self._df[token] = self._matches(word)
+        return count
+
+    def _matches(self, word: str) -> int:
+        return self._db.execute("SELECT count(*) FROM docs WHERE docs MATCH ?", (f'"{word}"',)).fetchone()[0]
 
     def search(self, query: str, limit: int, among: list[int] | None = None) -> list[tuple[int, float]]:
         """Up to `limit` (doc, score) pairs, best first; higher score is better, 0 means matched but unscored.
@@ -176,11 +180,6 @@ class _Within:
     def __init__(self, docs: list[int] | None) -> None:
         self.clause = "" if docs is None else " AND +rowid IN (SELECT value FROM json_each(?))"
         self.parameters = () if docs is None else (json.dumps(docs),)
-
-
-def _in_memory() -> sqlite3.Connection:
-    # Autocommit: an implicit transaction left open would make `save` (a backup) wait forever.
-    return sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
 
 
 def _any_of(terms: list[str]) -> str:

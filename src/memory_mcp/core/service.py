@@ -52,7 +52,7 @@ class MemoryService(Writing):
         derived state if it changed, release the cache; wakes the background embedding to see the stop."""
         if self._owns_embedder:
             self.embedder.close()
-        self.indexer.save_snapshot()
+        self.indexer.close()
         self.indexer.backlog.set()
         self.indexer.cache.close()
 
