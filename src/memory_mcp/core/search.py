@@ -26,7 +26,7 @@ EXACT_TAGGED: Final = 1_000
 """A recall filtered by tags whose rarest tag has at most this many memories compares the query with just
 their chunks, exactly, and keyword-searches just them: a graph search calls the filter at every node it
 visits, and must visit far to find enough that pass. Measured at 10,000 memories (CPU per recall, graph →
-exact): 10 holders 47 → 0.3 ms, 1,000: 12 → 5 ms, 2,000: 8 → 25 ms; a tag nobody has: 42 → 0.01 ms."""
+exact): 10 holders 37 → 0.3 ms, 1,000: 11 → 4 ms, 2,000: 8 → 16 ms; a tag nobody has: 43 → 0.01 ms."""
 
 MatchType = Literal["semantic", "lexical", "both"]
 
