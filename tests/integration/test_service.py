@@ -97,6 +97,23 @@ def test_paraphrased_query_finds_its_memory_first(service: MemoryService) -> Non
         assert hits[0].match_type in ("semantic", "both")
 
 
+def test_a_rarely_tagged_recall_ranks_its_memories_by_meaning(service: MemoryService) -> None:
+    """A tag few memories carry is searched exactly among them (search.EXACT_TAGGED): with the real model,
+    the paraphrase still finds its memory first, and an untagged better match stays out."""
+    service.remember(name="wifi", content="The guest wireless network password is printed on the fridge.")
+    tagged = {
+        "wifi-office": "Guests get online with the wireless code written on the reception desk.",
+        "payroll": "Salaries are paid on the last working day of each month.",
+        "parking": "Visitors must register their car plate at reception to park.",
+    }
+    for name, content in tagged.items():
+        service.remember(name=name, content=content, tags=["office"])
+    hits = service.recall("how do I get online as a guest", tags=["office"])
+    assert [h.entry.memory.name for h in hits][0] == "wifi-office"
+    assert {h.entry.memory.name for h in hits} <= set(tagged)
+    assert service.recall("how do I get online as a guest", tags=["office", "nobody-has-it"]) == []
+
+
 def test_keyword_only_match_is_lexical(service: MemoryService) -> None:
     service.remember(name="codes", content="Error XK-4471 means the license server is unreachable.")
     service.remember(name="other", content="Lunch is served at noon in the cafeteria.")

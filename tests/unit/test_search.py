@@ -659,3 +659,82 @@ def test_merging_the_index_keeps_every_answer(lexical: LexicalIndex) -> None:
     assert lexical._db.execute("SELECT count(*) FROM docs_data").fetchone()[0] < pages
     assert not lexical.merge_step(), "nothing is left to merge"
     assert [lexical.search(query, 1000) for query in queries] == before
+
+
+def _tagged_catalog(rng: np.random.Generator) -> Catalog:
+    """300 memories in three scopes, one to three chunks each; tag `rare` on one in ten, `x` on half."""
+    catalog = Catalog(DIM)
+    for i in range(300):
+        tags = tuple(t for t, every in (("rare", 10), ("x", 2)) if i % every == 0)
+        scope = Scope(["", "team", "other"][i % 3])
+        memory = Memory(name=f"n{i}", scope=scope, content=f"kubernetes {i}", tags=tags)
+        catalog.put(memory, memory_path(memory.scope, memory.name), "v", _unit(rng, 1 + i % 3))
+    return catalog
+
+
+@pytest.mark.parametrize(
+    ("scope", "tags", "access"),
+    [
+        ("all", {"rare"}, FULL_ACCESS),
+        ("all", {"rare", "x"}, FULL_ACCESS),
+        ("team", {"rare"}, FULL_ACCESS),
+        ("all", {"rare"}, Access(scopes=(Scope("other"),))),
+        ("all", {"rare", "nobody-has-it"}, FULL_ACCESS),
+    ],
+)
+def test_a_rare_tag_recall_compares_exactly_just_the_admitted(monkeypatch, scope, tags, access) -> None:
+    """Below EXACT_TAGGED the candidates are every admitted memory, by its best chunk's true cosine, and
+    the hits are the ones the filtered graph search gives (exact itself on a corpus this small)."""
+    catalog = _tagged_catalog(np.random.default_rng(21))
+    scopes = ScopeFilter.parse(scope, default_all=False)
+    allowed = recall_filter(scopes, tags, access)
+    query_vector = _unit(np.random.default_rng(22), 1)[0]
+    admitted = [
+        e for e in catalog.entries()
+        if scopes.matches(e.memory.scope) and access.can_read(e.memory.scope) and tags <= set(e.memory.tags)
+    ]
+    true_cosine = {
+        e.doc: float((catalog.vector_index.vectors(e.labels) @ query_vector).max()) for e in admitted
+    }
+    semantic, lexical = search._candidates(catalog, "kubernetes", query_vector, allowed, 1000)
+    assert list(semantic) == sorted(true_cosine, key=true_cosine.__getitem__, reverse=True)
+    assert semantic == pytest.approx(true_cosine, abs=1e-5)
+    assert set(lexical) == set(true_cosine)
+    exact = rank(catalog, "kubernetes", query_vector, allowed, limit=8)
+    monkeypatch.setattr(search, "EXACT_TAGGED", -1)
+    graph = rank(catalog, "kubernetes", query_vector, allowed, limit=8)
+    assert [(h.entry.doc, h.score, h.match_type) for h in exact] == [
+        (h.entry.doc, h.score, h.match_type) for h in graph
+    ]
+    assert len(exact) == min(8, len(admitted))
+
+
+def test_a_tag_nobody_has_returns_at_once(monkeypatch) -> None:
+    catalog = _tagged_catalog(np.random.default_rng(23))
+
+    def no_search(*_args, **_kwargs):
+        raise AssertionError("no index is searched for a tag no memory carries")
+
+    monkeypatch.setattr(catalog.vector_index, "search", no_search)
+    monkeypatch.setattr(catalog.lexical, "search", no_search)
+    allowed = recall_filter(ScopeFilter.parse("all", default_all=False), {"nobody-has-it"}, FULL_ACCESS)
+    assert rank(catalog, "kubernetes", _unit(np.random.default_rng(24), 1)[0], allowed, limit=5) == []
+    nowhere = Access(scopes=(Scope("nowhere"),))
+    hidden = recall_filter(ScopeFilter.parse("all", default_all=False), {"rare"}, nowhere)
+    assert rank(catalog, "kubernetes", _unit(np.random.default_rng(24), 1)[0], hidden, limit=5) == []
+
+
+def test_the_vector_copies_follow_adds_removes_reuse_and_a_reload(tmp_path: Path) -> None:
+    """The copies the exact comparison reads are the vectors the graph holds, normalised as it stores them."""
+    rng = np.random.default_rng(25)
+    index = VectorIndex(DIM, capacity=16)
+    index.add(list(range(1, 41)), 3 * _unit(rng, 40))
+    index.remove(list(range(1, 21)))
+    index.add(list(range(41, 61)), _unit(rng, 20))  # reuses the freed rows
+    live = list(range(21, 61))
+    graph_held = np.asarray(index._index.get_items(live), dtype=np.float32)
+    assert np.allclose(index.vectors(live), graph_held, atol=1e-6)
+    index.save(str(tmp_path / "graph.bin"))
+    loaded = VectorIndex.load(str(tmp_path / "graph.bin"), DIM, set(live), {})
+    assert np.allclose(loaded.vectors(live[::-1]), graph_held[::-1], atol=1e-6)
+    assert [label for label, _ in loaded.nearest(graph_held[5], 1, live)] == [live[5]]

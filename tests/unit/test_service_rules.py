@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from memory_mcp.bootstrap import build_service
-from memory_mcp.core import catalog
+from memory_mcp.core import catalog, search
 from memory_mcp.core.hashing_embedder import HashingEmbedder
 from memory_mcp.core.model import Access, Memory, Scope
 from memory_mcp.core.service import Locator, MemoryService
@@ -199,6 +199,33 @@ def test_tags_filter_recall_and_list(service: MemoryService) -> None:
     assert _names(service.recall("cats sleep", tags=["rare"])) == {"a"}
     assert [e.memory.name for e in service.list(tags=["rare"]).entries] == ["a"]
 
+
+
+@pytest.mark.parametrize("exact", [-1, 1_000], ids=["graph search", "exact among the tagged"])
+def test_a_tag_filtered_recall_respects_scope_and_token_either_way(
+    service: MemoryService, monkeypatch: pytest.MonkeyPatch, exact: int
+) -> None:
+    """Whether the tagged few are compared exactly (search.EXACT_TAGGED) or found by the filtered graph
+    search, a recall returns the same memories: tagged, in the scopes asked for, readable by the token."""
+    monkeypatch.setattr(search, "EXACT_TAGGED", exact)
+    memories = [
+        Memory(name=f"n{i:02d}", scope=Scope(["", "org/a", "org/b"][i % 3]), content=f"deploy notes {i}",
+               tags=("rare",) if i % 4 == 0 else ("common",))
+        for i in range(36)
+    ]
+    service.save_many(memories, message="bulk")
+    names = lambda hits: sorted(h.entry.memory.name for h in hits)  # noqa: E731
+    rare = [m for m in memories if "rare" in m.tags]
+    everywhere = service.recall("deploy notes", scope="all", tags=["rare"], limit=50)
+    assert names(everywhere) == [m.name for m in rare]
+    in_a = [m.name for m in rare if m.scope.path in ("", "org/a")]
+    assert names(service.recall("deploy notes", scope="org/a", tags=["rare"], limit=50)) == in_a
+    token = Access(scopes=(Scope("org/b"),))
+    only_b = [m.name for m in rare if m.scope.path == "org/b"]
+    assert names(service.recall("deploy notes", scope="all", tags=["rare"], limit=50, access=token)) == only_b
+    assert service.recall("deploy notes", scope="all", tags=["rare", "never-used"]) == []
+    best = service.recall("deploy notes 8", scope="all", tags=["rare"], limit=1)
+    assert best[0].entry.memory.name == "n08"
 
 
 @pytest.mark.parametrize("few", [0, 1_000], ids=["walking the whole order", "sorting the few tagged"])

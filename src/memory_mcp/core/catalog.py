@@ -90,7 +90,7 @@ class Catalog:
         self._label_entry: dict[int, Entry] = {}
         self._by_doc: dict[int, Entry] = {}
         self._by_tag: dict[str, dict[str, Entry]] = {}
-        """tag → path → entry, for listings filtered by a tag few memories carry."""
+        """tag → path → entry, for listings and recalls filtered by a tag few memories carry."""
         self._next_doc = 1
         self._next_label = 1
         self._sorted: list[tuple[tuple[str, str], Entry]] | None = None
@@ -139,7 +139,7 @@ class Catalog:
     def sorted_after(self, key: tuple[str, str] | None, tags: set[str] = frozenset()) -> Iterator[Entry]:
         """Entries in (scope, name) order, starting after `key`; with `tags`, perhaps only the entries that
         carry them all (see FEW_TAGGED), else all."""
-        tagged = self._few_tagged(tags)
+        tagged = self.tagged(tags, FEW_TAGGED)
         if tagged is not None:
             return _after(sorted(((e.sort_key, e) for e in tagged), key=lambda pair: pair[0]), key)
         if self._sorted is None:
@@ -155,19 +155,20 @@ class Catalog:
     ) -> Iterator[Entry]:
         """Entries newest first (`Entry.recency_key`), starting after `key`; sorted once per change. `tags`
         as for `sorted_after`."""
-        tagged = self._few_tagged(tags)
+        tagged = self.tagged(tags, FEW_TAGGED)
         if tagged is not None:
             return _after(sorted(((e.recency_key, e) for e in tagged), key=lambda pair: pair[0]), key)
         if self._recent is None:
             self._recent = sorted(((e.recency_key, e) for e in self._by_path.values()), key=lambda pair: pair[0])
         return _after(self._recent, key)
 
-    def _few_tagged(self, tags: set[str]) -> list[Entry] | None:
-        """The entries that carry every tag in `tags`, when the rarest of them is carried by few; else None."""
+    def tagged(self, tags: set[str] | frozenset[str], most: int) -> list[Entry] | None:
+        """The entries that carry every tag in `tags`, when the rarest of them is carried by at most `most`
+        memories; else (or without tags) None."""
         if not tags:
             return None
         holders = min((self._by_tag.get(tag, {}) for tag in tags), key=len)
-        if len(holders) > FEW_TAGGED:
+        if len(holders) > most:
             return None
         return [entry for entry in holders.values() if tags.issubset(entry.memory.tags)]
 

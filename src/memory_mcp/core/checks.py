@@ -118,10 +118,12 @@ class ScopeVerdicts(dict[str, bool]):
 @dataclass(frozen=True)
 class RecallFilter:
     """Which memories one recall may return: scopes it covers and `access` may read, then `rest` (tags, and a
-    file's folder for a caller limited to some scopes), None when the scope decides alone."""
+    file's folder for a caller limited to some scopes), None when the scope decides alone. `tags` are the
+    ones `rest` requires, for a search to start from the memories that carry them."""
 
     scopes: ScopeVerdicts
     rest: Callable[[Entry], bool] | None
+    tags: frozenset[str] = frozenset()
 
     def __call__(self, entry: Entry) -> bool:
         return self.scopes[entry.memory.scope.path] and (self.rest is None or self.rest(entry))
@@ -138,7 +140,7 @@ def recall_filter(scopes: ScopeFilter, tags: set[str], access: Access) -> Recall
     def rest(entry: Entry) -> bool:
         return tags.issubset(entry.memory.tags) and path_visible(entry.path, access)
 
-    return RecallFilter(verdicts, rest)
+    return RecallFilter(verdicts, rest, frozenset(tags))
 
 
 def check_version(entry: Entry, expected: str | None) -> None:

@@ -6,6 +6,7 @@ in memory: scoring dominates, not reading pages), so nothing is loaded at start-
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Final
 
@@ -130,8 +131,9 @@ class LexicalIndex:
     def _matches(self, word: str) -> int:
         return self._db.execute("SELECT count(*) FROM docs WHERE docs MATCH ?", (f'"{word}"',)).fetchone()[0]
 
-    def search(self, query: str, limit: int) -> list[tuple[int, float]]:
+    def search(self, query: str, limit: int, among: list[int] | None = None) -> list[tuple[int, float]]:
         """Up to `limit` (doc, score) pairs, best first; higher score is better, 0 means matched but unscored.
+        With `among`, only those docs, in the order the search over all would put them.
 
         Scoring is what costs (about 0.7 µs per matching memory), so the work is bounded whatever the corpus
         size: words most memories contain are dropped; the rarest words, up to RARE_BUDGET matching memories,
@@ -146,24 +148,38 @@ class LexicalIndex:
             terms = [t for t in terms if counts[t] <= COMMON_FRACTION * total] or [min(terms, key=counts.get)]
         terms.sort(key=counts.__getitem__)
         rare = _within_budget(terms, counts)
-        rows = self._ranked(rare, limit) if rare else []
+        within = _Within(among)
+        rows = self._ranked(rare, limit, within) if rare else []
         if len(rows) < limit and len(rare) < len(terms):
-            rows += self._newest(terms[len(rare) :], limit - len(rows), {doc for doc, _ in rows})
+            rows += self._newest(terms[len(rare) :], limit - len(rows), {doc for doc, _ in rows}, within)
         return rows
 
-    def _ranked(self, terms: list[str], limit: int) -> list[tuple[int, float]]:
+    def _ranked(self, terms: list[str], limit: int, within: _Within) -> list[tuple[int, float]]:
         rows = self._db.execute(
-            "SELECT rowid, bm25(docs, ?, ?, ?) AS score FROM docs WHERE docs MATCH ? ORDER BY score LIMIT ?",
-            (*WEIGHTS, _any_of(terms), limit),
+            f"SELECT rowid, bm25(docs, ?, ?, ?) AS score FROM docs WHERE docs MATCH ?{within.clause} "
+            "ORDER BY score LIMIT ?",
+            (*WEIGHTS, _any_of(terms), *within.parameters, limit),
         ).fetchall()  # fetched whole: an open cursor would pin a read transaction that blocks snapshot backups
         return [(int(doc), -float(score)) for doc, score in rows]
 
-    def _newest(self, terms: list[str], limit: int, exclude: set[int]) -> list[tuple[int, float]]:
+    def _newest(
+        self, terms: list[str], limit: int, exclude: set[int], within: _Within
+    ) -> list[tuple[int, float]]:
         rows = self._db.execute(
-            "SELECT rowid FROM docs WHERE docs MATCH ? ORDER BY rowid DESC LIMIT ?",
-            (_any_of(terms), limit + len(exclude)),
+            f"SELECT rowid FROM docs WHERE docs MATCH ?{within.clause} ORDER BY rowid DESC LIMIT ?",
+            (_any_of(terms), *within.parameters, limit + len(exclude)),
         ).fetchall()
         return [(int(doc), 0.0) for (doc,) in rows if doc not in exclude][:limit]
+
+
+class _Within:
+    """The SQL that restricts a search to some docs (none: all), as one JSON parameter whatever their number.
+    `+rowid` keeps the match a scan that checks each row against the list: a plain `rowid IN` runs the whole
+    match once per listed doc (measured: 43 ms for 2,000 docs, 1 ms as a check)."""
+
+    def __init__(self, docs: list[int] | None) -> None:
+        self.clause = "" if docs is None else " AND +rowid IN (SELECT value FROM json_each(?))"
+        self.parameters = () if docs is None else (json.dumps(docs),)
 
 
 def _any_of(terms: list[str]) -> str:

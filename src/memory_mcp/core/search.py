@@ -22,6 +22,11 @@ SNIPPET_CHARS: Final = 480
 FETCH_MARGIN: Final = 1.5
 """Keyword rows fetched beyond what the filtered share of memories should need: a second fetch costs a
 whole search."""
+EXACT_TAGGED: Final = 1_000
+"""A recall filtered by tags whose rarest tag has at most this many memories compares the query with just
+their chunks, exactly, and keyword-searches just them: a graph search calls the filter at every node it
+visits, and must visit far to find enough that pass. Measured at 10,000 memories (CPU per recall, graph →
+exact): 10 holders 37 → 0.3 ms, 1,000: 11 → 4 ms, 2,000: 8 → 16 ms; a tag nobody has: 43 → 0.01 ms."""
 
 MatchType = Literal["semantic", "lexical", "both"]
 
@@ -50,9 +55,7 @@ def rank(
     min_score: float | None = None,
 ) -> list[Hit]:
     """The best `limit` memories passing `allowed` (None = all) and `min_score`, best first."""
-    allowed = _needed(catalog, allowed)
-    semantic = _semantic(catalog, query_vector, allowed, depth(limit))
-    lexical = _keyword(catalog, query, allowed, depth(limit))
+    semantic, lexical = _candidates(catalog, query, query_vector, _needed(catalog, allowed), depth(limit))
     fused: dict[int, float] = {}
     for ranking in (semantic, lexical):
         for position, doc in enumerate(ranking):
@@ -85,13 +88,42 @@ def _needed(catalog: Catalog, allowed: RecallFilter | None) -> RecallFilter | No
     return None if all(map(allowed.scopes.__getitem__, catalog.scope_counts())) else allowed
 
 
+def _candidates(
+    catalog: Catalog, query: str, vector: np.ndarray, allowed: RecallFilter | None, depth: int
+) -> tuple[dict[int, float], dict[int, None]]:
+    """Each ranking's candidates: from the indexes, filtered as they search, or, when the filter's tags
+    admit few memories, from just those."""
+    few = _few_admitted(catalog, allowed)
+    if few is None:
+        return _semantic(catalog, vector, allowed, depth), _keyword(catalog, query, allowed, depth)
+    if not few:  # a tag no memory (the caller may see) carries
+        return {}, {}
+    labels = [label for entry in few for label in entry.labels]
+    semantic = _by_doc(catalog, catalog.vector_index.nearest(vector, depth, labels))
+    keyword = catalog.lexical.search(query, depth, [entry.doc for entry in few])
+    return semantic, dict.fromkeys(doc for doc, _ in keyword)
+
+
+def _few_admitted(catalog: Catalog, allowed: RecallFilter | None) -> list[Entry] | None:
+    """Every memory the filter admits, when its tags leave few (see EXACT_TAGGED); else None."""
+    if allowed is None:
+        return None
+    tagged = catalog.tagged(allowed.tags, EXACT_TAGGED)
+    return None if tagged is None else [entry for entry in tagged if allowed(entry)]
+
+
 def _semantic(
     catalog: Catalog, vector: np.ndarray, allowed: RecallFilter | None, depth: int
 ) -> dict[int, float]:
     """Doc ids by their best chunk's similarity, with that similarity (a dict keeps rank order and gives
     O(1) membership)."""
+    return _by_doc(catalog, catalog.vector_index.search(vector, depth, _label_filter(catalog, allowed)))
+
+
+def _by_doc(catalog: Catalog, nearest: list[tuple[int, float]]) -> dict[int, float]:
+    """Chunks best first → their memories, each at its best chunk's place and similarity."""
     found: dict[int, float] = {}
-    for label, similarity in catalog.vector_index.search(vector, depth, _label_filter(catalog, allowed)):
+    for label, similarity in nearest:
         entry = catalog.by_label(label)
         if entry is not None:
             found.setdefault(entry.doc, similarity)
