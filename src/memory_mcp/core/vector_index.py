@@ -108,7 +108,8 @@ class VectorIndex:
         if needed > self._index.get_max_elements():
             self._index.resize_index(max(needed, self._index.get_max_elements() * 2))
         self._index.add_items(vectors, np.asarray(labels, dtype=np.uint64), replace_deleted=True)
-        self._copies.put(labels, vectors)
+        for label in labels:
+            self._copies.drop(label)
         self.changes += len(labels)
 
     def remove(self, labels: list[int]) -> None:
@@ -137,7 +138,7 @@ class VectorIndex:
     def vectors(self, labels: list[int]) -> np.ndarray:
         """The live `labels`' (unit) vectors: pending ones, or the graph's from their copies."""
         missing = [label for label in labels if label not in self.pending and not self._copies.has(label)]
-        if missing:  # a graph loaded from disk: copied on first use
+        if missing:
             self._copies.put(missing, np.asarray(self._index.get_items(missing), dtype=np.float32))
         pending, copied = self.pending, self._copies
         return np.stack([pending[label] if label in pending else copied.get(label) for label in labels])
@@ -211,8 +212,9 @@ def unit_rows(vectors: np.ndarray) -> np.ndarray:
 
 class _Copies:
     """The graph's vectors again, as rows of one array: the graph hands out stored vectors at ~23 µs each,
-    too slow to compare a query with a few thousand (46 ms for 2,000; 0.5 ms from here). Filled as vectors
-    enter the graph, and on first use for a graph loaded from disk; 4 bytes per dimension per chunk."""
+    too slow to compare a query with a few thousand (46 ms for 2,000; 0.5 ms from here). Filled on first use
+    only (4 bytes per dimension per chunk), so memory grows with the vectors that rare-tag recalls and
+    similarity checks read, not with the graph: a copy of every vector would cost ~150 MB at 100k chunks."""
 
     def __init__(self, dimensions: int) -> None:
         self._rows: dict[int, int] = {}
