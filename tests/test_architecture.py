@@ -7,6 +7,7 @@ import ast
 from pathlib import Path
 
 import memory_mcp.core
+import memory_mcp.core.store
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "memory_mcp"
 CORE = PACKAGE / "core"
@@ -26,11 +27,10 @@ FORBIDDEN = (
     "memory_mcp.metrics",
 )
 OWNERS = {
-    # The store makes every commit (merges included), in its parts behind the `GitStore` facade; transport
-    # talks to remotes (fetch, push, proxies).
+    # The store package makes every commit (merges included) and talks to remotes (fetch, push, proxies).
     "pygit2": {
-        "core/transport.py",
-        *(f"core/{m}.py" for m in ("store", "git_repository", "git_history", "git_merge", "work_tree")),
+        f"core/store/{m}.py"
+        for m in ("git_store", "git_repository", "git_history", "git_merge", "work_tree", "transport")
     },
     "llama_cpp": {"core/embedder.py"},
     "hnswlib": {"core/vector_index.py"},
@@ -46,6 +46,8 @@ OWNERS = {
     "markdown_it": {"server/ui/render.py"},
     "uvicorn": {"server/http_serve.py"},
 }
+STORE = "core/store/"
+"""The package that owns pygit2: outside it, code imports `memory_mcp.core.store` and none of its parts."""
 COMPOSITION = {"bootstrap.py", "supervisor.py"}
 """The modules that build and run the core's parts, so the only ones outside it that may name them."""
 
@@ -65,7 +67,7 @@ def modules() -> dict[str, set[str]]:
 
 
 def test_core_imports_no_edge() -> None:
-    core = sorted(CORE.glob("*.py"))
+    core = sorted(CORE.rglob("*.py"))
     assert len(core) >= 8
     for module in core:
         for name in imports(module):
@@ -79,6 +81,30 @@ def test_each_heavy_library_has_its_owner() -> None:
     for library, owners in OWNERS.items():
         users = {path for path, names in found.items() if any(n.split(".")[0] == library for n in names)}
         assert users == owners, f"{library} is imported by {users}"
+
+
+def store_names(path: Path) -> set[str]:
+    """What a module takes from the store package: its parts by module path, or names imported from it."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("memory_mcp.core.store."))
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            if node.module.startswith("memory_mcp.core.store."):
+                found.add(node.module)
+            elif node.module == "memory_mcp.core.store":
+                found.update(alias.name for alias in node.names)
+    return found
+
+
+def test_only_the_store_touches_pygit2_and_its_parts_stay_inside() -> None:
+    declared = set(memory_mcp.core.store.__all__)
+    for path, names in modules().items():
+        if path.startswith(STORE):
+            continue
+        assert not any(n.split(".")[0] == "pygit2" for n in names), f"{path} imports pygit2"
+        taken = store_names(PACKAGE / path)
+        assert taken <= declared, f"{path} reaches into the store's parts: {sorted(taken - declared)}"
 
 
 def test_edges_use_the_declared_core_api() -> None:

@@ -18,9 +18,8 @@ from memory_mcp.core.embedder import Embedder, EmbeddingModel
 from memory_mcp.core.embedding_cache import EmbeddingCache
 from memory_mcp.core.indexer import Indexer, Progress
 from memory_mcp.core.service import MemoryService
-from memory_mcp.core.store import Author, GitStore, Store
+from memory_mcp.core.store import Author, Credentials, GitStore, Store
 from memory_mcp.core.sync import Syncer, clone_or_open
-from memory_mcp.core.transport import Credentials
 from memory_mcp.metrics import Metrics
 from memory_mcp.progress import DownloadMeter
 

@@ -16,9 +16,8 @@ import pytest
 
 from memory_mcp.core import markdown
 from memory_mcp.core.model import Memory, Scope
-from memory_mcp.core.store import Author, GitStore, memory_path
+from memory_mcp.core.store import Author, Credentials, GitStore, memory_path
 from memory_mcp.core.sync import Syncer, clone_or_open
-from memory_mcp.core.transport import Credentials
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 

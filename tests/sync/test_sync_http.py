@@ -11,8 +11,9 @@ import pygit2
 import pytest
 from pygit2.enums import CredentialType
 
+from memory_mcp.core.store import Credentials
+from memory_mcp.core.store.transport import _Callbacks
 from memory_mcp.core.sync import Syncer
-from memory_mcp.core.transport import Credentials, _Callbacks
 from memory_mcp.errors import Unavailable
 from tests.sync.conftest import Replica, assert_healthy, git
 from tests.sync.git_http import TOKEN, GitHttpServer, serve

@@ -17,7 +17,7 @@ import pygit2
 import pytest
 from pygit2.enums import Option
 
-from memory_mcp.core.transport import Credentials, proxy_for
+from memory_mcp.core.store import Credentials, proxy_for
 from tests.sync.conftest import Replica, assert_healthy
 from tests.sync.git_http import TOKEN, GitHttpServer, self_signed, serve
 

@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 from memory_mcp.core import store as store_module
-from memory_mcp.core import work_tree
-from memory_mcp.core.store import Author, GitStore
 from memory_mcp.core.backoff import Backoff
+from memory_mcp.core.store import Author, GitStore, work_tree
 from memory_mcp.core.sync import ROOT_MESSAGE, Syncer, clone_or_open
 from memory_mcp.errors import Conflict, InvalidInput, Unavailable
 from tests.sync.conftest import Replica, assert_healthy, git

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from memory_mcp.core.transport import Credentials
+from memory_mcp.core.store import Credentials
 from memory_mcp.errors import Unavailable
 from tests.sync.conftest import Replica, assert_healthy
 

@@ -17,9 +17,8 @@ import pytest
 
 from memory_mcp.core import markdown
 from memory_mcp.core import store as store_module
-from memory_mcp.core import work_tree
 from memory_mcp.core.model import Memory, Scope
-from memory_mcp.core.store import Author, Change, GitStore, is_memory_path, memory_path
+from memory_mcp.core.store import Author, Change, GitStore, is_memory_path, memory_path, work_tree
 from memory_mcp.errors import Conflict, InvalidInput, Unavailable
 
 AUTHOR = Author("tester", "tester@example.com")

@@ -12,7 +12,7 @@ Why it is shaped this way:
   wrong place. Local commits stay either way. A local branch with no commit simply takes the remote's (a
   clone), and replicas cloned from an empty remote all start from the same fixed first commit, so their
   histories are related from the start.
-- Network trouble never raises: `sync()` returns a report with errors (`core.transport` scrubs secrets
+- Network trouble never raises: `sync()` returns a report with errors (`core.store.transport` scrubs secrets
   from them), and `core.backoff` spaces the retries.
 - The branch moves under the repository's write lock, so no local write (from any process) races it; the
   slow network parts run outside it, under a separate sync lock.
@@ -32,8 +32,7 @@ from memory_mcp.core import markdown
 from memory_mcp.core.markdown import MAX_FILE_BYTES
 from memory_mcp.core.merge import BLOB_MODE, File, SyncConflict, merge
 from memory_mcp.core.model import Memory
-from memory_mcp.core.store import Author, GitStore, is_memory_path
-from memory_mcp.core.transport import REMOTE, Credentials, Remote, safe_url, scrub
+from memory_mcp.core.store import REMOTE, Author, Credentials, GitStore, Remote, is_memory_path, safe_url, scrub
 from memory_mcp.errors import Conflict, InvalidInput, MemoryMcpError, Unavailable
 
 log = logging.getLogger(__name__)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pygit2
 
-from memory_mcp.core.git_repository import GitRepository, TreeEntry
 from memory_mcp.core.merge import File, NewFile
+from memory_mcp.core.store.git_repository import GitRepository, TreeEntry
 from memory_mcp.errors import Conflict
 
 

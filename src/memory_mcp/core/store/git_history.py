@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import pygit2
 from pygit2.enums import SortMode
 
-from memory_mcp.core.git_records import Change, Commit
-from memory_mcp.core.git_repository import GitRepository
+from memory_mcp.core.store.git_records import Change, Commit
+from memory_mcp.core.store.git_repository import GitRepository
 
 
 class History(GitRepository):

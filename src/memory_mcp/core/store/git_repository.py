@@ -13,9 +13,9 @@ from typing import Final
 import pygit2
 from pygit2.enums import FileMode, Option
 
-from memory_mcp.core.git_records import Author, Change
 from memory_mcp.core.layout import GLOBAL_DIR, PROJECTS_DIR, SUFFIX, is_memory_path
 from memory_mcp.core.merge import File
+from memory_mcp.core.store.git_records import Author, Change
 from memory_mcp.errors import Conflict
 from memory_mcp.files import locked
 

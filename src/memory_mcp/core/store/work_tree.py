@@ -13,10 +13,10 @@ from typing import Final
 import pygit2
 from pygit2.enums import FileMode
 
-from memory_mcp.core.git_records import Change
-from memory_mcp.core.git_repository import BULK_FILES, GitRepository
 from memory_mcp.core.layout import is_memory_path, is_safe_memory_path
 from memory_mcp.core.markdown import MAX_FILE_BYTES
+from memory_mcp.core.store.git_records import Change
+from memory_mcp.core.store.git_repository import BULK_FILES, GitRepository
 from memory_mcp.errors import Conflict, InvalidInput
 from memory_mcp.files import write_atomic
 

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import pygit2
 from pygit2.enums import CredentialType, FetchPrune, Option
 
-from memory_mcp.core.store import GitStore
+from memory_mcp.core.store.git_store import GitStore
 from memory_mcp.errors import InvalidInput, Unavailable
 from memory_mcp.loopback import is_loopback_host
 

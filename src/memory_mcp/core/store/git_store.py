@@ -20,26 +20,11 @@ from typing import Final, Protocol
 
 import pygit2
 
-from memory_mcp.core.git_history import History
-from memory_mcp.core.git_merge import Merging
-from memory_mcp.core.git_records import Author, Change, Commit, Revision
-from memory_mcp.core.layout import is_memory_path, is_safe_memory_path, memory_path
-from memory_mcp.core.work_tree import WorkTree
+from memory_mcp.core.store.git_history import History
+from memory_mcp.core.store.git_merge import Merging
+from memory_mcp.core.store.git_records import Author, Change, Commit
+from memory_mcp.core.store.work_tree import WorkTree
 from memory_mcp.errors import Unavailable
-
-__all__ = [
-    "STATE_DIR",
-    "Author",
-    "Change",
-    "Commit",
-    "GitStore",
-    "Revision",
-    "Store",
-    "is_memory_path",
-    "is_safe_memory_path",
-    "memory_path",
-]
-"""The store's vocabulary: its records and path rules are defined beside it but named from here."""
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +103,7 @@ class GitStore(History, WorkTree, Merging):
 
     @property
     def repository(self) -> pygit2.Repository:
-        """This thread's libgit2 repository, for remote operations (`core.transport`); keep it here."""
+        """This thread's libgit2 repository, for remote operations (`transport`); keep it here."""
         return self._repo
 
     @property
