@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from memory_mcp.core import cancellation
-from memory_mcp.core.embedder import DOCUMENT_TOKENS, Embedder, _family_prefixes, default_threads
+from memory_mcp.core.embedder import Embedder, _family_prefixes, default_threads
+from memory_mcp.core.embedding_queue import DOCUMENT_TOKENS
 from memory_mcp.errors import Cancelled, Unavailable
 
 

@@ -5,6 +5,7 @@ longer than the context into overlapping chunks by the model's own tokenizer ins
 and returns L2-normalised vectors. llama.cpp contexts are not thread-safe, so one worker thread owns the
 model; callers (never the event loop) block on its answer. One thread matters for speed too: llama.cpp's
 OpenMP keeps a thread team per calling thread, and two teams on the same cores ran each query at half speed.
+What that thread runs next (queries first, documents in token-bounded calls) is `embedding_queue`'s policy.
 """
 
 from __future__ import annotations
@@ -14,30 +15,23 @@ import os
 import re
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final, Protocol
 
 import numpy as np
 
 from memory_mcp.core import cancellation
-from memory_mcp.errors import Busy, Cancelled, Unavailable
+from memory_mcp.core.embedding_queue import QUEUE_LIMIT, EmbeddingQueue, Request, Slice, fail
+from memory_mcp.errors import Cancelled, Unavailable
 from memory_mcp.files import file_sha256
 
 log = logging.getLogger(__name__)
 
 CHUNK_OVERLAP: Final = 32
 """Tokens shared by neighbouring chunks, so a sentence cut at a boundary is still whole in one of them."""
-QUEUE_LIMIT: Final = 256
-"""Requests waiting for the model before new ones are refused with `Busy`."""
-MAX_BATCH_TEXTS: Final = 256
-"""Query chunks gathered into one model call."""
-DOCUMENT_TOKENS: Final = 2048
-"""Document tokens per model call (four full chunks; about 0.4 s with MiniLM on 2 cores): a query arriving
-during document work waits for one such call, not for the documents."""
 CLOSE_WAIT: Final = 3.0
 """Seconds `close` waits for the model call under way (about 0.4 s normally) before giving up on it."""
 MAX_CONTEXT: Final = 512
@@ -115,44 +109,13 @@ class EmbeddingModel(Protocol):
         """Release the model; later calls raise `Unavailable`."""
 
 
-
-@dataclass(eq=False)  # a request is itself, whatever its texts: it is removed from the queue by identity
-class _Request:
-    """Texts to embed, already cut into chunks; answered through `future` with one array per text."""
-
-    chunks: list[str]
-    """Every chunk of every text, with its prefix, in order."""
-    tokens: list[int]
-    """Tokens per chunk: what a model call costs."""
-    counts: list[int]
-    """Chunks per text."""
-    kind: str = "document"
-    """`query` (answered with one pooled vector), `document`, or `background` (after every other kind)."""
-    cancel: threading.Event | None = None
-    future: Future = field(default_factory=Future)
-    rows: list[np.ndarray] = field(default_factory=list)
-    """Vectors of the chunks embedded so far (documents are embedded a few chunks per model call)."""
-    taken: int = 0
-    """Chunks handed to the model so far."""
-
-    @property
-    def cancelled(self) -> bool:
-        return self.cancel is not None and self.cancel.is_set()
-
-
-_Slice = tuple[_Request, int, int]
-"""A request and the range of its chunks that one model call embeds."""
-
-
 class Embedder:
     """Loads the model once and owns it from a single worker thread.
 
     Requests that arrive while the model is busy are embedded together in the worker's next model call
-    (batching is where a CPU model gains throughput). Every model call is bounded by tokens, not texts:
-    queries go first, then documents a few chunks at a time, then background work (large memories embedded
-    after their commit), so a search waits for at most one bounded call, however large the documents. A
-    request whose caller cancelled is dropped. A bounded queue refuses work with `Busy` instead of growing
-    without limit.
+    (batching is where a CPU model gains throughput); `EmbeddingQueue` decides which, so a search waits for
+    at most one bounded call however large the documents, cancelled requests are dropped and a full queue
+    refuses work with `Busy`.
     """
 
     def __init__(
@@ -172,10 +135,7 @@ class Embedder:
         self.info = self._describe(model_path, query_prefix, document_prefix)
         self.info = replace(self.info, unrelated_similarity=self._unrelated_similarity())
         self._observer = observer
-        self._queue_limit = queue_limit
-        self._ready = threading.Condition()
-        self._queues: dict[str, deque[_Request]] = {kind: deque() for kind in _KINDS}
-        self._closing = False
+        self._queue = EmbeddingQueue(queue_limit)
         self._worker = threading.Thread(target=self._serve, name="embedder", daemon=True)
         self._worker.start()
         log.info(
@@ -218,13 +178,7 @@ class Embedder:
         """Refuse queued work, finish the model call under way (one bounded call), stop the worker and free
         llama.cpp's memory now rather than at interpreter exit (where it can fail)."""
         if self._worker.is_alive():
-            with self._ready:
-                self._closing = True
-                dropped = [request for queue in self._queues.values() for request in queue]
-                for queue in self._queues.values():
-                    queue.clear()
-                self._ready.notify()
-            _fail(dropped, Unavailable("the server is shutting down; retry once it is back"))
+            fail(self._queue.close(), Unavailable("the server is shutting down; retry once it is back"))
             self._worker.join(CLOSE_WAIT)
             if self._worker.is_alive():  # a model call on a starved CPU: let the process end without it
                 log.warning("the embedding model is still busy; stopping without waiting for it")
@@ -233,7 +187,7 @@ class Embedder:
 
     @property
     def queue_depth(self) -> int:
-        return sum(len(queue) for queue in self._queues.values())
+        return self._queue.depth
 
     # ------------------------------------------------------------------ public
 
@@ -256,78 +210,35 @@ class Embedder:
 
     # ----------------------------------------------------------------- worker
 
-    def _request(self, prefix: str, texts: list[str], kind: str) -> _Request:
+    def _request(self, prefix: str, texts: list[str], kind: str) -> Request:
         """Chunked in the caller's thread: tokenizing reads only the vocabulary, never the model's context."""
         per_text = [self._chunk(prefix, text) for text in texts]
         chunks = [chunk for pieces in per_text for chunk, _ in pieces]
         tokens = [count for pieces in per_text for _, count in pieces]
-        return _Request(chunks, tokens, [len(p) for p in per_text], kind, cancellation.current())
+        return Request(chunks, tokens, [len(p) for p in per_text], kind, cancellation.current())
 
-    def _submit(self, request: _Request) -> Future:
-        with self._ready:
-            if self._closing or not self._worker.is_alive():
-                raise Unavailable("the embedding model has been closed")
-            if self.queue_depth >= self._queue_limit:
-                raise Busy(
-                    f"the embedding queue is full ({self._queue_limit} requests waiting); retry shortly"
-                )
-            self._queues[request.kind].append(request)
-            self._ready.notify()
-        return request.future
+    def _submit(self, request: Request) -> Future:
+        if not self._worker.is_alive():
+            raise Unavailable("the embedding model has been closed")
+        return self._queue.submit(request)
 
     def _serve(self) -> None:
-        while True:
-            with self._ready:
-                while not (self.queue_depth or self._closing):
-                    self._ready.wait()
-                if self._closing:
-                    return
-                work, dropped = self._next_work()
-            _fail(dropped, Cancelled("the request was cancelled or its client went away"))
+        while (taken := self._queue.take()) is not None:
+            work, dropped = taken
+            fail(dropped, Cancelled("the request was cancelled or its client went away"))
             if work:
                 self._answer(work)
 
-    def _next_work(self) -> tuple[list[_Slice], list[_Request]]:
-        """The chunks of the next model call (hold `_ready`): every waiting query; or, with none waiting,
-        chunks from the oldest documents, then background work, up to DOCUMENT_TOKENS (at least one chunk).
-        Also the cancelled requests, taken out of the queues."""
-        work: list[_Slice] = []
-        dropped = [r for queue in self._queues.values() for r in queue if r.cancelled]
-        for request in dropped:
-            self._queues[request.kind].remove(request)
-        queries = self._queues["query"]
-        texts = 0
-        while queries and texts < MAX_BATCH_TEXTS:
-            query = queries.popleft()
-            work.append((query, 0, len(query.chunks)))
-            texts += len(query.chunks)
-        if work:  # a call of queries alone is the shortest: documents wait for the next one
-            return work, dropped
-        budget = DOCUMENT_TOKENS
-        for kind in ("document", "background"):
-            for request in self._queues[kind]:
-                start = end = request.taken
-                first = not work  # the call's first chunk goes whatever its size
-                while end < len(request.chunks) and (request.tokens[end] <= budget or first and end == start):
-                    budget -= request.tokens[end]
-                    end += 1
-                if end > start:
-                    work.append((request, start, end))
-                    request.taken = end
-                if end < len(request.chunks):
-                    return work, dropped
-        return work, dropped
 
-    def _answer(self, work: list[_Slice]) -> None:
+    def _answer(self, work: list[Slice]) -> None:
         started = time.perf_counter()
         flat = [chunk for request, start, end in work for chunk in request.chunks[start:end]]
         try:
             vectors = self._embed_chunks(flat)
         except Exception as exc:  # noqa: BLE001 - every waiting caller must hear about a model failure
             requests = list(dict.fromkeys(request for request, _, _ in work))
-            with self._ready:
-                self._unqueue(requests)
-            _fail(requests, exc)
+            self._queue.finish(requests)
+            fail(requests, exc)
             return
         position, finished = 0, []
         for request, start, end in work:
@@ -335,19 +246,12 @@ class Embedder:
             position += end - start
             if end == len(request.chunks):
                 finished.append(request)
-        with self._ready:
-            self._unqueue(finished)
+        self._queue.finish(finished)
         for request in finished:
             if not request.future.done():  # a shutdown may have refused it meanwhile
                 request.future.set_result(_result(request))
         if self._observer is not None:
             self._observer(len(flat), time.perf_counter() - started)
-
-    def _unqueue(self, requests: list[_Request]) -> None:
-        for request in requests:
-            queue = self._queues[request.kind]
-            if request in queue:
-                queue.remove(request)
 
     def _chunk(self, prefix: str, text: str) -> list[tuple[str, int]]:
         """The text with its prefix, split into windows that fit the context, each with its token count."""
@@ -368,21 +272,12 @@ class Embedder:
         return _normalise(np.asarray(raw, dtype=np.float32))
 
 
-_KINDS: Final = ("query", "document", "background")
-
-
-def _result(request: _Request) -> np.ndarray | list[np.ndarray]:
+def _result(request: Request) -> np.ndarray | list[np.ndarray]:
     rows = np.vstack(request.rows)
     if request.kind == "query":
         return _pool(rows)
     bounds = np.cumsum(request.counts)[:-1]
     return list(np.split(rows, bounds))
-
-
-def _fail(requests: list[_Request], error: Exception) -> None:
-    for request in requests:
-        if not request.future.done():
-            request.future.set_exception(error)
 
 
 def _load(model_path: Path, threads: int | None):
