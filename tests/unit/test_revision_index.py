@@ -3,7 +3,6 @@ after a forget, incremental advance, and a first-parent line replaced under it (
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pygit2
@@ -11,10 +10,11 @@ import pytest
 
 from memory_mcp.core import markdown
 from memory_mcp.core.merge import File
-from memory_mcp.core.model import Memory, Scope
+from memory_mcp.core.model import Scope
 from memory_mcp.core.revision_index import RevisionIndex
 from memory_mcp.core.store import Author, GitStore
 from memory_mcp.errors import InvalidInput
+from tests.unit.store_helpers import commit, doc
 
 AUTHOR = Author("tester", "tester@example.com")
 
@@ -33,20 +33,6 @@ def index(store: GitStore) -> RevisionIndex:
             return None
 
     return RevisionIndex(store, parse_id)
-
-
-def doc(name: str, content: str, memory_id: str, scope: Scope = Scope()) -> bytes:
-    moment = datetime(2025, 1, 1, tzinfo=UTC)
-    return markdown.render(
-        Memory(name=name, scope=scope, content=content, id=memory_id, created_at=moment, updated_at=moment)
-    )
-
-
-def commit(
-    store: GitStore, writes: dict[str, bytes] | None = None, deletes: list[str] | None = None, msg: str = "m"
-) -> str:
-    with store.write_lock():
-        return store.commit(writes or {}, deletes or [], msg)
 
 
 def test_history_follows_a_move_and_stops_at_the_creation(store: GitStore, index: RevisionIndex) -> None:

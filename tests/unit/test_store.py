@@ -9,17 +9,17 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pygit2
 import pytest
 
-from memory_mcp.core import markdown
 from memory_mcp.core import store as store_module
-from memory_mcp.core.model import Memory, Scope
+from memory_mcp.core.model import Scope
 from memory_mcp.core.store import Author, Change, GitStore, is_memory_path, memory_path, work_tree
 from memory_mcp.errors import Conflict, InvalidInput, Unavailable
+from tests.unit.store_helpers import commit as _commit
+from tests.unit.store_helpers import doc as _doc
 
 AUTHOR = Author("tester", "tester@example.com")
 Git = Callable[..., str]
@@ -67,20 +67,6 @@ def _git_in(root: Path, env: dict[str, str]) -> Git:
         return result.stdout + result.stderr
 
     return run
-
-
-def _doc(name: str, content: str, memory_id: str, scope: Scope = Scope()) -> bytes:
-    moment = datetime(2025, 1, 1, tzinfo=UTC)
-    return markdown.render(
-        Memory(name=name, scope=scope, content=content, id=memory_id, created_at=moment, updated_at=moment)
-    )
-
-
-def _commit(
-    store: GitStore, writes: dict[str, bytes] | None = None, deletes: list[str] | None = None, msg: str = "m"
-) -> str:
-    with store.write_lock():
-        return store.commit(writes or {}, deletes or [], msg)
 
 
 # ---------------------------------------------------------------- paths
