@@ -107,6 +107,22 @@ def test_only_the_store_touches_pygit2_and_its_parts_stay_inside() -> None:
         assert taken <= declared, f"{path} reaches into the store's parts: {sorted(taken - declared)}"
 
 
+def reads_environment(path: Path) -> bool:
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "os":
+            if node.attr in ("environ", "environb", "getenv", "getenvb"):
+                return True
+        if isinstance(node, ast.ImportFrom) and node.module == "os":
+            if any(a.name in ("environ", "environb", "getenv", "getenvb") for a in node.names):
+                return True
+    return False
+
+
+def test_only_the_settings_read_the_environment() -> None:
+    readers = {str(m.relative_to(PACKAGE)) for m in PACKAGE.rglob("*.py") if reads_environment(m)}
+    assert readers == {"config.py"}, f"the environment is read by {sorted(readers)}"
+
+
 def test_edges_use_the_declared_core_api() -> None:
     for path, names in modules().items():
         if path.startswith("core/") or path in COMPOSITION:

@@ -25,6 +25,8 @@ ENV_PREFIX: Final = "MEMORY_MCP_"
 DEFAULT_BIND: Final = "127.0.0.1:8080"
 DEFAULT_GITHUB_URL: Final = "https://github.com"
 DEFAULT_MOUNTED_TOKEN: Final = Path("/var/run/secrets/memory-mcp/github/token")
+KUBERNETES_VARIABLES: Final = ("KUBECONFIG", "KUBERNETES_SERVICE_HOST")
+"""What `auth.stores` reads to find a cluster: a kubeconfig file, else the in-cluster service account."""
 
 
 def _text(_: str, raw: Any) -> Any:
@@ -290,6 +292,13 @@ def load_settings(
     settings = Settings(**values)
     split_bind(settings.bind)
     return settings
+
+
+def kubernetes_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The Kubernetes client's own variables, which choose the cluster the k8s-secret token store talks to:
+    not settings of ours, but read here too, so that no other module reads the environment."""
+    env = os.environ if env is None else env
+    return {name: env[name] for name in KUBERNETES_VARIABLES if name in env}
 
 
 def split_bind(bind: str) -> tuple[str, int]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import os
 import sys
 import time
 from typing import Final
@@ -18,7 +17,7 @@ from typing import Final
 from memory_mcp.auth import device_flow
 from memory_mcp.auth.stores import STORES, open_store
 from memory_mcp.auth.github_token import TOKEN_ENV, GitHubToken, resolve_github_token, token_sources
-from memory_mcp.config import Settings, add_flags, options
+from memory_mcp.config import Settings, add_flags, kubernetes_environment, options
 from memory_mcp.errors import InvalidInput, MemoryMcpError, NotFound
 
 MAX_STDIN_TOKEN: Final = 64 * 1024
@@ -81,7 +80,7 @@ def _store_arguments(parser: argparse.ArgumentParser, choices: tuple[str, ...]) 
 
 
 def _login(args: argparse.Namespace, settings: Settings) -> int:
-    store = open_store(args.store, settings, os.environ)  # fail before the user approves anything
+    store = open_store(args.store, settings, kubernetes_environment())  # fail before the user approves anything
     if args.with_token:
         token = _token_from_stdin()
     else:
@@ -146,7 +145,7 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _logout(args: argparse.Namespace, settings: Settings) -> int:
-    store = open_store(args.store, settings, os.environ)
+    store = open_store(args.store, settings, kubernetes_environment())
     removed = store.remove()
     _say(f"Removed the GitHub token from {store.where}." if removed else f"No token stored in {store.where}.")
     try:
