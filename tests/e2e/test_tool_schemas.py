@@ -3,6 +3,9 @@ independent validator (jsonschema) on what a real MCP client receives from a rea
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import jsonschema
 import pytest
 from mcp import Client
@@ -53,3 +56,20 @@ async def test_structured_results_match_the_published_schemas(start_server) -> N
             jsonschema.validate(wrong, schemas["recall"])
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate({**first, "surprise": 1}, schemas["remember"])
+
+
+async def test_changes_and_sync_results_match_their_schemas(start_server, tmp_path: Path) -> None:
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
+    server: HttpServer = start_server("--remote-url", str(remote))
+    async with server.client() as client:
+        schemas = {tool.name: tool.output_schema for tool in (await client.list_tools()).tools}
+        saved = await _checked(client, schemas, "remember", name="dns", content="CoreDNS serves the zone.")
+        version = saved["version"]
+        await _checked(client, schemas, "edit", name="dns", content="Zone moved.", expected_version=version)
+        await _checked(client, schemas, "forget", name="dns")
+        page = await _checked(client, schemas, "changes", limit=2)
+        assert [c["kind"] for c in page["changes"]] == ["forgotten", "edited"] and page["next_cursor"]
+        await _checked(client, schemas, "changes", cursor=page["next_cursor"])
+        report = await _checked(client, schemas, "sync")
+        assert report["ok"] and not report["errors"]
