@@ -597,6 +597,41 @@ def test_an_index_left_behind_catches_up_at_the_next_start(
     assert all(_index_stat(git, "size").values()), "caught-up entries carry the files' sizes"
 
 
+def test_an_index_lock_left_by_a_killed_writer_is_cleared_at_the_next_start(
+    root: Path, git: Git, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kill -9 while libgit2 writes the index leaves `index.lock`; without clearing it, no later index write
+    succeeds and `git status` drifts from the branch for good."""
+    monkeypatch.setattr(work_tree, "STALE_LOCK_WAIT", 0.1)
+    store = GitStore(root, author=AUTHOR)
+    _commit(store, {"global/a.md": b"a"})
+    lock = root / ".git" / "index.lock"
+    lock.write_bytes(b"DIRC half written")
+    reopened = GitStore(root, author=AUTHOR)
+    assert not lock.exists()
+    _commit(reopened, {"global/b.md": b"b"}, ["global/a.md"])
+    assert git("status", "--porcelain") == ""
+
+
+def test_an_index_write_refused_by_a_live_lock_is_caught_up_later(
+    root: Path, git: Git, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A person's `git add` holds `index.lock` as we commit: the branch moves, the index is marked as lagging,
+    and the next server to open the repository (or the next commit) writes it."""
+    store = GitStore(root, author=AUTHOR)
+    _commit(store, {"global/a.md": b"a"})
+    lock = root / ".git" / "index.lock"
+    lock.write_bytes(b"held by git add")
+    _commit(store, {"global/b.md": b"b"}, ["global/a.md"])
+    assert (store.private_dir / work_tree.INDEX_AT).exists(), "the failed write leaves the index marked"
+    if store._index_timer is not None:
+        store._index_timer.cancel()
+    lock.unlink()
+    GitStore(root, author=AUTHOR)
+    assert git("status", "--porcelain") == ""
+    assert set(_index_stat(git, "size")) == {"global/b.md"}
+
+
 def test_one_file_committed_into_a_big_folder(store: GitStore, root: Path, git: Git) -> None:
     """The folder's tree gains exactly that entry; the work tree and the reported changes follow."""
     base = {f"projects/o/p/n{i:05d}.md": f"note {i}".encode() for i in range(3000)}

@@ -97,6 +97,7 @@ class GitStore(History, WorkTree, Merging):
         self._local = threading.local()
         self._state = self._git_dir / STATE_DIR
         self._state.mkdir(mode=0o700, exist_ok=True)
+        self._clear_stale_index_lock()
         self._finish_interrupted_move()
         self._refresh_index()
         self._catch_up_index()

@@ -142,15 +142,21 @@ class WorkTree(GitRepository):
         marker = self._state / INDEX_AT
         lagging = marker.exists()
         if time.monotonic() < self._index_due and self._index_bytes() >= LAZY_INDEX_BYTES:
-            if not lagging:
-                write_atomic(marker, (old or "-").encode(), durable=False)
-            self._index_later()
+            self._lag(old, lagging)
             return
         if lagging:
             changes, in_step = self.changes(_commit_or_none(marker.read_text()), new), set()
-        self._write_index(changes, in_step)
-        marker.unlink(missing_ok=True)
         self._index_due = time.monotonic() + INDEX_INTERVAL
+        if self._write_index(changes, in_step):
+            marker.unlink(missing_ok=True)
+        else:  # locked by a person's git command, say: the next write (or start) catches up from here
+            self._lag(old, lagging)
+
+    def _lag(self, old: str | None, lagging: bool) -> None:
+        """Mark the index as matching `old` (unless it lags already) and have it written later."""
+        if not lagging:
+            write_atomic(self._state / INDEX_AT, (old or "-").encode(), durable=False)
+        self._index_later()
 
     def _index_bytes(self) -> int:
         try:
@@ -187,9 +193,9 @@ class WorkTree(GitRepository):
             self._index_due = 0.0
             self._update_index(None, head, [], set())
 
-    def _write_index(self, changes: list[Change], in_step: set[str]) -> None:
+    def _write_index(self, changes: list[Change], in_step: set[str]) -> bool:
         """Apply `changes` to the index and write it; a file outside `in_step` is added from the work tree
-        only if it holds the branch's version (a hand edit stays unstaged)."""
+        only if it holds the branch's version (a hand edit stays unstaged). False if it could not be."""
         try:
             index = self._repo.index
             index.read(False)
@@ -203,7 +209,16 @@ class WorkTree(GitRepository):
                     index.add(pygit2.IndexEntry(change.path, pygit2.Oid(hex=change.new_blob), FileMode.BLOB))
             index.write()
         except (pygit2.GitError, OSError) as exc:
-            log.warning("could not update the git index (the branch is safe): %s", exc)
+            log.warning("could not update the git index (the branch is safe; retrying later): %s", exc)
+            return False
+        return True
+
+    def _clear_stale_index_lock(self) -> None:
+        """At start-up: an `index.lock` a killed writer left would refuse every later index write."""
+        lock = self._git_dir / "index.lock"
+        if lock.exists():
+            with self.write_lock():
+                self._clear_stale_lock(lock)
 
     def _refresh_index(self) -> None:
         """Record file sizes, times and inodes for index entries whose own are missing (written by earlier
