@@ -61,10 +61,7 @@ def locked(path: Path, waiting: Callable[[], object] | None = None, poll: float 
     A file is created 0600 if missing (this user's processes share it); a folder is locked itself, so every
     user who may read it shares the lock. With `waiting`, it is called every `poll` seconds while another
     process holds the lock (to report what that one is doing)."""
-    if path.is_dir():
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    else:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fd = _open_lock(path)
     try:
         if waiting is None:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -75,6 +72,22 @@ def locked(path: Path, waiting: Callable[[], object] | None = None, poll: float 
         yield
     finally:
         os.close(fd)
+
+
+def try_hold(path: Path) -> int | None:
+    """Take `locked`'s lock without waiting and keep it for as long as the returned descriptor stays open
+    (the owner of a file for a process's lifetime); None when another process holds it."""
+    fd = _open_lock(path)
+    if _try_lock(fd):
+        return fd
+    os.close(fd)
+    return None
+
+
+def _open_lock(path: Path) -> int:
+    if path.is_dir():
+        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
 
 
 def _try_lock(fd: int) -> bool:

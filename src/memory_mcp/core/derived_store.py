@@ -12,7 +12,6 @@ their changes (their document numbers would collide).
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -22,6 +21,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
+
+from memory_mcp.files import try_hold
 
 log = logging.getLogger(__name__)
 
@@ -87,11 +88,8 @@ class DerivedStore:
         A file SQLite cannot read is derived data gone bad: it is deleted and the store starts empty (the
         caller rebuilds from git and the embedding cache)."""
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        lock_fd = os.open(path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(lock_fd)
+        lock_fd = try_hold(path.with_suffix(".lock"))
+        if lock_fd is None:
             return cls._copy_of(path)
         try:
             return cls(_checked(path), path, lock_fd)
