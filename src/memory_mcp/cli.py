@@ -55,12 +55,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         _configure_logging(settings.log_level)
         return args.handler(args, settings)
     except MemoryMcpError as exc:
-        hint = "; use --replace to overwrite it, or choose another name"
-        replaceable = isinstance(exc, AlreadyExists) and exc.replaceable
-        print(f"error: {exc}{hint if replaceable else ''}", file=sys.stderr)
+        print(f"error: {exc}{_next_step(exc)}", file=sys.stderr)
         return next((code for kind, code in EXIT_CODES.items() if isinstance(exc, kind)), 1)
     except KeyboardInterrupt:
         return 130
+
+
+def _next_step(exc: MemoryMcpError) -> str:
+    """What a person at the shell can do next, in this CLI's own terms."""
+    if isinstance(exc, AlreadyExists) and exc.replaceable:
+        return "; use --replace to overwrite it, or choose another name"
+    if isinstance(exc, NotFound) and exc.findable:
+        return "; `memory-mcp list` or `memory-mcp recall QUERY` finds memories"
+    return ""
 
 
 def _configure_logging(level: str) -> None:

@@ -21,7 +21,12 @@ class InvalidInput(MemoryMcpError):
 
 
 class NotFound(MemoryMcpError):
-    """No memory matches."""
+    """No memory matches. `findable`: listing or searching may find what the caller meant, which each edge
+    words in its own terms (the `list` and `recall` tools, the CLI's commands)."""
+
+    def __init__(self, message: str, *, findable: bool = False) -> None:
+        super().__init__(message)
+        self.findable = findable
 
 
 class AlreadyExists(MemoryMcpError):

@@ -29,14 +29,14 @@ def locate(catalog: Catalog, where: Locator, access: Access = FULL_ACCESS) -> En
     if where.id:
         entry = catalog.by_id(where.id)
         if entry is None or not visible(entry, access):
-            raise NotFound(f"no memory has id {where.id!r}; use list or recall to find it")
+            raise NotFound(f"no memory has id {where.id!r}", findable=True)
         return entry
     if not where.name:
         raise InvalidInput("give the memory's name (and scope), or its id")
     scope = Scope.parse(where.scope)
     entry = catalog.by_key(scope, validate_name(where.name))
     if entry is None or not visible(entry, access):
-        raise NotFound(_not_found_message(catalog, where.name, scope, access))
+        raise NotFound(_not_found_message(catalog, where.name, scope, access), findable=True)
     return entry
 
 
@@ -57,8 +57,8 @@ def _not_found_message(catalog: Catalog, name: str, scope: Scope, access: Access
         for e in catalog.entries()
         if e.memory.name == name and access.can_read(e.memory.scope)
     )
-    hint = f" It exists in scope(s): {', '.join(elsewhere[:5])}." if elsewhere else ""
-    return f"no memory named {name!r} in scope {str(scope)!r}.{hint} Use list or recall to find memories."
+    hint = f" (it exists in scope(s): {', '.join(elsewhere[:5])})" if elsewhere else ""
+    return f"no memory named {name!r} in scope {str(scope)!r}{hint}"
 
 def check_target(catalog: Catalog, memory: Memory, path: str, access: Access = FULL_ACCESS) -> None:
     """A move or rename may land only on a free (scope, name) whose file is free too."""

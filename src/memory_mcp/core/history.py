@@ -61,15 +61,15 @@ class MemoryHistory(Reading):
         if shown:
             return shown
         if entry is None and where.id:
-            raise NotFound(f"no memory has or had id {where.id!r}; use list or recall to find memories")
-        raise NotFound(f"{where.describe()} has no history; use list or recall to find memories")
+            raise NotFound(f"no memory has or had id {where.id!r}", findable=True)
+        raise NotFound(f"{where.describe()} has no history", findable=True)
 
     def _forgotten_path(self, where: Locator, access: Access) -> str:
         """Where a memory named by scope and name, no longer in the catalog, lived (hold `viewing`)."""
         scope = Scope.parse(where.scope)
         path = memory_path(scope, validate_name(where.name or ""))
         if not access.can_read(scope) or self.store.blob_at(self.catalog.commit, path) is not None:
-            raise NotFound(f"no memory named {where.name!r} in scope {str(scope)!r}; use list or recall")
+            raise NotFound(f"no memory named {where.name!r} in scope {str(scope)!r}", findable=True)
         return path
 
     def content_at(

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from memory_mcp import views
-from memory_mcp.core import AlreadyExists, MemoryMcpError, Revision, Saved
+from memory_mcp.core import AlreadyExists, MemoryMcpError, NotFound, Revision, Saved
 from memory_mcp.view_types import History, SavedMemory
 
 
@@ -32,4 +32,6 @@ def error_text(exc: MemoryMcpError) -> str:
     text = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, AlreadyExists) and exc.replaceable:
         text += "; use edit to change it, remember with replace=true to overwrite it, or choose another name"
+    elif isinstance(exc, NotFound) and exc.findable:
+        text += "; use list or recall to find memories"
     return text

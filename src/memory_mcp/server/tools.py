@@ -1,5 +1,8 @@
 """The MCP tools: one thin function each. They translate arguments, run the service in a worker thread
-(it blocks on the model, git and disk) and map domain errors to tool errors the agent can act on."""
+(it blocks on the model, git and disk) and map domain errors to tool errors the agent can act on.
+
+Most of this file is the tools' signatures and descriptions, which is what agents read: they stay in one
+file so that the whole surface reads (and is reviewed) as one."""
 
 from __future__ import annotations
 
@@ -54,6 +57,12 @@ READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 SYNC = ToolAnnotations(
     read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True
 )
+WRITE = ToolAnnotations(
+    read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False
+)
+CHANGE = ToolAnnotations(
+    read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
+)
 
 
 def _who() -> dict[str, Any]:
@@ -87,12 +96,6 @@ class Tools:
 
     def tools(self) -> list[Tool]:
         """Every tool, with strictly checked arguments, for `MCPServer(tools=...)`."""
-        write = ToolAnnotations(
-            read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False
-        )
-        change = ToolAnnotations(
-            read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
-        )
         return [
             strict_tool(
                 fn,
@@ -103,13 +106,13 @@ class Tools:
                 structured_output=True,
             )
             for fn, title, hints in (
-                (self.remember, "Remember", write),
+                (self.remember, "Remember", WRITE),
                 (self.recall, "Recall", READ_ONLY),
                 (self.read, "Read a memory", READ_ONLY),
-                (self.edit, "Edit a memory", change),
-                (self.forget, "Forget a memory", change),
+                (self.edit, "Edit a memory", CHANGE),
+                (self.forget, "Forget a memory", CHANGE),
                 (self.list_memories, "List memories", READ_ONLY),
-                (self.move, "Move or rename a memory", write),
+                (self.move, "Move or rename a memory", WRITE),
                 (self.history, "Memory history", READ_ONLY),
                 (self.changes, "What changed", READ_ONLY),
                 (self.sync, "Sync with the git remote", SYNC),
