@@ -27,7 +27,7 @@ WAIT = 90.0
 class NodeClient:
     """`node watch.mjs CONFIG`: its JSON lines, read as they come."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
+    def __init__(self, config: dict[str, Any], server_log: Path | None = None) -> None:
         node = shutil.which("node")
         if node is None or not (NODE_DIR / "node_modules" / "@modelcontextprotocol" / "sdk").is_dir():
             pytest.fail(f"needs node and `npm ci` in {NODE_DIR} (.ci/run installs both)")
@@ -38,6 +38,7 @@ class NodeClient:
             stdout=subprocess.PIPE,
             text=True,
         )
+        self.server_log = server_log
         self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
         self.seen: list[dict[str, Any]] = []
         threading.Thread(target=self._read, daemon=True).start()
@@ -53,11 +54,18 @@ class NodeClient:
             try:
                 line = self.lines.get(timeout=WAIT)
             except queue.Empty:
-                raise AssertionError(f"node client sent no {kind!r} within {WAIT}s") from None
+                raise AssertionError(f"node client sent no {kind!r} within {WAIT}s{self._diagnosis()}") from None
             assert line["kind"] != "error", line
             if line["kind"] == kind:
                 return line
             self.seen.append(line)
+
+    def _diagnosis(self) -> str:
+        """What the client saw on the way, and the server's log, for a wait that ran out."""
+        text = f"; it sent meanwhile: {self.seen}"
+        if self.server_log is not None:
+            text += "\nserver log (last 60 lines):\n" + "\n".join(self.server_log.read_text().splitlines()[-60:])
+        return text
 
     def close(self) -> list[dict[str, Any]]:
         """Stop the client; every line it had not handed out yet."""
@@ -84,7 +92,7 @@ async def test_node_client_over_http_with_a_scoped_token(start_server, tokens_fi
             "scope": "proj-a",
             "subscribe": [mine, theirs],
         }
-        node = NodeClient(config)
+        node = NodeClient(config, server.log)
         try:
             ready = node.next("ready")
             assert ready["capabilities"]["resources"] == {"subscribe": True, "listChanged": True}

@@ -23,6 +23,8 @@ const transport = config.url
 const client = new Client({ name: "memory-mcp-node-test", version: "1.0.0" });
 client.setNotificationHandler(ResourceListChangedNotificationSchema, () => print("list_changed", {}));
 client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => print("updated", { uri: n.params.uri }));
+// Transport trouble (a GET stream refused or dropped) is reported, not fatal: the test shows it if it waits in vain.
+client.onerror = (error) => print("transport_error", { message: String(error?.message ?? error) });
 
 try {
   await client.connect(transport);
