@@ -12,7 +12,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from tests.e2e.conftest import HttpServer, call, http_get, server_env
+from tests.e2e.conftest import READY_TIMEOUT, HttpServer, call, http_get, server_env
 
 pytestmark = pytest.mark.anyio
 
@@ -112,20 +112,30 @@ async def test_kill_9_during_writes_loses_no_acknowledged_write(
     rng = random.Random(5)
     for round_ in range(6):
         server = start(env)
+        written: list[str] = []
 
-        async def writer(server: HttpServer = server, round_: int = round_) -> None:
-            async with server.client() as client:
-                for i in range(1000):
-                    await call(client, "remember", name=f"r{round_}-{i}", content=f"round {round_} write {i}")
-                    acknowledged.add(f"r{round_}-{i}")
-
-        with anyio.move_on_after(rng.uniform(0.3, 1.5)):
+        async def writer(
+            server: HttpServer = server, round_: int = round_, written: list[str] = written
+        ) -> None:
             try:
-                await writer()
+                async with server.client() as client:
+                    for i in range(1000):
+                        name = f"r{round_}-{i}"
+                        await call(client, "remember", name=name, content=f"round {round_} write {i}")
+                        acknowledged.add(name)
+                        written.append(name)
             except Exception:  # noqa: BLE001 - the connection dies with the server
                 pass
-        server.process.send_signal(signal.SIGKILL)
-        server.process.wait()
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(writer)
+            with anyio.fail_after(READY_TIMEOUT):  # a busy machine: the kill comes after writes, not instead
+                while len(written) < 2:
+                    await anyio.sleep(0.02)
+            await anyio.sleep(rng.uniform(0.3, 1.5))  # writes keep coming: the kill lands in one of them
+            server.process.send_signal(signal.SIGKILL)
+            server.process.wait()
+            group.cancel_scope.cancel()
     final = start(env)
     try:
         async with final.client() as client:
@@ -146,6 +156,6 @@ async def test_kill_9_during_writes_loses_no_acknowledged_write(
             "the index matches the repository"
         )
         subprocess.run(["git", "-C", str(repo), "fsck", "--strict"], check=True, capture_output=True)
-        assert len(acknowledged) > 10
+        assert len(acknowledged) >= 12
     finally:
         final.stop()
