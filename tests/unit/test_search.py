@@ -114,6 +114,14 @@ def test_query_terms() -> None:
     assert query_terms("Rust, rust! ASYNC—tokio?") == ["rust", "async", "tokio"]
     assert query_terms("!!! ... ---") == []
     assert query_terms("café naïve") == ["café", "naïve"]
+    assert query_terms("ROS collada_urdf") == ["ros", "collada", "urdf"], "the tokenizer splits at _ too"
+
+
+def test_a_word_with_an_underscore_finds_its_parts_anywhere(lexical: LexicalIndex) -> None:
+    lexical.put(1, "x", "", "converts URDF documents into COLLADA documents")
+    lexical.put(2, "y", "", "a collada viewer")
+    found = lexical.search("collada_urdf tool", 100)
+    assert [doc for doc, _ in found] == [1, 2], "both parts outrank one; neither needs the other beside it"
 
 
 def test_query_terms_drop_stopwords_unless_nothing_is_left() -> None:

@@ -13,7 +13,9 @@ from typing import Final
 from memory_mcp.core import derived_store
 from memory_mcp.core.derived_store import DerivedStore
 
-_WORD = re.compile(r"\w+", re.UNICODE)
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+"""A query word as the tokenizer makes one: letters and digits. An underscore separates, as it does in the
+index, so "collada_urdf" finds a text that says "COLLADA ... URDF" (as a phrase it needed them adjacent)."""
 WEIGHTS: Final = (4.0, 2.0, 1.0)
 """BM25 column weights: a query word in the name counts most, then tags, then content."""
 COMMON_FRACTION: Final = 0.25
@@ -118,7 +120,7 @@ class LexicalIndex:
             if len(self._tokens) >= DF_CACHE_LIMIT:
                 self._tokens.clear()
             tokens = self._tokens[word] = tuple(sorted(self._tokens_of(word)))
-        if len(tokens) != 1:  # no token, or a phrase ("foo_bar"): rare, counted each time
+        if len(tokens) != 1:  # no token, or a word the tokenizer splits: rare, counted each time
             return self._matches(word) if tokens else 0
         (token,) = tokens
         count = self._df.get(token)
