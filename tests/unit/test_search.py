@@ -588,6 +588,34 @@ def test_rank_fuses_semantic_and_lexical_and_filters() -> None:
     assert all(h.score >= 0.9 for h in strict)
 
 
+def test_fusion_weighs_how_far_ahead_a_ranking_puts_a_memory() -> None:
+    """Ranks alone tie A and B (each first in one ranking, second in the other); A's wide lead in the keyword
+    ranking outweighs B's hair's lead in the semantic one."""
+    semantic = {2: 0.600, 1: 0.599, 3: 0.30, 4: 0.29}
+    lexical = {1: 20.0, 2: 5.0, 3: 4.0, 4: 3.9}
+    assert search.fuse(semantic, lexical)[:2] == [1, 2]
+    assert search.fuse(semantic, {1: 5.0, 2: 20.0, 3: 4.0, 4: 3.9})[0] == 2
+
+
+def test_fusion_ignores_each_rankings_scale() -> None:
+    """BM25 scores have no fixed range: scaling or shifting one ranking's scores changes nothing."""
+    rng = np.random.default_rng(20)
+    semantic = {doc: float(rng.uniform(0.2, 0.7)) for doc in range(30)}
+    lexical = {doc: float(rng.uniform(0.5, 12.0)) for doc in range(15, 45)}
+    order = search.fuse(semantic, lexical)
+    assert sorted(order) == list(range(45))
+    assert search.fuse(semantic, {doc: 40 * score + 3 for doc, score in lexical.items()}) == order
+    assert search.fuse({doc: score / 2 - 0.1 for doc, score in semantic.items()}, lexical) == order
+
+
+def test_fusion_of_unscored_and_single_keyword_rows() -> None:
+    semantic = {1: 0.8, 2: 0.5, 3: 0.45}
+    assert search.fuse(semantic, {3: 0.0, 9: 0.0}) == [1, 2, 3, 9], "common words only: no evidence"
+    assert search.fuse(semantic, {}) == [1, 2, 3]
+    assert search.fuse({}, {7: 2.0, 8: 1.0}) == [7, 8]
+    assert search.fuse(semantic, {3: 4.2})[:2] == [3, 1], "a lone keyword match counts as a middling one"
+
+
 def _scoped_catalog(rng: np.random.Generator) -> Catalog:
     """Global, a team, its sub-scope and another scope, some tagged, all about kubernetes."""
     catalog = Catalog(DIM)
