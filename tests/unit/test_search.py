@@ -244,6 +244,21 @@ def test_rare_words_are_ranked_and_common_ones_fill_up_unscored(monkeypatch: pyt
     assert index.search("alpha", 5) == [(doc, 0.0) for doc in (40, 39, 38, 37, 36)], "too common to score"
 
 
+def test_memories_with_a_rare_word_are_scored_by_the_common_words_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Beyond the budget a common word finds no memory on its own, yet still counts in the score of the
+    memories the rare words found: exactly as much as BM25 over every word gives it."""
+    index = LexicalIndex()
+    for doc in range(1, 201):
+        words = (["library"] if doc <= 45 else []) + (["screen screen"] if doc % 10 == 0 else [])
+        index.put(doc, f"note {doc}", "", " ".join(["filler text", *words]))
+    unbounded = index.search("screen library", 10)
+    monkeypatch.setattr(lexical_index, "RARE_BUDGET", 30)  # screen (20 memories) fits, library (45) does not
+    bounded = index.search("screen library", 10)
+    assert [doc for doc, _ in bounded[:4]] == [10, 20, 30, 40], "screen and library beat screen alone"
+    assert [doc for doc, _ in bounded] == [doc for doc, _ in unbounded]
+    assert [score for _, score in bounded] == pytest.approx([score for _, score in unbounded])
+
+
 def test_search_respects_the_limit(lexical: LexicalIndex) -> None:
     everything = lexical.search("gardening", 100)
     assert len(everything) == 20
