@@ -45,7 +45,8 @@ def known_items(corpus: run.Corpus, seed: int = 5) -> run.Corpus:
         memory = corpus.memories[i]
         words = [w for w in quality.words(memory.content) if w not in {"the", "team", "noted", "that"}]
         topic = memory.name.split("/")[0]
-        queries.append(f"what did the {topic} team say about {' '.join(rng.sample(words, min(3, len(words))))}")
+        about = " ".join(rng.sample(words, min(3, len(words))))
+        queries.append(f"what did the {topic} team say about {about}")
     return run.Corpus(corpus.label, corpus.memories, queries, [{i} for i in chosen], [], corpus.folder)
 
 
@@ -68,10 +69,13 @@ def imported(corpus: run.Corpus, model: Path, reuse: bool) -> tuple[Any, Path]:
     return service, root
 
 
-def diagnose(service: Any, corpus: run.Corpus) -> tuple[dict[str, dict[str, float]], dict[str, list[int | None]]]:
+def diagnose(
+    service: Any, corpus: run.Corpus
+) -> tuple[dict[str, dict[str, float]], dict[str, list[int | None]]]:
     """Every method's R@1, R@5 and MRR@10 over the corpus's queries, and each query's rank of its first
     relevant memory by each method (None: not in the top 10)."""
-    assert corpus.relevant is not None
+    if corpus.relevant is None:
+        raise SystemExit(f"the {corpus.label} corpus has no ground truth: see known_items")
     position = {m.name: i for i, m in enumerate(corpus.memories)}
     catalog = service.indexer.catalog
     bm25 = quality.BM25([m.embedding_text() for m in corpus.memories])
@@ -120,7 +124,9 @@ def _first_relevant(rankings: list[list[int]], relevant: list[set[int]]) -> list
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", type=Path, default=os.environ.get("MEMORY_MCP_MODEL"))
     parser.add_argument("--corpus", default="debian", choices=("debian", "generated"))
     parser.add_argument("--sizes", default="1000,10000")
@@ -142,8 +148,16 @@ def main() -> None:
         finally:
             service.close()
         results.append(
-            {"corpus": corpus.label, "memories": len(corpus.memories), "dir": str(root), "started": started,
-             "load_average": os.getloadavg(), "scores": scores, "queries": corpus.queries, "ranks": ranks}
+            {
+                "corpus": corpus.label,
+                "memories": len(corpus.memories),
+                "dir": str(root),
+                "started": started,
+                "load_average": os.getloadavg(),
+                "scores": scores,
+                "queries": corpus.queries,
+                "ranks": ranks,
+            }
         )
         print(f"\n[{corpus.label} {len(corpus.memories)}] {root} load {os.getloadavg()}")
         for method, row in scores.items():

@@ -244,7 +244,9 @@ def test_rare_words_are_ranked_and_common_ones_fill_up_unscored(monkeypatch: pyt
     assert index.search("alpha", 5) == [(doc, 0.0) for doc in (40, 39, 38, 37, 36)], "too common to score"
 
 
-def test_memories_with_a_rare_word_are_scored_by_the_common_words_too(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_memories_with_a_rare_word_are_scored_by_the_common_words_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Beyond the budget a common word finds no memory on its own, yet still counts in the score of the
     memories the rare words found: exactly as much as BM25 over every word gives it."""
     index = LexicalIndex()
