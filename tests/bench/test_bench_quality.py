@@ -72,3 +72,17 @@ def test_evaluate_runs_every_method_on_the_same_queries():
     assert result["vector"]["r_at_1"] == 0.5  # the first query vector points at the pear
     assert result["recall"]["mrr_at_10"] == round((1 / 3 + 1) / 2, 3)
     assert set(result) == {"recall", "bm25", "vector", "rrf", "rrf_40"}
+
+
+def test_known_item_queries_name_a_memorys_topic_and_words_of_its_own():
+    import diagnose
+    import run
+
+    corpus = diagnose.known_items(run.generated(40, None))
+    assert len(corpus.queries) == len(corpus.relevant) == 40
+    for query, relevant in zip(corpus.queries, corpus.relevant, strict=True):
+        (position,) = relevant
+        memory = corpus.memories[position]
+        topic, about = query.removeprefix("what did the ").split(" team say about ")
+        assert topic == memory.name.split("/")[0]
+        assert set(about.split()) <= set(quality.words(memory.content))

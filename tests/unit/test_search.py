@@ -114,6 +114,14 @@ def test_query_terms() -> None:
     assert query_terms("Rust, rust! ASYNC—tokio?") == ["rust", "async", "tokio"]
     assert query_terms("!!! ... ---") == []
     assert query_terms("café naïve") == ["café", "naïve"]
+    assert query_terms("ROS collada_urdf") == ["ros", "collada", "urdf"], "the tokenizer splits at _ too"
+
+
+def test_a_word_with_an_underscore_finds_its_parts_anywhere(lexical: LexicalIndex) -> None:
+    lexical.put(1, "x", "", "converts URDF documents into COLLADA documents")
+    lexical.put(2, "y", "", "a collada viewer")
+    found = lexical.search("collada_urdf tool", 100)
+    assert [doc for doc, _ in found] == [1, 2], "both parts outrank one; neither needs the other beside it"
 
 
 def test_query_terms_drop_stopwords_unless_nothing_is_left() -> None:
@@ -234,6 +242,23 @@ def test_rare_words_are_ranked_and_common_ones_fill_up_unscored(monkeypatch: pyt
     newest_alphas = [doc for doc in range(40, 0, -1) if doc not in zebras][: 30 - len(zebras)]
     assert filled[len(zebras) :] == [(doc, 0.0) for doc in newest_alphas]
     assert index.search("alpha", 5) == [(doc, 0.0) for doc in (40, 39, 38, 37, 36)], "too common to score"
+
+
+def test_memories_with_a_rare_word_are_scored_by_the_common_words_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Beyond the budget a common word finds no memory on its own, yet still counts in the score of the
+    memories the rare words found: exactly as much as BM25 over every word gives it."""
+    index = LexicalIndex()
+    for doc in range(1, 201):
+        words = (["library"] if doc <= 45 else []) + (["screen screen"] if doc % 10 == 0 else [])
+        index.put(doc, f"note {doc}", "", " ".join(["filler text", *words]))
+    unbounded = index.search("screen library", 10)
+    monkeypatch.setattr(lexical_index, "RARE_BUDGET", 30)  # screen (20 memories) fits, library (45) does not
+    bounded = index.search("screen library", 10)
+    assert [doc for doc, _ in bounded[:4]] == [10, 20, 30, 40], "screen and library beat screen alone"
+    assert [doc for doc, _ in bounded] == [doc for doc, _ in unbounded]
+    assert [score for _, score in bounded] == pytest.approx([score for _, score in unbounded])
 
 
 def test_search_respects_the_limit(lexical: LexicalIndex) -> None:
@@ -578,6 +603,34 @@ def test_rank_fuses_semantic_and_lexical_and_filters() -> None:
     strict = rank(catalog, "kubernetes", query_vector, None, limit=10, min_score=0.9)
     assert {h.entry.memory.name for h in strict} == {"kubernetes", "hidden"}
     assert all(h.score >= 0.9 for h in strict)
+
+
+def test_fusion_weighs_how_far_ahead_a_ranking_puts_a_memory() -> None:
+    """Ranks alone tie A and B (each first in one ranking, second in the other); A's wide lead in the keyword
+    ranking outweighs B's hair's lead in the semantic one."""
+    semantic = {2: 0.600, 1: 0.599, 3: 0.30, 4: 0.29}
+    lexical = {1: 20.0, 2: 5.0, 3: 4.0, 4: 3.9}
+    assert search.fuse(semantic, lexical)[:2] == [1, 2]
+    assert search.fuse(semantic, {1: 5.0, 2: 20.0, 3: 4.0, 4: 3.9})[0] == 2
+
+
+def test_fusion_ignores_each_rankings_scale() -> None:
+    """BM25 scores have no fixed range: scaling or shifting one ranking's scores changes nothing."""
+    rng = np.random.default_rng(20)
+    semantic = {doc: float(rng.uniform(0.2, 0.7)) for doc in range(30)}
+    lexical = {doc: float(rng.uniform(0.5, 12.0)) for doc in range(15, 45)}
+    order = search.fuse(semantic, lexical)
+    assert sorted(order) == list(range(45))
+    assert search.fuse(semantic, {doc: 40 * score + 3 for doc, score in lexical.items()}) == order
+    assert search.fuse({doc: score / 2 - 0.1 for doc, score in semantic.items()}, lexical) == order
+
+
+def test_fusion_of_unscored_and_single_keyword_rows() -> None:
+    semantic = {1: 0.8, 2: 0.5, 3: 0.45}
+    assert search.fuse(semantic, {3: 0.0, 9: 0.0}) == [1, 2, 3, 9], "common words only: no evidence"
+    assert search.fuse(semantic, {}) == [1, 2, 3]
+    assert search.fuse({}, {7: 2.0, 8: 1.0}) == [7, 8]
+    assert search.fuse(semantic, {3: 4.2})[:2] == [3, 1], "a lone keyword match counts as a middling one"
 
 
 def _scoped_catalog(rng: np.random.Generator) -> Catalog:

@@ -13,14 +13,18 @@ from typing import Final
 from memory_mcp.core import derived_store
 from memory_mcp.core.derived_store import DerivedStore
 
-_WORD = re.compile(r"\w+", re.UNICODE)
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+"""A query word as the tokenizer makes one: letters and digits. An underscore separates, as it does in the
+index, so "collada_urdf" finds a text that says "COLLADA ... URDF" (as a phrase it needed them adjacent)."""
 WEIGHTS: Final = (4.0, 2.0, 1.0)
 """BM25 column weights: a query word in the name counts most, then tags, then content."""
 COMMON_FRACTION: Final = 0.25
 """A query word found in more than this share of memories is no evidence, and matching it costs a scan of them."""
 MIN_DOCS_FOR_PRUNING: Final = 20
-RARE_BUDGET: Final = 1000
-"""Memories a search may score with BM25; see `LexicalIndex.search`."""
+RARE_BUDGET: Final = 500
+"""Memories the rare words of a search may match; see `LexicalIndex.search`. Each may be scored twice (once
+more with the common words), so a search scores at most 1,000 rows, as many as when this was 1,000 and the
+common words went unscored."""
 MERGE_PAGES: Final = 64
 """Index pages one merge step may rewrite (about 2 ms): a search waits for one step at most."""
 TOKENIZER: Final = "porter unicode61 remove_diacritics 2"
@@ -118,7 +122,7 @@ class LexicalIndex:
             if len(self._tokens) >= DF_CACHE_LIMIT:
                 self._tokens.clear()
             tokens = self._tokens[word] = tuple(sorted(self._tokens_of(word)))
-        if len(tokens) != 1:  # no token, or a phrase ("foo_bar"): rare, counted each time
+        if len(tokens) != 1:  # no token, or a word the tokenizer splits: rare, counted each time
             return self._matches(word) if tokens else 0
         (token,) = tokens
         count = self._df.get(token)
@@ -136,9 +140,10 @@ class LexicalIndex:
         With `among`, only those docs, in the order the search over all would put them.
 
         Scoring is what costs (about 0.7 µs per matching memory), so the work is bounded whatever the corpus
-        size: words most memories contain are dropped; the rarest words, up to RARE_BUDGET matching memories,
-        are ranked by BM25 (they decide the top of a BM25 ranking anyway); if they leave room, memories with
-        the remaining, common words follow unscored, newest first (finding them costs no scoring).
+        size: words most memories contain are dropped; the memories holding the rarest words, up to
+        RARE_BUDGET of them, are ranked by BM25 of every word left (see `_ranked`); if they leave room,
+        memories with only the remaining, common words follow unscored, newest first (finding them costs no
+        scoring).
         """
         terms = query_terms(query)
         if not terms:
@@ -149,16 +154,30 @@ class LexicalIndex:
         terms.sort(key=counts.__getitem__)
         rare = _within_budget(terms, counts)
         within = _Within(among)
-        rows = self._ranked(rare, limit, within) if rare else []
+        rows = self._ranked(rare, terms[len(rare) :], limit, within) if rare else []
         if len(rows) < limit and len(rare) < len(terms):
             rows += self._newest(terms[len(rare) :], limit - len(rows), {doc for doc, _ in rows}, within)
         return rows
 
-    def _ranked(self, terms: list[str], limit: int, within: _Within) -> list[tuple[int, float]]:
+    def _ranked(
+        self, rare: list[str], common: list[str], limit: int, within: _Within
+    ) -> list[tuple[int, float]]:
+        """The best `limit` memories holding a rare word, by BM25 of the rare and the common words.
+
+        BM25 adds up word by word, so a memory with a common word too is scored whole by a second match of
+        the rare words AND the common ones, which scores only those memories (no more than the first). Left
+        out, the common words cost quality where they tell texts apart: "library" or "documentation" in
+        Debian's descriptions (bench/RESULTS.md, "Quality, round 6")."""
+        scores = dict(self._scored(_any_of(rare), limit, within))
+        if common:
+            scores.update(self._scored(f"({_any_of(rare)}) AND ({_any_of(common)})", limit, within))
+        return sorted(scores.items(), key=lambda row: -row[1])[:limit]
+
+    def _scored(self, match: str, limit: int, within: _Within) -> list[tuple[int, float]]:
         rows = self._db.execute(
             f"SELECT rowid, bm25(docs, ?, ?, ?) AS score FROM docs WHERE docs MATCH ?{within.clause} "
             "ORDER BY score LIMIT ?",
-            (*WEIGHTS, _any_of(terms), *within.parameters, limit),
+            (*WEIGHTS, match, *within.parameters, limit),
         ).fetchall()  # fetched whole: an open cursor would pin a read transaction that blocks snapshot backups
         return [(int(doc), -float(score)) for doc, score in rows]
 
