@@ -44,7 +44,7 @@ class MemoryService(Writing):
         self.indexer = indexer
         self.store = indexer.store
         self.embedder = indexer.embedder
-        self.revisions = RevisionIndex(self.store, self._blob_memory_id)
+        self.revisions = RevisionIndex(self.store, self._blob_memory_id, indexer.derived)
         self._owns_embedder = owns_embedder
 
     def close(self) -> None:
