@@ -56,8 +56,8 @@ class Workload:
         self.paths.add(path)
 
     def rewind(self) -> None:
-        """Move the branch back to an older commit on its line, as `git reset --hard` or a force-push would."""
-        line = [commit_id for commit_id, _, _ in self.store.first_parent_changes(self.store.head() or "", None)]
+        """Move the branch back to an older commit on its line, as `git reset --hard` or a force-push do."""
+        line = [commit for commit, _, _ in self.store.first_parent_changes(self.store.head() or "", None)]
         target = self.rng.choice(line[1:]) if len(line) > 1 else line[0]
         with self.store.write_lock():
             self.store.move_branch(self.store.head(), target, "rewind")
