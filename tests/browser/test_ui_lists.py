@@ -12,7 +12,7 @@ import anyio
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import WRITER, login, mcp, mcp_client, screenshot
+from tests.browser.conftest import PHONE, WRITER, login, mcp, mcp_client, screenshot
 from tests.e2e.conftest import HttpServer
 
 OPS = [f"note-{n:02d}" for n in range(55)]
@@ -149,3 +149,30 @@ def test_sorted_by_update_time_in_pages_and_with_a_filter(page: Page, server: Ht
     assert all("ops" in tags for one in pages for _, _, tags, _ in one)
     times = [updated for one in pages for *_, updated in one]
     assert times == sorted(times, reverse=True)
+
+
+SMALL_TARGETS = """() => [...document.querySelectorAll("a, button, input, select, textarea, summary")]
+    .filter(element => !element.closest(".rendered") && element.type !== "hidden")
+    .map(element => [element, element.getBoundingClientRect()])
+    .filter(([, box]) => box.width > 0 && (box.height < 24 || box.width < 24))
+    .map(([element, box]) => `${element.tagName} "${element.innerText || element.name}" ${box.width}x${box.height}`)"""
+"""Links and controls smaller than WCAG 2.2's minimum target (24 by 24 CSS px); links in rendered memory
+content are exempt, as inline links in text are."""
+
+
+def test_pages_fit_a_phone_and_their_targets_can_be_tapped(page: Page, server: HttpServer) -> None:
+    mcp(server, "edit", name="db-0", scope="org/ops/db", content="Database note 0: vacuum nightly.")
+    login(page, server, WRITER)
+    page.set_viewport_size(PHONE)
+    for path in ("/ui/memories", "/ui/memories/org/ops/db/db-0", "/ui/memories/org/ops/db/db-0/history",
+                 "/ui/search?q=vacuum+the+database", "/ui/status", "/ui/memories?cursor=" + last_cursor(page)):
+        page.goto(f"{server.url}{path}")
+        width = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+        assert width[0] <= width[1], f"{path} scrolls sideways: {width}"
+        assert page.evaluate(SMALL_TARGETS) == [], f"{path} has targets too small to tap"
+
+
+def last_cursor(page: Page) -> str:
+    page.goto(page.url.split("/ui/")[0] + "/ui/memories")
+    href = page.locator("a[rel=next]").get_attribute("href") or ""
+    return href.split("cursor=")[1]
