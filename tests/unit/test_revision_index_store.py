@@ -12,10 +12,13 @@ import time
 from contextlib import AbstractContextManager
 from pathlib import Path
 
+import pytest
+
 from memory_mcp.core.derived_store import Connection, DerivedStore
 from memory_mcp.core.model import Scope
 from memory_mcp.core.revision_index import RevisionIndex
 from memory_mcp.core.store import Author, GitStore
+from memory_mcp.errors import Unavailable
 from tests.unit.store_helpers import commit, doc
 from tests.unit.test_revision_index import parser
 
@@ -148,6 +151,27 @@ def test_tables_of_another_format_are_rebuilt(tmp_path: Path) -> None:
     index = RevisionIndex(store, parser(store), derived)
     assert answers(index, workload) == rebuilt(store, workload)
     assert index.walked == 10
+    derived.close()
+
+
+def test_a_closed_index_refuses_and_leaves_the_store_whole(tmp_path: Path) -> None:
+    """A server stopping closes the index before the derived store: a history request then is refused
+    (retry later) rather than read from a closed database, and what was stored is kept."""
+    store = GitStore(tmp_path / "repo", author=AUTHOR)
+    workload = Workload(store, seed=6)
+    workload.commits(8)
+    derived = DerivedStore.open(tmp_path / "derived.sqlite")
+    index = RevisionIndex(store, parser(store), derived)
+    index.advance()
+    index.close()
+    workload.commits(1)
+    for call in (index.advance, lambda: index.history("global/a-id-0.md", None, 10)):
+        with pytest.raises(Unavailable, match="shutting down"):
+            call()
+    derived.close()
+    derived = DerivedStore.open(tmp_path / "derived.sqlite")
+    reopened = RevisionIndex(store, parser(store), derived)
+    assert answers(reopened, workload) == rebuilt(store, workload) and reopened.walked == 1
     derived.close()
 
 

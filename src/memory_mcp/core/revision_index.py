@@ -21,6 +21,7 @@ from typing import Final
 
 from memory_mcp.core.derived_store import Connection, DerivedStore
 from memory_mcp.core.store import Change, Revision, Store
+from memory_mcp.errors import Unavailable
 
 FORMAT: Final = 1
 """The tables' layout; another value in the meta row means they are dropped and rebuilt from git."""
@@ -60,12 +61,20 @@ class RevisionIndex:
         self._derived = derived or DerivedStore.in_memory()
         self._batch = batch
         self._lock = threading.Lock()
+        self._closing = threading.Event()
         self._generation: int | None = None
         """The derived store's `generation` the tables were checked in; another one means they may be gone."""
         self._tip: tuple[int, str] | None = None
         """(position, commit) of the newest indexed commit, as stored."""
         self.walked = 0
         """Commits read from git since this object was made: 0 after a restart that found the index stored."""
+
+    def close(self) -> None:
+        """Stop before the derived store closes: an advance in progress ends after the commit it is reading
+        or the batch it is writing (what it wrote stays), and every later call raises `Unavailable`."""
+        self._closing.set()
+        with self._lock:
+            pass
 
     @property
     def tip(self) -> str | None:
@@ -81,12 +90,16 @@ class RevisionIndex:
             tip = self._tip[1] if self._tip else None
             if head is None or head == tip:
                 return 0
-            arrived = list(self._source.first_parent_changes(head, tip))
+            arrived = []
+            for item in self._source.first_parent_changes(head, tip):
+                self._check_open()
+                arrived.append(item)
             self.walked += len(arrived)
             replaced = tip is not None and arrived[-1][1] != tip  # reached the root without meeting the tip
             start = 0 if replaced or self._tip is None else self._tip[0] + 1
             line = list(reversed(arrived))
             for offset in range(0, len(line), self._batch):
+                self._check_open()
                 rows = self._rows(line[offset : offset + self._batch], start + offset)
                 with self._derived.transaction() as db:
                     if replaced and offset == 0:
@@ -102,12 +115,14 @@ class RevisionIndex:
         version holds."""
         self.advance()
         with self._lock, self._derived.reading() as db:
+            self._check_open()
             return self._walk(db, path, memory_id, limit, _EVERY)
 
     def forgotten(self, memory_id: str, limit: int) -> list[Revision]:
         """The history of a memory that was deleted, from that deletion back; empty if none held this id."""
         self.advance()
         with self._lock, self._derived.reading() as db:
+            self._check_open()
             row = db.execute(
                 "SELECT position, path FROM rev_deletions WHERE memory_id = ? ORDER BY position DESC LIMIT 1",
                 (memory_id,),
@@ -116,9 +131,14 @@ class RevisionIndex:
 
     # ------------------------------------------------------------- storing
 
+    def _check_open(self) -> None:
+        if self._closing.is_set():
+            raise Unavailable("the server is shutting down; retry in a moment")
+
     def _attach(self) -> None:
         """Make sure the tables exist in the store's current database, and read the stored tip (hold the
         lock)."""
+        self._check_open()
         if self._generation == self._derived.generation:
             return
         with self._derived.transaction() as db:

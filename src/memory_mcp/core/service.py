@@ -48,8 +48,10 @@ class MemoryService(Writing):
         self._owns_embedder = owns_embedder
 
     def close(self) -> None:
-        """Stop the model unless it was lent (refusing its queued work, so nothing waits for it), save
-        derived state if it changed, release the cache; wakes the background embedding to see the stop."""
+        """Stop the revision index, then the model unless it was lent (refusing its queued work, so nothing
+        waits for it), save derived state if it changed, release the cache; wakes the background embedding
+        to see the stop."""
+        self.revisions.close()
         if self._owns_embedder:
             self.embedder.close()
         self.indexer.close()
