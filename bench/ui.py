@@ -143,7 +143,10 @@ def main() -> None:
         first, query = _corpus(root, summary, lambda: build(settings, embedder, args.size, args.commits, rng))
         supervisor = Supervisor(settings, embedder=embedder)
         supervisor.start()
-        supervisor.wait(300).index_history()  # steady state: the revision index the start-up builds is ready
+        service = supervisor.wait(300)
+        service.index_history()  # steady state: the revision index the start-up builds is ready
+        summary["history_commits_read"] = service.revisions.walked
+        print(f"revision index: {service.revisions.walked} commits read from git since start-up")
         app = build_http_app(supervisor, build_mcp_server(supervisor))
         where = f"/ui/memories/{first.scope}/{first.name}"
         cursor_page = "/ui/memories?cursor=" + _cursor_after(supervisor, args.size // 2)

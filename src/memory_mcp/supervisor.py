@@ -214,7 +214,11 @@ class Supervisor:
                 service.save_snapshot()
             except OSError as exc:
                 log.warning("could not save the vector graph (will retry): %s", exc)
-            service.index_history()
+            try:
+                service.index_history()
+            except MemoryMcpError as exc:  # closed under it: shutting down
+                log.info("stopped indexing history: %s", exc)
+                return
             service.wait_for_backlog(SNAPSHOT_INTERVAL)
 
     def sync(self, *, pull: bool = True, push: bool = True) -> SyncReport:

@@ -155,3 +155,50 @@ def test_a_wrong_token_is_refused_and_guessing_is_throttled(page: Page, server: 
         )
         statuses.append(response.status)
     assert statuses[:5] == [401] * 5 and statuses[-1] == 429, statuses
+
+
+def test_the_memory_page_shows_every_field_and_the_raw_text(page: Page, server: HttpServer) -> None:
+    content = "# Backups\n\nRun `restic check` **weekly**; keep <b>30</b> days."
+    saved = mcp(server, "remember", name="backups", scope="org/infra", tags=["ops", "storage"],
+                content=content, source="runbook v2")
+    stored = mcp(server, "read", name="backups", scope="org/infra")
+    login(page, server, WRITER)
+    page.goto(f"{server.url}/ui/memories/org/infra/backups")
+    expect(page.locator("article.rendered h1")).to_have_text("Backups")
+    expect(page.locator("article.rendered code")).to_have_text("restic check")
+    expect(page.locator("article.rendered")).to_contain_text("keep <b>30</b> days")  # raw HTML shown, not run
+    terms, values = page.locator(".meta dt").all_inner_texts(), page.locator(".meta dd").all_inner_texts()
+    facts = dict(zip(terms, values, strict=True))
+    minute = stored["created_at"].replace("T", " ")[:16] + " UTC"
+    assert facts == {
+        "Scope": "org/infra", "Tags": "opsstorage", "Source": "runbook v2", "Created": minute,
+        "Updated": stored["updated_at"].replace("T", " ")[:16] + " UTC", "Version": saved["version"][:12],
+        "Id": saved["id"],
+    }
+    assert page.locator(".meta code").first.get_attribute("title") == saved["version"]
+    expect(page.locator("details.raw pre")).not_to_be_visible()
+    page.click("details.raw > summary")
+    expect(page.locator("details.raw pre")).to_have_text(content)
+
+
+def test_a_diff_between_any_two_versions(page: Page, server: HttpServer) -> None:
+    mcp(server, "remember", name="oncall", content="Week 1: Ana.")
+    for week in (2, 3):
+        mcp(server, "edit", name="oncall", content=f"Week {week}: {'Ben' if week == 2 else 'Cleo'}.")
+    login(page, server, WRITER)
+    page.goto(f"{server.url}/ui/memories/global/oncall/history")
+    rows = page.locator("table.versions tbody tr")
+    expect(rows).to_have_count(3)
+    expect(page.locator(".diff .d-del")).to_have_text([re.compile("Week 2: Ben.$")])  # the newest two
+
+    rows.nth(2).locator("input[name=from]").check()
+    rows.nth(0).locator("input[name=to]").check()
+    page.click("text=Compare selected")
+    expect(page.locator(".diff .d-del")).to_have_text([re.compile("Week 1: Ana.$")])
+    expect(page.locator(".diff .d-add")).to_have_text([re.compile("Week 3: Cleo.$")])
+
+    rows.nth(0).locator("input[name=from]").check()  # backwards: newest to oldest
+    rows.nth(2).locator("input[name=to]").check()
+    page.click("text=Compare selected")
+    expect(page.locator(".diff .d-del")).to_have_text([re.compile("Week 3: Cleo.$")])
+    expect(page.locator(".diff .d-add")).to_have_text([re.compile("Week 1: Ana.$")])

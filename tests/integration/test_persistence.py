@@ -328,3 +328,30 @@ def test_writes_go_on_while_the_vector_graph_is_saved(
     assert reloaded.indexer.save_snapshot(), "the waiting vector joins the graph, which is saved again"
     assert not reloaded.catalog.vector_index.pending
     reloaded.close()
+
+
+def test_history_outlives_a_restart_without_replaying_it(tmp_path: Path, embedder: Embedder) -> None:
+    """The revision index is kept with the derived state: a restart reads no commit it had indexed, a new
+    commit costs one, and a branch reset by hand (`git reset --hard`) is noticed and rebuilt."""
+    first = build_service(settings_at(tmp_path), embedder=embedder)
+    first.remember(name="diary", content="Day one: the bees swarmed.")
+    for day in range(2, 6):
+        first.edit(Locator("diary"), content=f"Day {day}: the bees calmed down.")
+    first.remember(name="other", content="Unrelated: the fence needs paint.")
+    before = [(r.commit, r.blob) for r in first.history(Locator("diary"))]
+    assert len(before) == 5 and first.revisions.walked > 5
+    first.close()
+
+    second = build_service(settings_at(tmp_path), embedder=embedder)
+    assert [(r.commit, r.blob) for r in second.history(Locator("diary"))] == before
+    assert second.revisions.walked == 0, "a restart replays no history"
+    second.edit(Locator("diary"), content="Day 6: honey.")
+    assert len(second.history(Locator("diary"))) == 6
+    assert second.revisions.walked == 1
+    second.close()
+
+    git(tmp_path / "repo", "reset", "--hard", "HEAD~3")  # drops day 6, "other" and day 5
+    third = build_service(settings_at(tmp_path), embedder=embedder)
+    assert [(r.commit, r.blob) for r in third.history(Locator("diary"))] == before[1:]
+    assert third.revisions.walked == len(git(tmp_path / "repo", "rev-list", "--first-parent", "HEAD").split())
+    third.close()

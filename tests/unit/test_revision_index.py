@@ -3,12 +3,14 @@ after a forget, incremental advance, and a first-parent line replaced under it (
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pygit2
 import pytest
 
 from memory_mcp.core import markdown
+from memory_mcp.core.derived_store import DerivedStore
 from memory_mcp.core.merge import File
 from memory_mcp.core.model import Scope
 from memory_mcp.core.revision_index import RevisionIndex
@@ -24,15 +26,27 @@ def store(tmp_path: Path) -> GitStore:
     return GitStore(tmp_path / "repo", author=AUTHOR)
 
 
-@pytest.fixture
-def index(store: GitStore) -> RevisionIndex:
+@pytest.fixture(params=["in memory", "on disk, a commit per transaction"])
+def index(request: pytest.FixtureRequest, store: GitStore, tmp_path: Path) -> Iterator[RevisionIndex]:
+    """Every test runs on a private in-memory database and on a file written one commit per transaction."""
+    if request.param == "in memory":
+        yield RevisionIndex(store, parser(store))
+        return
+    derived = DerivedStore.open(tmp_path / "derived.sqlite")
+    yield RevisionIndex(store, parser(store), derived, batch=1)
+    derived.close()
+
+
+def parser(store: GitStore) -> Callable[[str], str | None]:
+    """The memory id a stored file holds, as the service reads it."""
+
     def parse_id(blob_id: str) -> str | None:
         try:
             return markdown.parse(store.blob(blob_id)).id
         except InvalidInput:
             return None
 
-    return RevisionIndex(store, parse_id)
+    return parse_id
 
 
 def test_history_follows_a_move_and_stops_at_the_creation(store: GitStore, index: RevisionIndex) -> None:

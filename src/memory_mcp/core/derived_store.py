@@ -72,6 +72,9 @@ class DerivedStore:
         self._lock_fd = lock_fd
         self._mutex = threading.RLock()
         self._depth = 0
+        self.generation = 0
+        """How many times `reset` emptied the store: an owner that outlives a reset (the revision index)
+        recreates its tables when this moved."""
         self.damaged = False
         """A change failed inside SQLite (a full disk, a damaged file): the file is deleted on `close`, so the
         next start rebuilds from git and the embedding cache rather than trusting it."""
@@ -148,6 +151,13 @@ class DerivedStore:
                 self.db.execute("ROLLBACK")
             raise
 
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """The database held still for a few reads: no other thread's transaction or `reset` runs meanwhile
+        (they share one connection, so a read beside an open transaction would see its uncommitted rows)."""
+        with self._mutex:
+            yield self.db
+
     def get(self, key: str, default: Any = None) -> Any:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return default if row is None else json.loads(row[0])
@@ -163,6 +173,7 @@ class DerivedStore:
                 _delete(self.path)
             self.db = connect(self.path, page_size=SMALL_PAGES)
             self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            self.generation += 1
 
     def close(self) -> None:
         with self._mutex:

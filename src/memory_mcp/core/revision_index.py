@@ -2,65 +2,111 @@
 revisions, not a walk of every commit since it was created.
 
 It follows the branch's first parents (a sync's merge counts as one change, made by whoever merged), as
-`git log --first-parent` would. Built from the branch once, on first use or by a server's background loop,
-then advanced by the commits that arrived since, each looked at once. When the branch's first-parent line no
-longer reaches the indexed tip (a sync fast-forwarded to a remote whose merges put our commits on a side
-line), it is rebuilt from that walk.
+`git log --first-parent` would. It lives in the derived store's database (three tables: the indexed
+first-parent line, each file's changes along it, and the deletions by memory id), so a restart resumes
+from the stored tip instead of replaying history. Each call indexes only the commits that arrived since;
+when the branch's first-parent line no longer reaches the stored tip (a force-push, a reset, a sync that
+fast-forwarded to a remote whose merges put our commits on a side line), it is rebuilt from that walk.
 
-It lives in memory: a path list and a few small tuples per commit (tens of MB at a million file changes). A
-persisted copy would belong with the rest of the derived state, behind the same three methods.
+Crash safety: commits are written oldest first, BATCH per transaction, and a transaction holds whole commits,
+so a kill -9 at any instant leaves a prefix of some first-parent line: either the branch's (the next call
+goes on from it) or a replaced one (the next call rebuilds). Never a commit half indexed.
 """
 
 from __future__ import annotations
 
-import bisect
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import Final
 
+from memory_mcp.core.derived_store import Connection, DerivedStore
 from memory_mcp.core.store import Change, Revision, Store
+from memory_mcp.errors import Unavailable
 
-
-@dataclass(frozen=True)
-class _Touch:
-    """One commit that changed a file: its position on the first-parent line, and the blob before/after."""
-
-    position: int
-    old: str | None
-    new: str | None
+FORMAT: Final = 1
+"""The tables' layout; another value in the meta row means they are dropped and rebuilt from git."""
+BATCH: Final = 500
+"""Commits per transaction while catching up: a long rebuild keeps its progress across a kill."""
+_TABLES: Final = (
+    "CREATE TABLE IF NOT EXISTS rev_commits (position INTEGER PRIMARY KEY, commit_id TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS rev_touches (path TEXT NOT NULL, position INTEGER NOT NULL, old BLOB, "
+    "new BLOB, PRIMARY KEY (path, position)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS rev_deletions (memory_id TEXT NOT NULL, position INTEGER NOT NULL, "
+    "path TEXT NOT NULL, PRIMARY KEY (memory_id, position, path)) WITHOUT ROWID",
+)
+_EVERY: Final = 1 << 62
+"""A position past any commit: a walk from the tip."""
+_Touch = tuple[str, int, bytes | None, bytes | None]
+_Rows = tuple[list[tuple[int, str]], list[_Touch], list[tuple[str, int, str]]]
+"""A batch's rows: (position, commit), (path, position, old blob, new blob), (memory id, position, path)."""
 
 
 class RevisionIndex:
     """Per path, the first-parent commits that changed it; per memory id, where and when it was deleted.
 
     `parse_id(blob)` reads the memory id a stored file holds (None when unreadable): deletions are parsed as
-    they are indexed, so a forgotten memory is found by id however it was deleted (by a tool, or by hand)."""
+    they are indexed, so a forgotten memory is found by id however it was deleted (by a tool, or by hand).
+    Without `derived`, the tables live in a private in-memory database (tests)."""
 
-    def __init__(self, source: Store, parse_id: Callable[[str], str | None]) -> None:
+    def __init__(
+        self,
+        source: Store,
+        parse_id: Callable[[str], str | None],
+        derived: DerivedStore | None = None,
+        *,
+        batch: int = BATCH,
+    ) -> None:
         self._source = source
         self._parse_id = parse_id
+        self._derived = derived or DerivedStore.in_memory()
+        self._batch = batch
         self._lock = threading.Lock()
-        self._commits: list[str] = []
-        """The first-parent line, oldest first: a commit's position is its index here."""
-        self._touches: dict[str, list[_Touch]] = {}
-        self._deleted: dict[str, list[tuple[int, str]]] = {}
-        """memory id → (position, path) of each commit that deleted a file holding it, oldest first."""
+        self._closing = threading.Event()
+        self._generation: int | None = None
+        """The derived store's `generation` the tables were checked in; another one means they may be gone."""
+        self._tip: tuple[int, str] | None = None
+        """(position, commit) of the newest indexed commit, as stored."""
+        self.walked = 0
+        """Commits read from git since this object was made: 0 after a restart that found the index stored."""
+
+    def close(self) -> None:
+        """Stop before the derived store closes: an advance in progress ends after the commit it is reading
+        or the batch it is writing (what it wrote stays), and every later call raises `Unavailable`."""
+        self._closing.set()
+        with self._lock:
+            pass
 
     @property
     def tip(self) -> str | None:
-        return self._commits[-1] if self._commits else None
+        with self._lock:
+            self._attach()
+            return self._tip[1] if self._tip else None
 
     def advance(self) -> int:
-        """Index the commits that reached the branch since the last call; returns how many."""
+        """Index the commits that reached the branch since the stored tip; returns how many were read."""
         with self._lock:
+            self._attach()
             head = self._source.head()
-            if head is None or head == self.tip:
+            tip = self._tip[1] if self._tip else None
+            if head is None or head == tip:
                 return 0
-            arrived = list(self._source.first_parent_changes(head, self.tip))
-            if self._commits and arrived[-1][1] != self.tip:
-                self._reset()  # the walk reached the root without meeting the tip: a new first-parent line
-            for commit, _, changes in reversed(arrived):
-                self._add(commit, changes)
+            arrived = []
+            for item in self._source.first_parent_changes(head, tip):
+                self._check_open()
+                arrived.append(item)
+            self.walked += len(arrived)
+            replaced = tip is not None and arrived[-1][1] != tip  # reached the root without meeting the tip
+            start = 0 if replaced or self._tip is None else self._tip[0] + 1
+            line = list(reversed(arrived))
+            for offset in range(0, len(line), self._batch):
+                self._check_open()
+                rows = self._rows(line[offset : offset + self._batch], start + offset)
+                with self._derived.transaction() as db:
+                    if replaced and offset == 0:
+                        for table in ("rev_commits", "rev_touches", "rev_deletions"):
+                            db.execute(f"DELETE FROM {table}")
+                    _insert(db, rows)
+                self._tip = rows[0][-1]
             return len(arrived)
 
     def history(self, path: str, memory_id: str | None, limit: int) -> list[Revision]:
@@ -68,68 +114,107 @@ class RevisionIndex:
         back to its creation; without `memory_id` (a forgotten memory known by path), the id its newest
         version holds."""
         self.advance()
-        with self._lock:
-            return self._walk(path, memory_id, limit, len(self._commits))
+        with self._lock, self._derived.reading() as db:
+            self._check_open()
+            return self._walk(db, path, memory_id, limit, _EVERY)
 
     def forgotten(self, memory_id: str, limit: int) -> list[Revision]:
         """The history of a memory that was deleted, from that deletion back; empty if none held this id."""
         self.advance()
-        with self._lock:
-            deletions = self._deleted.get(memory_id)
-            if not deletions:
-                return []
-            position, path = deletions[-1]
-            return self._walk(path, memory_id, limit, position + 1)
+        with self._lock, self._derived.reading() as db:
+            self._check_open()
+            row = db.execute(
+                "SELECT position, path FROM rev_deletions WHERE memory_id = ? ORDER BY position DESC LIMIT 1",
+                (memory_id,),
+            ).fetchone()
+            return [] if row is None else self._walk(db, row[1], memory_id, limit, row[0] + 1)
 
-    # ------------------------------------------------------------- building
+    # ------------------------------------------------------------- storing
 
-    def _reset(self) -> None:
-        self._commits, self._touches, self._deleted = [], {}, {}
+    def _check_open(self) -> None:
+        if self._closing.is_set():
+            raise Unavailable("the server is shutting down; retry in a moment")
 
-    def _add(self, commit: str, changes: list[Change]) -> None:
-        position = len(self._commits)
-        self._commits.append(commit)
-        for change in changes:
-            touch = _Touch(position, change.old_blob, change.new_blob)
-            self._touches.setdefault(change.path, []).append(touch)
-            if change.new_blob is None and change.old_blob is not None:
-                memory_id = self._parse_id(change.old_blob)
-                if memory_id is not None:
-                    self._deleted.setdefault(memory_id, []).append((position, change.path))
+    def _attach(self) -> None:
+        """Make sure the tables exist in the store's current database, and read the stored tip (hold the
+        lock)."""
+        self._check_open()
+        if self._generation == self._derived.generation:
+            return
+        with self._derived.transaction() as db:
+            if self._derived.get("revisions_format") != FORMAT:
+                for table in ("rev_commits", "rev_touches", "rev_deletions"):
+                    db.execute(f"DROP TABLE IF EXISTS {table}")
+                self._derived.put("revisions_format", FORMAT)
+            for statement in _TABLES:
+                db.execute(statement)
+            row = db.execute(
+                "SELECT position, commit_id FROM rev_commits ORDER BY position DESC LIMIT 1"
+            ).fetchone()
+        self._tip = None if row is None else (row[0], row[1])
+        self._generation = self._derived.generation
+
+    def _rows(self, line: list[tuple[str, str | None, list[Change]]], start: int) -> _Rows:
+        """The rows of these commits (oldest first, the first at position `start`), every blob parsed before
+        any is written, so a transaction only ever writes whole commits."""
+        commits, touches, deletions = [], [], []
+        for position, (commit, _, changes) in enumerate(line, start):
+            commits.append((position, commit))
+            for change in changes:
+                touches.append((change.path, position, _raw(change.old_blob), _raw(change.new_blob)))
+                if change.new_blob is None and change.old_blob is not None:
+                    memory_id = self._parse_id(change.old_blob)
+                    if memory_id is not None:
+                        deletions.append((memory_id, position, change.path))
+        return commits, touches, deletions
 
     # ------------------------------------------------------------- answering
 
-    def _walk(self, path: str, memory_id: str | None, limit: int, end: int) -> list[Revision]:
-        """Revisions newest first from the commits before position `end` (hold the lock)."""
+    def _walk(self, db: Connection, path: str, memory_id: str | None, limit: int, end: int) -> list[Revision]:
+        """Revisions newest first from the commits before position `end`."""
         out: list[Revision] = []
         while True:
-            touches = self._touches.get(path, [])
-            upto = bisect.bisect_left(touches, end, key=lambda touch: touch.position)
-            for touch in reversed(touches[:upto]):
-                out.append(self._revision(touch, path))
+            rows = db.execute(
+                "SELECT position, old, new FROM rev_touches WHERE path = ? AND position < ? "
+                "ORDER BY position DESC LIMIT ?",
+                (path, end, limit - len(out)),
+            ).fetchall()
+            for position, old, new in rows:
+                old_blob, new_blob = _hex(old), _hex(new)
+                out.append(self._revision(db, position, path, new_blob))
                 if memory_id is None:
-                    memory_id = self._parse_id(touch.new or touch.old or "")
+                    memory_id = self._parse_id(new_blob or old_blob or "")
                 if len(out) >= limit:
                     return out
-                if touch.old is None:  # created here: moved from elsewhere in the same commit, or born
-                    moved_from = self._moved_from(memory_id, touch.position, path)
-                    if moved_from is None:
+                if old_blob is None:  # created here: moved from elsewhere in the same commit, or born
+                    moved = db.execute(
+                        "SELECT path FROM rev_deletions WHERE memory_id = ? AND position = ? AND path != ? "
+                        "LIMIT 1",
+                        (memory_id or "", position, path),
+                    ).fetchone()
+                    if moved is None:
                         return out
-                    path, end = moved_from, touch.position
+                    path, end = moved[0], position
                     break
             else:
                 return out
 
-    def _moved_from(self, memory_id: str | None, position: int, path: str) -> str | None:
-        """The path the same commit deleted a file holding `memory_id` from, if any."""
-        for where, gone in reversed(self._deleted.get(memory_id or "", [])):
-            if where == position and gone != path:
-                return gone
-            if where < position:
-                break
-        return None
+    def _revision(self, db: Connection, position: int, path: str, blob: str | None) -> Revision:
+        (commit,) = db.execute("SELECT commit_id FROM rev_commits WHERE position = ?", (position,)).fetchone()
+        info = self._source.commit_info(commit)
+        return Revision(info.commit, info.time, info.message, info.author, path, blob)
 
-    def _revision(self, touch: _Touch, path: str) -> Revision:
-        info = self._source.commit_info(self._commits[touch.position])
-        return Revision(info.commit, info.time, info.message, info.author, path, touch.new)
 
+def _insert(db: Connection, rows: _Rows) -> None:
+    commits, touches, deletions = rows
+    db.executemany("INSERT INTO rev_commits VALUES (?, ?)", commits)
+    db.executemany("INSERT INTO rev_touches VALUES (?, ?, ?, ?)", touches)
+    db.executemany("INSERT OR IGNORE INTO rev_deletions VALUES (?, ?, ?)", deletions)
+
+
+def _raw(blob: str | None) -> bytes | None:
+    return None if blob is None else bytes.fromhex(blob)
+
+
+def _hex(raw: bytes | None) -> str | None:
+    return None if raw is None else raw.hex()

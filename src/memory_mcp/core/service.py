@@ -44,12 +44,14 @@ class MemoryService(Writing):
         self.indexer = indexer
         self.store = indexer.store
         self.embedder = indexer.embedder
-        self.revisions = RevisionIndex(self.store, self._blob_memory_id)
+        self.revisions = RevisionIndex(self.store, self._blob_memory_id, indexer.derived)
         self._owns_embedder = owns_embedder
 
     def close(self) -> None:
-        """Stop the model unless it was lent (refusing its queued work, so nothing waits for it), save
-        derived state if it changed, release the cache; wakes the background embedding to see the stop."""
+        """Stop the revision index, then the model unless it was lent (refusing its queued work, so nothing
+        waits for it), save derived state if it changed, release the cache; wakes the background embedding
+        to see the stop."""
+        self.revisions.close()
         if self._owns_embedder:
             self.embedder.close()
         self.indexer.close()
