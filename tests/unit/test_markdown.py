@@ -351,19 +351,19 @@ GARBAGE = {
 
 @pytest.mark.parametrize("data", GARBAGE.values(), ids=GARBAGE.keys())
 def test_garbage_raises_invalid_input(data: bytes) -> None:
-    started = time.monotonic()
+    started = time.process_time()
     with pytest.raises(InvalidInput):
         parse(data)
-    assert time.monotonic() - started < 5
+    assert time.process_time() - started < 5
 
 
 def test_billion_laughs_does_not_expand() -> None:
     """A bomb next to a valid header parses quickly (aliases are shared, never expanded)."""
     data = _billion_laughs("id: x\nname: n\ncreated_at: 2025-03-01T10:00:00Z\n")
-    started = time.monotonic()
+    started = time.process_time()
     memory = parse(data)
     assert memory.name == "n"
-    assert time.monotonic() - started < 2
+    assert time.process_time() - started < 2
 
 
 def test_python_tag_does_not_execute(tmp_path) -> None:  # type: ignore[no-untyped-def]
