@@ -25,17 +25,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+import corpora
+import inside
 import quality
 import run
 
 from memory_mcp.bootstrap import build_service
 from memory_mcp.config import load_settings
-from memory_mcp.core import search
 
 KNOWN_ITEMS = 300
 
 
-def known_items(corpus: run.Corpus, seed: int = 5) -> run.Corpus:
+def known_items(corpus: corpora.Corpus, seed: int = 5) -> corpora.Corpus:
     """The corpus with queries whose answer is known: each names a memory's topic and three of its words."""
     rng = random.Random(seed)
     step = max(1, len(corpus.memories) // KNOWN_ITEMS)
@@ -47,10 +48,10 @@ def known_items(corpus: run.Corpus, seed: int = 5) -> run.Corpus:
         topic = memory.name.split("/")[0]
         about = " ".join(rng.sample(words, min(3, len(words))))
         queries.append(f"what did the {topic} team say about {about}")
-    return run.Corpus(corpus.label, corpus.memories, queries, [{i} for i in chosen], [], corpus.folder)
+    return corpora.Corpus(corpus.label, corpus.memories, queries, [{i} for i in chosen], [], corpus.folder)
 
 
-def imported(corpus: run.Corpus, model: Path, reuse: bool) -> tuple[Any, Path]:
+def imported(corpus: corpora.Corpus, model: Path, reuse: bool) -> tuple[Any, Path]:
     """The service over the corpus, imported unless `reuse` found an earlier run's."""
     root, reused = run._root(corpus.label, len(corpus.memories), reuse)
     env = {
@@ -70,25 +71,19 @@ def imported(corpus: run.Corpus, model: Path, reuse: bool) -> tuple[Any, Path]:
 
 
 def diagnose(
-    service: Any, corpus: run.Corpus
+    service: Any, corpus: corpora.Corpus
 ) -> tuple[dict[str, dict[str, float]], dict[str, list[int | None]]]:
     """Every method's R@1, R@5 and MRR@10 over the corpus's queries, and each query's rank of its first
     relevant memory by each method (None: not in the top 10)."""
     if corpus.relevant is None:
         raise SystemExit(f"the {corpus.label} corpus has no ground truth: see known_items")
     position = {m.name: i for i, m in enumerate(corpus.memories)}
-    catalog = service.indexer.catalog
     bm25 = quality.BM25([m.embedding_text() for m in corpus.memories])
-    cosine = quality.Cosine(service.indexer.vectors(corpus.memories))
-    served_depth = search.depth(quality.TOP)
+    cosine = quality.Cosine(inside.memory_vectors(service, corpus.memories))
+    served_depth = inside.fused_depth(quality.TOP)
 
-    def positions(docs: Any) -> list[int]:
-        found = []
-        for doc in docs:
-            entry = catalog.by_doc(doc)
-            if entry is not None and entry.memory.name in position:
-                found.append(position[entry.memory.name])
-        return found
+    def positions(names: list[str]) -> list[int]:
+        return [position[name] for name in names if name in position]
 
     rankings: dict[str, list[list[int]]] = {}
 
@@ -96,13 +91,11 @@ def diagnose(
         rankings.setdefault(method, []).append(ranking)
 
     for query in corpus.queries:
-        vector = service.embedder.embed_query(query)
+        vector = inside.query_vector(service, query)
         hits = service.recall(query, scope="all", limit=quality.TOP)
         add("recall", [position[h.entry.memory.name] for h in hits if h.entry.memory.name in position])
         lexical, semantic = bm25.ranking(query), cosine.ranking(vector)
-        with service.indexer.viewing:
-            graph = positions(search._semantic(catalog, vector, None, quality.FUSION_DEPTH))
-            fts = positions(search._keyword(catalog, query, None, quality.FUSION_DEPTH))
+        graph, fts = map(positions, inside.candidates(service, query, vector, quality.FUSION_DEPTH))
         add("bm25", lexical)
         add("vector", semantic)
         add("server vector (hnsw)", graph)
@@ -138,9 +131,9 @@ def main() -> None:
     results = []
     for size in args.sizes.split(","):
         if args.corpus == "debian":
-            corpus = run.debian(None if size == "full" else int(size))
+            corpus = corpora.debian(None if size == "full" else int(size))
         else:
-            corpus = known_items(run.generated(int(size), None))
+            corpus = known_items(corpora.generated(int(size), None))
         service, root = imported(corpus, args.model, args.reuse)
         try:
             started = time.strftime("%H:%M")

@@ -31,24 +31,21 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import anyio
-import corpus_debian
-import corpus_generated
+import inside
 import quality
 import report
 from baselines import QUERY_GAP, SETTLE, Bare, BareCommit
+from corpora import STAMP, Corpus, debian, fresh_memory, generated
 from mcp import Client
 from served import Server, Session
 
 from memory_mcp.bootstrap import build_service
 from memory_mcp.config import load_settings
-from memory_mcp.core import Memory, Scope
-from memory_mcp.core.markdown import render
-from memory_mcp.core.layout import memory_path
+from memory_mcp.core import Memory
 
 IMPORT_SLICE = 2000
 """Memories per `save_many` call; bare llama.cpp embeds an evenly spread sample of each slice before it."""
@@ -58,54 +55,9 @@ RECALL_BLOCK = 20
 REMEMBER_BLOCK = 10
 REMEMBERS = 80
 """Timed remembers over HTTP (in turns with their yardstick), and in-process."""
-QUALITY_QUERIES = 300
-FRESH = 400
-"""Debian records kept out of every sample: the texts remember is timed with."""
 IO_WRITES, IO_IDLE = 40.0, 40.0
 """The write window: remembers for IO_WRITES seconds, then IO_IDLE idle (a snapshot save comes every 30 s
 while writes happen), with the process's written bytes read before and after."""
-STAMP = time.strftime("%Y%m%d%H%M%S")
-"""Part of the names this run writes, so a run on an earlier run's corpus (--reuse) writes new memories (and
-their texts, names included, are not in the embedding cache)."""
-
-
-@dataclass(frozen=True)
-class Corpus:
-    label: str
-    memories: list[Memory]
-    queries: list[str]
-    relevant: list[set[int]] | None
-    """Per query, the positions in `memories` of the ones it should find; None: no ground truth."""
-    fresh: list[str]
-    """Texts not in the corpus, for timing remember."""
-    folder: str
-    """Where remembered memories go: the corpus's own folder for Debian (one folder of `size` files)."""
-
-
-def debian(size: int | None) -> Corpus:
-    """`size` records of Debian's descriptions (None: all but the FRESH kept out), with QUALITY_QUERIES of
-    their short descriptions, evenly spread, as the queries."""
-    records = corpus_debian.shuffled(corpus_debian.load())
-    pool, fresh = records[:-FRESH], records[-FRESH:]
-    sample = pool if size is None else pool[:size]
-    if size is not None and len(sample) < size:
-        raise SystemExit(f"Debian's lists hold {len(pool)} unique texts (after {FRESH} kept out), not {size}")
-    memories = [
-        Memory(name=corpus_debian.name(i), scope=Scope(""), content=r.text) for i, r in enumerate(sample)
-    ]
-    by_query: dict[str, set[int]] = {}
-    for i, record in enumerate(sample):
-        by_query.setdefault(record.query, set()).add(i)
-    step = max(1, len(sample) // QUALITY_QUERIES)
-    queries = [sample[i].query for i in range(0, len(sample), step)][:QUALITY_QUERIES]
-    relevant = [by_query[q] for q in queries]
-    return Corpus("debian", memories, queries, relevant, [r.text for r in fresh], "debian")
-
-
-def generated(size: int, directory: Path | None) -> Corpus:
-    fresh = [f"A fresh note number {i} about {corpus_generated.WORDS[i % 40]}." for i in range(FRESH)]
-    memories = corpus_generated.corpus(size, directory=directory)
-    return Corpus("generated", memories, corpus_generated.queries(200), None, fresh, "bench")
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
@@ -115,12 +67,6 @@ def percentiles(samples: list[float]) -> dict[str, float]:
         "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 2),
         "max_ms": round(ordered[-1] * 1000, 2),
     }
-
-
-def fresh_memory(corpus: Corpus, i: int, kind: str) -> Memory:
-    """A memory not in the corpus, named for this run; its text is a kept-out one."""
-    name = f"{corpus.folder}/{kind}-{STAMP}-{i}"
-    return Memory(name=name, scope=Scope(""), content=corpus.fresh[i % len(corpus.fresh)])
 
 
 # ------------------------------------------------------------------ in-process
@@ -187,9 +133,9 @@ def _quality(service, corpus: Corpus) -> dict[str, Any]:
 
     scores = quality.evaluate(
         [m.embedding_text() for m in corpus.memories],
-        service.indexer.vectors(corpus.memories),
+        inside.memory_vectors(service, corpus.memories),
         corpus.queries,
-        [service.embedder.embed_query(q) for q in corpus.queries],
+        [inside.query_vector(service, q) for q in corpus.queries],
         corpus.relevant,
         recall,
     )
@@ -235,7 +181,7 @@ async def _remember_in_turns(
     for start in range(0, REMEMBERS, REMEMBER_BLOCK):
         block = [fresh_memory(corpus, i, "http") for i in range(start, start + REMEMBER_BLOCK)]
         embed += bare.queries([m.embedding_text() for m in block])
-        commit += [commits.commit(memory_path(m.scope, m.name), render(m)) for m in block]
+        commit += [commits.commit(*inside.stored_file(m)) for m in block]
         time.sleep(SETTLE)
         for memory in block:
             time.sleep(QUERY_GAP)

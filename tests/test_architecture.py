@@ -129,6 +129,8 @@ def test_edges_use_the_declared_core_api() -> None:
             continue
         inside = sorted(n for n in names if n.startswith("memory_mcp.core."))
         assert not inside, f"{path} reaches into {inside}; import from memory_mcp.core"
+        taken = core_names(PACKAGE / path) - set(memory_mcp.core.__all__)
+        assert not taken, f"{path} takes {sorted(taken)} from memory_mcp.core, which does not declare them"
 
 
 def test_the_declared_api_is_what_it_says() -> None:
@@ -147,3 +149,47 @@ def test_every_use_case_states_its_contract() -> None:
     for name in public:
         doc = getattr(service, name).__doc__ or ""
         assert len(doc.split()) >= 8, f"MemoryService.{name} needs a docstring stating its contract"
+
+
+BENCH = PACKAGE.parents[1] / "bench"
+BENCH_WINDOW = "inside.py"
+"""The bench's one module that reads the server's insides (its vectors and rankings, its file format)."""
+BENCH_ENTRIES = {
+    "memory_mcp.core",
+    "memory_mcp.core.hashing_embedder",  # the test embedder, injected through the composition root
+    "memory_mcp.bootstrap",
+    "memory_mcp.config",
+    "memory_mcp.supervisor",
+    "memory_mcp.server.http_app",
+    "memory_mcp.server.mcp_app",
+}
+
+
+def test_the_bench_measures_through_the_declared_api() -> None:
+    for path in BENCH.glob("*.py"):
+        if path.name == BENCH_WINDOW:
+            continue
+        ours = {n for n in imports(path) if n.split(".")[0] == "memory_mcp"}
+        assert ours <= BENCH_ENTRIES, f"bench/{path.name} reaches into {sorted(ours - BENCH_ENTRIES)}"
+        taken = core_names(path)
+        assert taken <= set(memory_mcp.core.__all__), f"bench/{path.name} takes {sorted(taken)} from the core"
+
+
+def core_names(path: Path) -> set[str]:
+    """What `from memory_mcp.core import ...` takes: a module of the core taken this way is its insides."""
+    return {
+        alias.name
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom) and node.module == "memory_mcp.core"
+        for alias in node.names
+    }
+
+
+LONGEST = 420
+"""Lines a source file may have (~400); past it a file holds more than one concern."""
+
+
+def test_no_source_file_holds_more_than_one_concern() -> None:
+    for path in (*PACKAGE.rglob("*.py"), *BENCH.glob("*.py")):
+        lines = len(path.read_text().splitlines())
+        assert lines <= LONGEST, f"{path.name} has {lines} lines: split it by concern"

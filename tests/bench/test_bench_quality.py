@@ -75,10 +75,10 @@ def test_evaluate_runs_every_method_on_the_same_queries():
 
 
 def test_known_item_queries_name_a_memorys_topic_and_words_of_its_own():
+    import corpora
     import diagnose
-    import run
 
-    corpus = diagnose.known_items(run.generated(40, None))
+    corpus = diagnose.known_items(corpora.generated(40, None))
     assert len(corpus.queries) == len(corpus.relevant) == 40
     for query, relevant in zip(corpus.queries, corpus.relevant, strict=True):
         (position,) = relevant

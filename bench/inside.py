@@ -1,0 +1,50 @@
+"""The bench's one window into the server's insides: the vectors it holds for the memories, its query
+embedding, its two candidate rankings, and the file a memory is stored as.
+
+The quality baselines must run over the very vectors the server holds (embedding a corpus again would double
+a 10k import), the diagnosis must see each ranking before fusion, and the yardstick commit must write the
+very bytes the server writes. Everything else in bench/ goes through the core's declared API
+(`memory_mcp.core`); tests/test_architecture.py holds it to that.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from memory_mcp.core import Memory, MemoryService
+from memory_mcp.core import search
+from memory_mcp.core.layout import memory_path
+from memory_mcp.core.markdown import render
+
+
+def memory_vectors(service: MemoryService, memories: list[Memory]) -> Any:
+    """One vector per memory, as the server embedded it (read back from its embedding cache)."""
+    return service.indexer.vectors(memories)
+
+
+def query_vector(service: MemoryService, query: str) -> Any:
+    return service.embedder.embed_query(query)
+
+
+def candidates(service: MemoryService, query: str, vector: Any, depth: int) -> tuple[list[str], list[str]]:
+    """The names of the server's vector (graph search) and keyword (FTS5) candidates, best first."""
+    catalog = service.indexer.catalog
+
+    def names(docs: Any) -> list[str]:
+        return [entry.memory.name for doc in docs if (entry := catalog.by_doc(doc)) is not None]
+
+    with service.indexer.viewing:
+        return (
+            names(search._semantic(catalog, vector, None, depth)),
+            names(search._keyword(catalog, query, None, depth)),
+        )
+
+
+def fused_depth(limit: int) -> int:
+    """How deep the server reads each ranking for `limit` hits."""
+    return search.depth(limit)
+
+
+def stored_file(memory: Memory) -> tuple[str, bytes]:
+    """The path and bytes of the file the server stores `memory` as."""
+    return memory_path(memory.scope, memory.name), render(memory)
