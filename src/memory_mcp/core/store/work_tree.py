@@ -8,6 +8,7 @@ import os
 import threading
 import time
 from pathlib import Path, PurePosixPath
+from stat import S_ISLNK
 from typing import Final
 
 import pygit2
@@ -102,12 +103,18 @@ class WorkTree(GitRepository):
             changes = self.changes(old, new)
         bulk = len(changes) > BULK_FILES
         refused: list[str] = []
+        in_step: dict[str, os.stat_result] = {}
+        """Files that hold the branch's version, with their stat data for the index: taken before the bytes
+        are read, or, for a file written here, right after writing it (as `git checkout` does)."""
         for change in changes:
             try:
                 self._check_path(change.path)
+                status = _lstat(self.root / change.path)
                 current = self._read_file(change.path)
                 current_id = None if current is None else self.blob_id(current)
                 if current_id == change.new_blob:
+                    if status is not None and current is not None:
+                        in_step[change.path] = status
                     continue
                 if current is not None and current_id != change.old_blob:
                     log.warning(
@@ -119,15 +126,19 @@ class WorkTree(GitRepository):
                     raise InvalidInput(f"its version is {self.blob_size(change.new_blob)} bytes, too large")
                 else:
                     self._write_file(change.path, self.blob(change.new_blob), durable=not bulk)
+                    if (status := _lstat(self.root / change.path)) is not None:
+                        in_step[change.path] = status
             except (InvalidInput, OSError) as exc:
                 log.error("not writing work-tree file %r: %s", change.path, exc)
                 refused.append(f"{change.path!r} not written to the work tree: {exc}")
         if bulk:
             os.sync()
-        self._update_index(old, new, changes)
+        self._update_index(old, new, changes, in_step)
         return refused
 
-    def _update_index(self, old: str | None, new: str, changes: list[Change]) -> None:
+    def _update_index(
+        self, old: str | None, new: str, changes: list[Change], in_step: dict[str, os.stat_result]
+    ) -> None:
         """Keep `git status` fast and quiet for humans: best effort, and for a large index at most once per
         INDEX_INTERVAL.
 
@@ -143,9 +154,9 @@ class WorkTree(GitRepository):
             self._lag(old, lagging)
             return
         if lagging:
-            changes = self.changes(_commit_or_none(marker.read_text()), new)
+            changes, in_step = self.changes(_commit_or_none(marker.read_text()), new), {}
         self._index_due = time.monotonic() + INDEX_INTERVAL
-        if self._write_index(changes):
+        if self._write_index(changes, in_step):
             marker.unlink(missing_ok=True)
         else:  # locked by a person's git command, say: the next write (or start) catches up from here
             self._lag(old, lagging)
@@ -179,7 +190,7 @@ class WorkTree(GitRepository):
             if time.monotonic() < self._index_due:  # written meanwhile, and lagging again since
                 self._index_later()
                 return
-            self._update_index(None, head, [])
+            self._update_index(None, head, [], {})
 
     def _catch_up_index(self) -> None:
         """At start-up: bring an index a killed or stopped server left behind the branch up to date."""
@@ -189,11 +200,12 @@ class WorkTree(GitRepository):
             return
         with self.write_lock():
             self._index_due = 0.0
-            self._update_index(None, head, [])
+            self._update_index(None, head, [], {})
 
-    def _write_index(self, changes: list[Change]) -> bool:
+    def _write_index(self, changes: list[Change], in_step: dict[str, os.stat_result]) -> bool:
         """Apply `changes` to the index and write it; a file is recorded with its stat data only if it holds
-        the branch's version (a hand edit stays unstaged). False if it could not be written.
+        the branch's version (`in_step` knows some already; a hand edit stays unstaged). False if it could not
+        be written.
 
         Entries are made here, not by libgit2's add-by-path, which took ~0.5-1 ms per file (filters, hashing
         through the object database): a 2,000-memory import spent 1-2 s of each commit in it."""
@@ -205,7 +217,7 @@ class WorkTree(GitRepository):
                     if change.path in index:
                         index.remove(change.path)
                 else:
-                    status = self._stat_if_holds(change.path, change.new_blob)
+                    status = in_step.get(change.path) or self._stat_if_holds(change.path, change.new_blob)
                     index.add(_Entry(change.path, change.new_blob, status))
             index.write()
         except (pygit2.GitError, OSError) as exc:
@@ -216,11 +228,8 @@ class WorkTree(GitRepository):
     def _stat_if_holds(self, path: str, blob: str) -> os.stat_result | None:
         """The file's stat data if it holds `blob`. Taken before its bytes are read, as git does: a file that
         changes after the stat no longer matches it, so status hashes it again rather than trusting it."""
-        try:
-            status = os.lstat(self.root / path)
-        except OSError:
-            return None
-        return status if self._holds(path, blob) else None
+        status = _lstat(self.root / path)
+        return status if status is not None and self._holds(path, blob) else None
 
     def _clear_stale_index_lock(self) -> None:
         """At start-up: an `index.lock` a killed writer left would refuse every later index write."""
@@ -286,17 +295,17 @@ class WorkTree(GitRepository):
 
     def _check_path(self, path: str) -> None:
         """Refuse anything that could leave the repo or reach `.git`: absolute paths, dot-parts, symlinks on the way."""
-        pure = PurePosixPath(path)
         if not is_safe_memory_path(path):
             raise InvalidInput(f"refusing unsafe path {path!r}")
-        current = self.root
-        for part in pure.parts:
-            current = current / part
+        current = str(self.root)
+        parts = PurePosixPath(path).parts
+        for depth, part in enumerate(parts, 1):
+            current = f"{current}/{part}"
             try:
-                if current.is_symlink():
-                    raise InvalidInput(
-                        f"refusing to write through symbolic link {current.relative_to(self.root)}"
-                    )
+                if S_ISLNK(os.lstat(current).st_mode):
+                    raise InvalidInput(f"refusing to write through symbolic link {'/'.join(parts[:depth])}")
+            except (FileNotFoundError, NotADirectoryError):
+                return  # nothing below a missing part exists, links included
             except OSError as exc:
                 raise InvalidInput(f"cannot inspect {path!r}: {exc.strerror}") from exc
 
@@ -350,6 +359,13 @@ class _Entry(pygit2.IndexEntry):
 
 _INT32: Final = 0x7FFFFFFF
 _UINT32: Final = 0xFFFFFFFF
+
+
+def _lstat(path: Path) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except OSError:
+        return None
 
 
 def _commit_or_none(text: str) -> str | None:
