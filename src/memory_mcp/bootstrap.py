@@ -64,9 +64,17 @@ def open_service(
         derived,
         background_embedding=background_embedding,
     )
-    indexer.open(progress)
-    # The catalog lives as long as the process: exempt it from the cyclic collector, whose every full
-    # collection rescanned it (0.3 s at 100k memories: a pause for whichever request set it off).
+    # Loading makes a few objects per memory and frees almost none, so each collection the allocations set
+    # off rescanned all loaded so far: paused while it loads. The catalog then lives as long as the process:
+    # exempt from the cyclic collector, whose every full collection rescanned it (0.3 s at 100k memories: a
+    # pause for whichever request set it off).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        indexer.open(progress)
+    finally:
+        if collecting:
+            gc.enable()
     gc.freeze()
     return MemoryService(indexer, owns_embedder=owns_embedder)
 

@@ -80,12 +80,18 @@ def _configure_logging(level: str) -> None:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from memory_mcp.server.token_file import served_tokens
+
+    rules = served_tokens(settings)  # before anything starts: a refusal must not leave work behind
+    supervisor = Supervisor(settings)
+    # Start-up (repository, model, index) runs while the MCP SDK, Starlette and uvicorn are imported and the
+    # app is built, about a second of the main thread's.
+    supervisor.start()
     from memory_mcp.server.http_app import build_http_app, http_auth
     from memory_mcp.server.http_serve import serve
     from memory_mcp.server.mcp_app import build_mcp_server
 
-    verifier, auth = http_auth(settings)  # before anything starts: a refusal must not leave work behind
-    supervisor = Supervisor(settings)
+    verifier, auth = http_auth(settings, rules)
     app = build_http_app(supervisor, build_mcp_server(supervisor, verifier, auth), verifier)
     logging.getLogger(__name__).info("serving MCP on http://%s/mcp, the web UI on /ui", settings.bind)
     serve(app, settings)
@@ -93,9 +99,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _stdio(args: argparse.Namespace, settings: Settings) -> int:
+    supervisor = Supervisor(settings)
+    supervisor.start()  # while the MCP SDK is imported (see `_serve`)
     from memory_mcp.server.mcp_app import build_mcp_server
 
-    build_mcp_server(Supervisor(settings)).run("stdio")
+    build_mcp_server(supervisor).run("stdio")
     return 0
 
 

@@ -73,6 +73,8 @@ class Supervisor:
     _done: threading.Event = field(default_factory=threading.Event)
     _stopping: threading.Event = field(default_factory=threading.Event)
     _sync_wanted: threading.Event = field(default_factory=threading.Event)
+    _starting: threading.Lock = field(default_factory=threading.Lock)
+    _started: bool = False
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _: object = None) -> AsyncIterator[None]:
@@ -84,6 +86,12 @@ class Supervisor:
             await anyio.to_thread.run_sync(self.close)
 
     def start(self) -> None:
+        """Begin start-up in the background; once only, so a server may begin it before building its edge
+        (the lifespan's call is then a no-op)."""
+        with self._starting:
+            if self._started:
+                return
+            self._started = True
         _spawn("memory-mcp-start", self._start)
 
     def _start(self) -> None:

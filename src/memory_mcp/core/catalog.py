@@ -178,18 +178,35 @@ class Catalog:
         self, memory: Memory, path: str, version: str, vectors: np.ndarray | None, *, dirty: bool = False
     ) -> Entry:
         """Index a memory file (replacing whatever was indexed at that path); `vectors` None = later."""
-        self.remove(path)
-        self.clear_problem(path)
-        entry = Entry(self._next_doc, memory, path, version, dirty=dirty)
-        self._next_doc += 1
-        self.lexical.put(entry.doc, *_lexical_fields(memory))
-        self._link(entry)
-        self._counts[memory.scope.path] += 1
-        if vectors is not None:
-            self._attach(entry, vectors)
-        if self.journal is not None:
-            self.journal.put(entry, self.counters)
-        return entry
+        return self.put_many([(memory, path, version, vectors)], dirty=dirty)[0]
+
+    def put_many(
+        self, files: list[tuple[Memory, str, str, np.ndarray | None]], *, dirty: bool = False
+    ) -> list[Entry]:
+        """`put` for many files at distinct paths, their vectors added to the graph in one call: hnswlib
+        spreads one call's insertions over the cores (a bulk import's 2,000 memories took 1.6 ms each one
+        at a time)."""
+        if len({path for _, path, _, _ in files}) != len(files):
+            raise ValueError("put_many needs distinct paths")
+        entries, labels, rows = [], [], []
+        for memory, path, version, vectors in files:
+            self.remove(path)
+            self.clear_problem(path)
+            entry = Entry(self._next_doc, memory, path, version, dirty=dirty)
+            self._next_doc += 1
+            self.lexical.put(entry.doc, *_lexical_fields(memory))
+            self._link(entry)
+            self._counts[memory.scope.path] += 1
+            if vectors is not None:
+                self._label(entry, len(vectors))
+                labels += entry.labels
+                rows.append(vectors)
+            if self.journal is not None:
+                self.journal.put(entry, self.counters)
+            entries.append(entry)
+        if rows:
+            self.vector_index.add(labels, np.concatenate(rows))
+        return entries
 
     def attach(self, entry: Entry, vectors: np.ndarray) -> None:
         """Give an entry its chunk vectors."""
@@ -198,9 +215,13 @@ class Catalog:
             self.journal.put(entry, self.counters)
 
     def _attach(self, entry: Entry, vectors: np.ndarray) -> None:
-        entry.labels = list(range(self._next_label, self._next_label + len(vectors)))
-        self._next_label += len(vectors)
+        self._label(entry, len(vectors))
         self.vector_index.add(entry.labels, vectors)
+
+    def _label(self, entry: Entry, chunks: int) -> None:
+        """Give an entry the next `chunks` labels (its vectors join the graph under them)."""
+        entry.labels = list(range(self._next_label, self._next_label + chunks))
+        self._next_label += chunks
         for label in entry.labels:
             self._label_entry[label] = entry
 

@@ -205,7 +205,8 @@ class Indexer:
     def record_many(self, commit: str, items: list[tuple[Memory, str, bytes, np.ndarray]]) -> list[Entry]:
         """Reflect this process's own commit that wrote all these files; hold `committing`."""
         with self._changing():
-            entries = [self.catalog.put(m, path, self.store.blob_id(data), v) for m, path, data, v in items]
+            files = [(m, path, self.store.blob_id(data), v) for m, path, data, v in items]
+            entries = self.catalog.put_many(files)
             self.catalog.commit = commit
         return entries
 

@@ -16,12 +16,12 @@ from starlette.responses import JSONResponse, Response
 
 from memory_mcp import __version__, views
 from memory_mcp.config import Settings
-from memory_mcp.errors import InvalidInput
 from memory_mcp.loopback import LOOPBACK_HOSTS
 from memory_mcp.metrics import CONTENT_TYPE
-from memory_mcp.server.bearer_tokens import TokenVerifier, load_tokens
+from memory_mcp.server.bearer_tokens import TokenVerifier
 from memory_mcp.server.ui import ui_routes
 from memory_mcp.server.http_guard import HttpGuard
+from memory_mcp.server.token_file import TokenRule
 from memory_mcp.supervisor import Supervisor
 
 MAX_BODY_BYTES: Final = 8 * 1024 * 1024
@@ -47,16 +47,13 @@ def transport_security(settings: Settings) -> TransportSecuritySettings:
     )
 
 
-def http_auth(settings: Settings) -> tuple[TokenVerifier | None, AuthSettings | None]:
-    """Bearer-token checking from `--tokens-file`; refuses to expose an open server beyond loopback."""
-    if settings.tokens_file is None:
-        if not settings.is_loopback() and not settings.insecure_no_auth:
-            raise InvalidInput(
-                f"refusing to serve on {settings.bind} without authentication: give --tokens-file "
-                "(MEMORY_MCP_TOKENS_FILE), or --insecure-no-auth when a gateway in front authenticates"
-            )
+def http_auth(
+    settings: Settings, rules: list[TokenRule] | None
+) -> tuple[TokenVerifier | None, AuthSettings | None]:
+    """Bearer-token checking for the tokens `token_file.served_tokens` read (None: an open server)."""
+    if rules is None:
         return None, None
-    verifier = TokenVerifier(load_tokens(settings.tokens_file))
+    verifier = TokenVerifier(rules)
     # No resource_server_url: the SDK then publishes no protected-resource metadata naming an authorization
     # server, which we do not run (an OAuth client followed it into 404s). A 401 says "Bearer" and nothing
     # more, which tells a client to send a token from the tokens file. The issuer is required by the SDK's
