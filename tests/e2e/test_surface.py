@@ -234,6 +234,7 @@ async def test_http_sessions_and_listen_streams_hear_only_their_scopes(
     async with client(server, WRITER) as writer:
         await call(writer, "remember", name="note", content="v1", scope="proj-a")
         await call(writer, "remember", name="secret", content="v1", scope="proj-b")
+        await anyio.sleep(1.5)  # the server's next look at the branch announces these before anyone listens
 
         async def write() -> None:
             await call(writer, "edit", name="secret", scope="proj-b", content="v2")
