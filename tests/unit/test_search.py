@@ -630,7 +630,9 @@ def test_fusion_of_unscored_and_single_keyword_rows() -> None:
     assert search.fuse(semantic, {3: 0.0, 9: 0.0}) == [1, 2, 3, 9], "common words only: no evidence"
     assert search.fuse(semantic, {}) == [1, 2, 3]
     assert search.fuse({}, {7: 2.0, 8: 1.0}) == [7, 8]
-    assert search.fuse(semantic, {3: 4.2})[:2] == [3, 1], "a lone keyword match counts as a middling one"
+    assert search.fuse(semantic, {3: 4.2})[:2] == [3, 1], "a lone keyword match is that ranking's best"
+    many = {doc: 0.9 - doc / 100 for doc in range(40)}
+    assert search.fuse(many, {39: 4.2})[0] == 39, "it outweighs the graph's nearest when they are all alike"
 
 
 def _scoped_catalog(rng: np.random.Generator) -> Catalog:

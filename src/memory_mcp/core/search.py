@@ -93,14 +93,16 @@ def _scaled(scores: dict[int, float]) -> dict[int, float]:
     """Scores mapped linearly so that three standard deviations below their mean is 0 and three above is 1
     (the mean is 0.5): a ranking whose scores are all alike adds about the same to each of its candidates,
     and one with a clear winner lifts it. Not min-max: that gave the weaker of two keyword matches nothing.
-    All equal: 0.5 each, or 0 for keyword rows matched but unscored (common words only: no evidence)."""
+    All equal: 1 each, as each is that ranking's best (a lone keyword match for an identifier, say: given
+    the middle instead, it lost to the graph's top neighbours of a query naming it), or 0 for keyword rows
+    matched but unscored (common words only: no evidence)."""
     if not scores:
         return {}
     values = scores.values()
     mean = sum(values) / len(scores)
     spread = 3.0 * math.sqrt(sum((value - mean) ** 2 for value in values) / len(scores))
     if spread == 0.0:
-        return dict.fromkeys(scores, 0.5 if mean > 0 else 0.0)
+        return dict.fromkeys(scores, 1.0 if mean > 0 else 0.0)
     low = mean - spread
     return {doc: (score - low) / (2.0 * spread) for doc, score in scores.items()}
 
