@@ -34,6 +34,7 @@ _TABLES: Final = (
     "CREATE TABLE IF NOT EXISTS rev_deletions (memory_id TEXT NOT NULL, position INTEGER NOT NULL, "
     "path TEXT NOT NULL, PRIMARY KEY (memory_id, position, path)) WITHOUT ROWID",
 )
+_NAMES: Final = ("rev_commits", "rev_touches", "rev_deletions")
 _EVERY: Final = 1 << 62
 """A position past any commit: a walk from the tip."""
 _Touch = tuple[str, int, bytes | None, bytes | None]
@@ -103,7 +104,7 @@ class RevisionIndex:
                 rows = self._rows(line[offset : offset + self._batch], start + offset)
                 with self._derived.transaction() as db:
                     if replaced and offset == 0:
-                        for table in ("rev_commits", "rev_touches", "rev_deletions"):
+                        for table in _NAMES:
                             db.execute(f"DELETE FROM {table}")
                     _insert(db, rows)
                 self._tip = rows[0][-1]
@@ -143,7 +144,7 @@ class RevisionIndex:
             return
         with self._derived.transaction() as db:
             if self._derived.get("revisions_format") != FORMAT:
-                for table in ("rev_commits", "rev_touches", "rev_deletions"):
+                for table in _NAMES:
                     db.execute(f"DROP TABLE IF EXISTS {table}")
                 self._derived.put("revisions_format", FORMAT)
             for statement in _TABLES:
@@ -175,13 +176,13 @@ class RevisionIndex:
         out: list[Revision] = []
         while True:
             rows = db.execute(
-                "SELECT position, old, new FROM rev_touches WHERE path = ? AND position < ? "
-                "ORDER BY position DESC LIMIT ?",
+                "SELECT position, old, new, commit_id FROM rev_touches JOIN rev_commits USING (position) "
+                "WHERE path = ? AND position < ? ORDER BY position DESC LIMIT ?",
                 (path, end, limit - len(out)),
             ).fetchall()
-            for position, old, new in rows:
+            for position, old, new, commit in rows:
                 old_blob, new_blob = _hex(old), _hex(new)
-                out.append(self._revision(db, position, path, new_blob))
+                out.append(self._revision(commit, path, new_blob))
                 if memory_id is None:
                     memory_id = self._parse_id(new_blob or old_blob or "")
                 if len(out) >= limit:
@@ -199,8 +200,7 @@ class RevisionIndex:
             else:
                 return out
 
-    def _revision(self, db: Connection, position: int, path: str, blob: str | None) -> Revision:
-        (commit,) = db.execute("SELECT commit_id FROM rev_commits WHERE position = ?", (position,)).fetchone()
+    def _revision(self, commit: str, path: str, blob: str | None) -> Revision:
         info = self._source.commit_info(commit)
         return Revision(info.commit, info.time, info.message, info.author, path, blob)
 
