@@ -149,6 +149,50 @@ def test_a_query_waits_for_one_bounded_call_behind_a_large_document(model_path: 
     assert max(waits) < 2 * longest_call + 0.2, f"query waits {waits}, model calls up to {longest_call:.2f}s"
 
 
+def test_an_idle_model_answers_on_the_callers_thread_and_a_busy_one_queues(model_path: Path) -> None:
+    """A small request to an idle model skips the hand-over to the worker (two thread wake-ups); while the
+    model works (a document larger than one call is under way), requests wait for the worker, and none is
+    lost."""
+    threads: list[str] = []
+    embedder = Embedder(model_path, observer=lambda *_: threads.append(threading.current_thread().name))
+    try:
+        alone = embedder.embed_query("which storage engine")
+        embedder.embed_documents(["A short note about storage engines."])
+        assert threads == [threading.current_thread().name] * 2
+        threads.clear()
+        text = " ".join(f"Paragraph {i} discusses storage engine design choice number {i}." for i in range(600))
+        big = threading.Thread(target=lambda: embedder.embed_documents([text]), name="big")
+        big.start()
+        while not threads:
+            time.sleep(0.005)
+        answers: dict[int, np.ndarray] = {}
+        askers = [
+            threading.Thread(target=lambda i=i: answers.update({i: embedder.embed_query("which storage engine")}))
+            for i in range(4)
+        ]
+        for asker in askers:
+            asker.start()
+        for asker in [*askers, big]:
+            asker.join(timeout=300)
+    finally:
+        embedder.close()
+    assert set(threads) == {"embedder"}, "a document too large for one call, and work behind it, is the worker's"
+    assert all(float(answer @ alone) > 0.999 for answer in answers.values()) and len(answers) == 4
+
+
+def test_a_closed_model_refuses_work_on_every_path(model_path: Path) -> None:
+    """Refused with the error a caller retries on, before its text reaches the freed tokenizer (that crashed
+    the process)."""
+    embedder = Embedder(model_path)
+    embedder.close()
+    with pytest.raises(Unavailable):
+        embedder.embed_query("anything")
+    with pytest.raises(Unavailable):
+        embedder.embed_documents(["anything"])
+    with pytest.raises(Unavailable):
+        embedder.chunk_count("anything")
+
+
 def test_cancelled_work_is_dropped_and_close_does_not_wait_for_queued_work(model_path: Path) -> None:
     """Cancelled or refused work stops after the model call under way; times are relative to that call,
     since the machine's load decides how long one takes."""

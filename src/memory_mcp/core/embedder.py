@@ -2,10 +2,13 @@
 
 It knows the model's identity (file hash), dimensions, pooling and query/document prefixes, splits texts
 longer than the context into overlapping chunks by the model's own tokenizer instead of truncating them,
-and returns L2-normalised vectors. llama.cpp contexts are not thread-safe, so one worker thread owns the
-model; callers (never the event loop) block on its answer. One thread matters for speed too: llama.cpp's
-OpenMP keeps a thread team per calling thread, and two teams on the same cores ran each query at half speed.
-What that thread runs next (queries first, documents in token-bounded calls) is `embedding_queue`'s policy.
+and returns L2-normalised vectors. llama.cpp contexts are not thread-safe, so one call runs at a time
+(`_model`); callers (never the event loop) block on the answer. A worker thread runs what waits, and what it
+runs next (queries first, documents in token-bounded calls) is `embedding_queue`'s policy. An idle model
+answers a small request on the caller's own thread instead: handing it over and the answer back cost two
+thread wake-ups, 1.4 ms of a 6.6 ms query on a 2-core VM (bench/RESULTS.md, "Round 7"). Few threads call
+it, for speed: llama.cpp's OpenMP keeps a thread team per calling thread, and a call from another thread
+than the last cost 1-1.5 ms more (two teams on the same cores at once ran each query at half speed).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Final, Protocol
 import numpy as np
 
 from memory_mcp.core import cancellation
-from memory_mcp.core.embedding_queue import QUEUE_LIMIT, EmbeddingQueue, Request, Slice, fail
+from memory_mcp.core.embedding_queue import QUEUE_LIMIT, EmbeddingQueue, Request, Slice, fail, fits_one_call
 from memory_mcp.errors import Cancelled, Unavailable
 from memory_mcp.files import file_sha256
 
@@ -136,6 +139,9 @@ class Embedder:
         self.info = replace(self.info, unrelated_similarity=self._unrelated_similarity())
         self._observer = observer
         self._queue = EmbeddingQueue(queue_limit)
+        self._model = threading.Lock()
+        """Held for every model call: the worker's and a caller's own (`_run_here`)."""
+        self._closed = False
         self._worker = threading.Thread(target=self._serve, name="embedder", daemon=True)
         self._worker.start()
         log.info(
@@ -180,10 +186,13 @@ class Embedder:
         if self._worker.is_alive():
             fail(self._queue.close(), Unavailable("the server is shutting down; retry once it is back"))
             self._worker.join(CLOSE_WAIT)
-            if self._worker.is_alive():  # a model call on a starved CPU: let the process end without it
+            # a model call on a starved CPU: let the process end without it
+            if self._worker.is_alive() or not self._model.acquire(timeout=CLOSE_WAIT):
                 log.warning("the embedding model is still busy; stopping without waiting for it")
                 return
+            self._closed = True
             self._llm.close()
+            self._model.release()
 
     @property
     def queue_depth(self) -> int:
@@ -206,28 +215,53 @@ class Embedder:
 
     def chunk_count(self, text: str) -> int:
         """How many chunks (model inputs) a document text becomes: the cost of embedding it."""
+        self._check_open()
         return len(self._chunk(self.info.document_prefix, text))
 
     # ----------------------------------------------------------------- worker
 
     def _request(self, prefix: str, texts: list[str], kind: str) -> Request:
-        """Chunked in the caller's thread: tokenizing reads only the vocabulary, never the model's context."""
+        """Chunked in the caller's thread: tokenizing reads only the vocabulary, never the model's context
+        (which a closed model no longer has: tokenizing with it crashed the process)."""
+        self._check_open()
         per_text = [self._chunk(prefix, text) for text in texts]
         chunks = [chunk for pieces in per_text for chunk, _ in pieces]
         tokens = [count for pieces in per_text for _, count in pieces]
         return Request(chunks, tokens, [len(p) for p in per_text], kind, cancellation.current())
 
-    def _submit(self, request: Request) -> Future:
+    def _check_open(self) -> None:
         if not self._worker.is_alive():
             raise Unavailable("the embedding model has been closed")
+
+    def _submit(self, request: Request) -> Future:
+        self._check_open()
+        if self._run_here(request):
+            return request.future
         return self._queue.submit(request)
+
+    def _run_here(self, request: Request) -> bool:
+        """Answer `request` on this thread if nothing waits, the model is idle and one call takes it whole
+        (what a call may take is the queue's rule); False to queue it instead."""
+        if self._queue.depth or not fits_one_call(request) or not self._model.acquire(blocking=False):
+            return False
+        try:
+            if self._closed:
+                return False
+            if request.cancelled:
+                fail([request], Cancelled("the request was cancelled or its client went away"))
+            else:
+                self._answer([(request, 0, len(request.chunks))])
+            return True
+        finally:
+            self._model.release()
 
     def _serve(self) -> None:
         while (taken := self._queue.take()) is not None:
             work, dropped = taken
             fail(dropped, Cancelled("the request was cancelled or its client went away"))
             if work:
-                self._answer(work)
+                with self._model:
+                    self._answer(work)
 
 
     def _answer(self, work: list[Slice]) -> None:

@@ -142,6 +142,12 @@ class EmbeddingQueue:
         return work, dropped
 
 
+def fits_one_call(request: Request) -> bool:
+    """Whether one model call may take the whole request: queries always (they are batched whole), documents
+    within DOCUMENT_TOKENS."""
+    return request.kind == "query" and len(request.chunks) <= MAX_BATCH_TEXTS or sum(request.tokens) <= DOCUMENT_TOKENS
+
+
 def fail(requests: list[Request], error: Exception) -> None:
     """Answer each request not yet answered with `error`."""
     for request in requests:
