@@ -94,11 +94,12 @@ def in_process(settings, corpus: Corpus, bare: Bare, *, load: bool) -> dict[str,
             started = time.perf_counter()
             service.remember(name=memory.name, content=memory.content)
             remember.append(time.perf_counter() - started)
-        for query in corpus.queries[:10]:  # warm-up
+        queries = corpus.timed_queries
+        for query in queries[:10]:  # warm-up
             service.recall(query, scope="all", limit=5)
         recall, bare_query = [], []
-        for start in range(0, len(corpus.queries), RECALL_BLOCK):
-            block = corpus.queries[start : start + RECALL_BLOCK]
+        for start in range(0, len(queries), RECALL_BLOCK):
+            block = queries[start : start + RECALL_BLOCK]
             bare_query += bare.queries(block)
             time.sleep(SETTLE)
             for query in block:
@@ -150,11 +151,12 @@ async def _http_phase(
 ) -> dict[str, Any]:
     async with Client(f"{server.url}/mcp") as client:
         session = Session(client)
-        for query in corpus.queries[:20]:  # warm-up
+        queries = corpus.timed_queries
+        for query in queries[:20]:  # warm-up
             await session.recall(query)
         recall, bare_query = [], []
-        for start in range(0, len(corpus.queries), RECALL_BLOCK):
-            block = corpus.queries[start : start + RECALL_BLOCK]
+        for start in range(0, len(queries), RECALL_BLOCK):
+            block = queries[start : start + RECALL_BLOCK]
             bare_query += bare.queries(block)
             time.sleep(SETTLE)
             for query in block:
@@ -245,7 +247,7 @@ def over_http(env: dict[str, str], corpus: Corpus, bare: Bare, root: Path, io_wi
     ready_clean = server.wait_ready()
     try:
         timed = anyio.run(_http_phase, server, corpus, bare, root, io_window)
-        throughput = anyio.run(_concurrent_recall, server.url, corpus.queries)
+        throughput = anyio.run(_concurrent_recall, server.url, corpus.timed_queries)
         anyio.run(_remember_some, server.url, 20)
         rss = server.peak_rss_mb()
     finally:
