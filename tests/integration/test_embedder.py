@@ -160,23 +160,24 @@ def test_an_idle_model_answers_on_the_callers_thread_and_a_busy_one_queues(model
         embedder.embed_documents(["A short note about storage engines."])
         assert threads == [threading.current_thread().name] * 2
         threads.clear()
-        text = " ".join(f"Paragraph {i} discusses storage engine design choice number {i}." for i in range(600))
+        text = " ".join(f"Paragraph {i} is about storage engine choice number {i}." for i in range(1200))
         big = threading.Thread(target=lambda: embedder.embed_documents([text]), name="big")
         big.start()
         while not threads:
             time.sleep(0.005)
         answers: dict[int, np.ndarray] = {}
-        askers = [
-            threading.Thread(target=lambda i=i: answers.update({i: embedder.embed_query("which storage engine")}))
-            for i in range(4)
-        ]
+
+        def ask(i: int) -> None:
+            answers[i] = embedder.embed_query("which storage engine")
+
+        askers = [threading.Thread(target=ask, args=(i,)) for i in range(4)]
         for asker in askers:
             asker.start()
         for asker in [*askers, big]:
             asker.join(timeout=300)
     finally:
         embedder.close()
-    assert set(threads) == {"embedder"}, "a document too large for one call, and work behind it, is the worker's"
+    assert set(threads) == {"embedder"}, "a document larger than one call, and what waits, is the worker's"
     assert all(float(answer @ alone) > 0.999 for answer in answers.values()) and len(answers) == 4
 
 

@@ -6,9 +6,9 @@ and returns L2-normalised vectors. llama.cpp contexts are not thread-safe, so on
 (`_model`); callers (never the event loop) block on the answer. A worker thread runs what waits, and what it
 runs next (queries first, documents in token-bounded calls) is `embedding_queue`'s policy. An idle model
 answers a small request on the caller's own thread instead: handing it over and the answer back cost two
-thread wake-ups, 1.4 ms of a 6.6 ms query on a 2-core VM (bench/RESULTS.md, "Round 7"). Few threads call
-it, for speed: llama.cpp's OpenMP keeps a thread team per calling thread, and a call from another thread
-than the last cost 1-1.5 ms more (two teams on the same cores at once ran each query at half speed).
+thread wake-ups, 1.4 ms of a 6.6 ms query on a 2-core VM (bench/RESULTS.md, "Round 7"). Which thread calls
+matters too: llama.cpp's OpenMP keeps a thread team per calling thread, a call from another thread than the
+last cost 1-1.5 ms more, and two teams on the same cores at once ran each query at half speed.
 """
 
 from __future__ import annotations
@@ -27,7 +27,14 @@ from typing import Final, Protocol
 import numpy as np
 
 from memory_mcp.core import cancellation
-from memory_mcp.core.embedding_queue import QUEUE_LIMIT, EmbeddingQueue, Request, Slice, fail, fits_one_call
+from memory_mcp.core.embedding_queue import (
+    QUEUE_LIMIT,
+    EmbeddingQueue,
+    Request,
+    Slice,
+    fail,
+    fits_one_call,
+)
 from memory_mcp.errors import Cancelled, Unavailable
 from memory_mcp.files import file_sha256
 
