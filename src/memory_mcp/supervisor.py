@@ -68,6 +68,8 @@ class Supervisor:
     """The latest sync's report, for readiness (the HTTP edge words it)."""
     embedder: EmbeddingModel | None = None
     """A model lent instead of the one `settings` names (the UI bench lends the hashing fake); its caller closes it."""
+    opened_at: str | None = None
+    """The branch tip the service opened at: where change notifications start from."""
     _service: MemoryService | None = None
     _error: MemoryMcpError | None = None
     _done: threading.Event = field(default_factory=threading.Event)
@@ -112,6 +114,7 @@ class Supervisor:
                 lambda s: f"{s.stats().memories} memories",
             )
             self._watch(service)
+            self.opened_at = service.repository().head
             self._service = service
         except MemoryMcpError as exc:
             self._error = exc

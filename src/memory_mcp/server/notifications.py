@@ -115,16 +115,20 @@ class Notifier:
                 group.cancel_scope.cancel()
 
     async def _watch(self) -> None:
+        """From the commit the service opened at, not this loop's first look, which may come a poll later:
+        a commit in between (the CLI beside a stdio server, on a busy machine) went unannounced."""
         seen: str | None = None
         started = False
         while True:
             service = self._supervisor.service
             if service is not None:
+                if not started:
+                    seen, started = self._supervisor.opened_at, True
                 try:
                     head = (await anyio.to_thread.run_sync(service.repository)).head
-                    if started and head != seen:
+                    if head != seen:
                         await self.announce(await anyio.to_thread.run_sync(service.touched, seen, head))
-                    seen, started = head, True
+                    seen = head
                 except Exception:  # noqa: BLE001 - the loop must outlive a bad moment (a repo being repaired)
                     log.exception("could not look for memory changes")
             await anyio.sleep(POLL_INTERVAL)
