@@ -40,6 +40,7 @@ from served import Server, Session
 PAGE = 4096
 SETTLE = 3.0
 """Seconds after ready before the window: start-up's own background work (a first look at the graph) ends."""
+TRACED = "trace=write,pwrite64,openat,fsync,fdatasync"
 UNFINISHED = "<unfinished ...>"
 SYSCALL = re.compile(r"^\d+\s+(\w+)\((\d+)<([^>]*)>(.*)\)\s+= (-?\d+)")
 OPENED = re.compile(r"^\d+\s+openat\(.*, (O_[A-Z_|]+).*\)\s+= (\d+)<([^>]*)>")
@@ -162,7 +163,8 @@ async def _remember_for(url: str, corpus: Corpus, seconds: float, idle: float) -
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
     parser.add_argument("dir", type=Path)
     parser.add_argument("--seconds", type=float, default=40.0)
     parser.add_argument("--idle", type=float, default=40.0)
@@ -190,7 +192,7 @@ def main() -> None:
         before, device = server.written_bytes(), Device(root)
         trace = subprocess.Popen(
             ["strace", "-f", "-qq", "-s", "0", "-y", "-o", str(log), "-p", str(server.process.pid),
-             "-e", "trace=write,pwrite64,openat,fsync,fdatasync"],
+             "-e", TRACED],
         )
         time.sleep(1.0)  # strace attaches to every thread
         remembers = anyio.run(_remember_for, server.url, corpus, args.seconds, args.idle)

@@ -44,7 +44,7 @@ def test_a_real_trace_counts_bytes_and_pages_by_group(tmp_path: Path) -> None:
     log = tmp_path / "trace"
     script = WRITER.replace("FILES", str(FILES)).replace("THREADS", str(THREADS))
     subprocess.run(
-        [strace, "-f", "-qq", "-s", "0", "-y", "-o", str(log), "-e", "trace=write,pwrite64,openat,fsync,fdatasync",
+        [strace, "-f", "-qq", "-s", "0", "-y", "-o", str(log), "-e", writes.TRACED,
          sys.executable, "-c", script, str(tmp_path)],
         check=True,
     )
