@@ -235,3 +235,36 @@ def _capture(fn, *args):
         return fn(*args)
     except BaseException as exc:  # noqa: BLE001 - the tests look at it
         return exc
+
+
+CLOSING_ROUNDS, TOKENIZERS = 20, 3
+LONG_TEXT = "the quick brown fox jumps over the lazy dog " * 600
+"""About 5,000 tokens: a tokenization long enough that `close` lands inside one most rounds."""
+
+
+def test_closing_while_other_threads_tokenize_refuses_them_and_frees_the_model_after(model_path: Path) -> None:
+    """Callers tokenize on their own threads, outside the model lock: `close` must not free the model under
+    one of them (a tokenizer used after its model was freed crashes the process, and this test with it)."""
+    for _ in range(CLOSING_ROUNDS):
+        embedder = Embedder(model_path)
+        outcomes: list[object] = []
+        started = threading.Barrier(TOKENIZERS + 1)
+
+        def tokenize_until_refused() -> None:
+            started.wait()
+            while True:
+                try:
+                    embedder.chunk_count(LONG_TEXT)
+                except Unavailable as exc:
+                    outcomes.append(exc)
+                    return
+
+        callers = [threading.Thread(target=tokenize_until_refused) for _ in range(TOKENIZERS)]
+        for caller in callers:
+            caller.start()
+        started.wait()
+        time.sleep(0.05)
+        embedder.close()
+        for caller in callers:
+            caller.join(timeout=30)
+        assert len(outcomes) == TOKENIZERS and all(isinstance(outcome, Unavailable) for outcome in outcomes)

@@ -18,8 +18,9 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final, Protocol
@@ -148,6 +149,10 @@ class Embedder:
         self._queue = EmbeddingQueue(queue_limit)
         self._model = threading.Lock()
         """Held for every model call: the worker's and a caller's own (`_run_here`)."""
+        self._vocabulary = threading.Condition()
+        """Guards `_tokenizing`, the callers tokenizing on their own threads outside `_model`, and `_closing`."""
+        self._tokenizing = 0
+        self._closing = False
         self._closed = False
         self._worker = threading.Thread(target=self._serve, name="embedder", daemon=True)
         self._worker.start()
@@ -188,18 +193,23 @@ class Embedder:
         return round(float(off_diagonal.mean()), 4)
 
     def close(self) -> None:
-        """Refuse queued work, finish the model call under way (one bounded call), stop the worker and free
-        llama.cpp's memory now rather than at interpreter exit (where it can fail)."""
-        if self._worker.is_alive():
-            fail(self._queue.close(), Unavailable("the server is shutting down; retry once it is back"))
-            self._worker.join(CLOSE_WAIT)
-            # a model call on a starved CPU: let the process end without it
-            if self._worker.is_alive() or not self._model.acquire(timeout=CLOSE_WAIT):
-                log.warning("the embedding model is still busy; stopping without waiting for it")
+        """Refuse new and queued work, finish the model call and the tokenizations under way (each bounded),
+        stop the worker and free llama.cpp's memory now rather than at interpreter exit (where it can fail)."""
+        with self._vocabulary:
+            if self._closing:
                 return
-            self._closed = True
-            self._llm.close()
-            self._model.release()
+            self._closing = True
+        fail(self._queue.close(), Unavailable("the server is shutting down; retry once it is back"))
+        self._worker.join(CLOSE_WAIT)
+        with self._vocabulary:
+            idle = self._vocabulary.wait_for(lambda: not self._tokenizing, CLOSE_WAIT)
+        # a model call on a starved CPU: let the process end without it
+        if not idle or self._worker.is_alive() or not self._model.acquire(timeout=CLOSE_WAIT):
+            log.warning("the embedding model is still busy; stopping without waiting for it")
+            return
+        self._closed = True
+        self._llm.close()
+        self._model.release()
 
     @property
     def queue_depth(self) -> int:
@@ -222,23 +232,36 @@ class Embedder:
 
     def chunk_count(self, text: str) -> int:
         """How many chunks (model inputs) a document text becomes: the cost of embedding it."""
-        self._check_open()
-        return len(self._chunk(self.info.document_prefix, text))
+        with self._tokenizer():
+            return len(self._chunk(self.info.document_prefix, text))
 
     # ----------------------------------------------------------------- worker
 
     def _request(self, prefix: str, texts: list[str], kind: str) -> Request:
-        """Chunked in the caller's thread: tokenizing reads only the vocabulary, never the model's context
-        (which a closed model no longer has: tokenizing with it crashed the process)."""
-        self._check_open()
-        per_text = [self._chunk(prefix, text) for text in texts]
+        """Chunked in the caller's thread: tokenizing reads only the vocabulary, never the model's context."""
+        with self._tokenizer():
+            per_text = [self._chunk(prefix, text) for text in texts]
         chunks = [chunk for pieces in per_text for chunk, _ in pieces]
         tokens = [count for pieces in per_text for _, count in pieces]
         return Request(chunks, tokens, [len(p) for p in per_text], kind, cancellation.current())
 
     def _check_open(self) -> None:
-        if not self._worker.is_alive():
+        if self._closing:
             raise Unavailable("the embedding model has been closed")
+
+    @contextmanager
+    def _tokenizer(self) -> Iterator[None]:
+        """Held while a caller's thread tokenizes: `close` frees the model only once none does (a tokenizer
+        used after its model was freed crashed the process), and refuses new ones from its start."""
+        with self._vocabulary:
+            self._check_open()
+            self._tokenizing += 1
+        try:
+            yield
+        finally:
+            with self._vocabulary:
+                self._tokenizing -= 1
+                self._vocabulary.notify_all()
 
     def _submit(self, request: Request) -> Future:
         self._check_open()
@@ -269,7 +292,6 @@ class Embedder:
             if work:
                 with self._model:
                     self._answer(work)
-
 
     def _answer(self, work: list[Slice]) -> None:
         started = time.perf_counter()
