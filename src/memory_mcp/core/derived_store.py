@@ -32,9 +32,10 @@ Connection = sqlite3.Connection
 CACHE_PAGES_KB: Final = 8192
 """The page cache each connection keeps (8 MB): the keyword index's hot pages; the OS caches the rest."""
 SMALL_PAGES: Final = 1024
-"""The derived store's page size. A write changes a handful of scattered pages (the new row, the keyword
-index's new segment and its bookkeeping, the head), each written to the WAL and again at a checkpoint: with
-1 KB pages that measured 13.6 KB per write against 36.2 KB with 4 KB pages, and searches were no slower."""
+"""The page size of the derived store and the embedding cache. A write changes a handful of scattered pages
+(the new row, the keyword index's new segment and its bookkeeping, the head), each written to the WAL and
+again at a checkpoint: with 1 KB pages that measured 13.6 KB per write against 36.2 KB with 4 KB pages, and
+searches were no slower."""
 
 
 def connect(path: Path | None, *, readonly: bool = False, page_size: int | None = None) -> sqlite3.Connection:
