@@ -150,7 +150,7 @@ class Embedder:
         self._model = threading.Lock()
         """Held for every model call: the worker's and a caller's own (`_run_here`)."""
         self._vocabulary = threading.Condition()
-        """Guards `_tokenizing`, the callers tokenizing on their own threads outside `_model`, and `_closing`."""
+        """Guards `_closing` and `_tokenizing`: the callers tokenizing on their own threads, outside `_model`."""
         self._tokenizing = 0
         self._closing = False
         self._closed = False
@@ -194,7 +194,7 @@ class Embedder:
 
     def close(self) -> None:
         """Refuse new and queued work, finish the model call and the tokenizations under way (each bounded),
-        stop the worker and free llama.cpp's memory now rather than at interpreter exit (where it can fail)."""
+        stop the worker and free llama.cpp's memory now rather than at interpreter exit (which can fail)."""
         with self._vocabulary:
             if self._closing:
                 return

@@ -117,20 +117,17 @@ class Notifier:
     async def _watch(self) -> None:
         """From the commit the service opened at, not this loop's first look, which may come a poll later:
         a commit in between (the CLI beside a stdio server, on a busy machine) went unannounced."""
-        seen: str | None = None
-        started = False
+        while (service := self._supervisor.service) is None:
+            await anyio.sleep(POLL_INTERVAL)
+        seen = self._supervisor.opened_at
         while True:
-            service = self._supervisor.service
-            if service is not None:
-                if not started:
-                    seen, started = self._supervisor.opened_at, True
-                try:
-                    head = (await anyio.to_thread.run_sync(service.repository)).head
-                    if head != seen:
-                        await self.announce(await anyio.to_thread.run_sync(service.touched, seen, head))
-                    seen = head
-                except Exception:  # noqa: BLE001 - the loop must outlive a bad moment (a repo being repaired)
-                    log.exception("could not look for memory changes")
+            try:
+                head = (await anyio.to_thread.run_sync(service.repository)).head
+                if head != seen:
+                    await self.announce(await anyio.to_thread.run_sync(service.touched, seen, head))
+                seen = head
+            except Exception:  # noqa: BLE001 - the loop must outlive a bad moment (a repo being repaired)
+                log.exception("could not look for memory changes")
             await anyio.sleep(POLL_INTERVAL)
 
     async def announce(self, touched: list[Touched]) -> None:
