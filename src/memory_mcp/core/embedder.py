@@ -150,7 +150,7 @@ class Embedder:
         self._model = threading.Lock()
         """Held for every model call: the worker's and a caller's own (`_run_here`)."""
         self._vocabulary = threading.Condition()
-        """Guards `_closing` and `_tokenizing`: the callers tokenizing on their own threads, outside `_model`."""
+        """Guards `_closing` and `_tokenizing` (callers tokenizing on their own threads, outside `_model`)."""
         self._tokenizing = 0
         self._closing = False
         self._closed = False

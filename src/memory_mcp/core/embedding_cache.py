@@ -51,7 +51,7 @@ class EmbeddingCache:
     @staticmethod
     def _open(path: Path | None) -> derived_store.Connection:
         """In small pages, as the derived store: one vector's insert writes ~7 KB to the WAL, against ~14 KB
-        in SQLite's default 4 KB pages (bench/RESULTS.md, round 9). A cache made before keeps its page size."""
+        in SQLite's default 4 KB pages (bench/RESULTS.md, round 9). An older cache keeps its page size."""
         db = derived_store.connect(path, page_size=derived_store.SMALL_PAGES)
         db.execute(
             "CREATE TABLE IF NOT EXISTS vectors (key BLOB PRIMARY KEY, rows INTEGER, dims INTEGER, data BLOB)"
