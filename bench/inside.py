@@ -1,9 +1,10 @@
 """The bench's one window into the server's insides: the vectors it holds for the memories, its query
-embedding, its two candidate rankings, and the file a memory is stored as.
+embedding, its two candidate rankings, the file a memory is stored as, and its vector graph's two ways to
+be saved.
 
 The quality baselines must run over the very vectors the server holds (embedding a corpus again would double
 a 10k import), the diagnosis must see each ranking before fusion, and the yardstick commit must write the
-very bytes the server writes. Everything else in bench/ goes through the core's declared API
+very bytes the server writes, and a save's stall is measured on the server's own graph. Everything else in bench/ goes through the core's declared API
 (`memory_mcp.core`); tests/test_architecture.py holds it to that.
 """
 
@@ -15,6 +16,8 @@ from memory_mcp.core import Memory, MemoryService
 from memory_mcp.core import search
 from memory_mcp.core.layout import memory_path
 from memory_mcp.core.markdown import render
+from memory_mcp.core.vector_index import VectorIndex, unit_rows
+from memory_mcp.forked import run_forked
 
 
 def memory_vectors(service: MemoryService, memories: list[Memory]) -> Any:
@@ -48,3 +51,24 @@ def fused_depth(limit: int) -> int:
 def stored_file(memory: Memory) -> tuple[str, bytes]:
     """The path and bytes of the file the server stores `memory` as."""
     return memory_path(memory.scope, memory.name), render(memory)
+
+
+def random_graph(vectors: int, dimensions: int, seed: int = 1) -> VectorIndex:
+    """A vector graph of the server's parameters holding `vectors` random unit vectors."""
+    import numpy as np
+
+    index, rng = VectorIndex(dimensions, capacity=vectors), np.random.default_rng(seed)
+    for start in range(0, vectors, 5000):
+        rows = unit_rows(rng.standard_normal((min(5000, vectors - start), dimensions)).astype(np.float32))
+        index.add(list(range(start, start + len(rows))), rows)
+    return index
+
+
+def save_in_process(index: VectorIndex, path: str) -> None:
+    """hnswlib's own save, in this process (the GIL held throughout)."""
+    index._index.save_index(path)
+
+
+def save_forked(index: VectorIndex, path: str) -> None:
+    """The same save from a forked child, as `VectorIndex.save` does for a large graph."""
+    run_forked(lambda: save_in_process(index, path))

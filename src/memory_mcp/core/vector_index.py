@@ -14,10 +14,14 @@ from typing import Final
 import hnswlib
 import numpy as np
 
+from memory_mcp.forked import run_forked
+
 INITIAL_CAPACITY: Final = 1024
 M: Final = 16
 EF_CONSTRUCTION: Final = 200
 MIN_EF: Final = 64
+FORK_FROM_BYTES = 16 * 2**20
+"""A graph this large is written by a forked child (see `VectorIndex.save`)."""
 
 
 class VectorIndex:
@@ -79,8 +83,15 @@ class VectorIndex:
             self._matrix = None
 
     def save(self, path: str) -> None:
-        """Write the graph (hold `frozen`, or keep every other change away): pending vectors are not in it."""
-        self._index.save_index(path)
+        """Write the graph (hold `frozen`, or keep every other change away): pending vectors are not in it.
+
+        hnswlib holds the GIL for the whole write, stalling every thread (0.15-0.6 s at 100k vectors), so a
+        forked child writes a large graph; a fork costs a stall of its own that grows with the process's
+        memory, about a 16 MB write's (`bench/stall.py`)."""
+        if self._index.get_current_count() * (4 * self.dimensions + 8 * M + 12) >= FORK_FROM_BYTES:
+            run_forked(lambda: self._index.save_index(path))
+        else:
+            self._index.save_index(path)
 
     def freeze(self) -> None:
         """From now on adds wait in `pending` and removals are deferred, so `save` reads a still graph."""
