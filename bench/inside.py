@@ -16,6 +16,7 @@ from memory_mcp.core import Memory, MemoryService
 from memory_mcp.core import search
 from memory_mcp.core.layout import memory_path
 from memory_mcp.core.markdown import render
+from memory_mcp.core import vector_index
 from memory_mcp.core.vector_index import VectorIndex, unit_rows
 from memory_mcp.forked import run_forked
 
@@ -72,3 +73,15 @@ def save_in_process(index: VectorIndex, path: str) -> None:
 def save_forked(index: VectorIndex, path: str) -> None:
     """The same save from a forked child, as `VectorIndex.save` does for a large graph."""
     run_forked(lambda: save_in_process(index, path))
+
+
+def save_service_graph(service: MemoryService, *, forked: bool) -> bool:
+    """The service's own graph save (absorbing, freezing, renaming, recording), made due now, with the
+    graph written from a forked child or in this process whatever its size."""
+    index, threshold = service.indexer.catalog.vector_index, vector_index.FORK_FROM_BYTES
+    vector_index.FORK_FROM_BYTES = 0 if forked else 1 << 62
+    index.changes = max(index.changes, 1 << 62)
+    try:
+        return service.indexer.save_snapshot()
+    finally:
+        vector_index.FORK_FROM_BYTES = threshold

@@ -20,8 +20,8 @@ INITIAL_CAPACITY: Final = 1024
 M: Final = 16
 EF_CONSTRUCTION: Final = 200
 MIN_EF: Final = 64
-FORK_FROM_BYTES = 16 * 2**20
-"""A graph this large is written by a forked child (see `VectorIndex.save`)."""
+FORK_FROM_BYTES = 4 * 2**20
+"""A graph this large (2,500 vectors of 384 dimensions) is written by a forked child (`VectorIndex.save`)."""
 
 
 class VectorIndex:
@@ -85,9 +85,9 @@ class VectorIndex:
     def save(self, path: str) -> None:
         """Write the graph (hold `frozen`, or keep every other change away): pending vectors are not in it.
 
-        hnswlib holds the GIL for the whole write, stalling every thread (0.15-0.6 s at 100k vectors), so a
-        forked child writes a large graph; a fork costs a stall of its own that grows with the process's
-        memory, about a 16 MB write's (`bench/stall.py`)."""
+        hnswlib holds the GIL for the whole write, stalling every thread (0.7 s at 100k vectors), so a forked
+        child writes all but a small graph. The fork has a stall of its own, which grows with the process's
+        memory: measured in a server at 5k vectors, 6-9 ms against a write's 6-50 ms (`bench/stall.py`)."""
         if self._index.get_current_count() * (4 * self.dimensions + 8 * M + 12) >= FORK_FROM_BYTES:
             run_forked(lambda: self._index.save_index(path))
         else:
