@@ -40,9 +40,14 @@ def run_forked(call: Callable[[], object]) -> None:
         return
     read, write = os.pipe()
     parent = os.getpid()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork in a multi-threaded process
-        pid = os.fork()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork in a multi-threaded process
+            pid = os.fork()
+    except BaseException:
+        os.close(read)
+        os.close(write)
+        raise
     if pid == 0:
         _child(call, write, parent)
     os.close(write)
