@@ -3,9 +3,10 @@ embedding, its two candidate rankings, the file a memory is stored as, and its v
 be saved.
 
 The quality baselines must run over the very vectors the server holds (embedding a corpus again would double
-a 10k import), the diagnosis must see each ranking before fusion, and the yardstick commit must write the
-very bytes the server writes, and a save's stall is measured on the server's own graph. Everything else in bench/ goes through the core's declared API
-(`memory_mcp.core`); tests/test_architecture.py holds it to that.
+a 10k import), the diagnosis must see each ranking before fusion, the yardstick commit must write the very
+bytes the server writes, and a save's stall is measured on the server's own graph. Everything else in
+bench/ goes through the core's declared API (`memory_mcp.core`); tests/test_architecture.py holds it to
+that.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def save_in_process(index: VectorIndex, path: str) -> None:
 
 def save_forked(index: VectorIndex, path: str) -> None:
     """The same save from a forked child, as `VectorIndex.save` does for a large graph."""
-    run_forked(lambda: save_in_process(index, path))
+    run_forked(lambda: save_in_process(index, path), timeout=vector_index.SAVE_TIMEOUT)
 
 
 def save_service_graph(service: MemoryService, *, forked: bool) -> bool:

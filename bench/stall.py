@@ -8,7 +8,9 @@ thread sleeps 1 ms in a loop; a stall is how much later than asked that thread w
 Python objects first, standing in for the server's heap: a fork's cost grows with the pages it must share.
 With `--service DIR`, the same for the server's own save (`MemoryService`'s, made due at once) in a
 service holding `--vectors` generated memories embedded by the hashing embedder, built in DIR on first
-use (about 5 minutes at 100k) and reopened, so its memory is a server's. Prints JSON: per kind, each round's save time and the longest stall beside it, in ms; `idle_50ms` is the
+use (about 5 minutes at 100k) and reopened, so its memory is a server's.
+
+Prints JSON: per kind, each round's save time and the longest stall beside it, in ms; `idle_50ms` is the
 same thread's longest stall while the caller just sleeps 50 ms, the machine's own jitter.
 """
 
@@ -120,7 +122,9 @@ def service_report(args: argparse.Namespace) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--vectors", type=int, default=10_000)
     parser.add_argument("--dimensions", type=int, default=384)
     parser.add_argument("--heap-mb", type=int, default=0)

@@ -14,15 +14,18 @@ from __future__ import annotations
 
 import ctypes
 import os
+import select
 import signal
 import sys
+import time
 import warnings
 from collections.abc import Callable
 from typing import NoReturn
 
 PR_SET_PDEATHSIG = 1
 FORKS = sys.platform == "linux"
-"""Only Linux gives a child a signal when its parent dies; elsewhere the call runs in this process."""
+"""Only Linux gives a child a signal when its parent dies; elsewhere the call runs in this process (and has
+no timeout)."""
 _libc = ctypes.CDLL(None, use_errno=True) if FORKS else None
 
 
@@ -30,8 +33,9 @@ class ChildFailed(OSError):
     """The child did not finish the call: the text it reported, or how it ended."""
 
 
-def run_forked(call: Callable[[], object]) -> None:
-    """Run `call` in a forked child and return once it has finished; raise `ChildFailed` if it did not.
+def run_forked(call: Callable[[], object], timeout: float) -> None:
+    """Run `call` in a forked child and return once it has finished; raise `ChildFailed` if it did not,
+    killing a child still running after `timeout` seconds (so a hung child never holds its caller).
 
     The child sees memory as it was at the fork, so the caller keeps what `call` reads unchanged until the
     fork returns (only until then: the child's copy is its own)."""
@@ -51,13 +55,28 @@ def run_forked(call: Callable[[], object]) -> None:
     if pid == 0:
         _child(call, write, parent)
     os.close(write)
-    with os.fdopen(read, "rb") as pipe:
-        report = pipe.read()
+    report = _report(read, timeout)
+    if report is None:
+        os.kill(pid, signal.SIGKILL)
     _, status = os.waitpid(pid, 0)
+    if report is None:
+        raise ChildFailed(f"the child process did not finish within {timeout:g} s and was killed")
     code = os.waitstatus_to_exitcode(status)
     if code or report:
         ended = f"exit status {code}" if code >= 0 else f"signal {signal.Signals(-code).name}"
         raise ChildFailed(report.decode(errors="replace") or f"the child process ended with {ended}")
+
+
+def _report(read: int, timeout: float) -> bytes | None:
+    """All the child writes to its pipe until it exits (closing the pipe); None if that takes too long."""
+    deadline, report = time.monotonic() + timeout, b""
+    with os.fdopen(read, "rb", buffering=0) as pipe:
+        while select.select([pipe], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            chunk = pipe.read(4096)
+            if not chunk:
+                return report
+            report += chunk
+    return None
 
 
 def _child(call: Callable[[], object], report: int, parent: int) -> NoReturn:

@@ -40,7 +40,7 @@ def test_a_forked_call_leaves_the_ticker_running() -> None:
     ticker = Ticker()
     time.sleep(0.05)
     started = time.perf_counter()
-    run_forked(hold_the_gil)
+    run_forked(hold_the_gil, timeout=60)
     forked = time.perf_counter() - started
     ticker.stop()
     assert forked > 0.5 * took, "the child did not run the call"

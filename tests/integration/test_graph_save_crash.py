@@ -60,10 +60,8 @@ class Counting(HashingEmbedder):
 def test_kill_9_while_the_child_writes_the_graph(tmp_path: Path) -> None:
     settings = settings_at(tmp_path)
     seeded = build_service(settings, embedder=HashingEmbedder())
-    seeded.save_many(
-        [Memory(name=f"seed/note-{i}", scope=Scope(), content=f"seed {i} about tea and light") for i in range(400)],
-        message="seed",
-    )
+    seeds = [Memory(name=f"seed/note-{i}", scope=Scope(), content=f"seed {i}: tea") for i in range(400)]
+    seeded.save_many(seeds, message="seed")
     seeded.close()
 
     root = Path(__file__).resolve().parents[2]

@@ -1,6 +1,7 @@
 """A large graph's save runs in a forked child: other threads run meanwhile, the child holds none of its
-parent's descriptors, dies with its parent, and reports its failures. Each save here writes into a named pipe, so it
-cannot finish until the test opens the pipe: the test decides how long a save lasts."""
+parent's descriptors, dies with its parent, reports its failures and is killed if it hangs. Each save here
+writes into a named pipe, so it cannot finish until the pipe has a reader: the test decides how long a save
+lasts."""
 
 from __future__ import annotations
 
@@ -73,7 +74,8 @@ class LateReader:
         self.pipe, self._arrived = folder / "graph", folder / "reader-arrived"
         os.mkfifo(self.pipe)
         script = f'sleep {seconds} & wait; touch "$1"; exec cat "$0"'
-        self._reader = subprocess.Popen(["sh", "-c", script, self.pipe, self._arrived], stdout=subprocess.PIPE)
+        command = ["sh", "-c", script, self.pipe, self._arrived]
+        self._reader = subprocess.Popen(command, stdout=subprocess.PIPE)
 
     @property
     def pid(self) -> int:
@@ -171,7 +173,16 @@ def test_a_saving_child_dies_with_its_killed_parent(tmp_path: Path) -> None:
 
 def test_a_child_reports_its_failure() -> None:
     with pytest.raises(ChildFailed, match="ZeroDivisionError: division by zero"):
-        run_forked(lambda: 1 / 0)
+        run_forked(lambda: 1 / 0, timeout=30)
     with pytest.raises(ChildFailed, match="signal SIGKILL"):
-        run_forked(lambda: os.kill(os.getpid(), signal.SIGKILL))
-    run_forked(lambda: None)
+        run_forked(lambda: os.kill(os.getpid(), signal.SIGKILL), timeout=30)
+    run_forked(lambda: None, timeout=30)
+
+
+def test_a_child_that_does_not_finish_in_time_is_killed() -> None:
+    others = children(os.getpid())
+    started = time.monotonic()
+    with pytest.raises(ChildFailed, match="did not finish within 0.5 s and was killed"):
+        run_forked(lambda: time.sleep(60), timeout=0.5)
+    assert time.monotonic() - started < 30
+    assert children(os.getpid()) <= others, "the child was left behind"

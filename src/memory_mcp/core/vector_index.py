@@ -22,6 +22,8 @@ EF_CONSTRUCTION: Final = 200
 MIN_EF: Final = 64
 FORK_FROM_BYTES = 4 * 2**20
 """A graph this large (2,500 vectors of 384 dimensions) is written by a forked child (`VectorIndex.save`)."""
+SAVE_TIMEOUT: Final = 600.0
+"""Seconds a forked save may take (160 MB took under a second here) before it is killed, failing the save."""
 
 
 class VectorIndex:
@@ -89,7 +91,7 @@ class VectorIndex:
         child writes all but a small graph. The fork has a stall of its own, which grows with the process's
         memory: measured in a server at 5k vectors, 6-9 ms against a write's 6-50 ms (`bench/stall.py`)."""
         if self._index.get_current_count() * (4 * self.dimensions + 8 * M + 12) >= FORK_FROM_BYTES:
-            run_forked(lambda: self._index.save_index(path))
+            run_forked(lambda: self._index.save_index(path), timeout=SAVE_TIMEOUT)
         else:
             self._index.save_index(path)
 
