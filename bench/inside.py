@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from memory_mcp.core import Memory, MemoryService
-from memory_mcp.core import search
+from memory_mcp.core import search, vector_index
 from memory_mcp.core.layout import memory_path
 from memory_mcp.core.markdown import render
-from memory_mcp.core import vector_index
 from memory_mcp.core.vector_index import VectorIndex, unit_rows
 from memory_mcp.forked import run_forked
 
@@ -57,8 +58,6 @@ def stored_file(memory: Memory) -> tuple[str, bytes]:
 
 def random_graph(vectors: int, dimensions: int, seed: int = 1) -> VectorIndex:
     """A vector graph of the server's parameters holding `vectors` random unit vectors."""
-    import numpy as np
-
     index, rng = VectorIndex(dimensions, capacity=vectors), np.random.default_rng(seed)
     for start in range(0, vectors, 5000):
         rows = unit_rows(rng.standard_normal((min(5000, vectors - start), dimensions)).astype(np.float32))

@@ -89,7 +89,8 @@ class VectorIndex:
 
         hnswlib holds the GIL for the whole write, stalling every thread (0.7 s at 100k vectors), so a forked
         child writes all but a small graph. The fork has a stall of its own, which grows with the process's
-        memory: measured in a server at 5k vectors, 6-9 ms against a write's 6-50 ms (`bench/stall.py`)."""
+        memory: in a service of 10k memories, 5-12 ms against a write's 8-53 ms (`bench/stall.py --service`);
+        below FORK_FROM_BYTES a write costs about what a fork does."""
         if self._index.get_current_count() * (4 * self.dimensions + 8 * M + 12) >= FORK_FROM_BYTES:
             run_forked(lambda: self._index.save_index(path), timeout=SAVE_TIMEOUT)
         else:
