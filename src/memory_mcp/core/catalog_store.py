@@ -39,8 +39,6 @@ FORMAT: Final = 4
 """Layout version (4: tables changed in place; 1-3 were snapshot folders, which are rebuilt from git)."""
 GRAPH_BYTES_PER_CHANGE: Final = 24 * 1024
 """What a graph save may cost per graph change since the last one (the budget per write is 64 KB)."""
-GRAPH_BYTES_PER_VECTOR_OVERHEAD: Final = 200
-"""Links and label of one element in the graph file, beside its vector."""
 GRACE_SECONDS: Final = 60.0
 """Old graph files outlive their replacement this long, for a second process still loading one."""
 CachedVectors = Callable[[list[Memory]], list[np.ndarray | None]]
@@ -173,8 +171,7 @@ class CatalogStore:
             return False
         if final:
             return True
-        size = len(index) * (4 * self.dimensions + GRAPH_BYTES_PER_VECTOR_OVERHEAD)
-        return index.changes * GRAPH_BYTES_PER_CHANGE >= size
+        return index.changes * GRAPH_BYTES_PER_CHANGE >= index.file_bytes
 
     def save_graph(self, index: VectorIndex, first_missing: int) -> None:
         """Write the (frozen) graph to a new file, then name it in the store; `first_missing` is the first

@@ -20,8 +20,10 @@ INITIAL_CAPACITY: Final = 1024
 M: Final = 16
 EF_CONSTRUCTION: Final = 200
 MIN_EF: Final = 64
+BYTES_BESIDE_VECTOR: Final = 200
+"""Links and label of one element in the graph file, beside its vector."""
 FORK_FROM_BYTES = 4 * 2**20
-"""A graph this large (2,500 vectors of 384 dimensions) is written by a forked child (`VectorIndex.save`)."""
+"""A graph this large (2,400 vectors of 384 dimensions) is written by a forked child (`VectorIndex.save`)."""
 SAVE_TIMEOUT: Final = 600.0
 """Seconds a forked save may take (160 MB took under a second here) before it is killed, failing the save."""
 
@@ -50,6 +52,11 @@ class VectorIndex:
 
     def __len__(self) -> int:
         return len(self._labels)
+
+    @property
+    def file_bytes(self) -> int:
+        """About what `save` writes while nothing is pending: each vector, its links and its label."""
+        return len(self) * (4 * self.dimensions + BYTES_BESIDE_VECTOR)
 
     @classmethod
     def load(
@@ -91,7 +98,7 @@ class VectorIndex:
         child writes all but a small graph. The fork has a stall of its own, which grows with the process's
         memory: in a service of 10k memories, 5-12 ms against a write's 8-53 ms (`bench/stall.py --service`);
         below FORK_FROM_BYTES a write costs about what a fork does."""
-        if self._index.get_current_count() * (4 * self.dimensions + 8 * M + 12) >= FORK_FROM_BYTES:
+        if self.file_bytes >= FORK_FROM_BYTES:
             run_forked(lambda: self._index.save_index(path), timeout=SAVE_TIMEOUT)
         else:
             self._index.save_index(path)
