@@ -7,8 +7,8 @@ For each corpus size it measures, on this machine, each figure beside its yardst
 - bulk import rate, next to bare llama.cpp batch embedding of the same texts;
 - quality (real corpus): R@1, R@5 and MRR@10 of recall beside BM25, vector-only and RRF baselines
   (`quality.py`) over the same texts and vectors;
-- in-process recall, and recall over streamable HTTP with the real MCP client, next to bare llama.cpp
-  embedding the same queries;
+- in-process recall, and recall over streamable HTTP with the real MCP client and with a bare one (the
+  server's share of the call), next to bare llama.cpp embedding the same queries;
 - remember over HTTP, next to a bare embedding of the same text plus a bare pygit2 commit of one file into
   a copy of the server's repository (`baselines.py`);
 - bytes the server process writes per remember (/proc/<pid>/io) over a window spanning snapshot saves, and
@@ -42,7 +42,7 @@ import report
 from baselines import QUERY_GAP, SETTLE, Bare, BareCommit
 from corpora import STAMP, Corpus, debian, fresh_memory, generated
 from mcp import Client
-from served import Server, Session
+from served import Server, Session, Wire
 
 from memory_mcp.bootstrap import build_service
 from memory_mcp.config import load_settings
@@ -151,23 +151,28 @@ def _quality(service, corpus: Corpus) -> dict[str, Any]:
 async def _http_phase(
     server: Server, corpus: Corpus, bare: Bare, root: Path, io_window: bool
 ) -> dict[str, Any]:
+    wire = Wire(server.url)
     async with Client(f"{server.url}/mcp") as client:
         session = Session(client)
         queries = corpus.timed_queries
         for query in queries[:20]:  # warm-up
             await session.recall(query)
-        recall, bare_query = [], []
+            await wire.recall(query)
+        recall, recall_wire, bare_query = [], [], []
         for start in range(0, len(queries), RECALL_BLOCK):
             block = queries[start : start + RECALL_BLOCK]
             bare_query += bare.queries(block)
-            time.sleep(SETTLE)
-            for query in block:
-                time.sleep(QUERY_GAP)
-                recall.append(await session.recall(query))
+            for timed, caller in ((recall, session), (recall_wire, wire)):
+                time.sleep(SETTLE)
+                for query in block:
+                    time.sleep(QUERY_GAP)
+                    timed.append(await caller.recall(query))
+        wire.close()
         remember, bare_remember = await _remember_in_turns(session, corpus, bare, root)
         window = await _write_window(server, session, corpus, root) if io_window else None
     return {
         "recall": percentiles(recall),
+        "recall_wire": percentiles(recall_wire),
         "bare_query": percentiles(bare_query),
         "remember": percentiles(remember),
         "bare_remember": bare_remember,

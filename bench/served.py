@@ -1,8 +1,10 @@
 """The server as a client sees it: a `memory-mcp serve` process on loopback, its /metrics and /proc figures,
-and timed tool calls through the real MCP client over streamable HTTP."""
+and timed tool calls through the real MCP client over streamable HTTP, and through a bare one (`Wire`)."""
 
 from __future__ import annotations
 
+import http.client
+import json
 import socket
 import subprocess
 import sys
@@ -92,3 +94,59 @@ class Session:
 
     async def remember(self, name: str, content: str) -> float:
         return await self.call("remember", {"name": name, "content": content})
+
+
+class Wire:
+    """A bare MCP client: protocol 2026-07-28's self-contained `tools/call` POSTs (no handshake, no session)
+    over one keep-alive connection, answers parsed by the standard library. Timed beside the SDK's client, it
+    splits a call over HTTP into the server's share and the client's: the SDK's client validates each result
+    against the tool's output schema and runs httpx and pydantic, several milliseconds per call here."""
+
+    VERSION = "2026-07-28"
+
+    def __init__(self, url: str) -> None:
+        host, _, port = url.removeprefix("http://").partition(":")
+        self._connection = http.client.HTTPConnection(host, int(port), timeout=120)
+        self._id = 0
+
+    def call(self, tool: str, arguments: dict) -> float:
+        return self.exchange(tool, arguments)[0]
+
+    def exchange(self, tool: str, arguments: dict) -> tuple[float, dict]:
+        """Seconds from sending the request to having its answer parsed, and the result; an error raises."""
+        self._id += 1
+        meta = {
+            "io.modelcontextprotocol/protocolVersion": self.VERSION,
+            "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": {"name": "memory-mcp-bench-wire", "version": "1"},
+        }
+        body = json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": self._id,
+                "method": "tools/call",
+                "params": {"name": tool, "arguments": arguments, "_meta": meta},
+            }
+        )
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json, text/event-stream",
+            "MCP-Protocol-Version": self.VERSION,
+            "Mcp-Method": "tools/call",
+            "Mcp-Name": tool,
+        }
+        started = time.perf_counter()
+        self._connection.request("POST", "/mcp", body, headers)
+        response = self._connection.getresponse()
+        reply = json.loads(response.read())
+        elapsed = time.perf_counter() - started
+        result = reply.get("result") if isinstance(reply, dict) else None
+        if response.status != 200 or result is None or result.get("isError"):
+            raise RuntimeError(f"{tool}: HTTP {response.status}: {json.dumps(reply)[:500]}")
+        return elapsed, result
+
+    async def recall(self, query: str) -> float:
+        return self.call("recall", {"query": query, "scope": "all"})
+
+    def close(self) -> None:
+        self._connection.close()

@@ -1,0 +1,37 @@
+"""The bench's bare MCP client (`served.Wire`) against a real server: its calls do what the SDK client's do,
+and a call the server refuses raises instead of being timed as a fast answer."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from served import Server, Wire
+
+
+def test_the_bare_client_calls_tools_and_fails_loudly_on_an_error(tmp_path: Path, model_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MEMORY_MCP_")}
+    env.update(
+        MEMORY_MCP_REPO_PATH=str(tmp_path / "repo"),
+        MEMORY_MCP_CACHE_DIR=str(tmp_path / "cache"),
+        MEMORY_MCP_MODEL=str(model_path),
+        MEMORY_MCP_AUTHOR_NAME="bench",
+    )
+    server = Server(env)
+    try:
+        server.wait_ready()
+        wire = Wire(server.url)
+        assert wire.call("remember", {"name": "espresso", "content": "Grind the coffee beans finely."}) > 0
+        assert asyncio.run(wire.recall("how fine should coffee be ground")) > 0
+        _, result = wire.exchange("recall", {"query": "coffee grinding", "scope": "all"})
+        assert [hit["name"] for hit in result["structuredContent"]["hits"]] == ["espresso"]
+        with pytest.raises(RuntimeError, match="unknown argument 'colour'"):
+            wire.call("recall", {"query": "coffee", "colour": "red"})
+        with pytest.raises(RuntimeError, match="no-such-tool"):
+            wire.call("no-such-tool", {})
+        wire.close()
+    finally:
+        server.stop(signal.SIGTERM)
