@@ -653,6 +653,36 @@ def test_one_file_committed_into_a_big_folder(store: GitStore, root: Path, git: 
     assert "error" not in git("fsck", "--full", "--strict", "--no-dangling").lower()
 
 
+def test_a_refused_commit_leaves_the_kept_big_folder_as_it_was(store: GitStore, git: Git) -> None:
+    """The commit edits the big folder it keeps parsed, then finds a folder where a file is needed: the next
+    commit starts from the folder as committed, not from the refused edit."""
+    base = {f"global/n{i:05d}.md": f"note {i}".encode() for i in range(1500)}
+    _commit(store, {**base, "global/dir.md/a.md": b"a"})
+    head = store.head()
+    with pytest.raises(Conflict, match="folder in the repository where a file is needed"):
+        _commit(store, {"global/n00001.md": b"refused", "global/dir.md": b"file"})
+    assert store.head() == head
+    after = _commit(store, {"global/n00002.md": b"kept"})
+    assert store.blob_at(after, "global/n00001.md") == GitStore.blob_id(b"note 1")
+    assert store.blob_at(after, "global/n00002.md") == GitStore.blob_id(b"kept")
+    assert len(git("ls-tree", f"{after}:global").splitlines()) == 1501
+    assert "error" not in git("fsck", "--full", "--strict", "--no-dangling").lower()
+
+
+def test_two_stores_take_turns_committing_into_one_big_folder(root: Path, git: Git) -> None:
+    """Each keeps the folder as it last wrote it; the other's commits move the branch past that, so each
+    commit must start from the branch's folder, and every file of both survives."""
+    first = GitStore(root, author=AUTHOR)
+    _commit(first, {f"global/n{i:05d}.md": f"note {i}".encode() for i in range(1200)})
+    second = GitStore(root, author=AUTHOR)
+    for turn in range(6):
+        _commit((first, second)[turn % 2], {f"global/turn{turn}.md": f"turn {turn}".encode()})
+    names = {line.split()[-1] for line in git("ls-tree", "HEAD:global").splitlines()}
+    assert names == {f"n{i:05d}.md" for i in range(1200)} | {f"turn{t}.md" for t in range(6)}
+    assert git("status", "--porcelain") == ""
+    assert "error" not in git("fsck", "--full", "--strict", "--no-dangling").lower()
+
+
 def test_an_index_without_stat_data_is_refreshed_once(store: GitStore, root: Path, git: Git) -> None:
     first, second = (
         _doc("a", "hello", "01J0000000000000000000000A"),

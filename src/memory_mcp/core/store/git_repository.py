@@ -11,21 +11,29 @@ from pathlib import Path
 from typing import Final
 
 import pygit2
-from pygit2.enums import FileMode, Option
+from pygit2.enums import FileMode, ObjectType, Option
 
 from memory_mcp.core.layout import GLOBAL_DIR, PROJECTS_DIR, SUFFIX, is_memory_path
 from memory_mcp.core.merge import File
 from memory_mcp.core.store.git_records import Author, Change
+from memory_mcp.core.store.tree_bytes import TreeBytes
 from memory_mcp.errors import Conflict
 from memory_mcp.files import locked
 
 BULK_FILES: Final = 32
 """Above this many files in one commit, flush the disk once at the end instead of once per file and object."""
 
+KEEP_FOLDERS_FROM: Final = 1000
+"""A folder written with this many entries is kept parsed for the next commit (reading and parsing 60,000
+entries takes ~30 ms)."""
+KEPT_FOLDERS: Final = 8
+
 pygit2.option(Option.ENABLE_FSYNC_GITDIR, 1)
 
 TreeEntry = tuple[pygit2.Oid, int]
 """A tree entry to write: (object id, file mode)."""
+RawEntry = tuple[bytes, int]
+"""A tree entry as `TreeBytes` holds it: (raw object id, file mode)."""
 
 
 class GitRepository:
@@ -36,6 +44,8 @@ class GitRepository:
     author: Author
     _local: threading.local
     _state: Path
+    _folders: dict[str, TreeBytes]
+    """Large folders as last written, by tree id; each is taken out while edited, so no two threads share one."""
 
     @property
     def _repo(self) -> pygit2.Repository:
@@ -167,47 +177,73 @@ class GitRepository:
         """A new tree equal to `tree` with `changes` (path → (blob, mode), None = delete) applied; empty
         dirs pruned. A file never replaces a folder, nor a folder a file. `before`, if given, receives the
         blob each changed path held (None: no regular file there)."""
-        built = self._rebuild(tree, changes, "", {} if before is None else before)
-        return self._repo.TreeBuilder().write() if built is None else built
+        built = self._rebuild(
+            None if tree is None else tree.id, changes, "", {} if before is None else before
+        )
+        return self._write_tree(TreeBytes()) if built is None else built
 
     def _rebuild(
         self,
-        tree: pygit2.Tree | None,
+        tree: pygit2.Oid | None,
         changes: dict[str, TreeEntry | None],
         prefix: str,
         before: dict[str, str | None],
     ) -> pygit2.Oid | None:
         """`_build_tree` below `prefix`, None for an empty tree. Only the folders on a changed path are
-        rebuilt, each by one builder seeded with its old entries, and each is parsed once: a written folder
-        is never read back, nor an old one again for what it held (a scope folder of 12,000 memories is half
-        a megabyte to parse)."""
-        builder = self._repo.TreeBuilder(tree) if tree is not None else self._repo.TreeBuilder()
+        rebuilt, each edited as its bytes (`TreeBytes`), and a large folder written is kept parsed for the
+        next commit."""
+        entries = self._tree_bytes(tree)
+        files: dict[str, RawEntry | None] = {}
         nested: dict[str, dict[str, TreeEntry | None]] = {}
         for path, blob in changes.items():
             head, _, rest = path.partition("/")
-            existing = builder.get(head)
             if rest:
                 nested.setdefault(head, {})[rest] = blob
-                continue
-            before[prefix + head] = _regular(existing)
-            if blob is None:
-                if existing is not None:
-                    builder.remove(head)
-            elif existing is not None and existing.filemode == FileMode.TREE:
-                raise Conflict(f"'{head}' is a folder in the repository where a file is needed")
             else:
-                builder.insert(head, *blob)
-        for name, sub_changes in nested.items():
-            existing = builder.get(name)
-            if existing is not None and existing.filemode != FileMode.TREE:
-                raise Conflict(f"'{name}' is a file in the repository where a folder is needed")
-            sub_tree = self._repo[existing.id].peel(pygit2.Tree) if existing is not None else None
-            sub_id = self._rebuild(sub_tree, sub_changes, f"{prefix}{name}/", before)
-            if sub_id is not None:
-                builder.insert(name, sub_id, FileMode.TREE)
-            elif existing is not None:
-                builder.remove(name)
-        return builder.write() if len(builder) else None
+                files[head] = None if blob is None else (blob[0].raw, blob[1])
+        here = dict(files)
+        for name, inside in nested.items():
+            here[name] = self._rebuild_folder(entries, name, files, inside, f"{prefix}{name}/", before)
+        for name, held in entries.update(here).items():
+            if name in files:
+                if held is not None and held[1] == FileMode.TREE and files[name] is not None:
+                    raise Conflict(f"'{name}' is a folder in the repository where a file is needed")
+                before[prefix + name] = _regular_raw(held)
+        return self._write_tree(entries) if len(entries) else None
+
+    def _rebuild_folder(
+        self,
+        entries: TreeBytes,
+        name: str,
+        files: dict[str, RawEntry | None],
+        changes: dict[str, TreeEntry | None],
+        prefix: str,
+        before: dict[str, str | None],
+    ) -> RawEntry | None:
+        """The entry for folder `name` of `entries` once `changes` are applied inside it (None: left empty);
+        a file there must be deleted in the same commit (`files`)."""
+        existing = None if name in files else entries.get(name)
+        if files.get(name) is not None or (existing is not None and existing[1] != FileMode.TREE):
+            raise Conflict(f"'{name}' is a file in the repository where a folder is needed")
+        folder = self._rebuild(
+            None if existing is None else pygit2.Oid(raw=existing[0]), changes, prefix, before
+        )
+        return None if folder is None else (folder.raw, FileMode.TREE)
+
+    def _tree_bytes(self, tree: pygit2.Oid | None) -> TreeBytes:
+        """A folder's entries, to be edited: taken out of the kept large folders, or read."""
+        if tree is None:
+            return TreeBytes()
+        kept = self._folders.pop(str(tree), None)
+        return kept if kept is not None else TreeBytes(self._repo.odb.read(tree)[1])
+
+    def _write_tree(self, entries: TreeBytes) -> pygit2.Oid:
+        tree = self._repo.odb.write(ObjectType.TREE, entries.data)
+        if len(entries) >= KEEP_FOLDERS_FROM:
+            self._folders[str(tree)] = entries
+            for stale in list(self._folders)[:-KEPT_FOLDERS]:
+                self._folders.pop(stale, None)
+        return tree
 
 
 def _compare(old: pygit2.Object | None, new: pygit2.Object | None, path: str, out: list[Change]) -> None:
@@ -248,7 +284,12 @@ def _folder(entry: pygit2.Object | None) -> pygit2.Tree | None:
     return entry.peel(pygit2.Tree) if entry is not None and entry.filemode == FileMode.TREE else None
 
 
+def _regular_raw(entry: RawEntry | None) -> str | None:
+    if entry is None or entry[1] not in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE):
+        return None
+    return entry[0].hex()
+
+
 def _regular(entry: pygit2.Object | None) -> str | None:
     regular = entry is not None and entry.filemode in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE)
     return str(entry.id) if regular else None  # type: ignore[union-attr]
-
