@@ -167,36 +167,42 @@ async def _http_phase(
                 for query in block:
                     time.sleep(QUERY_GAP)
                     timed.append(await caller.recall(query))
+        remember, remember_wire, bare_remember = await _remember_in_turns(session, wire, corpus, bare, root)
         wire.close()
-        remember, bare_remember = await _remember_in_turns(session, corpus, bare, root)
         window = await _write_window(server, session, corpus, root) if io_window else None
     return {
         "recall": percentiles(recall),
         "recall_wire": percentiles(recall_wire),
         "bare_query": percentiles(bare_query),
         "remember": percentiles(remember),
+        "remember_wire": percentiles(remember_wire),
         "bare_remember": bare_remember,
         "write_window": window,
     }
 
 
 async def _remember_in_turns(
-    session: Session, corpus: Corpus, bare: Bare, root: Path
-) -> tuple[list[float], dict[str, Any]]:
-    """Remembers over HTTP in turns with their yardstick: bare llama.cpp embedding each memory's text, and a
-    bare pygit2 commit of its file into a copy of the repository as it is now."""
+    session: Session, wire: Wire, corpus: Corpus, bare: Bare, root: Path
+) -> tuple[list[float], list[float], dict[str, Any]]:
+    """Remembers over HTTP, from the SDK's client and from the bare one, in turns with their yardstick: bare
+    llama.cpp embedding each memory's text, and a bare pygit2 commit of its file into a copy of the
+    repository as it is now. The bare client's memories are others of the same texts (named apart, so none
+    finds its vector cached)."""
     commits = BareCommit(root / "repo", root / "bare-commit")
-    remember, embed, commit = [], [], []
+    remember, remember_wire, embed, commit = [], [], [], []
     for start in range(0, REMEMBERS, REMEMBER_BLOCK):
-        block = [fresh_memory(corpus, i, "http") for i in range(start, start + REMEMBER_BLOCK)]
+        numbers = range(start, start + REMEMBER_BLOCK)
+        block = [fresh_memory(corpus, i, "http") for i in numbers]
         embed += bare.queries([m.embedding_text() for m in block])
         commit += [commits.commit(*inside.stored_file(m)) for m in block]
-        time.sleep(SETTLE)
-        for memory in block:
-            time.sleep(QUERY_GAP)
-            remember.append(await session.remember(memory.name, memory.content))
+        for timed, caller, kind in ((remember, session, "http"), (remember_wire, wire, "wire")):
+            time.sleep(SETTLE)
+            for memory in (fresh_memory(corpus, i, kind) for i in numbers):
+                time.sleep(QUERY_GAP)
+                timed.append(await caller.remember(memory.name, memory.content))
     sums = [e + c for e, c in zip(embed, commit, strict=True)]
-    return remember, {"embed": percentiles(embed), "commit": percentiles(commit), "sum": percentiles(sums)}
+    yardstick = {"embed": percentiles(embed), "commit": percentiles(commit), "sum": percentiles(sums)}
+    return remember, remember_wire, yardstick
 
 
 async def _write_window(server: Server, session: Session, corpus: Corpus, root: Path) -> dict[str, Any]:

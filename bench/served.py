@@ -148,5 +148,8 @@ class Wire:
     async def recall(self, query: str) -> float:
         return self.call("recall", {"query": query, "scope": "all"})
 
+    async def remember(self, name: str, content: str) -> float:
+        return self.call("remember", {"name": name, "content": content})
+
     def close(self) -> None:
         self._connection.close()

@@ -4,6 +4,7 @@ and a call the server refuses raises instead of being timed as a fast answer."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 from pathlib import Path
@@ -28,6 +29,9 @@ def test_the_bare_client_calls_tools_and_fails_loudly_on_an_error(tmp_path: Path
         assert asyncio.run(wire.recall("how fine should coffee be ground")) > 0
         _, result = wire.exchange("recall", {"query": "coffee grinding", "scope": "all"})
         assert [hit["name"] for hit in result["structuredContent"]["hits"]] == ["espresso"]
+        assert asyncio.run(wire.remember("kettle", "Descale the kettle with citric acid monthly.")) > 0
+        _, result = wire.exchange("read", {"name": "kettle"})
+        assert "citric acid" in json.dumps(result["structuredContent"])
         with pytest.raises(RuntimeError, match="unknown argument 'colour'"):
             wire.call("recall", {"query": "coffee", "colour": "red"})
         with pytest.raises(RuntimeError, match="no-such-tool"):
