@@ -135,9 +135,18 @@ class Wire:
             "Mcp-Method": "tools/call",
             "Mcp-Name": tool,
         }
-        started = time.perf_counter()
-        self._connection.request("POST", "/mcp", body, headers)
-        response = self._connection.getresponse()
+        for attempt in (1, 2):
+            started = time.perf_counter()
+            try:
+                self._connection.request("POST", "/mcp", body, headers)
+                response = self._connection.getresponse()
+                break
+            except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+                # The server closes a connection idle past its keep-alive timeout (`IDLE_TIMEOUT`), as
+                # between turns that copy a large repository; a request sent into it was never read.
+                self._connection.close()
+                if attempt == 2:
+                    raise
         reply = json.loads(response.read())
         elapsed = time.perf_counter() - started
         result = reply.get("result") if isinstance(reply, dict) else None
