@@ -2,13 +2,12 @@
 
 It knows the model's identity (file hash), dimensions, pooling and query/document prefixes, splits texts
 longer than the context into overlapping chunks by the model's own tokenizer instead of truncating them,
-and returns L2-normalised vectors. llama.cpp contexts are not thread-safe, so one call runs at a time
-(`_model`); callers (never the event loop) block on the answer. A worker thread runs what waits, and what it
-runs next (queries first, documents in token-bounded calls) is `embedding_queue`'s policy. An idle model
-answers a small request on the caller's own thread instead: handing it over and the answer back cost two
-thread wake-ups, 1.4 ms of a 6.6 ms query on a 2-core VM (bench/RESULTS.md, "Round 7"). Which thread calls
-matters too: llama.cpp's OpenMP keeps a thread team per calling thread, a call from another thread than the
-last cost 1-1.5 ms more, and two teams on the same cores at once ran each query at half speed.
+and returns L2-normalised vectors. One worker thread makes every model call (a llama.cpp context is not
+thread-safe); callers (never the event loop) block on the answer, and what the worker runs next (queries
+first, documents in token-bounded calls) is `embedding_queue`'s policy. Only the worker calls, because
+llama.cpp's OpenMP keeps a thread team per calling thread: while a second thread that has called the model
+lives, every call is about 2.5× slower (a query 1.8 → 4.6 ms on a 2-core VM, bench/RESULTS.md "Round 12";
+libgomp spins far less once it manages more threads than there are CPUs). The hand-over costs ~0.4 ms.
 """
 
 from __future__ import annotations
@@ -34,7 +33,6 @@ from memory_mcp.core.embedding_queue import (
     Request,
     Slice,
     fail,
-    fits_one_call,
 )
 from memory_mcp.errors import Cancelled, Unavailable
 from memory_mcp.files import file_sha256
@@ -144,18 +142,16 @@ class Embedder:
         started = time.perf_counter()
         self._llm = _load(model_path, threads)
         self.info = self._describe(model_path, query_prefix, document_prefix)
-        self.info = replace(self.info, unrelated_similarity=self._unrelated_similarity())
-        self._observer = observer
+        self._observer: EmbedObserver | None = None
         self._queue = EmbeddingQueue(queue_limit)
-        self._model = threading.Lock()
-        """Held for every model call: the worker's and a caller's own (`_run_here`)."""
         self._vocabulary = threading.Condition()
-        """Guards `_closing` and `_tokenizing` (callers tokenizing on their own threads, outside `_model`)."""
+        """Guards `_closing` and `_tokenizing` (callers tokenize on their own threads)."""
         self._tokenizing = 0
         self._closing = False
-        self._closed = False
         self._worker = threading.Thread(target=self._serve, name="embedder", daemon=True)
         self._worker.start()
+        self.info = replace(self.info, unrelated_similarity=self._unrelated_similarity())
+        self._observer = observer  # from here on: the start's own call is no embedding work to report
         log.info(
             "loaded embedding model %s (%d dims, %s pooling, context %d, %d threads) in %.2fs",
             self.info.name,
@@ -186,8 +182,8 @@ class Embedder:
         )
 
     def _unrelated_similarity(self) -> float:
-        """Measured before the worker starts, on this thread (one model call, a few milliseconds)."""
-        vectors = self._embed_chunks([self.info.document_prefix + text for text in UNRELATED])
+        """The mean cosine similarity of unrelated texts (one model call on the worker, a few milliseconds)."""
+        vectors = np.vstack([rows[0] for rows in self.embed_documents(list(UNRELATED))])
         similarities = vectors @ vectors.T
         off_diagonal = similarities[~np.eye(len(UNRELATED), dtype=bool)]
         return round(float(off_diagonal.mean()), 4)
@@ -204,12 +200,10 @@ class Embedder:
         with self._vocabulary:
             idle = self._vocabulary.wait_for(lambda: not self._tokenizing, CLOSE_WAIT)
         # a model call on a starved CPU: let the process end without it
-        if not idle or self._worker.is_alive() or not self._model.acquire(timeout=CLOSE_WAIT):
+        if not idle or self._worker.is_alive():
             log.warning("the embedding model is still busy; stopping without waiting for it")
             return
-        self._closed = True
         self._llm.close()
-        self._model.release()
 
     @property
     def queue_depth(self) -> int:
@@ -265,33 +259,14 @@ class Embedder:
 
     def _submit(self, request: Request) -> Future:
         self._check_open()
-        if self._run_here(request):
-            return request.future
         return self._queue.submit(request)
-
-    def _run_here(self, request: Request) -> bool:
-        """Answer `request` on this thread if nothing waits, the model is idle and one call takes it whole
-        (what a call may take is the queue's rule); False to queue it instead."""
-        if self._queue.depth or not fits_one_call(request) or not self._model.acquire(blocking=False):
-            return False
-        try:
-            if self._closed:
-                return False
-            if request.cancelled:
-                fail([request], Cancelled("the request was cancelled or its client went away"))
-            else:
-                self._answer([(request, 0, len(request.chunks))])
-            return True
-        finally:
-            self._model.release()
 
     def _serve(self) -> None:
         while (taken := self._queue.take()) is not None:
             work, dropped = taken
             fail(dropped, Cancelled("the request was cancelled or its client went away"))
             if work:
-                with self._model:
-                    self._answer(work)
+                self._answer(work)
 
     def _answer(self, work: list[Slice]) -> None:
         started = time.perf_counter()

@@ -142,14 +142,6 @@ class EmbeddingQueue:
         return work, dropped
 
 
-def fits_one_call(request: Request) -> bool:
-    """Whether one model call may take the whole request, as `_next_work` would give it one: a query of up to
-    MAX_BATCH_TEXTS chunks, a document of up to DOCUMENT_TOKENS tokens."""
-    if request.kind == "query":
-        return len(request.chunks) <= MAX_BATCH_TEXTS
-    return sum(request.tokens) <= DOCUMENT_TOKENS
-
-
 def fail(requests: list[Request], error: Exception) -> None:
     """Answer each request not yet answered with `error`."""
     for request in requests:
