@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import shutil
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,16 @@ SETTLE = 0.05
 in the other process ran up to 2x slower, so which side ran right after the other decided the ratio."""
 QUERY_GAP = 0.003
 """Idle time before every timed query, on both sides: a server idles between requests."""
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    """A timing's p50, p99 and maximum, in ms."""
+    ordered = sorted(samples)
+    return {
+        "p50_ms": round(statistics.median(ordered) * 1000, 2),
+        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 2),
+        "max_ms": round(ordered[-1] * 1000, 2),
+    }
 
 
 class Bare:

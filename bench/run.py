@@ -27,7 +27,6 @@ import json
 import os
 import platform
 import signal
-import statistics
 import sys
 import tempfile
 import threading
@@ -39,7 +38,7 @@ import anyio
 import inside
 import quality
 import report
-from baselines import QUERY_GAP, SETTLE, Bare, BareCommit
+from baselines import QUERY_GAP, SETTLE, Bare, BareCommit, percentiles
 from corpora import STAMP, Corpus, debian, fresh_memory, generated
 from mcp import Client
 from served import Server, Session, Wire
@@ -60,15 +59,6 @@ INDEX_POLL = 0.002
 IO_WRITES, IO_IDLE = 40.0, 40.0
 """The write window: remembers for IO_WRITES seconds, then IO_IDLE idle (a snapshot save comes every 30 s
 while writes happen), with the process's written bytes read before and after."""
-
-
-def percentiles(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    return {
-        "p50_ms": round(statistics.median(ordered) * 1000, 2),
-        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 2),
-        "max_ms": round(ordered[-1] * 1000, 2),
-    }
 
 
 # ------------------------------------------------------------------ in-process
@@ -184,22 +174,19 @@ async def _http_phase(
 async def _remember_in_turns(
     session: Session, wire: Wire, corpus: Corpus, bare: Bare, root: Path
 ) -> tuple[list[float], list[float], dict[str, Any]]:
-    """Remembers over HTTP, from the SDK's client and from the bare one, in turns with their yardstick: bare
-    llama.cpp embedding each memory's text, and a bare pygit2 commit of its file into a copy of the
-    repository as it is now. The bare client's memories are others of the same texts (named apart, so none
-    finds its vector cached)."""
+    """Remembers over HTTP from the SDK's client and the bare one (other names, so no vector is cached) in
+    turns with their yardstick: bare llama.cpp embedding each text, and a bare pygit2 commit of its file."""
     commits = BareCommit(root / "repo", root / "bare-commit")
     remember, remember_wire, embed, commit = [], [], [], []
     for start in range(0, REMEMBERS, REMEMBER_BLOCK):
-        numbers = range(start, start + REMEMBER_BLOCK)
-        block = [fresh_memory(corpus, i, "http") for i in numbers]
+        block = [fresh_memory(corpus, i, "http") for i in range(start, start + REMEMBER_BLOCK)]
         embed += bare.queries([m.embedding_text() for m in block])
         commit += [commits.commit(*inside.stored_file(m)) for m in block]
         for timed, caller, kind in ((remember, session, "http"), (remember_wire, wire, "wire")):
             time.sleep(SETTLE)
-            for memory in (fresh_memory(corpus, i, kind) for i in numbers):
+            for i in range(start, start + REMEMBER_BLOCK):
                 time.sleep(QUERY_GAP)
-                timed.append(await caller.remember(memory.name, memory.content))
+                timed.append(await caller.remember(*_named(fresh_memory(corpus, i, kind))))
     sums = [e + c for e, c in zip(embed, commit, strict=True)]
     yardstick = {"embed": percentiles(embed), "commit": percentiles(commit), "sum": percentiles(sums)}
     return remember, remember_wire, yardstick
