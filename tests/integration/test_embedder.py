@@ -192,6 +192,23 @@ def test_every_model_call_is_the_workers_also_while_a_large_document_runs(
     assert all(float(answer @ alone) > 0.999 for answer in answers.values()) and len(answers) == 4
 
 
+def test_a_start_whose_first_model_call_fails_leaves_no_worker_behind(
+    model_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The start's own call (the unrelated texts' similarity) fails: the error reaches the caller, and the
+    worker thread that made the call is stopped rather than left holding the model."""
+
+    def failing(self: Embedder, chunks: list[str]) -> np.ndarray:
+        raise RuntimeError("llama_decode returned -1")
+
+    before = {thread.ident for thread in threading.enumerate()}
+    monkeypatch.setattr(Embedder, "_embed_chunks", failing)
+    with pytest.raises(RuntimeError, match="llama_decode returned -1"):
+        Embedder(model_path)
+    left = [t for t in threading.enumerate() if t.ident not in before and t.name == "embedder"]
+    assert left == []
+
+
 def test_a_closed_model_refuses_work_on_every_path(model_path: Path) -> None:
     """Refused with the error a caller retries on, before its text reaches the freed tokenizer (that crashed
     the process)."""

@@ -150,7 +150,11 @@ class Embedder:
         self._closing = False
         self._worker = threading.Thread(target=self._serve, name="embedder", daemon=True)
         self._worker.start()
-        self.info = replace(self.info, unrelated_similarity=self._unrelated_similarity())
+        try:
+            self.info = replace(self.info, unrelated_similarity=self._unrelated_similarity())
+        except BaseException:
+            self.close()  # the worker and the model would outlive a failed start
+            raise
         self._observer = observer  # from here on: the start's own call is no embedding work to report
         log.info(
             "loaded embedding model %s (%d dims, %s pooling, context %d, %d threads) in %.2fs",
