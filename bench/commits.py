@@ -1,12 +1,12 @@
-"""What a remember costs as its folder grows, with the model left out: one service grown to each size in turn,
-every memory in one folder as the Debian corpus has them (`global/debian/`), embedded by the hashing
+"""What a remember costs as its folder grows, with the model left out: one service grown to each size in
+turn, every memory in one folder as the Debian corpus has them (`global/debian/`), embedded by the hashing
 embedder, so what is timed is the store's and the indexes' own work. Beside it, in turns, the bare pygit2
 commit of the same file into a copy of the repository (`BareCommit`, run.py's yardstick).
 
     python bench/commits.py --sizes 10000,60000,100000
 
-The service is built in a temporary folder, removed at the end. Prints JSON: per size, remember's and the bare commit's p50 / p99 in ms, and each p50 against the first
-size's.
+The service is built in a temporary folder, removed at the end. Prints JSON: per size, remember's and the
+bare commit's p50 / p99 in ms, and each p50 against the first size's.
 """
 
 from __future__ import annotations

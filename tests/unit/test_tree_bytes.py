@@ -14,7 +14,7 @@ from pygit2.enums import FileMode, ObjectType
 from memory_mcp.core.store.tree_bytes import SPLICES, TreeBytes
 
 STEMS = ["a", "a.md", "a-b", "a.b", "ab", "a0", "aa", "b", "foo", "foo.md", "foo-1", "foo.c", "Z", "_", "é"]
-SUFFIXES = ["", "1", ".md", "-x", "/", "_y"]
+SUFFIXES = ["", "1", ".md", "-x", "_y"]
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ def _objects(repo: pygit2.Repository) -> list[tuple[pygit2.Oid, int]]:
 def _changes(rng: random.Random, objects: list[tuple[pygit2.Oid, int]], count: int) -> dict:
     changes: dict[str, tuple[pygit2.Oid, int] | None] = {}
     for _ in range(count):
-        name = rng.choice(STEMS) + rng.choice(SUFFIXES).strip("/")
+        name = rng.choice(STEMS) + rng.choice(SUFFIXES)
         changes[name] = None if rng.random() < 0.25 else rng.choice(objects)
     return changes
 

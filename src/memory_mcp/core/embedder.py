@@ -186,7 +186,7 @@ class Embedder:
         )
 
     def _unrelated_similarity(self) -> float:
-        """The mean cosine similarity of unrelated texts (one model call on the worker, a few milliseconds)."""
+        """The mean cosine similarity of unrelated texts (one model call on the worker, a few ms)."""
         vectors = np.vstack([rows[0] for rows in self.embed_documents(list(UNRELATED))])
         similarities = vectors @ vectors.T
         off_diagonal = similarities[~np.eye(len(UNRELATED), dtype=bool)]

@@ -45,7 +45,8 @@ class GitRepository:
     _local: threading.local
     _state: Path
     _folders: dict[str, TreeBytes]
-    """Large folders as last written, by tree id; each is taken out while edited, so no two threads share one."""
+    """Large folders as last written, by tree id; each is taken out while edited, so two threads never share
+    one."""
 
     @property
     def _repo(self) -> pygit2.Repository:
