@@ -261,6 +261,45 @@ def test_memories_with_a_rare_word_are_scored_by_the_common_words_too(
     assert [score for _, score in bounded] == pytest.approx([score for _, score in unbounded])
 
 
+def _overlapping(index: LexicalIndex) -> set[int]:
+    """Of 400 docs, alpha in 1-60 and beta in 41-120: each beyond a budget of 30 (and not too common to
+    search), both together in 20 docs."""
+    for doc in range(1, 401):
+        words = (["alpha"] if doc <= 60 else []) + (["beta"] if 41 <= doc <= 120 else [])
+        words += ["alpha beta"] if doc % 7 == 0 and 41 <= doc <= 60 else []
+        index.put(doc, f"note {doc}", "", " ".join(["filler text", *words]))
+    return set(range(41, 61))
+
+
+def test_words_each_beyond_the_budget_are_ranked_where_they_meet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every word in more memories than the budget: the memories holding the rarest words together are
+    ranked by BM25, as the unbounded search ranks them, instead of the newest holders of any, unscored."""
+    index = LexicalIndex()
+    both = _overlapping(index)
+    unbounded = index.search("alpha beta", 10)
+    monkeypatch.setattr(lexical_index, "RARE_BUDGET", 30)
+    bounded = index.search("alpha beta", 10)
+    assert {doc for doc, _ in bounded} <= both and all(score > 0 for _, score in bounded)
+    assert [doc for doc, _ in bounded[:3]] == [42, 49, 56], "the memories saying both twice come first"
+    assert [score for _, score in bounded] == pytest.approx([score for _, score in unbounded])
+    filled = index.search("alpha beta", 30)
+    assert {doc for doc, _ in filled[:20]} == both
+    assert filled[20:] == [(doc, 0.0) for doc in range(120, 110, -1)], "then the newest, unscored"
+    monkeypatch.setattr(lexical_index, "RARE_BUDGET", 10)  # even both together are beyond it
+    assert index.search("alpha beta", 5) == [(doc, 0.0) for doc in range(120, 115, -1)]
+
+
+def test_a_word_no_memory_holds_leaves_the_ranking_to_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unknown word matches nothing: taken for the rarest, it left every memory unscored."""
+    index = LexicalIndex()
+    _overlapping(index)
+    monkeypatch.setattr(lexical_index, "RARE_BUDGET", 30)
+    ranked = index.search("qwzxv alpha beta", 10)
+    assert ranked == index.search("alpha beta", 10) and all(score > 0 for _, score in ranked)
+    assert index.search("qwzxv", 10) == []
+    assert [doc for doc, _ in index.search("qwzxv beta", 3)] == [120, 119, 118]
+
+
 def test_search_respects_the_limit(lexical: LexicalIndex) -> None:
     everything = lexical.search("gardening", 100)
     assert len(everything) == 20
