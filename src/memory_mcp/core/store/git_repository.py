@@ -30,6 +30,9 @@ KEPT_FOLDERS: Final = 8
 
 pygit2.option(Option.ENABLE_FSYNC_GITDIR, 1)
 
+REGULAR: Final = (FileMode.BLOB, FileMode.BLOB_EXECUTABLE)
+"""The modes of a regular file; links and submodules count as absent."""
+
 TreeEntry = tuple[pygit2.Oid, int]
 """A tree entry to write: (object id, file mode)."""
 RawEntry = tuple[bytes, int]
@@ -79,7 +82,7 @@ class GitRepository:
             path = f"{prefix}/{entry.name}"
             if entry.filemode == FileMode.TREE:
                 yield from self._walk(entry.peel(pygit2.Tree), path)
-            elif entry.filemode in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE) and path.endswith(SUFFIX):
+            elif entry.filemode in REGULAR and path.endswith(SUFFIX):
                 yield path, str(entry.id)
 
     def changes(self, old: str | None, new: str | None) -> list[Change]:
@@ -102,7 +105,7 @@ class GitRepository:
     def _blob_at(tree: pygit2.Tree, path: str) -> str | None:
         """The blob id of the regular file at `path`, None when there is none (or a link, or a folder)."""
         file = GitRepository._file_at(tree, path)
-        regular = file is not None and file.mode in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE)
+        regular = file is not None and file.mode in REGULAR
         return file.blob if regular else None  # type: ignore[union-attr]
 
     @staticmethod
@@ -272,7 +275,7 @@ def _diff(old_tree: pygit2.Tree, new_tree: pygit2.Tree, path: str, out: list[Cha
     sides: dict[str, list[str | None]] = {}
     for delta in old_tree.diff_to_tree(new_tree).deltas:
         for index, file in enumerate((delta.old_file, delta.new_file)):
-            if file.mode in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE):
+            if file.mode in REGULAR:
                 sides.setdefault(f"{path}/{file.path}", [None, None])[index] = str(file.id)
             else:
                 sides.setdefault(f"{path}/{file.path}", [None, None])
@@ -286,11 +289,8 @@ def _folder(entry: pygit2.Object | None) -> pygit2.Tree | None:
 
 
 def _regular_raw(entry: RawEntry | None) -> str | None:
-    if entry is None or entry[1] not in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE):
-        return None
-    return entry[0].hex()
+    return entry[0].hex() if entry is not None and entry[1] in REGULAR else None
 
 
 def _regular(entry: pygit2.Object | None) -> str | None:
-    regular = entry is not None and entry.filemode in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE)
-    return str(entry.id) if regular else None  # type: ignore[union-attr]
+    return str(entry.id) if entry is not None and entry.filemode in REGULAR else None
