@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,7 +17,15 @@ import pytest
 
 from memory_mcp.core import store as store_module
 from memory_mcp.core.model import Scope
-from memory_mcp.core.store import Author, Change, GitStore, is_memory_path, memory_path, work_tree
+from memory_mcp.core.store import (
+    Author,
+    Change,
+    GitStore,
+    git_repository,
+    is_memory_path,
+    memory_path,
+    work_tree,
+)
 from memory_mcp.errors import Conflict, InvalidInput, Unavailable
 from tests.unit.store_helpers import commit as _commit
 from tests.unit.store_helpers import doc as _doc
@@ -436,6 +445,28 @@ def test_fsck_and_status_clean_after_many_commits(store: GitStore, git: Git) -> 
     _index_caught_up(store)
     assert git("status", "--porcelain").strip() == ""
     assert len(git("rev-list", "HEAD").split()) == 10
+
+
+def test_a_large_folder_is_written_uncompressed_and_every_reader_opens_it(
+    store: GitStore, git: Git, root: Path
+) -> None:
+    """A large folder's tree skips deflate (libgit2 cannot write that): git, libgit2 and fsck still read it."""
+    count = git_repository.STORED_FROM + 1
+    _commit(store, {f"global/m{i:04d}.md": f"memory {i}".encode() for i in range(count)})
+    commit = _commit(store, {"global/m0000.md": b"changed"}, ["global/m0001.md"])
+    folder = git("rev-parse", f"{commit}:global").strip()
+    loose = root / ".git" / "objects" / folder[:2] / folder[2:]
+    raw = zlib.decompress(loose.read_bytes())
+    assert raw.startswith(b"tree %d\0" % (len(raw) - raw.index(b"\0") - 1))
+    assert loose.stat().st_size > len(raw)  # zlib's stored blocks, no compression
+    assert loose.stat().st_mode & 0o777 == 0o444
+    assert git("cat-file", "-p", f"{commit}:global/m0000.md") == "changed"
+    assert len(git("ls-tree", f"{commit}:global").splitlines()) == count - 1
+    assert dict(GitStore(root, author=AUTHOR).files(commit))["global/m0002.md"] == (
+        GitStore.blob_id(b"memory 2")
+    )
+    output = git("fsck", "--full", "--strict", "--no-dangling")
+    assert "error" not in output.lower() and "missing" not in output and "broken" not in output
 
 
 def test_write_lock_excludes_another_process(store: GitStore, root: Path) -> None:
