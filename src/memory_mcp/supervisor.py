@@ -7,7 +7,8 @@ One named thread per loop:
   without them; a client's handshake never waits for any of it, tool calls wait in `wait`.
 - `memory-mcp-snapshot` looks after the vector graph's file right away, then every `SNAPSHOT_INTERVAL`
   seconds (it moves vectors waiting beside the graph into it and saves the graph when it is due; everything
-  else in the derived state is saved in place by each write), and keeps the revision index (history) current.
+  else in the derived state is saved in place by each write), packs the repository's loose objects once they
+  are many, and keeps the revision index (history) current.
 - `memory-mcp-sync` (with a remote) pushes soon after writes, pulls periodically and backs off while the
   remote fails.
 
@@ -225,6 +226,10 @@ class Supervisor:
                 service.save_snapshot()
             except OSError as exc:
                 log.warning("could not save the vector graph (will retry): %s", exc)
+            try:
+                service.pack_objects()
+            except (OSError, Unavailable) as exc:
+                log.warning("could not pack the repository's loose objects (will retry): %s", exc)
             try:
                 service.index_history()
             except MemoryMcpError as exc:  # closed under it: shutting down

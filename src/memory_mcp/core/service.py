@@ -91,6 +91,10 @@ class MemoryService(Writing):
         """Persist the derived state if it changed since the last save; False when there was nothing to do."""
         return self.indexer.save_snapshot()
 
+    def pack_objects(self) -> int:
+        """Pack the repository's loose objects once they are many (see `Store.pack_objects`)."""
+        return self.store.pack_objects()
+
     def reindex(self, progress: Progress | None = None, *, reembed: bool = False) -> Reindexed:
         """Drop the derived state and rebuild it from git; `reembed` also ignores cached vectors."""
         count = self.indexer.rebuild(progress, reembed=reembed)

@@ -8,6 +8,7 @@ this package; the rest of the program sees plain records and the `Store` port. I
 - `git_history`: walking commits (first parents, one commit's author and message, revisions);
 - `work_tree`: the checked-out files and git's index, kept in step with the branch after each commit;
 - `git_merge`: a sync's merge commit, from the tree `core.merge` decided;
+- `git_packing`: the loose objects commits leave, packed;
 - `transport`: the remote (fetch, push, credentials, host keys, proxies);
 - `git_records`: the plain records that leave the store.
 

@@ -22,6 +22,7 @@ import pygit2
 
 from memory_mcp.core.store.git_history import History
 from memory_mcp.core.store.git_merge import Merging
+from memory_mcp.core.store.git_packing import Packing
 from memory_mcp.core.store.git_records import Author, Change, Commit
 from memory_mcp.core.store.work_tree import WorkTree
 from memory_mcp.errors import Unavailable
@@ -77,8 +78,11 @@ class Store(Protocol):
     ) -> str:
         """Commit file changes on the branch (hold `write_lock`); returns the commit id."""
 
+    def pack_objects(self) -> int:
+        """Pack the loose objects commits left, once they are many; how many were packed."""
 
-class GitStore(History, WorkTree, Merging):
+
+class GitStore(History, WorkTree, Merging, Packing):
     """A memory repository on disk. Reads may run in any thread; callers serialise writes (`write_lock`)."""
 
     def __init__(

@@ -1,0 +1,170 @@
+"""Packing the store's loose objects, on real repositories, with the git CLI as the independent witness."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pygit2
+import pytest
+
+from memory_mcp.core.store import Author, GitStore, git_packing, git_repository
+from tests.unit.store_helpers import commit
+
+AUTHOR = Author("tester", "tester@example.com")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> GitStore:
+    return GitStore(tmp_path / "repo", author=AUTHOR)
+
+
+def _git(store: GitStore, *args: str) -> str:
+    done = subprocess.run(["git", "-C", str(store.root), *args], capture_output=True, text=True, check=True)
+    return done.stdout + done.stderr
+
+
+def _loose(store: GitStore) -> list[Path]:
+    objects = store.root / ".git" / "objects"
+    return [path for path in objects.glob("??/*") if path.parent.name not in ("info", "pack")]
+
+
+def _packs(store: GitStore) -> list[Path]:
+    return sorted((store.root / ".git" / "objects" / "pack").glob("pack-*.pack"))
+
+
+def _fsck_clean(store: GitStore) -> None:
+    output = _git(store, "fsck", "--full", "--strict", "--no-dangling")
+    assert "error" not in output.lower() and "missing" not in output and "broken" not in output
+
+
+def test_few_loose_objects_are_left_alone(store: GitStore) -> None:
+    commit(store, {f"global/m{i}.md": b"memory %d" % i for i in range(5)})
+    loose = _loose(store)
+    assert store.pack_objects() == 0
+    assert _loose(store) == loose and not _packs(store)
+
+
+def test_many_loose_objects_become_one_pack_every_reader_opens(
+    store: GitStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(git_packing, "PACK_FROM", 20)
+    tips = [commit(store, {f"global/m{i}.md": b"memory %d" % i}) for i in range(10)]
+    reader = pygit2.Repository(str(store.root))  # opened before: must still find every object after
+    count = len(_loose(store))
+    assert store.pack_objects() == count
+    assert _loose(store) == [] and len(_packs(store)) == 1
+    assert _git(store, "cat-file", "-p", f"{tips[3]}:global/m3.md") == "memory 3"
+    assert reader[tips[5]].peel(pygit2.Commit).tree["global"]["m5.md"].data == b"memory 5"
+    assert dict(store.files(tips[-1]))["global/m9.md"] == GitStore.blob_id(b"memory 9")
+    later = commit(store, {"global/m0.md": b"changed"})
+    assert _git(store, "show", f"{later}:global/m0.md") == "changed"
+    _fsck_clean(store)
+
+
+def test_many_packs_become_one_and_readers_opened_before_still_read(
+    store: GitStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(git_packing, "PACK_FROM", 3)
+    monkeypatch.setattr(git_packing, "MAX_PACKS", 3)
+    tips = []
+    for round_ in range(3):
+        tips += [commit(store, {f"global/r{round_}-{i}.md": b"%d %d" % (round_, i)}) for i in range(2)]
+        assert store.pack_objects() > 0
+    assert len(_packs(store)) == 3
+    reader = pygit2.Repository(str(store.root))
+    reader[tips[0]].peel(pygit2.Commit).tree  # the old packs opened
+    tips.append(commit(store, {"global/last.md": b"last"}))
+    objects = len(list(pygit2.Repository(str(store.root)).odb))
+    assert store.pack_objects() == objects
+    assert len(_packs(store)) == 1 and _loose(store) == []
+    assert reader[tips[1]].peel(pygit2.Commit).tree["global"]["r0-1.md"].data == b"0 1"
+    assert _git(store, "log", "--format=%H").split() == tips[::-1]
+    _fsck_clean(store)
+
+
+def test_a_large_folder_s_trees_shrink_to_deltas(store: GitStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each commit into a large folder leaves its whole tree loose; packed, a tree is a delta of the last."""
+    monkeypatch.setattr(git_packing, "PACK_FROM", 40)
+    size = git_repository.STORED_FROM + 1
+    commit(store, {f"global/m{i:04d}.md": b"memory %d" % i for i in range(size)})
+    for i in range(12):
+        commit(store, {f"global/m{i:04d}.md": b"edited %d" % i})
+    loose = sum(path.stat().st_size for path in _loose(store))
+    assert store.pack_objects() > 0
+    packed = sum(path.stat().st_size for path in _packs(store))
+    assert packed * 5 < loose
+    _fsck_clean(store)
+
+
+HOLD = "import fcntl, os, sys, time; fcntl.flock(os.open(sys.argv[1], os.O_RDWR | os.O_CREAT), fcntl.LOCK_EX); print(flush=True); time.sleep(60)"
+
+
+def test_another_process_packing_makes_this_one_skip(
+    store: GitStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(git_packing, "PACK_FROM", 1)
+    commit(store, {"global/a.md": b"a"})
+    lock = str(store.private_dir / "pack.lock")
+    with subprocess.Popen([sys.executable, "-c", HOLD, lock], stdout=subprocess.PIPE, text=True) as holder:
+        try:
+            assert holder.stdout is not None and holder.stdout.readline() == "\n"  # it holds the lock now
+            assert store.pack_objects() == 0 and _loose(store)
+        finally:
+            holder.kill()
+    assert store.pack_objects() > 0 and not _loose(store)
+
+
+CHILD = """
+import signal, sys
+from pathlib import Path
+from memory_mcp.core.store import Author, GitStore, git_packing
+from tests.unit.store_helpers import commit
+
+root, dies_at = Path(sys.argv[1]), int(sys.argv[2])
+git_packing.PACK_FROM = 3
+store = GitStore(root, author=Author("t", "t@example.com"))
+for i in range(3):
+    commit(store, {f"global/a{i}.md": b"a %d" % i})
+store.pack_objects()
+for i in range(3):
+    commit(store, {f"global/b{i}.md": b"b %d" % i})
+git_packing.MAX_PACKS = 1
+removed, unlink = [], Path.unlink
+
+def unlink_then_die(self, missing_ok=False):
+    if len(removed) == dies_at:
+        signal.raise_signal(signal.SIGKILL)
+    removed.append(self)
+    unlink(self, missing_ok=missing_ok)
+
+Path.unlink = unlink_then_die
+store.pack_objects()
+"""
+
+
+@pytest.mark.parametrize("dies_at", [0, 6, 12, 13])
+def test_a_packing_killed_at_any_removal_loses_nothing(
+    tmp_path: Path, dies_at: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGKILL once the pack is written: before any loose copy goes, half-way through them, between an old
+    pack's index and its data, or after: every commit still reads, and the next packing tidies up."""
+    root = tmp_path / "repo"
+    repo_root = Path(__file__).resolve().parents[2]
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD, str(root), str(dies_at)], cwd=repo_root, capture_output=True, text=True
+    )
+    assert child.returncode == -9, child.stderr
+    store = GitStore(root, author=AUTHOR)
+    _fsck_clean(store)
+    assert sorted(path for path, _ in store.files(store.head())) == sorted(
+        [f"global/a{i}.md" for i in range(3)] + [f"global/b{i}.md" for i in range(3)]
+    )
+    commit(store, {"global/c.md": b"c"})
+    monkeypatch.setattr(git_packing, "PACK_FROM", 1)
+    monkeypatch.setattr(git_packing, "MAX_PACKS", 1)
+    assert store.pack_objects() > 0
+    assert len(_packs(store)) == 1 and not _loose(store)
+    assert len(_git(store, "log", "--format=%H").split()) == 7
+    _fsck_clean(store)
