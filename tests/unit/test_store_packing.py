@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pygit2
@@ -74,7 +76,7 @@ def test_many_packs_become_one_and_readers_opened_before_still_read(
         assert store.pack_objects() > 0
     assert len(_packs(store)) == 3
     reader = pygit2.Repository(str(store.root))
-    reader[tips[0]].peel(pygit2.Commit).tree  # the old packs opened
+    assert reader[tips[0]].peel(pygit2.Commit).tree["global"]["r0-0.md"].data == b"0 0"  # old packs opened
     tips.append(commit(store, {"global/last.md": b"last"}))
     objects = len(list(pygit2.Repository(str(store.root)).odb))
     assert store.pack_objects() == objects
@@ -99,6 +101,20 @@ def test_a_large_folder_s_trees_shrink_to_deltas(store: GitStore, monkeypatch: p
 
 
 HOLD = "import fcntl, os, sys, time; fcntl.flock(os.open(sys.argv[1], os.O_RDWR | os.O_CREAT), fcntl.LOCK_EX); print(flush=True); time.sleep(60)"
+
+
+def test_what_a_killed_pack_writer_left_goes_once_stale(store: GitStore) -> None:
+    """libgit2 writes a pack as `pack_git2_*` first; one a fetch is writing now must stay."""
+    commit(store, {"global/a.md": b"a"})
+    folder = store.root / ".git" / "objects" / "pack"
+    folder.mkdir(exist_ok=True)
+    stale, fresh = folder / "pack_git2_0a1b2c", folder / "pack_git2_3d4e5f"
+    stale.write_bytes(b"PACK half written")
+    fresh.write_bytes(b"PACK being written")
+    old = time.time() - git_packing.STALE_SECONDS - 60
+    os.utime(stale, (old, old))
+    assert store.pack_objects() == 0  # too few loose objects to pack; the tidying runs all the same
+    assert not stale.exists() and fresh.exists()
 
 
 def test_another_process_packing_makes_this_one_skip(
@@ -153,7 +169,11 @@ def test_a_packing_killed_at_any_removal_loses_nothing(
     root = tmp_path / "repo"
     repo_root = Path(__file__).resolve().parents[2]
     child = subprocess.run(
-        [sys.executable, "-c", CHILD, str(root), str(dies_at)], cwd=repo_root, capture_output=True, text=True
+        [sys.executable, "-c", CHILD, str(root), str(dies_at)],
+        check=False,
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
     )
     assert child.returncode == -9, child.stderr
     store = GitStore(root, author=AUTHOR)

@@ -7,6 +7,7 @@ and, once the packs are many, all of them into one."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
@@ -23,6 +24,8 @@ PACK_BYTES: Final = 64 << 20
 """...or loose bytes: twenty commits into a folder of 60,000 memories."""
 MAX_PACKS: Final = 16
 """More packs than this are packed into one: a lookup searches each pack's index in turn."""
+STALE_SECONDS: Final = 3600.0
+"""A pack's temporary file (`pack_git2_*`) this old is a killed writer's: a fetch may be writing a new one."""
 _HEX: Final = frozenset("0123456789abcdef")
 
 
@@ -43,6 +46,7 @@ class Packing(GitRepository):
 
     def _pack(self) -> int:
         objects = Path(self._repo.path, "objects")
+        _remove_stale(objects / "pack")
         loose = _loose(objects)
         if len(loose) < PACK_FROM and sum(path.stat().st_size for path in loose.values()) < PACK_BYTES:
             return 0
@@ -80,6 +84,13 @@ def _remove_pack(pack: Path) -> None:
     pack.with_suffix(".idx").unlink(missing_ok=True)
     for path in pack.parent.glob(f"{pack.stem}.*"):
         path.unlink(missing_ok=True)
+
+
+def _remove_stale(folder: Path) -> None:
+    """Remove what libgit2 left of packs it was killed writing (a kill -9 here, or during a fetch)."""
+    for path in folder.glob("pack_git2_*"):
+        if time.time() - path.stat().st_mtime > STALE_SECONDS:
+            path.unlink(missing_ok=True)
 
 
 def _loose(objects: Path) -> dict[pygit2.Oid, Path]:
