@@ -30,7 +30,15 @@ OWNERS = {
     # The store package makes every commit (merges included) and talks to remotes (fetch, push, proxies).
     "pygit2": {
         f"core/store/{m}.py"
-        for m in ("git_store", "git_repository", "git_history", "git_merge", "git_packing", "work_tree", "transport")
+        for m in (
+            "git_store",
+            "git_repository",
+            "git_history",
+            "git_merge",
+            "git_packing",
+            "work_tree",
+            "transport",
+        )
     },
     "llama_cpp": {"core/embedder.py"},
     "hnswlib": {"core/vector_index.py"},

@@ -100,7 +100,12 @@ def test_a_large_folder_s_trees_shrink_to_deltas(store: GitStore, monkeypatch: p
     _fsck_clean(store)
 
 
-HOLD = "import fcntl, os, sys, time; fcntl.flock(os.open(sys.argv[1], os.O_RDWR | os.O_CREAT), fcntl.LOCK_EX); print(flush=True); time.sleep(60)"
+HOLD = """
+import fcntl, os, sys, time
+fcntl.flock(os.open(sys.argv[1], os.O_RDWR | os.O_CREAT), fcntl.LOCK_EX)
+print(flush=True)
+time.sleep(60)
+"""
 
 
 def test_what_a_killed_pack_writer_left_goes_once_stale(store: GitStore) -> None:
