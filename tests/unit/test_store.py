@@ -451,7 +451,7 @@ def test_a_large_folder_is_written_uncompressed_and_every_reader_opens_it(
     store: GitStore, git: Git, root: Path
 ) -> None:
     """A large folder's tree skips deflate (libgit2 cannot write that): git, libgit2 and fsck still read it."""
-    count = git_repository.STORED_FROM + 1
+    count = git_repository.LARGE_FOLDER + 1
     _commit(store, {f"global/m{i:04d}.md": f"memory {i}".encode() for i in range(count)})
     commit = _commit(store, {"global/m0000.md": b"changed"}, ["global/m0001.md"])
     folder = git("rev-parse", f"{commit}:global").strip()

@@ -89,7 +89,7 @@ def test_many_packs_become_one_and_readers_opened_before_still_read(
 def test_a_large_folder_s_trees_shrink_to_deltas(store: GitStore, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each commit into a large folder leaves its whole tree loose; packed, a tree is a delta of the last."""
     monkeypatch.setattr(git_packing, "PACK_FROM", 40)
-    size = git_repository.STORED_FROM + 1
+    size = git_repository.LARGE_FOLDER + 1
     commit(store, {f"global/m{i:04d}.md": b"memory %d" % i for i in range(size)})
     for i in range(12):
         commit(store, {f"global/m{i:04d}.md": b"edited %d" % i})

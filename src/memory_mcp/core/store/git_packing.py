@@ -1,6 +1,6 @@
 """The repository's loose objects, packed. Each commit leaves a few loose files (a memory's blob, each
 changed folder's tree, the commit), and a large folder's tree is megabytes (written uncompressed, see
-`git_repository.STORED_FROM`). libgit2 has no `git gc`; this is the part of it the store needs: the loose
+`git_repository.LARGE_FOLDER`). libgit2 has no `git gc`; this is the part of it the store needs: the loose
 objects into one pack, where git stores each tree as a delta of a similar one, then the loose copies removed;
 and, once the packs are many, all of them into one."""
 

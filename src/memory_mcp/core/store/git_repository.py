@@ -25,14 +25,12 @@ from memory_mcp.files import fsync_path, locked, write_atomic
 BULK_FILES: Final = 32
 """Above this many files in one commit, flush the disk once at the end instead of once per file and object."""
 
-KEEP_FOLDERS_FROM: Final = 1000
-"""A folder written with this many entries is kept parsed for the next commit (reading and parsing 60,000
-entries takes ~30 ms)."""
+LARGE_FOLDER: Final = 1000
+"""A folder written with this many entries is written uncompressed, and kept parsed for the next commit.
+At 60,000 entries, reading and parsing one takes ~30 ms; deflating its 3.4 MB took ~20 of the ~30 ms its
+write took, to halve it at best (the names shrink, the 20-byte ids do not). Packing (`git_packing`) stores
+it as a delta of the folder's last tree, far smaller than either."""
 KEPT_FOLDERS: Final = 8
-STORED_FROM: Final = KEEP_FOLDERS_FROM
-"""A tree of this many entries is written uncompressed: deflating a 60,000-entry folder's 3.4 MB took ~20 of
-the ~30 ms its write took, to halve it at best (the names shrink, the 20-byte ids do not). Packing
-(`git_packing`) stores it as a delta of the folder's last tree, far smaller than either."""
 
 pygit2.option(Option.ENABLE_FSYNC_GITDIR, 1)
 
@@ -248,20 +246,18 @@ class GitRepository:
         return kept if kept is not None else TreeBytes(self._repo.odb.read(tree)[1])
 
     def _write_tree(self, entries: TreeBytes) -> pygit2.Oid:
-        if len(entries) >= STORED_FROM:
-            tree = self._write_stored(b"tree", entries.data)
-        else:
-            tree = self._repo.odb.write(ObjectType.TREE, entries.data)
-        if len(entries) >= KEEP_FOLDERS_FROM:
-            self._folders[str(tree)] = entries
-            for stale in list(self._folders)[:-KEPT_FOLDERS]:
-                self._folders.pop(stale, None)
+        if len(entries) < LARGE_FOLDER:
+            return self._repo.odb.write(ObjectType.TREE, entries.data)
+        tree = self._write_stored_tree(entries.data)
+        self._folders[str(tree)] = entries
+        for stale in list(self._folders)[:-KEPT_FOLDERS]:
+            self._folders.pop(stale, None)
         return tree
 
-    def _write_stored(self, kind: bytes, data: bytes) -> pygit2.Oid:
-        """Write a loose object as zlib's stored blocks, durably. libgit2 cannot: at compression level 0 it
-        writes the bytes with no zlib stream around them, an object no reader can open."""
-        header = b"%s %d\0" % (kind, len(data))
+    def _write_stored_tree(self, data: bytes) -> pygit2.Oid:
+        """Write a loose tree object as zlib's stored blocks, durably. libgit2 cannot: at compression level 0
+        it writes the bytes with no zlib stream around them, an object no reader can open."""
+        header = b"tree %d\0" % len(data)
         digest = hashlib.sha1(header, usedforsecurity=False)
         digest.update(data)
         name = digest.hexdigest()
