@@ -85,6 +85,31 @@ def test_clashing_and_misplaced_files_are_reported_with_a_fixed_winner(service: 
     assert "projects/proj-a/zcopy.md" not in service.unreadable(), "its id is its own once the clash is gone"
 
 
+@pytest.mark.parametrize("clash", [True, False], ids=["clashing-ids", "misplaced-only"])
+def test_a_restart_reports_the_same_files_and_the_same_winner(tmp_path: Path, clash: bool) -> None:
+    """Start-up links every memory at once unless two share an id or a name (then one by one, as each write
+    does); either way the restarted service must agree with the one that saw the files arrive."""
+    service = build_service(settings_at(tmp_path), embedder=HashingEmbedder())
+    try:
+        real = service.remember(name="plan", content="The real plan.", scope="proj-a").entry
+        service.remember(name="tagged", content="Carries a tag.", scope="proj-a", tags=["keep"])
+        if clash:
+            commit_file(service, "projects/proj-a/zcopy.md", memory_file(real.memory.id, "zcopy", "proj-a", "Id."))
+        commit_file(service, "projects/proj-b/other.md", memory_file("z-1", "other", "proj-a", "Claims proj-a."))
+        before = service.unreadable()
+    finally:
+        service.close()
+    reopened = build_service(settings_at(tmp_path), embedder=HashingEmbedder())
+    try:
+        assert reopened.unreadable() == before and "projects/proj-b/other.md" in before
+        assert ("projects/proj-a/zcopy.md" in before) is clash
+        assert reopened.read(Locator(id=real.memory.id)).path == "projects/proj-a/plan.md"
+        assert [entry.memory.name for entry in reopened.list(tags=["keep"]).entries] == ["tagged"]
+        assert reopened.recall("Claims", scope="proj-a")[0].entry.path == "projects/proj-b/other.md"
+    finally:
+        reopened.close()
+
+
 def test_unsafe_paths_and_oversized_files_are_reported_and_never_written(service: MemoryService) -> None:
     """A commit that arrives by pull (here: made by hand and moved onto with the store's branch move)."""
     repo, store = service.store.root, service.store
