@@ -43,8 +43,12 @@ CHUNK_OVERLAP: Final = 32
 """Tokens shared by neighbouring chunks, so a sentence cut at a boundary is still whole in one of them."""
 CLOSE_WAIT: Final = 3.0
 """Seconds `close` waits for the model call under way (about 0.4 s normally) before giving up on it."""
-MAX_CONTEXT: Final = 512
-"""Chunk length cap: attention cost grows with the square of it, and most embedding models train at 512."""
+MAX_CONTEXT: Final = 256
+"""Chunk length cap, in tokens. llama.cpp keeps an output buffer of (vocabulary + dimensions) floats for every
+token of its longest call, for logits an embedding model never writes: with MiniLM's 30,522-word vocabulary,
+60 MiB of the process at 512 tokens, 30 MiB at 256 (`bench/RESULTS.md`, round 15). Two chunks of 256 embed
+as fast as one of 512, and MiniLM itself was trained on 128 and is run at 256 by sentence-transformers.
+Vectors stored under another cap stay valid (same model, same space): a change of it re-embeds nothing."""
 
 # Prefixes the model families were trained with (query, document).
 _FAMILY_PREFIXES: Final = (

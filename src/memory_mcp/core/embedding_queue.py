@@ -24,7 +24,7 @@ QUEUE_LIMIT: Final = 256
 MAX_BATCH_TEXTS: Final = 256
 """Query chunks gathered into one model call."""
 DOCUMENT_TOKENS: Final = 2048
-"""Document tokens per model call (four full chunks; about 0.4 s with MiniLM on 2 cores): a query arriving
+"""Document tokens per model call (eight full chunks; about 0.4 s with MiniLM on 2 cores): a query arriving
 during document work waits for one such call, not for the documents."""
 KINDS: Final = ("query", "document", "background")
 
