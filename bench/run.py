@@ -29,7 +29,6 @@ import platform
 import signal
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ import quality
 import report
 from baselines import QUERY_GAP, SETTLE, Bare, BareCommit, percentiles
 from corpora import STAMP, Corpus, debian, fresh_memory, generated
+from git_writes import GitWrites
 from mcp import Client
 from served import Server, Session, Wire
 
@@ -55,7 +55,6 @@ RECALL_BLOCK = 20
 REMEMBER_BLOCK = 10
 REMEMBERS = 80
 """Timed remembers over HTTP (in turns with their yardstick), and in-process."""
-INDEX_POLL = 0.002
 IO_WRITES, IO_IDLE = 40.0, 40.0
 """The write window: remembers for IO_WRITES seconds, then IO_IDLE idle (a snapshot save comes every 30 s
 while writes happen), with the process's written bytes read before and after."""
@@ -194,66 +193,36 @@ async def _remember_in_turns(
 
 async def _write_window(server: Server, session: Session, corpus: Corpus, root: Path) -> dict[str, Any]:
     """Remembers for IO_WRITES seconds, then IO_IDLE idle: the process's written bytes per remember (net of
-    pages deleted before writeback), with git's share apart: the repository's growth, and the git index,
-    which libgit2 rewrites whole (937 KB at 10k) but not at every commit. Whether a rewrite reaches the disk
-    before the next replaces it is not known here, so the derived state's share is given as a range: the
-    rest less every index rewrite seen, and the rest with none of them. And the remember latencies
-    meanwhile, which include any wait on a snapshot save."""
+    pages deleted before writeback), with git's share apart, file by file (`git_writes.GitWrites`): objects
+    and packs, and the git index, which libgit2 rewrites whole (937 KB at 10k) but not at every commit.
+    Whether a rewrite reaches the disk before the next replaces it is not known here, so the derived state's
+    share is given as a range: the rest less every index rewrite seen, and the rest with none of them. And
+    the remember latencies meanwhile, which include any wait on a snapshot save or a packing."""
     print("  write window ...", file=sys.stderr, flush=True)
     written, repo = server.written_bytes(), _disk_bytes(root / "repo")
     latencies: list[float] = []
     deadline = time.perf_counter() + IO_WRITES
-    with IndexRewrites(root / "repo" / ".git" / "index") as index:
+    with GitWrites(root / "repo" / ".git") as git:
         while time.perf_counter() < deadline:
             latencies.append(await session.remember(*_named(fresh_memory(corpus, len(latencies), "io"))))
         await anyio.sleep(IO_IDLE)
     total = server.written_bytes() - written
-    git = _disk_bytes(root / "repo") - repo
+    index = git.bytes["index"]
+    objects = sum(git.bytes.values()) - index
     per = len(latencies) * 1024
     return {
         "remembers": len(latencies),
         "seconds": IO_WRITES + IO_IDLE,
         "written_per_remember_kb": round(total / per, 1),
-        "git_per_remember_kb": round(git / per, 1),
-        "git_index_per_remember_kb": round(index.bytes / per, 1),
-        "derived_per_remember_kb": round((total - git) / per, 1),
-        "derived_net_of_index_per_remember_kb": round(max(0, total - git - index.bytes) / per, 1),
+        "git_per_remember_kb": round(objects / per, 1),
+        "git_packs_per_remember_kb": round(git.bytes["packs"] / per, 1),
+        "git_index_per_remember_kb": round(index / per, 1),
+        "repo_growth_per_remember_kb": round((_disk_bytes(root / "repo") - repo) / per, 1),
+        "derived_per_remember_kb": round(max(0, total - objects) / per, 1),
+        "derived_net_of_index_per_remember_kb": round(max(0, total - objects - index) / per, 1),
         "remember": percentiles(latencies),
         "wait_metrics": {k: v for k, v in server.metrics().items() if "wait" in k and "queue" not in k},
     }
-
-
-class IndexRewrites:
-    """Bytes of the git index's rewrites while the block runs, seen by polling the file every few ms: each
-    rewrite replaces it whole (a new inode, mtime and size), at most once per commit."""
-
-    def __init__(self, path: Path) -> None:
-        self.bytes = 0
-        self._path, self._stop = path, threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-
-    def _version(self) -> tuple[int, int, int] | None:
-        try:
-            stat = self._path.stat()
-        except FileNotFoundError:
-            return None
-        return stat.st_ino, stat.st_mtime_ns, stat.st_size
-
-    def _poll(self) -> None:
-        seen = self._version()
-        while not self._stop.wait(INDEX_POLL):
-            version = self._version()
-            if version is not None and version != seen:
-                self.bytes += version[2]
-                seen = version
-
-    def __enter__(self) -> IndexRewrites:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def _named(memory: Memory) -> tuple[str, str]:
