@@ -77,7 +77,7 @@ def targets(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     window["derived_per_remember_kb"],
                     64,
                     f"{window['written_per_remember_kb']} KB written by the process, "
-                    f"{window['git_per_remember_kb']} KB of it git's objects and packs; "
+                    f"{window['git_per_remember_kb']} KB of it the repository's files; "
                     f"{window.get('derived_net_of_index_per_remember_kb', '–')} KB if every git index "
                     "rewrite reached the disk",
                 )
@@ -174,7 +174,7 @@ ROWS: list[tuple[str, Callable[[dict], Any]]] = [
     ("  their sum p50 (ms)", lambda r: r["http"]["bare_remember"]["sum"]["p50_ms"]),
     ("write window: remembers", _window("remembers")),
     ("  written per remember (KB)", _window("written_per_remember_kb")),
-    ("  of it git's objects and packs (KB)", _window("git_per_remember_kb")),
+    ("  of it the repository's files (KB; objects, packs, refs, work tree)", _window("git_per_remember_kb")),
     ("    packs among them (KB)", _window("git_packs_per_remember_kb")),
     ("  git index rewrites (KB; written whole, may not reach the disk)", _window("git_index_per_remember_kb")),
     ("  the rest less those rewrites (KB)", _window("derived_net_of_index_per_remember_kb")),
