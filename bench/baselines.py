@@ -18,6 +18,7 @@ import pygit2
 from pygit2.enums import FileMode, Option
 
 from memory_mcp.core import default_threads
+from memory_mcp.core.embedder import MAX_CONTEXT
 
 SETTLE = 0.05
 """Pause before each turn. llama.cpp's OpenMP threads spin for a while after a call; a call made meanwhile
@@ -63,7 +64,8 @@ class Bare:
         return self._ask("embed", texts)
 
     def share_over_context(self, texts: list[str]) -> float:
-        """Texts longer than the context: llama.cpp truncates them, the server embeds every chunk."""
+        """Texts longer than the server's chunk (`MAX_CONTEXT`), which it embeds in several; bare llama.cpp
+        embeds each whole (up to its context of 512, truncating beyond)."""
         return self._ask("share_over_context", texts)
 
     def _ask(self, kind: str, texts: list[str]) -> Any:
@@ -106,7 +108,7 @@ def _bare_worker(connection, model: str) -> None:
         "queries": queries,
         "embed": lambda texts: llm.embed(texts),
         "share_over_context": lambda texts: (
-            sum(len(llm.tokenize(t.encode())) > 512 for t in texts) / max(len(texts), 1)
+            sum(len(llm.tokenize(t.encode())) > MAX_CONTEXT for t in texts) / max(len(texts), 1)
         ),
     }
     while (request := connection.recv()) is not None:

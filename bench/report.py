@@ -155,7 +155,7 @@ def _window_latency(r: dict) -> str:
 ROWS: list[tuple[str, Callable[[dict], Any]]] = [
     ("bulk import (memories/s)", lambda r: r["in_process"]["import_per_s"]),
     ("  bare llama.cpp batch (texts/s)", lambda r: r["in_process"]["bare_batch_texts_per_s"]),
-    ("texts longer than the context", lambda r: r["in_process"]["share_over_context"]),
+    ("texts longer than one chunk", lambda r: r["in_process"]["share_over_context"]),
     ("quality R@1 / R@5 / MRR@10: recall", _quality("recall")),
     ("  BM25", _quality("bm25")),
     ("  vector-only (exact cosine)", _quality("vector")),
