@@ -7,6 +7,7 @@ the one in memory change by change instead of being rewritten whole."""
 from __future__ import annotations
 
 import bisect
+import operator
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -93,8 +94,11 @@ class Catalog:
         """tag → path → entry, for listings and recalls filtered by a tag few memories carry."""
         self._next_doc = 1
         self._next_label = 1
-        self._sorted: list[tuple[tuple[str, str], Entry]] | None = None
-        self._recent: list[tuple[tuple[float, str, str], Entry]] | None = None
+        self._sorted: list[Entry] | None = None
+        """Entries by `sort_key`, sorted on first use after a change: the entries alone, with no key beside
+        each (a (key, entry) pair per memory cost 7 MB at 60,000), their keys made again by each bisection."""
+        self._recent: list[Entry] | None = None
+        """The same by `recency_key`."""
         self._counts: Counter[str] = Counter()
         """Memories per scope path, kept up to date by every change (each recall with a scope filter reads it)."""
 
@@ -141,10 +145,10 @@ class Catalog:
         carry them all (see FEW_TAGGED), else all."""
         tagged = self.tagged(tags, FEW_TAGGED)
         if tagged is not None:
-            return _after(sorted(((e.sort_key, e) for e in tagged), key=lambda pair: pair[0]), key)
+            return _after(sorted(tagged, key=_by_name), key, _by_name)
         if self._sorted is None:
-            self._sorted = sorted(((e.sort_key, e) for e in self._by_path.values()), key=lambda pair: pair[0])
-        return _after(self._sorted, key)
+            self._sorted = sorted(self._by_path.values(), key=_by_name)
+        return _after(self._sorted, key, _by_name)
 
     def scope_counts(self) -> dict[str, int]:
         """Memories per scope path ('' = global)."""
@@ -157,10 +161,10 @@ class Catalog:
         as for `sorted_after`."""
         tagged = self.tagged(tags, FEW_TAGGED)
         if tagged is not None:
-            return _after(sorted(((e.recency_key, e) for e in tagged), key=lambda pair: pair[0]), key)
+            return _after(sorted(tagged, key=_by_recency), key, _by_recency)
         if self._recent is None:
-            self._recent = sorted(((e.recency_key, e) for e in self._by_path.values()), key=lambda pair: pair[0])
-        return _after(self._recent, key)
+            self._recent = sorted(self._by_path.values(), key=_by_recency)
+        return _after(self._recent, key, _by_recency)
 
     def tagged(self, tags: set[str] | frozenset[str], most: int) -> list[Entry] | None:
         """The entries that carry every tag in `tags`, when the rarest of them is carried by at most `most`
@@ -352,10 +356,14 @@ class Catalog:
         return True
 
 
-def _after(pairs: list[tuple[tuple, Entry]], key: tuple | None) -> Iterator[Entry]:
-    """The entries of a (sort key, entry) list sorted by key, starting after `key`."""
-    start = 0 if key is None else bisect.bisect_right(pairs, key, key=lambda pair: pair[0])
-    return (entry for _, entry in pairs[start:])
+def _after(entries: list[Entry], key: tuple | None, order: Callable[[Entry], tuple]) -> Iterator[Entry]:
+    """The entries of a list sorted by `order`, starting after `key`."""
+    start = 0 if key is None else bisect.bisect_right(entries, key, key=order)
+    return (entries[i] for i in range(start, len(entries)))
+
+
+_by_name = operator.attrgetter("sort_key")
+_by_recency = operator.attrgetter("recency_key")
 
 
 def _precedence(entry: Entry) -> tuple[bool, str]:
