@@ -19,6 +19,8 @@ from pygit2.enums import FileMode, Option
 
 from memory_mcp.core import default_threads
 from memory_mcp.core.embedder import MAX_CONTEXT
+from memory_mcp.core.store import STATE_DIR
+from memory_mcp.files import locked
 
 SETTLE = 0.05
 """Pause before each turn. llama.cpp's OpenMP threads spin for a while after a call; a call made meanwhile
@@ -126,7 +128,8 @@ class BareCommit:
 
     def __init__(self, repository: Path, into: Path) -> None:
         shutil.rmtree(into, ignore_errors=True)
-        shutil.copytree(repository / ".git", into / ".git", symlinks=True)
+        with locked(repository / ".git" / STATE_DIR / "pack.lock"):  # a packing removes objects it packed
+            shutil.copytree(repository / ".git", into / ".git", symlinks=True)
         pygit2.option(Option.ENABLE_FSYNC_GITDIR, 1)
         self._root = into
         self._repo = pygit2.Repository(str(into))

@@ -22,6 +22,7 @@ an earlier run left in the temporary directory (sizes without one are built).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
@@ -289,8 +290,13 @@ def _root(label: str, size: int, reuse: bool) -> tuple[Path, bool]:
 
 
 def _disk_bytes(path: Path, skip: frozenset[Path] = frozenset()) -> int:
-    files = (f for f in path.rglob("*") if f.is_file() and not skip.intersection(f.parents))
-    return sum(f.stat().st_size for f in files)
+    """The files' bytes below `path`, while a server may be removing some (a packing, a replaced graph)."""
+    total = 0
+    for file in path.rglob("*"):
+        with contextlib.suppress(FileNotFoundError):
+            if file.is_file() and not skip.intersection(file.parents):
+                total += file.stat().st_size
+    return total
 
 
 def derived_mb(cache: Path) -> float:
