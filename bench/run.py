@@ -194,11 +194,12 @@ async def _remember_in_turns(
 
 async def _write_window(server: Server, session: Session, corpus: Corpus, root: Path) -> dict[str, Any]:
     """Remembers for IO_WRITES seconds, then IO_IDLE idle: the process's written bytes per remember (net of
-    pages deleted before writeback), with the repository's share apart, file by file (`git_writes.GitWrites`):
-    objects, packs, refs and the work tree's files, and the git index, which libgit2 rewrites whole (937 KB at 10k) but not at every commit.
-    Whether a rewrite reaches the disk before the next replaces it is not known here, so the derived state's
-    share is given as a range: the rest less every index rewrite seen, and the rest with none of them. And
-    the remember latencies meanwhile, which include any wait on a snapshot save or a packing."""
+    pages deleted before writeback), with the repository's share apart, file by file
+    (`git_writes.GitWrites`): objects, packs, refs and the work tree's files, and the git index, which
+    libgit2 rewrites whole (937 KB at 10k) but not at every commit. Whether a rewrite reaches the disk
+    before the next replaces it is not known here, so the derived state's share is given as a range: the
+    rest less every index rewrite seen, and the rest with none of them. And the remember latencies
+    meanwhile, which include any wait on a snapshot save or a packing."""
     print("  write window ...", file=sys.stderr, flush=True)
     written, repo = server.written_bytes(), _disk_bytes(root / "repo")
     latencies: list[float] = []

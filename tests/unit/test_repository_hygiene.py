@@ -94,8 +94,10 @@ def test_a_restart_reports_the_same_files_and_the_same_winner(tmp_path: Path, cl
         real = service.remember(name="plan", content="The real plan.", scope="proj-a").entry
         service.remember(name="tagged", content="Carries a tag.", scope="proj-a", tags=["keep"])
         if clash:
-            commit_file(service, "projects/proj-a/zcopy.md", memory_file(real.memory.id, "zcopy", "proj-a", "Id."))
-        commit_file(service, "projects/proj-b/other.md", memory_file("z-1", "other", "proj-a", "Claims proj-a."))
+            same_id = memory_file(real.memory.id, "zcopy", "proj-a", "Id.")
+            commit_file(service, "projects/proj-a/zcopy.md", same_id)
+        misplaced = memory_file("z-1", "other", "proj-a", "Claims proj-a.")
+        commit_file(service, "projects/proj-b/other.md", misplaced)
         before = service.unreadable()
     finally:
         service.close()

@@ -338,8 +338,8 @@ class Catalog:
         return catalog
 
     def _link_all(self, entries: list[Entry]) -> bool:
-        """`_link` of every entry at once, in comprehensions (start-up links every memory: at 60,000 this is
-        3× faster); False, linking nothing, when two entries share an id or a (scope, name), whose winner
+        """`_link` of every entry at once, in comprehensions (start-up links every memory: 0.24 → 0.15 s at
+        60,530); False, linking nothing, when two entries share an id or a (scope, name), whose winner
         `_claim` decides one by one."""
         by_id = {entry.memory.id: entry for entry in entries}
         by_key = {(entry.memory.scope, entry.memory.name): entry for entry in entries}

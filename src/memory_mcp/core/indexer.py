@@ -33,8 +33,9 @@ log = logging.getLogger(__name__)
 
 EMBED_BATCH: Final = 64
 DEFER_CHUNKS: Final = 16
-"""A memory of more chunks than this (about 4,000 tokens, 2 s of model time) is committed first, found by keywords at
-once, and embedded in the background: one write cannot hold the model, or its caller, for minutes."""
+"""A memory of more chunks than this (about 4,000 tokens, 2 s of model time) is committed first, found by
+keywords at once, and embedded in the background: one write cannot hold the model, or its caller, for
+minutes."""
 
 ABSORB_STEP: Final = 2
 """Pending vectors moved into the graph per hold of `viewing` (a few ms: writers and searches barely wait)."""
