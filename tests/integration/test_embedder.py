@@ -50,6 +50,31 @@ def test_model_facts_come_from_the_file(source_embedder: Embedder) -> None:
     assert info.query_prefix == "" and info.document_prefix == ""
 
 
+def test_a_long_document_does_not_grow_the_process_by_a_buffer_of_logits(model_path: Path) -> None:
+    """llama.cpp's output buffer holds (vocabulary + dimensions) floats per token of its longest call; with
+    512-token chunks one long memory grew the process by ~30 MB for logits never written (RESULTS round 15)."""
+    embedder = Embedder(model_path)
+    try:
+        embedder.embed_documents(["A short note to warm every buffer up."])
+        before = _anonymous_kb()
+        text = " ".join(
+            f"Paragraph {i} explains how the tidal turbine gearbox is serviced." for i in range(90)
+        )
+        assert embedder.chunk_count(text) >= 3
+        embedder.embed_documents([text])
+        grown_mb = (_anonymous_kb() - before) / 1024
+    finally:
+        embedder.close()
+    assert grown_mb < 12, f"embedding a long document grew the process by {grown_mb:.1f} MB"
+
+
+def _anonymous_kb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1])
+    raise AssertionError("no RssAnon in /proc/self/status")
+
+
 def test_the_thread_setting_reaches_llama_cpp(embedder: Embedder, model_path: Path) -> None:
     """Embedding runs on llama.cpp's batch threads: a container limited to one CPU must not get one thread per
     host CPU."""
