@@ -14,13 +14,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import inside
 import pygit2
 from pygit2.enums import FileMode, Option
 
 from memory_mcp.core import default_threads
-from memory_mcp.core.embedder import MAX_CONTEXT
-from memory_mcp.core.store import STATE_DIR
-from memory_mcp.files import locked
 
 SETTLE = 0.05
 """Pause before each turn. llama.cpp's OpenMP threads spin for a while after a call; a call made meanwhile
@@ -66,7 +64,7 @@ class Bare:
         return self._ask("embed", texts)
 
     def share_over_context(self, texts: list[str]) -> float:
-        """Texts longer than the server's chunk (`MAX_CONTEXT`), which it embeds in several; bare llama.cpp
+        """Texts longer than the server's chunk (`inside.CHUNK_TOKENS`), which it embeds in several; bare llama.cpp
         embeds each whole (up to its context of 512, truncating beyond)."""
         return self._ask("share_over_context", texts)
 
@@ -110,7 +108,7 @@ def _bare_worker(connection, model: str) -> None:
         "queries": queries,
         "embed": lambda texts: llm.embed(texts),
         "share_over_context": lambda texts: (
-            sum(len(llm.tokenize(t.encode())) > MAX_CONTEXT for t in texts) / max(len(texts), 1)
+            sum(len(llm.tokenize(t.encode())) > inside.CHUNK_TOKENS for t in texts) / max(len(texts), 1)
         ),
     }
     while (request := connection.recv()) is not None:
@@ -128,7 +126,7 @@ class BareCommit:
 
     def __init__(self, repository: Path, into: Path) -> None:
         shutil.rmtree(into, ignore_errors=True)
-        with locked(repository / ".git" / STATE_DIR / "pack.lock"):  # a packing removes objects it packed
+        with inside.packing_paused(repository):
             shutil.copytree(repository / ".git", into / ".git", symlinks=True)
         pygit2.option(Option.ENABLE_FSYNC_GITDIR, 1)
         self._root = into

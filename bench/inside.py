@@ -1,6 +1,6 @@
 """The bench's one window into the server's insides: the vectors it holds for the memories, its query
-embedding, its two candidate rankings, the file a memory is stored as, and its vector graph's two ways to
-be saved.
+embedding, its two candidate rankings, the file a memory is stored as, its vector graph's two ways to be
+saved, its chunk length, and the lock that pauses its packing.
 
 The quality baselines must run over the very vectors the server holds (embedding a corpus again would double
 a 10k import), the diagnosis must see each ranking before fusion, the yardstick commit must write the very
@@ -11,16 +11,29 @@ that.
 
 from __future__ import annotations
 
-from typing import Any
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any, Final
 
 import numpy as np
 
-from memory_mcp.core import Memory, MemoryService
-from memory_mcp.core import search, vector_index
+from memory_mcp.core import Memory, MemoryService, search, vector_index
+from memory_mcp.core.embedder import MAX_CONTEXT
 from memory_mcp.core.layout import memory_path
 from memory_mcp.core.markdown import render
+from memory_mcp.core.store import STATE_DIR
 from memory_mcp.core.vector_index import VectorIndex, unit_rows
+from memory_mcp.files import locked
 from memory_mcp.forked import run_forked
+
+CHUNK_TOKENS: Final = MAX_CONTEXT
+"""The longest text, in tokens, the server embeds as one chunk."""
+
+
+def packing_paused(repository: Path) -> AbstractContextManager[None]:
+    """Hold the store's packing lock (the server skips a packing while it is held): a packing removes the
+    loose objects it packed, so a copy of `.git` taken meanwhile would miss some."""
+    return locked(repository / ".git" / STATE_DIR / "pack.lock")
 
 
 def memory_vectors(service: MemoryService, memories: list[Memory]) -> Any:
