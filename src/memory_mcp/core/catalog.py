@@ -342,7 +342,7 @@ class Catalog:
         60,530); False, linking nothing, when two entries share an id or a (scope, name), whose winner
         `_claim` decides one by one."""
         by_id = {entry.memory.id: entry for entry in entries}
-        by_key = {(entry.memory.scope, entry.memory.name): entry for entry in entries}
+        by_key = {entry.memory.key: entry for entry in entries}
         if len(by_id) != len(entries) or len(by_key) != len(entries):
             return False
         self._by_id, self._by_key = by_id, by_key
