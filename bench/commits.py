@@ -32,14 +32,14 @@ SLICE = 2000
 REMEMBERS, BLOCK = 60, 10
 
 
-def _memory(i: int, content: str) -> Memory:
+def numbered_memory(i: int, content: str) -> Memory:
     return Memory(name=f"debian/d{i:06d}", scope=Scope(""), content=content)
 
 
-def _grow(service, held: int, size: int) -> None:
+def grow(service, held: int, size: int) -> None:
     texts = corpus(size)
     for start in range(held, size, SLICE):
-        part = [_memory(i, texts[i].content) for i in range(start, min(size, start + SLICE))]
+        part = [numbered_memory(i, texts[i].content) for i in range(start, min(size, start + SLICE))]
         service.save_many(part, message=f"bench: commits corpus {start}")
 
 
@@ -50,7 +50,8 @@ def _timed(service, root: Path, size: int) -> dict[str, dict[str, float]]:
     remember, bare = [], []
     for start in range(0, REMEMBERS, BLOCK):
         block = [
-            _memory(10_000_000 + size + i, f"A fresh note number {i}.") for i in range(start, start + BLOCK)
+            numbered_memory(10_000_000 + size + i, f"A fresh note number {i}.")
+            for i in range(start, start + BLOCK)
         ]
         time.sleep(SETTLE)
         bare += [commits.commit(*inside.stored_file(m)) for m in block]
@@ -82,7 +83,7 @@ def main() -> None:
     results, held = [], 0
     try:
         for size in (int(s) for s in args.sizes.split(",")):
-            _grow(service, held, size)
+            grow(service, held, size)
             held = size
             results.append({"memories": service.stats().memories, **_timed(service, root, size)})
     finally:
