@@ -36,6 +36,19 @@ def numbered_memory(i: int, content: str) -> Memory:
     return Memory(name=f"debian/d{i:06d}", scope=Scope(""), content=content)
 
 
+def model_free_service(root: Path):
+    """A service in `root` embedding with the hashing embedder: the store's and the indexes' work alone."""
+    settings = load_settings(
+        env={
+            "MEMORY_MCP_REPO_PATH": f"{root}/repo",
+            "MEMORY_MCP_CACHE_DIR": f"{root}/cache",
+            "MEMORY_MCP_MODEL": "",
+            "MEMORY_MCP_LOG_LEVEL": "WARNING",
+        }
+    )
+    return build_service(settings, embedder=HashingEmbedder(384))
+
+
 def grow(service, held: int, size: int) -> None:
     texts = corpus(size)
     for start in range(held, size, SLICE):
@@ -71,15 +84,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,60000,100000")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="memory-mcp-commits-"))
-    settings = load_settings(
-        env={
-            "MEMORY_MCP_REPO_PATH": f"{root}/repo",
-            "MEMORY_MCP_CACHE_DIR": f"{root}/cache",
-            "MEMORY_MCP_MODEL": "",
-            "MEMORY_MCP_LOG_LEVEL": "WARNING",
-        }
-    )
-    service = build_service(settings, embedder=HashingEmbedder(384))
+    service = model_free_service(root)
     results, held = [], 0
     try:
         for size in (int(s) for s in args.sizes.split(",")):

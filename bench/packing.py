@@ -19,11 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from commits import grow, numbered_memory
-
-from memory_mcp.bootstrap import build_service
-from memory_mcp.config import load_settings
-from memory_mcp.core.hashing_embedder import HashingEmbedder
+from commits import grow, model_free_service, numbered_memory
 
 
 def _status_kb(field: str) -> int:
@@ -59,15 +55,7 @@ def main() -> None:
     parser.add_argument("--per-round", type=int, default=20)
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="memory-mcp-packing-"))
-    settings = load_settings(
-        env={
-            "MEMORY_MCP_REPO_PATH": f"{root}/repo",
-            "MEMORY_MCP_CACHE_DIR": f"{root}/cache",
-            "MEMORY_MCP_MODEL": "",
-            "MEMORY_MCP_LOG_LEVEL": "WARNING",
-        }
-    )
-    service = build_service(settings, embedder=HashingEmbedder(384))
+    service = model_free_service(root)
     packs = root / "repo" / ".git" / "objects" / "pack"
     try:
         grow(service, 0, args.size)
