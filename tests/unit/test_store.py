@@ -229,6 +229,38 @@ def test_changes_add_modify_delete_move(store: GitStore) -> None:
     assert store.changes(c2, c1) == [Change("global/a.md", blob(b"a2"), blob(b"a1"))]
 
 
+def test_a_commit_made_here_reads_its_changes_back_without_a_diff(
+    store: GitStore, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a commit's making found is what a diff of its trees finds (a fresh reader diffs), and reading it
+    back needs no diff: the revision index follows every commit, and a large folder's diff holds the GIL."""
+    large = {f"global/big/m{i:04d}.md": b"m %d" % i for i in range(git_repository.LARGE_FOLDER + 1)}
+    steps = [
+        ({"global/a.md": b"a1", "projects/p/q/b.md": b"b1", **large}, []),
+        ({"global/a.md": b"a2", "global/big/m0007.md": b"edited"}, ["projects/p/q/b.md"]),
+        ({"global/a.md": b"a2"}, []),  # the same bytes again: no change
+        ({"projects/p/c.md": b"c"}, ["global/big/m0001.md", "global/a.md"]),
+        ({"global/big/new.md": b"new"}, [f"global/big/m{i:04d}.md" for i in range(10, 20)]),
+    ]
+    parent, lines = None, []
+    for writes, deletes in steps:
+        made = _commit(store, writes, deletes)
+        lines.append((parent, made))
+        parent = made
+    known = [store.changes(old, new) for old, new in lines]
+    fresh = GitStore(root, author=AUTHOR)
+    assert known == [fresh.changes(old, new) for old, new in lines]
+    assert known[2] == [] and len(known[4]) == 11 and len(known[0]) == len(large) + 2
+
+    def no_diff(*args: object) -> None:
+        raise AssertionError("diffed a commit made here")
+
+    monkeypatch.setattr(git_repository, "_compare", no_diff)
+    assert [store.changes(old, new) for old, new in lines] == known
+    with pytest.raises(AssertionError):
+        store.changes(lines[0][1], lines[2][1])  # two commits apart: a diff, as before
+
+
 def test_changes_ignore_non_memory_files(store: GitStore, root: Path, git: Git) -> None:
     c1 = _commit(store, {"global/a.md": b"a"})
     (root / "README.md").write_text("readme")

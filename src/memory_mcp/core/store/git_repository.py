@@ -31,6 +31,9 @@ At 60,000 entries, reading and parsing one takes ~30 ms; deflating its 3.4 MB to
 write took, to halve it at best (the names shrink, the 20-byte ids do not). Packing (`git_packing`) stores
 it as a delta of the folder's last tree, far smaller than either."""
 KEPT_FOLDERS: Final = 8
+KNOWN_CHANGES: Final = 4096
+"""Commits made here whose changes are kept, so reading them back (the revision index follows the branch)
+needs no diff: libgit2's diff of two 60,000-entry folders takes ~50 ms and holds the GIL all along."""
 
 pygit2.option(Option.ENABLE_FSYNC_GITDIR, 1)
 
@@ -54,6 +57,9 @@ class GitRepository:
     _folders: dict[str, TreeBytes]
     """Large folders as last written, by tree id; each is taken out while edited, so two threads never share
     one."""
+    _known: dict[tuple[str | None, str], list[Change]]
+    """The changes of the last KNOWN_CHANGES commits made here, by (parent, commit), oldest first."""
+    _known_lock: threading.Lock
 
     @property
     def _repo(self) -> pygit2.Repository:
@@ -92,7 +98,13 @@ class GitRepository:
     def changes(self, old: str | None, new: str | None) -> list[Change]:
         """Memory files whose regular-file blob differs between two commits (a link or a folder counts as
         absent), by path. The scope roots are compared apart, so a folder that exists on one side only is walked
-        without a diff; two folders are compared by libgit2 (see `_diff`)."""
+        without a diff; two folders are compared by libgit2 (see `_diff`). A commit made here against its
+        parent is answered from what its making found."""
+        if new is not None:
+            with self._known_lock:
+                known = self._known.get((old, new))
+            if known is not None:
+                return list(known)
         old_tree, new_tree = self._tree(old), self._tree(new)
         out: list[Change] = []
         for top in (GLOBAL_DIR, PROJECTS_DIR):
@@ -170,11 +182,19 @@ class GitRepository:
                 pygit2.option(Option.ENABLE_FSYNC_GITDIR, 1)
                 os.sync()  # every object on disk before the branch points at them
         after = {path: None if entry is None else str(entry[0]) for path, entry in changes.items()}
-        return str(commit), [
+        found = [
             Change(path, before.get(path), blob)
-            for path, blob in after.items()
+            for path, blob in sorted(after.items())
             if is_memory_path(path) and before.get(path) != blob
         ]
+        self._keep_changes(head, str(commit), found)
+        return str(commit), found
+
+    def _keep_changes(self, parent: str | None, commit: str, changes: list[Change]) -> None:
+        with self._known_lock:
+            self._known[(parent, commit)] = list(changes)
+            while len(self._known) > KNOWN_CHANGES:
+                del self._known[next(iter(self._known))]
 
     def _build_tree(
         self,

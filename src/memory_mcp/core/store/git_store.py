@@ -100,6 +100,8 @@ class GitStore(History, WorkTree, Merging, Packing):
         self._git_dir = Path(self._open_or_init().path)
         self._local = threading.local()
         self._folders = {}
+        self._known = {}
+        self._known_lock = threading.Lock()
         self._state = self._git_dir / STATE_DIR
         self._state.mkdir(mode=0o700, exist_ok=True)
         self._clear_stale_index_lock()
