@@ -176,6 +176,31 @@ def test_packs_below_the_largest_are_copied_and_all_of_them_packed_again(
     _fsck_clean(store)
 
 
+def test_a_damaged_pack_is_left_as_it_is_and_the_packing_goes_on(
+    store: GitStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A pack cut short (its objects lost already) stops the merge it is in, not the packing: nothing else
+    is removed, and no temporary is left behind."""
+    packs = _two_packs(store, monkeypatch)
+    repo = pygit2.Repository(str(store.root))
+    builder = pygit2.PackBuilder(repo)
+    builder.add(repo.create_blob(b"an object nothing refers to"))
+    builder.write()
+    damaged = next(pack for pack in _packs(store) if pack not in packs)
+    damaged.chmod(0o644)
+    damaged.write_bytes(damaged.read_bytes()[:8])  # shorter than a pack header
+    for path in _loose(store):
+        path.unlink()
+    monkeypatch.setattr(git_packing, "_merge_small_packs", _MERGE)
+    for i in range(3):
+        commit(store, {f"global/m{i:04d}.md": b"late %d" % i})
+    assert store.pack_objects() > 0 and not _loose(store)
+    assert {*packs, damaged} < set(_packs(store)) and damaged.stat().st_size == 8
+    assert "left the packs as they are" in caplog.text
+    assert not list(damaged.parent.glob(f"{pack_merge.TEMPORARY_PREFIX}*"))
+    assert _git(store, "show", "HEAD:global/m0002.md") == "late 2"
+
+
 def test_packs_that_share_objects_are_packed_again_into_one(
     store: GitStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -145,9 +145,9 @@ def _copy_entries(index: PackIndex, out: _HashedFile) -> None:
     with index.pack.open("rb") as source:
         header = source.read(_HEADER)
         end = source.seek(0, os.SEEK_END) - _TRAILER
-        source.seek(end)
-        if header[:4] != b"PACK" or struct.unpack(">I", header[8:])[0] != index.count:
+        if end < _HEADER or header[:4] != b"PACK" or struct.unpack(">I", header[8:])[0] != index.count:
             raise UnreadablePack(f"{index.pack.name}: its header disagrees with its index")
+        source.seek(end)
         if source.read(_TRAILER) != index.checksum:
             raise UnreadablePack(f"{index.pack.name}: its checksum disagrees with its index")
         source.seek(_HEADER)
