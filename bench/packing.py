@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import tempfile
@@ -20,18 +21,12 @@ import time
 from pathlib import Path
 
 from commits import grow, model_free_service, numbered_memory
-
-
-def _status_kb(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1])
-    raise LookupError(field)
+from hostile import rss_mb
 
 
 def _packing(service, packs: Path) -> dict[str, float]:
     Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
-    before = _status_kb("VmRSS")
+    before = rss_mb(os.getpid(), "VmRSS")
     cpu, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     objects = service.pack_objects()
     seconds, after = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF)
@@ -42,7 +37,7 @@ def _packing(service, packs: Path) -> dict[str, float]:
         "objects": objects,
         "packs": len(files),
         "pack_mb": round(sum(f.stat().st_size for f in files) / 1e6, 1),
-        "peak_growth_mb": round((_status_kb("VmHWM") - before) / 1024, 1),
+        "peak_growth_mb": round(rss_mb(os.getpid()) - before, 1),
     }
 
 
