@@ -6,8 +6,9 @@ calling thread waits outside the GIL. The fork itself holds the GIL only while t
 
 The child is made harmless: it closes every inherited descriptor but its report pipe (so it holds no lock,
 socket or database open past the fork), ignores the signals meant for its parent, and dies with its parent's
-thread (a kill -9 of the server leaves no orphan writing). It reports an error's text and exits with
-`os._exit`, running no finalizer and no at-exit handler.
+thread (a kill -9 of the server leaves no orphan writing). It runs at the lowest CPU priority, taking what
+requests leave (`idle_priority`). It reports an error's text and exits with `os._exit`, running no
+finalizer and no at-exit handler.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import time
 import warnings
 from collections.abc import Callable
 from typing import NoReturn
+
+from memory_mcp.idle_priority import lower_this_thread
 
 PR_SET_PDEATHSIG = 1
 FORKS = sys.platform == "linux"
@@ -89,6 +92,7 @@ def _child(call: Callable[[], object], report: int, parent: int) -> NoReturn:
             os._exit(code)
         os.closerange(3, report)
         os.closerange(report + 1, os.sysconf("SC_OPEN_MAX"))
+        lower_this_thread()  # the child's only thread: its work is background work
         call()
         code = 0
     except BaseException as error:  # noqa: BLE001 - every failure is reported to the parent

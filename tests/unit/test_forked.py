@@ -21,6 +21,7 @@ from memory_mcp.core import vector_index
 from memory_mcp.core.vector_index import VectorIndex
 from memory_mcp.files import try_hold
 from memory_mcp.forked import ChildFailed, run_forked
+from memory_mcp.idle_priority import LOWEST
 
 DIM = 8
 
@@ -186,3 +187,14 @@ def test_a_child_that_does_not_finish_in_time_is_killed() -> None:
         run_forked(lambda: time.sleep(60), timeout=0.5)
     assert time.monotonic() - started < 30
     assert children(os.getpid()) <= others, "the child was left behind"
+
+
+def test_a_child_runs_at_the_lowest_priority_and_its_parent_keeps_its_own() -> None:
+    parent = os.getpriority(os.PRIO_PROCESS, 0)
+
+    def check() -> None:
+        if (found := os.getpriority(os.PRIO_PROCESS, 0)) != LOWEST:
+            raise RuntimeError(f"the child runs at nice {found}")
+
+    run_forked(check, timeout=30)
+    assert os.getpriority(os.PRIO_PROCESS, 0) == parent

@@ -6,6 +6,7 @@ import itertools
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pygit2
 import pytest
 
 from memory_mcp.core.store import Author, GitStore, git_packing, git_repository, pack_merge
+from memory_mcp.idle_priority import LOWEST
 from tests.unit.store_helpers import commit
 
 AUTHOR = Author("tester", "tester@example.com")
@@ -63,6 +65,28 @@ def test_many_loose_objects_become_one_pack_every_reader_opens(
     assert dict(store.files(tips[-1]))["global/m9.md"] == GitStore.blob_id(b"memory 9")
     later = commit(store, {"global/m0.md": b"changed"})
     assert _git(store, "show", f"{later}:global/m0.md") == "changed"
+    _fsck_clean(store)
+
+
+def test_libgit2_finds_deltas_at_the_lowest_priority_on_a_thread_of_its_own(
+    store: GitStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A whole packing at 60k memories a folder takes minutes of a core: requests must outrank it."""
+    writes, write = [], pygit2.PackBuilder.write
+
+    def observed(builder: pygit2.PackBuilder, *args: object) -> object:
+        writes.append((os.getpriority(os.PRIO_PROCESS, 0), threading.get_native_id()))
+        return write(builder, *args)
+
+    monkeypatch.setattr(pygit2.PackBuilder, "write", observed)
+    monkeypatch.setattr(git_packing, "PACK_FROM", 20)
+    for i in range(10):
+        commit(store, {f"global/m{i}.md": b"memory %d" % i})
+    caller = os.getpriority(os.PRIO_PROCESS, 0)
+    assert store.pack_objects() > 0
+    assert [nice for nice, _ in writes] == [LOWEST]
+    assert writes[0][1] != threading.get_native_id()
+    assert os.getpriority(os.PRIO_PROCESS, 0) == caller
     _fsck_clean(store)
 
 

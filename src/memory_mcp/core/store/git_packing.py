@@ -20,6 +20,7 @@ from memory_mcp.core.store import pack_merge
 from memory_mcp.core.store.git_repository import GitRepository
 from memory_mcp.errors import Unavailable
 from memory_mcp.files import fsync_path, try_hold
+from memory_mcp.idle_priority import run_lowered
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ def _write_pack(repo: pygit2.Repository, objects: Iterable[pygit2.Oid], folder: 
     builder.set_threads(1)  # the other core stays the server's
     for object_id in objects:
         builder.add(object_id)
-    builder.write()
+    run_lowered(builder.write, "memory-mcp-pack")  # finding deltas takes minutes at 60k memories a folder
     made = set(folder.glob("pack-*")) - before
     for path in made:
         fsync_path(path)  # whatever the process-wide switch says (a bulk commit turns it off)
