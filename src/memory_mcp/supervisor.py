@@ -8,7 +8,8 @@ One named thread per loop:
 - `memory-mcp-snapshot` looks after the vector graph's file right away, then every `SNAPSHOT_INTERVAL`
   seconds (it moves vectors waiting beside the graph into it and saves the graph when it is due; everything
   else in the derived state is saved in place by each write), packs the repository's loose objects once they
-  are many, and keeps the revision index (history) current.
+  are many, and keeps the revision index (history) current, before packing (which can take minutes) and at
+  a clean stop.
 - `memory-mcp-sync` (with a remote) pushes soon after writes, pulls periodically and backs off while the
   remote fails.
 
@@ -44,6 +45,10 @@ log = logging.getLogger(__name__)
 
 SNAPSHOT_INTERVAL: Final = 30.0
 """Seconds between looks at the vector graph (absorbing waiting vectors, saving the file when due)."""
+STOP_HISTORY_SECONDS: Final = 2.0
+"""How long a clean stop may spend indexing the commits since the last round: this process's own read at
+once (a restart then has none to diff while holding the GIL, which stalled writers for seconds at 60k
+memories a folder), others it leaves to the next start."""
 PARTS: Final = ("repo", "model", "index", "sync")
 
 State = Literal["pending", "ready", "rebuilding", "failed"]
@@ -227,14 +232,14 @@ class Supervisor:
             except OSError as exc:
                 log.warning("could not save the vector graph (will retry): %s", exc)
             try:
-                service.pack_objects()
-            except (OSError, Unavailable) as exc:
-                log.warning("could not pack the repository's loose objects (will retry): %s", exc)
-            try:
                 service.index_history()
             except MemoryMcpError as exc:  # closed under it: shutting down
                 log.info("stopped indexing history: %s", exc)
                 return
+            try:
+                service.pack_objects()
+            except (OSError, Unavailable) as exc:
+                log.warning("could not pack the repository's loose objects (will retry): %s", exc)
             service.wait_for_backlog(SNAPSHOT_INTERVAL)
 
     def sync(self, *, pull: bool = True, push: bool = True) -> SyncReport:
@@ -293,8 +298,13 @@ class Supervisor:
 
     def close(self) -> None:
         self._stopping.set()
-        if self._service is not None:
-            self._service.close()
+        if self._service is None:
+            return
+        try:
+            self._service.index_history(within=STOP_HISTORY_SECONDS)
+        except (MemoryMcpError, OSError) as exc:
+            log.warning("could not index the last commits' history before stopping: %s", exc)
+        self._service.close()
 
 
 def _spawn(name: str, target: Callable[[], None]) -> None:

@@ -64,6 +64,14 @@ def derived_meta(root: Path) -> dict[str, object]:
         return {key: json.loads(value) for key, value in db.execute("SELECT key, value FROM meta")}
 
 
+def revision_tip(root: Path) -> str | None:
+    """The newest commit the revision index (history) holds."""
+    (path,) = (root / "cache").glob("*/derived/derived.sqlite")
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        row = db.execute("SELECT commit_id FROM rev_commits ORDER BY position DESC LIMIT 1").fetchone()
+    return row[0] if row else None
+
+
 def git_head(root: Path) -> str:
     return subprocess.run(
         ["git", "-C", str(root / "repo"), "rev-parse", "HEAD"], check=True, capture_output=True, text=True
@@ -72,7 +80,8 @@ def git_head(root: Path) -> str:
 
 async def test_a_clean_stop_saves_the_snapshot_first(start_server, tmp_path: Path) -> None:
     """SIGTERM (what Kubernetes sends) must end with the vector graph saved, so the next start reads no
-    vector from the cache: uvicorn raises the signal again after its graceful shutdown, past any `finally`."""
+    vector from the cache: uvicorn raises the signal again after its graceful shutdown, past any `finally`.
+    The revision index holds the last write too, so the next start diffs no commit this one made."""
     server: HttpServer = start_server()
     async with server.client() as client:
         await call(client, "remember", name="last-words", content="Written just before a clean stop.")
@@ -81,6 +90,7 @@ async def test_a_clean_stop_saves_the_snapshot_first(start_server, tmp_path: Pat
     meta = derived_meta(tmp_path)
     assert meta["head"] == git_head(tmp_path), "the derived state reflects the last write"
     assert meta["graph"] and meta["graph_next_label"] == meta["counters"][1], "the graph holds every vector"
+    assert revision_tip(tmp_path) == git_head(tmp_path), "the history index reaches the last write"
 
 
 async def test_kill_9_during_a_stream_of_writes(start_server, tmp_path: Path) -> None:

@@ -141,3 +141,17 @@ def store_file(store: GitStore, commit_id: str, path: str) -> File:
     blob = store.blob_at(commit_id, path)
     assert blob is not None
     return File(blob)
+
+
+def test_an_advance_out_of_time_indexes_nothing_and_the_next_one_everything(
+    store: GitStore, index: RevisionIndex
+) -> None:
+    """A clean stop gives the index a few seconds: past them it leaves the commits to the next start."""
+    commit(store, {"global/a.md": doc("a", "v0", "X")})
+    assert index.advance() == 1
+    for n in range(1, 4):
+        commit(store, {"global/a.md": doc("a", f"v{n}", "X")})
+    assert index.advance(within=-1.0) == 0
+    assert index.tip != store.head()
+    assert index.advance(within=60.0) == 3
+    assert index.tip == store.head()
