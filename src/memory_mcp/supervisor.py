@@ -232,7 +232,7 @@ class Supervisor:
             except OSError as exc:
                 log.warning("could not save the vector graph (will retry): %s", exc)
             try:
-                service.index_history()
+                service.index_history(paced=True)
             except MemoryMcpError as exc:  # closed under it: shutting down
                 log.info("stopped indexing history: %s", exc)
                 return

@@ -3,6 +3,7 @@ after a forget, incremental advance, and a first-parent line replaced under it (
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from memory_mcp.core.derived_store import DerivedStore
 from memory_mcp.core.merge import File
 from memory_mcp.core.model import Scope
 from memory_mcp.core.revision_index import RevisionIndex
-from memory_mcp.core.store import Author, GitStore
+from memory_mcp.core.store import Author, GitStore, git_repository
 from memory_mcp.errors import InvalidInput
 from tests.unit.store_helpers import commit, doc
 
@@ -155,3 +156,38 @@ def test_an_advance_out_of_time_indexes_nothing_and_the_next_one_everything(
     assert index.tip != store.head()
     assert index.advance(within=60.0) == 3
     assert index.tip == store.head()
+
+
+def test_a_paced_advance_rests_after_each_diff_as_long_as_it_took(
+    store: GitStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Background catch-up of commits made elsewhere (another process, a sync) leaves writers the GIL half
+    the time; commits this process made are read without a diff, and without a rest."""
+    for n in range(4):
+        commit(store, {f"global/m{n}.md": doc(f"m{n}", f"v{n}", f"ID{n}")})
+    reopened = GitStore(tmp_path / "repo", author=AUTHOR)  # knows none of them: each needs a diff
+    diffing, compare, depth = [], git_repository._compare, [0]
+
+    def slow_compare(*args: object) -> None:
+        """A diff of 50 ms more, timed once however deep it recurses."""
+        depth[0] += 1
+        started = time.monotonic()
+        try:
+            if depth[0] == 1:
+                time.sleep(0.05)
+            compare(*args)
+        finally:
+            depth[0] -= 1
+            if not depth[0]:
+                diffing.append(time.monotonic() - started)
+
+    monkeypatch.setattr(git_repository, "_compare", slow_compare)
+    index = RevisionIndex(reopened, parser(reopened))
+    started = time.monotonic()
+    assert index.advance(paced=True) == 4
+    assert len(diffing) >= 4 and time.monotonic() - started >= 2 * sum(diffing)
+    assert index.tip == store.head()
+
+    commit(reopened, {"global/m0.md": doc("m0", "again", "ID0")})
+    diffing.clear()
+    assert index.advance(paced=True) == 1 and not diffing, "a commit made here needs no diff"

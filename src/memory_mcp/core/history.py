@@ -30,11 +30,11 @@ class MemoryHistory(Reading):
 
     revisions: RevisionIndex
 
-    def index_history(self, within: float | None = None) -> int:
+    def index_history(self, within: float | None = None, *, paced: bool = False) -> int:
         """Bring the revision index up to the branch tip (a server does it in the background, so the first
         history request does not build it); returns how many commits were indexed. With `within`, gives up
-        after that many seconds (see `RevisionIndex.advance`)."""
-        return self.revisions.advance(within)
+        after that many seconds; `paced`, leaves writers the GIL between diffs (see `RevisionIndex.advance`)."""
+        return self.revisions.advance(within, paced=paced)
 
     def history(self, where: Locator, *, limit: int = 20, access: Access = FULL_ACCESS) -> list[Revision]:
         """The last `limit` commits that changed the memory, newest first, following moves by id (within the

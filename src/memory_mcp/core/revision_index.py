@@ -26,6 +26,8 @@ from memory_mcp.errors import Unavailable
 
 FORMAT: Final = 1
 """The tables' layout; another value in the meta row means they are dropped and rebuilt from git."""
+PACE_FROM: Final = 0.005
+"""Seconds a commit's reading takes beyond which a paced advance rests as long (a diff, not a memo's answer)."""
 BATCH: Final = 500
 """Commits per transaction while catching up: a long rebuild keeps its progress across a kill."""
 _TABLES: Final = (
@@ -84,11 +86,14 @@ class RevisionIndex:
             self._attach()
             return self._tip[1] if self._tip else None
 
-    def advance(self, within: float | None = None) -> int:
-        """Index the commits that reached the branch since the stored tip; returns how many were read. With
-        `within`, gives up (indexing none, returning 0) if reading them takes longer than that many seconds:
-        commits made by this process read at once, others need a diff each (up to ~50 ms at 60k memories a
-        folder)."""
+    def advance(self, within: float | None = None, *, paced: bool = False) -> int:
+        """Index the commits that reached the branch since the stored tip; returns how many were read.
+
+        Commits made by this process read at once; others need a diff each, which holds the GIL (up to
+        ~50 ms at 60k memories a folder). With `within`, gives up (indexing none, returning 0) if reading
+        them takes longer than that many seconds. `paced` (background catch-up) rests after each diff as
+        long as it took, so that writers get the GIL at least half the time: back to back, the diffs held
+        every writer up for seconds."""
         deadline = None if within is None else time.monotonic() + within
         with self._lock:
             self._attach()
@@ -97,8 +102,16 @@ class RevisionIndex:
             if head is None or head == tip:
                 return 0
             arrived = []
-            for item in self._source.first_parent_changes(head, tip):
+            commits = self._source.first_parent_changes(head, tip)
+            while True:
+                started = time.monotonic()
+                item = next(commits, None)
+                took = time.monotonic() - started
+                if paced and took > PACE_FROM:
+                    self._closing.wait(took)
                 self._check_open()
+                if item is None:
+                    break
                 if deadline is not None and time.monotonic() > deadline:
                     return 0
                 arrived.append(item)
