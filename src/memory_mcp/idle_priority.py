@@ -16,6 +16,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Final, TypeVar
 
 T = TypeVar("T")
@@ -33,19 +34,14 @@ def lower_this_thread() -> None:
 def run_lowered(call: Callable[[], T], name: str) -> T:
     """`call()` on a new thread at the lowest priority, waiting for it (outside the GIL) and returning its
     result or raising its exception."""
-    outcome: list[tuple[bool, object]] = []
+    outcome: Future[T] = Future()
 
     def run() -> None:
         lower_this_thread()
         try:
-            outcome.append((True, call()))
+            outcome.set_result(call())
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            outcome.append((False, exc))
+            outcome.set_exception(exc)
 
-    thread = threading.Thread(target=run, name=name, daemon=True)
-    thread.start()
-    thread.join()
-    succeeded, value = outcome[0]
-    if not succeeded:
-        raise value  # type: ignore[misc]
-    return value  # type: ignore[return-value]
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return outcome.result()
