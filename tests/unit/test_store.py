@@ -592,6 +592,29 @@ def test_crash_between_branch_and_work_tree_is_finished_on_open(
     assert reopened.uncommitted_files() == []
 
 
+def test_uncommitted_files_are_what_status_lists_against_the_tip(store: GitStore, root: Path, git: Git) -> None:
+    """Edited, added in a new folder, staged with `git add` (index ≠ tip, work tree = index), deleted, and a
+    file changed then changed back: each as `git status` sees it, and only memory files."""
+    _commit(store, {"global/a.md": b"a", "global/b.md": b"b", "global/c.md": b"c", "global/d.md": b"d"})
+    (root / "global" / "a.md").write_bytes(b"a edited")
+    (root / "projects" / "new" / "deep").mkdir(parents=True)
+    (root / "projects" / "new" / "deep" / "e.md").write_bytes(b"e")
+    (root / "global" / "b.md").write_bytes(b"b staged")
+    (root / "global" / "f.md").write_bytes(b"f staged")
+    (root / "notes.md").write_bytes(b"not a memory")
+    git("add", "global/b.md", "global/f.md", "notes.md")
+    (root / "global" / "c.md").unlink()
+    (root / "global" / "d.md").write_bytes(b"d")  # rewritten with the same bytes
+    status = set(git("status", "--porcelain", "--untracked-files=all").split()[1::2])
+    assert status >= {"global/a.md", "global/b.md", "global/f.md", "global/c.md", "projects/new/deep/e.md"}
+    assert GitStore(root, author=store.author).uncommitted_files() == [
+        ("global/a.md", b"a edited"),
+        ("global/b.md", b"b staged"),
+        ("global/f.md", b"f staged"),
+        ("projects/new/deep/e.md", b"e"),
+    ]
+
+
 # ---------------------------------------------------------------- git index
 
 
