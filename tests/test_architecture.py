@@ -36,6 +36,7 @@ OWNERS = {
             "git_history",
             "git_merge",
             "git_packing",
+            "released_diff",
             "work_tree",
             "transport",
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pygit2
 import pytest
@@ -15,7 +16,7 @@ from memory_mcp.core.derived_store import DerivedStore
 from memory_mcp.core.merge import File
 from memory_mcp.core.model import Scope
 from memory_mcp.core.revision_index import RevisionIndex
-from memory_mcp.core.store import Author, GitStore, git_repository
+from memory_mcp.core.store import Author, GitStore, git_history
 from memory_mcp.errors import InvalidInput
 from tests.unit.store_helpers import commit, doc
 
@@ -166,22 +167,18 @@ def test_a_paced_advance_rests_after_each_diff_as_long_as_it_took(
     for n in range(4):
         commit(store, {f"global/m{n}.md": doc(f"m{n}", f"v{n}", f"ID{n}")})
     reopened = GitStore(tmp_path / "repo", author=AUTHOR)  # knows none of them: each needs a diff
-    diffing, compare, depth = [], git_repository._compare, [0]
+    diffing, diff = [], git_history.diff_trees
 
-    def slow_compare(*args: object) -> None:
-        """A diff of 50 ms more, timed once however deep it recurses."""
-        depth[0] += 1
+    def slow_diff(*args: Any) -> object:
+        """A diff of 50 ms more."""
         started = time.monotonic()
         try:
-            if depth[0] == 1:
-                time.sleep(0.05)
-            compare(*args)
+            time.sleep(0.05)
+            return diff(*args)
         finally:
-            depth[0] -= 1
-            if not depth[0]:
-                diffing.append(time.monotonic() - started)
+            diffing.append(time.monotonic() - started)
 
-    monkeypatch.setattr(git_repository, "_compare", slow_compare)
+    monkeypatch.setattr(git_history, "diff_trees", slow_diff)
     index = RevisionIndex(reopened, parser(reopened))
     started = time.monotonic()
     assert index.advance(paced=True) == 4

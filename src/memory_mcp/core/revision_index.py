@@ -89,11 +89,10 @@ class RevisionIndex:
     def advance(self, within: float | None = None, *, paced: bool = False) -> int:
         """Index the commits that reached the branch since the stored tip; returns how many were read.
 
-        Commits made by this process read at once; others need a diff each, which holds the GIL (up to
-        ~50 ms at 60k memories a folder). With `within`, gives up (indexing none, returning 0) if reading
+        Commits made by this process read at once; others need a diff each (~50-70 ms of one core at 60k
+        memories a folder, without the GIL). With `within`, gives up (indexing none, returning 0) if reading
         them takes longer than that many seconds. `paced` (background catch-up) rests after each diff as
-        long as it took, so that writers get the GIL at least half the time: back to back, the diffs held
-        every writer up for seconds."""
+        long as it took, leaving the model at least half of that core."""
         deadline = None if within is None else time.monotonic() + within
         with self._lock:
             self._attach()

@@ -10,7 +10,8 @@ import pygit2
 from pygit2.enums import SortMode
 
 from memory_mcp.core.store.git_records import Change, Commit
-from memory_mcp.core.store.git_repository import GitRepository
+from memory_mcp.core.store.git_repository import GitRepository, collect_changes
+from memory_mcp.core.store.released_diff import diff_trees
 
 
 class History(GitRepository):
@@ -24,10 +25,20 @@ class History(GitRepository):
         while True:
             parent = commit.parents[0] if commit.parents else None
             parent_id = None if parent is None else str(parent.id)
-            yield str(commit.id), parent_id, self.changes(parent_id, str(commit.id))
+            yield str(commit.id), parent_id, self._commit_changes(parent_id, commit)
             if parent is None or parent_id == stop:
                 return
             commit = parent
+
+    def _commit_changes(self, parent: str | None, commit: pygit2.Commit) -> list[Change]:
+        """`changes(parent, commit)`; for a commit made elsewhere, one diff of the two root trees with the GIL
+        released (`released_diff`), as the revision index reads one for each such commit in the background."""
+        known = self._known_changes(parent, str(commit.id))
+        if known is not None:
+            return known
+        out: list[Change] = []
+        collect_changes(diff_trees(self._repo, self._tree(parent), commit.peel(pygit2.Tree)), "", out)
+        return sorted(out, key=lambda change: change.path)
 
     def commit_info(self, commit: str) -> Commit:
         """Who made one commit, when, and its message."""

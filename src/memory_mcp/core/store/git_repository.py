@@ -33,7 +33,7 @@ it as a delta of the folder's last tree, far smaller than either."""
 KEPT_FOLDERS: Final = 8
 KNOWN_CHANGES: Final = 4096
 """Commits made here whose changes are kept, so reading them back (the revision index follows the branch)
-needs no diff: libgit2's diff of two 60,000-entry folders takes ~50 ms and holds the GIL all along."""
+needs no diff: libgit2's diff of two 60,000-entry folders takes ~50 ms of a core."""
 
 pygit2.option(Option.ENABLE_FSYNC_GITDIR, 1)
 
@@ -100,17 +100,23 @@ class GitRepository:
         absent), by path. The scope roots are compared apart, so a folder that exists on one side only is walked
         without a diff; two folders are compared by libgit2 (see `_diff`). A commit made here against its
         parent is answered from what its making found."""
-        if new is not None:
-            with self._known_lock:
-                known = self._known.get((old, new))
-            if known is not None:
-                return list(known)
+        known = self._known_changes(old, new)
+        if known is not None:
+            return known
         old_tree, new_tree = self._tree(old), self._tree(new)
         out: list[Change] = []
         for top in (GLOBAL_DIR, PROJECTS_DIR):
             before = old_tree[top] if top in old_tree else None
             _compare(before, new_tree[top] if top in new_tree else None, top, out)
         return sorted(out, key=lambda change: change.path)
+
+    def _known_changes(self, old: str | None, new: str | None) -> list[Change] | None:
+        """The changes of a commit made here against its parent, as its making found them; None otherwise."""
+        if new is None:
+            return None
+        with self._known_lock:
+            known = self._known.get((old, new))
+        return None if known is None else list(known)
 
     def _tree(self, commit: str | None) -> pygit2.Tree:
         if commit is None:
@@ -313,15 +319,19 @@ def _compare(old: pygit2.Object | None, new: pygit2.Object | None, path: str, ou
 
 def _diff(old_tree: pygit2.Tree, new_tree: pygit2.Tree, path: str, out: list[Change]) -> None:
     """`_compare` of two folders by libgit2's tree diff: comparing a 10k-entry folder's entries in C took
-    ~8 ms where a Python walk of them took ~45 ms. A type change comes as a deletion and an addition of one
-    path; links and submodules count as absent."""
+    ~8 ms where a Python walk of them took ~45 ms."""
+    collect_changes(old_tree.diff_to_tree(new_tree), f"{path}/", out)
+
+
+def collect_changes(diff: pygit2.Diff, prefix: str, out: list[Change]) -> None:
+    """Append the memory files a diff changes, its paths taken below `prefix`. A type change comes as a
+    deletion and an addition of one path; links and submodules count as absent."""
     sides: dict[str, list[str | None]] = {}
-    for delta in old_tree.diff_to_tree(new_tree).deltas:
+    for delta in diff.deltas:
         for index, file in enumerate((delta.old_file, delta.new_file)):
+            side = sides.setdefault(prefix + file.path, [None, None])
             if file.mode in REGULAR:
-                sides.setdefault(f"{path}/{file.path}", [None, None])[index] = str(file.id)
-            else:
-                sides.setdefault(f"{path}/{file.path}", [None, None])
+                side[index] = str(file.id)
     for name, (before, after) in sides.items():
         if before != after and is_memory_path(name):
             out.append(Change(name, before, after))
