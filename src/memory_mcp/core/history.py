@@ -33,7 +33,7 @@ class MemoryHistory(Reading):
     def index_history(self, within: float | None = None, *, paced: bool = False) -> int:
         """Bring the revision index up to the branch tip (a server does it in the background, so the first
         history request does not build it); returns how many commits were indexed. With `within`, gives up
-        after that many seconds; `paced`, leaves writers the GIL between diffs (see `RevisionIndex.advance`)."""
+        after that many seconds; `paced`, rests between diffs (see `RevisionIndex.advance`)."""
         return self.revisions.advance(within, paced=paced)
 
     def history(self, where: Locator, *, limit: int = 20, access: Access = FULL_ACCESS) -> list[Revision]:
