@@ -16,6 +16,7 @@ from memory_mcp.bootstrap import build_service
 from memory_mcp.config import load_settings
 from memory_mcp.core import markdown
 from memory_mcp.core.embedder import Embedder
+from memory_mcp.core.indexer import Indexer
 from memory_mcp.core.model import Memory, Scope
 from memory_mcp.core.service import Locator
 from memory_mcp.core.store import GitStore
@@ -191,6 +192,38 @@ def test_uncommitted_files_are_indexed(tmp_path: Path, embedder: Embedder) -> No
     third = build_service(settings_at(tmp_path), embedder=embedder)
     assert third.read(Locator("committed")).memory.content.startswith("The original committed text")
     assert [e.memory.name for e in third.list().entries] == ["committed"]
+
+
+def test_a_file_committed_after_the_work_tree_scan_is_not_taken_for_a_hand_edit(
+    tmp_path: Path, embedder: Embedder, monkeypatch
+) -> None:
+    """Start-up scans the work tree beside loading the catalog; another process may commit in between."""
+    first = build_service(settings_at(tmp_path), embedder=embedder)
+    first.remember(name="shared", content="The first version, about harbours.")
+    first.close()
+    repo = tmp_path / "repo"
+    memory = markdown.parse((repo / "global/shared.md").read_bytes())
+    write_by_hand(repo, memory.revised(content="The second version, about lighthouses."), "global/shared.md")
+    scanned = threading.Event()
+    scan, catch_up = GitStore.uncommitted_files, Indexer.catch_up
+
+    def scan_then_commit(store: GitStore) -> list[tuple[str, bytes]]:
+        found = scan(store)
+        git(repo, "commit", "-qam", "committed by another process")
+        scanned.set()
+        return found
+
+    def catch_up_after_the_scan(indexer: Indexer, *args, **kwargs) -> int:
+        assert scanned.wait(30)
+        return catch_up(indexer, *args, **kwargs)
+
+    monkeypatch.setattr(GitStore, "uncommitted_files", scan_then_commit)
+    monkeypatch.setattr(Indexer, "catch_up", catch_up_after_the_scan)
+    second = build_service(settings_at(tmp_path), embedder=embedder)
+    entry = second.catalog.by_path("global/shared.md")
+    assert entry is not None and entry.memory.content == "The second version, about lighthouses."
+    assert not entry.dirty, "committed before catch-up, so not an uncommitted file"
+    assert second.catalog.commit == second.store.head()
 
 
 def test_concurrent_queries_are_batched(embedder: Embedder, model_path) -> None:
