@@ -10,12 +10,14 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import pygit2
 import pytest
 
 from memory_mcp.bootstrap import build_service
 from memory_mcp.config import load_settings
 from memory_mcp.core import markdown
 from memory_mcp.core.embedder import Embedder
+from memory_mcp.core.hashing_embedder import HashingEmbedder
 from memory_mcp.core.indexer import Indexer
 from memory_mcp.core.model import Memory, Scope
 from memory_mcp.core.service import Locator
@@ -388,3 +390,25 @@ def test_history_outlives_a_restart_without_replaying_it(tmp_path: Path, embedde
     assert [(r.commit, r.blob) for r in third.history(Locator("diary"))] == before[1:]
     assert third.revisions.walked == len(git(tmp_path / "repo", "rev-list", "--first-parent", "HEAD").split())
     third.close()
+
+
+def test_opening_leaves_no_libgit2_repository_to_the_cyclic_collector(tmp_path: Path, monkeypatch) -> None:
+    """Start-up pauses the collector and then freezes what is alive: a repository left as cyclic garbage
+    meanwhile (a finished thread's, with the git index it read) would never be freed."""
+    first = build_service(settings_at(tmp_path), embedder=HashingEmbedder())
+    first.remember(name="kept", content="A memory to load.")
+    first.close()
+    gc.collect()
+    monkeypatch.setattr(gc, "freeze", lambda: None)  # frozen garbage would hide from the count below
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        service = build_service(settings_at(tmp_path), embedder=HashingEmbedder())
+        gc.collect()
+        left = [tracked for tracked in gc.garbage if isinstance(tracked, pygit2.Repository)]
+        service.close()
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert left == []

@@ -78,11 +78,14 @@ class Indexer:
     def open(self, progress: Progress | None = None) -> None:
         """Load the stored catalog if there is one, catch up to the branch tip, then index uncommitted files.
 
-        The work tree is scanned for them meanwhile, on a thread of its own: libgit2 does that without the
-        GIL (0.2 s at 60,000 files), while loading the catalog needs it throughout."""
-        with self.writing, ThreadPoolExecutor(1, thread_name_prefix="memory-mcp-scan") as scanner:
-            uncommitted = scanner.submit(self.store.uncommitted_files)
-            loaded = self._catalogs.load(self._cached)
+        The catalog loads on a thread of its own while this one scans the work tree for those files: the
+        scan runs in libgit2 without the GIL (0.2 s at 60,000 files), the load needs the GIL throughout. The
+        scan stays on this thread: a finished thread's libgit2 repository, with the git index it read, is
+        left to the cyclic collector, which start-up pauses before freezing what is alive (`Supervisor`)."""
+        with self.writing, ThreadPoolExecutor(1, thread_name_prefix="memory-mcp-load") as loader:
+            stored = loader.submit(self._catalogs.load, self._cached)
+            uncommitted = self.store.uncommitted_files()
+            loaded = stored.result()
             catalog = loaded.catalog if loaded is not None else self._catalogs.empty()
             with self.viewing:
                 self.catalog = catalog
@@ -94,7 +97,7 @@ class Indexer:
                     len(self.catalog),
                 )
             self.catch_up(progress)
-            self._overlay_worktree(uncommitted.result())
+            self._overlay_worktree(uncommitted)
 
     def close(self) -> None:
         """Save the graph if it changed, then release the derived store."""

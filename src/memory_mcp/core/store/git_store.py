@@ -97,8 +97,10 @@ class GitStore(History, WorkTree, Merging, Packing):
         self.branch = branch
         self.author = author
         self._on_commit = on_commit
-        self._git_dir = Path(self._open_or_init().path)
+        repo = self._open_or_init()
+        self._git_dir = Path(repo.path)
         self._local = threading.local()
+        self._local.repo = repo  # this thread's from now on: dropped, it would be garbage for the collector
         self._folders = {}
         self._known = {}
         self._known_lock = threading.Lock()
