@@ -84,6 +84,7 @@ class Supervisor:
     _sync_wanted: threading.Event = field(default_factory=threading.Event)
     _starting: threading.Lock = field(default_factory=threading.Lock)
     _started: bool = False
+    _collector_paused: bool = False
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _: object = None) -> AsyncIterator[None]:
@@ -103,13 +104,21 @@ class Supervisor:
             self._started = True
         # Start-up makes objects that live as long as the process: the catalog, and the modules the edge
         # imports meanwhile. The cyclic collector would only rescan them (0.1 s of start-up's GIL at the
-        # full Debian set), so it pauses until the service is open. What is alive then is frozen out of its
-        # reach, with the imports' garbage cycles (about 900 objects), and it resumes.
-        collecting = gc.isenabled()
+        # full Debian set), so it pauses until the service is open (see `_resume_collector`).
+        self._collector_paused = gc.isenabled()
         gc.disable()
-        _spawn("memory-mcp-start", lambda: self._start(resume_collector=collecting))
+        _spawn("memory-mcp-start", self._start)
 
-    def _start(self, *, resume_collector: bool) -> None:
+    def _resume_collector(self) -> None:
+        """End start-up's pause of the cyclic collector: what is alive is frozen out of its reach, with the
+        imports' garbage cycles (about 900 objects), and it resumes. Also before waiting for a remote: a
+        pause is worth nothing then, and each failed attempt leaves garbage cycles."""
+        if self._collector_paused:
+            self._collector_paused = False
+            gc.freeze()
+            gc.enable()
+
+    def _start(self) -> None:
         try:
             store, self.syncer = self._step("repo", self._open_repo, lambda _: "open")
             self._first_sync()
@@ -135,9 +144,7 @@ class Supervisor:
             log.exception("start-up failed")
             self._error = Unavailable(f"start-up failed: {exc}")
         finally:
-            if resume_collector:
-                gc.freeze()
-                gc.enable()
+            self._resume_collector()
             self._done.set()
         if self._service is None:
             return
@@ -167,6 +174,7 @@ class Supervisor:
             except Unavailable as exc:
                 if self.settings.remote_url is None or self._stopping.is_set():
                     raise
+                self._resume_collector()
                 self.parts["repo"].detail = f"waiting for the remote: {exc}"
                 self._stopping.wait(backoff.failed())
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -55,3 +57,19 @@ def test_the_collector_resumes_when_start_up_fails(tmp_path: Path, collector) ->
     with pytest.raises(MemoryMcpError):
         supervisor.wait(60)
     assert gc.isenabled()
+
+
+def test_the_collector_resumes_while_start_up_waits_for_the_remote(tmp_path: Path, collector) -> None:
+    """An unreachable remote can hold start-up for days; each attempt leaves garbage cycles."""
+    settings = replace(settings_at(tmp_path), remote_url=str(tmp_path / "missing.git"))
+    supervisor = Supervisor(settings, embedder=HashingEmbedder())
+    supervisor.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not supervisor.parts["repo"].detail.startswith("waiting for the remote"):
+            assert time.monotonic() < deadline, supervisor.parts["repo"]
+            time.sleep(0.01)
+        assert gc.isenabled()
+        assert not supervisor.ready
+    finally:
+        supervisor.close()
